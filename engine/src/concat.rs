@@ -1,0 +1,246 @@
+//! concat: join encoded segments into one file by stream copy, with every
+//! audio stream of the source copied packet for packet (never re-encoded)
+//! and the source's rotation kept. Video timestamps are the ones the
+//! workers gave the frames, which are the source's own: the output has the
+//! source's exact frame rate and duration, constant or variable.
+
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next as ff;
+
+use crate::error::{EngineError, Result};
+use crate::probe::MediaInfo;
+
+/// The muxer for an output path's extension. Unknown extensions get MP4,
+/// which every player reads.
+pub fn container_for(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("mov") => "mov",
+        Some("mkv") => "matroska",
+        Some("nut") => "nut",
+        _ => "mp4",
+    }
+}
+
+/// An encoded segment and the source timestamp of its first frame.
+///
+/// Muxers may shift a segment's timestamps (NUT keeps them non-negative);
+/// the first packet of an encoded segment is its IDR frame, the shard's
+/// first frame, so this one number restores all of them.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    /// The segment file.
+    pub path: PathBuf,
+    /// Timestamp of its first frame, in the source video's time base.
+    pub first_pts: i64,
+}
+
+/// Write to `dst` (muxer `format`) the video packets of `segments`, in
+/// order, and the audio streams of `source`, interleaved by time.
+pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, format: &str) -> Result<()> {
+    crate::init();
+    let src_path = source.path.as_path();
+    let first = &segments.first().ok_or_else(|| EngineError::bad_input(dst, "no segments to join"))?.path;
+    let seg0 = ff::format::input(first).map_err(EngineError::media(first.as_path(), "opening segment"))?;
+    let video_params = seg0.stream(0).ok_or_else(|| EngineError::bad_input(first, "segment has no stream"))?.parameters();
+    let extradata = extradata(&video_params);
+    drop(seg0);
+
+    let mut src = ff::format::input(&src_path).map_err(EngineError::media(src_path, "opening"))?;
+    let mut out = ff::format::output_as(&dst, format).map_err(EngineError::media(dst, "creating output"))?;
+
+    // Output stream 0 is the video; audio streams follow in source order.
+    let src_video = src.stream(source.video.stream_index).ok_or_else(|| EngineError::bad_input(src_path, "video stream vanished"))?;
+    {
+        let mut ost = out.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(EngineError::media(dst, "adding video stream"))?;
+        ost.set_parameters(video_params);
+        ost.set_time_base(src_video.time_base());
+        ost.set_avg_frame_rate(src_video.avg_frame_rate());
+        ost.set_rate(src_video.rate());
+        ost.set_metadata(src_video.metadata().to_owned());
+        // SAFETY: the stream is ours and mutable; codecpar is valid.
+        unsafe { (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0 };
+        copy_display_matrix(&src_video, &mut ost);
+    }
+    let mut audio_map = vec![None; src.nb_streams() as usize];
+    for a in &source.audio {
+        let ist = src.stream(a.stream_index).ok_or_else(|| EngineError::bad_input(src_path, "audio stream vanished"))?;
+        let mut ost = out.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(EngineError::media(dst, "adding audio stream"))?;
+        ost.set_parameters(ist.parameters());
+        ost.set_time_base(ist.time_base());
+        ost.set_metadata(ist.metadata().to_owned());
+        // SAFETY: as above.
+        unsafe { (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0 };
+        audio_map[a.stream_index] = Some((ost.index(), ist.time_base()));
+    }
+    let mut opts = ff::Dictionary::new();
+    if matches!(format, "mp4" | "mov") {
+        // Index at the front: the output plays while it streams.
+        opts.set("movflags", "+faststart");
+    }
+    out.write_header_with(opts).map_err(EngineError::media(dst, "writing header"))?;
+    let out_tbs: Vec<ff::Rational> = out.streams().map(|s| s.time_base()).collect();
+
+    let src_tb: ff::Rational = source.video.time_base.into();
+    let mut video = SegmentPackets { segments, next: 0, current: None, extradata, src_tb, shift: None };
+    let mut next_video = video.next_packet()?;
+    let mut next_audio = read_audio(&mut src, &audio_map, src_path)?;
+    let mut last_dts = i64::MIN;
+    loop {
+        let take_video = match (&next_video, &next_audio) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some((v, vtb)), Some((a, _, atb))) => seconds(v, *vtb) <= seconds(a, *atb),
+        };
+        if take_video {
+            let (mut packet, tb) = next_video.take().expect("checked above");
+            packet.set_stream(0);
+            packet.set_position(-1);
+            packet.rescale_ts(tb, out_tbs[0]);
+            let shift = video.shift_in(out_tbs[0]);
+            packet.set_pts(packet.pts().map(|t| t - shift));
+            packet.set_dts(packet.dts().map(|t| t - shift));
+            // Segments are encoded apart; keep decode timestamps strictly
+            // increasing across their joins, as the muxers require.
+            if let Some(dts) = packet.dts() {
+                if dts <= last_dts {
+                    packet.set_dts(Some(last_dts + 1));
+                }
+                last_dts = packet.dts().unwrap_or(dts);
+            }
+            packet.write_interleaved(&mut out).map_err(EngineError::media(dst, "writing video"))?;
+            next_video = video.next_packet()?;
+        } else {
+            let (mut packet, index, tb) = next_audio.take().expect("checked above");
+            packet.set_stream(index);
+            packet.set_position(-1);
+            packet.rescale_ts(tb, out_tbs[index]);
+            packet.write_interleaved(&mut out).map_err(EngineError::media(dst, "writing audio"))?;
+            next_audio = read_audio(&mut src, &audio_map, src_path)?;
+        }
+    }
+    out.write_trailer().map_err(EngineError::media(dst, "finishing output"))?;
+    Ok(())
+}
+
+/// Reads the video packets of the segments one after the other.
+struct SegmentPackets<'a> {
+    segments: &'a [Segment],
+    next: usize,
+    current: Option<(ff::format::context::Input, ff::Rational)>,
+    extradata: Vec<u8>,
+    src_tb: ff::Rational,
+    /// How far the current segment's timestamps are from the source's, in
+    /// the segment's time base; known from its first packet.
+    shift: Option<i64>,
+}
+
+impl SegmentPackets<'_> {
+    /// The current segment's shift, in time base `tb`.
+    fn shift_in(&self, tb: ff::Rational) -> i64 {
+        let seg_tb = self.current.as_ref().map_or(tb, |c| c.1);
+        ff::Rescale::rescale(&self.shift.unwrap_or(0), seg_tb, tb)
+    }
+
+    fn next_packet(&mut self) -> Result<Option<(ff::Packet, ff::Rational)>> {
+        loop {
+            if self.current.is_none() {
+                let Some(segment) = self.segments.get(self.next) else { return Ok(None) };
+                let path = &segment.path;
+                self.next += 1;
+                self.shift = None;
+                let input = ff::format::input(path).map_err(EngineError::media(path.as_path(), "opening segment"))?;
+                let stream = input.stream(0).ok_or_else(|| EngineError::bad_input(path, "segment has no stream"))?;
+                if extradata(&stream.parameters()) != self.extradata {
+                    return Err(EngineError::Corrupt {
+                        path: path.clone(),
+                        reason: "segment was encoded with other codec settings than the first".into(),
+                    });
+                }
+                let tb = stream.time_base();
+                self.current = Some((input, tb));
+            }
+            let (input, tb) = self.current.as_mut().expect("set above");
+            let mut packet = ff::Packet::empty();
+            match packet.read(input) {
+                Ok(()) => {
+                    if self.shift.is_none() {
+                        let expected = ff::Rescale::rescale(&self.segments[self.next - 1].first_pts, self.src_tb, *tb);
+                        self.shift = Some(packet.pts().unwrap_or(expected) - expected);
+                    }
+                    return Ok(Some((packet, *tb)));
+                }
+                Err(ff::Error::Eof) => self.current = None,
+                Err(e) => {
+                    let path = &self.segments[self.next - 1].path;
+                    return Err(EngineError::media(path.as_path(), "reading segment")(e));
+                }
+            }
+        }
+    }
+}
+
+type AudioPacket = (ff::Packet, usize, ff::Rational);
+
+/// The next packet of a copied audio stream, with its output index.
+fn read_audio(
+    src: &mut ff::format::context::Input,
+    map: &[Option<(usize, ff::Rational)>],
+    path: &Path,
+) -> Result<Option<AudioPacket>> {
+    if map.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    loop {
+        let mut packet = ff::Packet::empty();
+        match packet.read(src) {
+            Ok(()) => {
+                if let Some(Some((index, tb))) = map.get(packet.stream()) {
+                    return Ok(Some((packet, *index, *tb)));
+                }
+            }
+            Err(ff::Error::Eof) => return Ok(None),
+            Err(e) => return Err(EngineError::media(path, "reading audio")(e)),
+        }
+    }
+}
+
+/// A packet's decode time in seconds, for interleaving streams.
+fn seconds(p: &ff::Packet, tb: ff::Rational) -> f64 {
+    p.dts().or(p.pts()).unwrap_or(0) as f64 * f64::from(tb)
+}
+
+fn extradata(params: &ff::codec::Parameters) -> Vec<u8> {
+    // SAFETY: extradata/extradata_size describe one buffer owned by params.
+    unsafe {
+        let p = params.as_ptr();
+        if (*p).extradata.is_null() || (*p).extradata_size <= 0 {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts((*p).extradata, (*p).extradata_size as usize).to_vec()
+        }
+    }
+}
+
+/// Keep the source's rotation: players read it from the display matrix.
+fn copy_display_matrix(src: &ff::format::stream::Stream, dst: &mut ff::format::stream::StreamMut) {
+    for sd in src.side_data() {
+        if sd.kind() != ff::codec::packet::side_data::Type::DisplayMatrix {
+            continue;
+        }
+        let data = sd.data();
+        // SAFETY: av_stream_new_side_data returns a buffer of data.len() bytes
+        // owned by the stream, or null on allocation failure.
+        unsafe {
+            let buf = ff::ffi::av_stream_new_side_data(
+                dst.as_mut_ptr(),
+                ff::ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX,
+                data.len(),
+            );
+            if !buf.is_null() {
+                std::ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len());
+            }
+        }
+    }
+}

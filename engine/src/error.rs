@@ -1,0 +1,68 @@
+//! One error type for the engine. Every variant names the file (or key) it
+//! is about, because the CLI prints exactly one line per error and a user
+//! must be able to act on it without a backtrace.
+
+use std::path::PathBuf;
+
+/// What can go wrong in the engine: reading media, cutting and joining
+/// segments, and the store.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The input could not be used as a video, with the reason in words.
+    #[error("{}: {reason}", path.display())]
+    BadInput {
+        /// The file at fault.
+        path: PathBuf,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// FFmpeg failed while doing `op` on `path`.
+    #[error("{}: {op}: {source}", path.display())]
+    Media {
+        /// The file being read or written.
+        path: PathBuf,
+        /// What the engine was doing.
+        op: &'static str,
+        /// FFmpeg's own error.
+        #[source]
+        source: ffmpeg_next::Error,
+    },
+    /// A filesystem operation failed.
+    #[error("{}: {op}: {source}", path.display())]
+    Io {
+        /// The path of the failed operation.
+        path: PathBuf,
+        /// What the engine was doing.
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Stored job state that does not parse or does not match its checksum.
+    #[error("{}: {reason}", path.display())]
+    Corrupt {
+        /// The stored object at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl EngineError {
+    pub(crate) fn media(path: impl Into<PathBuf>, op: &'static str) -> impl FnOnce(ffmpeg_next::Error) -> Self {
+        let path = path.into();
+        move |source| EngineError::Media { path, op, source }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| EngineError::Io { path, op, source }
+    }
+
+    pub(crate) fn bad_input(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        EngineError::BadInput { path: path.into(), reason: reason.into() }
+    }
+}
+
+/// The engine's result type.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

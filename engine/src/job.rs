@@ -1,0 +1,101 @@
+//! job: a job's identity and its manifest. The id is a hash of the input's
+//! content and the parameters, so the same command on the same video finds
+//! its earlier, interrupted run and redoes only the shards not yet done.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{EngineError, Result};
+use crate::plan::Plan;
+use crate::store::Store;
+
+/// SHA-256 of a file's content, hex.
+pub fn file_digest(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).map_err(EngineError::io(path, "opening"))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(EngineError::io(path, "reading"))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// SHA-256 of bytes, hex.
+pub fn digest(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The id of a job: 16 hex digits of SHA-256 over the input digest and the
+/// canonical JSON of the parameters.
+pub fn job_id(input_digest: &str, params: &serde_json::Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(input_digest.as_bytes());
+    hasher.update([0]);
+    hasher.update(params.to_string().as_bytes());
+    hex::encode(hasher.finalize())[..16].to_string()
+}
+
+/// A finished shard: its encoded segment is in the store with this digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentRecord {
+    /// SHA-256 of the segment file.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Frames in the segment.
+    pub frames: u64,
+}
+
+/// The state of one job, kept at `jobs/<id>/manifest.json` in the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The job id.
+    pub job: String,
+    /// The input, as given.
+    pub input: String,
+    /// SHA-256 of the input's content.
+    pub input_digest: String,
+    /// The parameters that shaped the output.
+    pub params: serde_json::Value,
+    /// The plan: shards of the input.
+    pub plan: Plan,
+    /// Finished shards by index.
+    pub done: BTreeMap<u32, SegmentRecord>,
+    /// The committed output's key, once the job is complete.
+    pub output: Option<String>,
+}
+
+impl Manifest {
+    /// Store key of the manifest of job `id`.
+    pub fn key(id: &str) -> String {
+        format!("jobs/{id}/manifest.json")
+    }
+
+    /// Store key of the encoded segment of shard `index` of job `id`.
+    pub fn segment_key(id: &str, index: u32) -> String {
+        format!("jobs/{id}/segments/{index:05}.mp4")
+    }
+
+    /// Load the manifest of job `id`, if there is one.
+    pub fn load(store: &dyn Store, id: &str) -> Result<Option<Manifest>> {
+        let key = Self::key(id);
+        let Some(bytes) = store.get(&key)? else { return Ok(None) };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| EngineError::Corrupt { path: format!("{}/{key}", store.describe()).into(), reason: e.to_string() })
+    }
+
+    /// Save atomically.
+    pub fn save(&self, store: &dyn Store) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).expect("a manifest always serialises");
+        store.put(&Self::key(&self.job), &bytes)
+    }
+}

@@ -1,0 +1,56 @@
+//! plan: the types of a job's plan. A plan cuts the video into shards of
+//! whole GOPs; it depends on the video and the parameters only, never on the
+//! number of workers, which is what makes the output the same for 1 or 64
+//! ranks and what makes a resume possible. The cutting rule itself belongs
+//! to the pipeline (`stylize-pipelines`).
+
+use serde::{Deserialize, Serialize};
+
+/// A run of consecutive frames that starts on a keyframe: the unit of work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// Position of the shard in the plan (0-based).
+    pub index: u32,
+    /// Index of the shard's first frame in the whole video.
+    pub start: u64,
+    /// Presentation timestamps of the shard's frames, in the video stream's
+    /// time base. Carrying them makes a shard self-contained: a worker on
+    /// another node needs nothing else to give its frames their timestamps.
+    pub pts: Vec<i64>,
+    /// Timestamp at which the shard's last frame ends (the next shard's
+    /// first timestamp, or the end of the video).
+    pub end_pts: i64,
+}
+
+impl Shard {
+    /// Number of frames.
+    pub fn len(&self) -> u64 {
+        self.pts.len() as u64
+    }
+
+    /// True for a shard with no frames (never produced by a plan).
+    pub fn is_empty(&self) -> bool {
+        self.pts.is_empty()
+    }
+
+    /// How long frame `i` of the shard lasts, in the time base.
+    pub fn frame_duration(&self, i: usize) -> i64 {
+        self.pts.get(i + 1).copied().unwrap_or(self.end_pts) - self.pts[i]
+    }
+}
+
+/// The whole job's shards, in order; together they hold every frame once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The shard length the plan aimed at, in frames.
+    pub target_len: u64,
+    /// The shards, in frame order.
+    pub shards: Vec<Shard>,
+}
+
+impl Plan {
+    /// Total number of frames over all shards.
+    pub fn frames(&self) -> u64 {
+        self.shards.iter().map(Shard::len).sum()
+    }
+}

@@ -1,0 +1,296 @@
+//! probe: what a video holds, read once from its packets before any work.
+//!
+//! The plan needs every frame's presentation timestamp and the keyframe
+//! positions, so the probe demuxes the whole file (packets only, no
+//! decoding: a few milliseconds per second of video). Anything the engine
+//! cannot handle is refused here, with one line naming the file.
+
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next as ff;
+use ff::media::Type;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+
+/// An exact rational number (frame rates, time bases): 30000/1001 must stay
+/// 30000/1001, not 29.97.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ratio {
+    /// Numerator.
+    pub num: i32,
+    /// Denominator.
+    pub den: i32,
+}
+
+impl Ratio {
+    /// The value as a float, for display and for ordering timestamps.
+    pub fn as_f64(self) -> f64 {
+        if self.den == 0 {
+            0.0
+        } else {
+            f64::from(self.num) / f64::from(self.den)
+        }
+    }
+}
+
+impl From<ff::Rational> for Ratio {
+    fn from(r: ff::Rational) -> Self {
+        Ratio { num: r.numerator(), den: r.denominator() }
+    }
+}
+
+impl From<Ratio> for ff::Rational {
+    fn from(r: Ratio) -> Self {
+        ff::Rational::new(r.num, r.den)
+    }
+}
+
+impl std::fmt::Display for Ratio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.den == 1 {
+            write!(f, "{}", self.num)
+        } else {
+            write!(f, "{}/{}", self.num, self.den)
+        }
+    }
+}
+
+/// The video stream that gets stylized.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VideoInfo {
+    /// Index of the stream in the container.
+    pub stream_index: usize,
+    /// Codec name, e.g. `h264`.
+    pub codec: String,
+    /// Coded width in pixels.
+    pub width: u32,
+    /// Coded height in pixels.
+    pub height: u32,
+    /// Nominal frame rate, exact.
+    pub frame_rate: Ratio,
+    /// The stream's time base: every timestamp below is in it.
+    pub time_base: Ratio,
+    /// Presentation timestamps of every frame, in presentation order. Its
+    /// length is the frame count; the output reuses these timestamps.
+    pub pts: Vec<i64>,
+    /// Frame indices (into `pts`) of the keyframes, ascending.
+    pub keyframes: Vec<u64>,
+    /// How long the last frame lasts, in the time base.
+    pub last_frame_duration: i64,
+    /// Rotation from the display matrix, in degrees, if the file has one.
+    pub rotation: Option<f64>,
+    /// True when frame intervals are not all equal.
+    pub variable_rate: bool,
+}
+
+impl VideoInfo {
+    /// Number of frames.
+    pub fn frames(&self) -> u64 {
+        self.pts.len() as u64
+    }
+
+    /// Duration from the first frame's start to the last frame's end, in seconds.
+    pub fn duration_secs(&self) -> f64 {
+        match (self.pts.first(), self.pts.last()) {
+            (Some(first), Some(last)) => {
+                (last - first + self.last_frame_duration) as f64 * self.time_base.as_f64()
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// How long frame `i` lasts, in the time base (the gap to the next frame).
+    pub fn frame_duration(&self, i: usize) -> i64 {
+        match self.pts.get(i + 1) {
+            Some(next) => next - self.pts[i],
+            None => self.last_frame_duration,
+        }
+    }
+}
+
+/// An audio stream, copied packet for packet into the output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AudioInfo {
+    /// Index of the stream in the container.
+    pub stream_index: usize,
+    /// Codec name, e.g. `aac`.
+    pub codec: String,
+    /// Number of packets.
+    pub packets: u64,
+}
+
+/// Everything the plan and the stitch need to know about an input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MediaInfo {
+    /// The file probed.
+    pub path: PathBuf,
+    /// Container format name, e.g. `mov,mp4,m4a,3gp,3g2,mj2`.
+    pub format: String,
+    /// The video stream.
+    pub video: VideoInfo,
+    /// Audio streams, in container order.
+    pub audio: Vec<AudioInfo>,
+}
+
+/// Probe `path`: check it is a video the engine can handle and read its
+/// frame timestamps and keyframes.
+pub fn probe(path: &Path) -> Result<MediaInfo> {
+    crate::init();
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => EngineError::bad_input(path, "no such file"),
+        _ => EngineError::io(path, "reading")(e),
+    })?;
+    if meta.is_dir() {
+        return Err(EngineError::bad_input(path, "is a directory, not a video file"));
+    }
+    if meta.len() == 0 {
+        return Err(EngineError::bad_input(path, "empty file (0 bytes)"));
+    }
+    let mut input = ff::format::input(&path).map_err(|e| {
+        EngineError::bad_input(path, format!("not a readable video ({})", describe(&e)))
+    })?;
+    let format = input.format().name().to_string();
+    if format == "image2" || format.ends_with("_pipe") {
+        return Err(EngineError::bad_input(path, format!("a still image ({format}), not a video")));
+    }
+
+    let video_stream = input
+        .streams()
+        .filter(|s| s.parameters().medium() == Type::Video)
+        .find(|s| !s.disposition().contains(ff::format::stream::Disposition::ATTACHED_PIC))
+        .ok_or_else(|| EngineError::bad_input(path, "no video stream (audio-only or data file)"))?;
+    let stream_index = video_stream.index();
+    let params = video_stream.parameters();
+    let codec_ctx = ff::codec::context::Context::from_parameters(params)
+        .map_err(EngineError::media(path, "reading video parameters"))?;
+    let codec_id = codec_ctx.id();
+    let decoder = codec_ctx
+        .decoder()
+        .video()
+        .map_err(|e| EngineError::bad_input(path, format!("no decoder for video codec {codec_id:?} ({})", describe(&e))))?;
+    let (width, height) = (decoder.width(), decoder.height());
+    if width == 0 || height == 0 {
+        return Err(EngineError::bad_input(path, "video stream has no frame size"));
+    }
+    let time_base: Ratio = video_stream.time_base().into();
+    let avg = video_stream.avg_frame_rate();
+    let frame_rate: Ratio =
+        if avg.numerator() > 0 && avg.denominator() > 0 { avg } else { video_stream.rate() }.into();
+    let rotation = display_rotation(&video_stream);
+    let header_frames = video_stream.frames();
+    let codec = format!("{codec_id:?}").to_lowercase();
+
+    let mut audio: Vec<AudioInfo> = input
+        .streams()
+        .filter(|s| s.parameters().medium() == Type::Audio)
+        .map(|s| AudioInfo {
+            stream_index: s.index(),
+            codec: format!("{:?}", s.parameters().id()).to_lowercase(),
+            packets: 0,
+        })
+        .collect();
+
+    // (pts, is_key, duration) for every video packet, in decode order.
+    let mut packets: Vec<(i64, bool, i64)> = Vec::new();
+    let mut packet = ff::Packet::empty();
+    loop {
+        match packet.read(&mut input) {
+            Ok(()) => {}
+            Err(ff::Error::Eof) => break,
+            Err(e) => {
+                return Err(EngineError::bad_input(path, format!("truncated or corrupt ({})", describe(&e))))
+            }
+        }
+        if packet.stream() == stream_index {
+            let Some(ts) = packet.pts().or(packet.dts()) else {
+                return Err(EngineError::bad_input(path, "video packets carry no timestamps"));
+            };
+            if packet.is_corrupt() {
+                return Err(EngineError::bad_input(path, format!("corrupt video packet at timestamp {ts}")));
+            }
+            packets.push((ts, packet.is_key(), packet.duration()));
+        } else if let Some(a) = audio.iter_mut().find(|a| a.stream_index == packet.stream()) {
+            a.packets += 1;
+        }
+    }
+    audio.retain(|a| a.packets > 0);
+    if packets.is_empty() {
+        return Err(EngineError::bad_input(path, "video stream has no frames"));
+    }
+    if header_frames > 0 && (packets.len() as i64) < header_frames {
+        return Err(EngineError::bad_input(
+            path,
+            format!("truncated: header announces {header_frames} frames, file holds {}", packets.len()),
+        ));
+    }
+
+    let mut order: Vec<(i64, bool, i64)> = packets.clone();
+    order.sort_by_key(|p| p.0);
+    if order.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(EngineError::bad_input(path, "two video frames share one timestamp"));
+    }
+    let pts: Vec<i64> = order.iter().map(|p| p.0).collect();
+    let keyframes: Vec<u64> =
+        order.iter().enumerate().filter(|(_, p)| p.1).map(|(i, _)| i as u64).collect();
+    if keyframes.first() != Some(&0) {
+        return Err(EngineError::bad_input(path, "the first frame is not a keyframe"));
+    }
+    let gaps: Vec<i64> = pts.windows(2).map(|w| w[1] - w[0]).collect();
+    let variable_rate = gaps.windows(2).any(|w| w[0] != w[1]);
+    let nominal = nominal_duration(frame_rate, time_base);
+    let last_frame_duration = match order.last() {
+        Some(&(_, _, d)) if d > 0 => d,
+        _ => gaps.last().copied().unwrap_or(nominal).max(1),
+    };
+
+    Ok(MediaInfo {
+        path: path.to_path_buf(),
+        format,
+        video: VideoInfo {
+            stream_index,
+            codec,
+            width,
+            height,
+            frame_rate,
+            time_base,
+            pts,
+            keyframes,
+            last_frame_duration,
+            rotation,
+            variable_rate,
+        },
+        audio,
+    })
+}
+
+/// One frame's duration at the nominal rate, in the time base.
+fn nominal_duration(rate: Ratio, tb: Ratio) -> i64 {
+    if rate.num <= 0 || tb.num <= 0 {
+        return 1;
+    }
+    let d = (i64::from(rate.den) * i64::from(tb.den)) / (i64::from(rate.num) * i64::from(tb.num));
+    d.max(1)
+}
+
+/// The rotation (degrees) of the stream's display matrix, if any.
+fn display_rotation(stream: &ff::format::stream::Stream) -> Option<f64> {
+    stream.side_data().find_map(|sd| {
+        if sd.kind() != ff::codec::packet::side_data::Type::DisplayMatrix || sd.data().len() < 36 {
+            return None;
+        }
+        // SAFETY: the side data is a 3x3 int32 display matrix (checked size).
+        let angle = unsafe { ff::ffi::av_display_rotation_get(sd.data().as_ptr().cast()) };
+        (!angle.is_nan()).then_some(angle)
+    })
+}
+
+/// FFmpeg's error in words, without the Rust enum name.
+pub(crate) fn describe(e: &ff::Error) -> String {
+    let s = e.to_string();
+    if s.is_empty() {
+        format!("{e:?}")
+    } else {
+        s
+    }
+}

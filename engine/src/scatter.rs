@@ -1,0 +1,89 @@
+//! scatter: cut one shard out of the source as a small standalone segment,
+//! by stream copy. A shard travels compressed (a few kB per frame instead
+//! of megabytes of raw pixels), and no image file is ever written.
+
+use std::path::Path;
+
+use ffmpeg_next as ff;
+
+use crate::error::{EngineError, Result};
+use crate::plan::Shard;
+use crate::probe::MediaInfo;
+
+/// Container of the source segments sent to workers: NUT takes any codec
+/// and needs no seekable output. Decoders need no decode timestamps.
+pub const SEGMENT_FORMAT: &str = "nut";
+
+/// Container of the encoded segments workers send back: MP4 keeps every
+/// packet's decode timestamp and duration, which the stitch needs.
+pub const ENCODED_SEGMENT_FORMAT: &str = "mp4";
+
+/// Write to `dst` the video packets of `shard`: from its keyframe, in
+/// decode order, up to the last packet any of its frames needs. Leading
+/// pictures of an open GOP may come along; the worker drops every frame
+/// whose timestamp is not one of the shard's.
+pub fn cut_segment(info: &MediaInfo, shard: &Shard, dst: &Path) -> Result<()> {
+    crate::init();
+    let src = info.path.as_path();
+    let (Some(&first), Some(&last)) = (shard.pts.first(), shard.pts.last()) else {
+        return Err(EngineError::bad_input(src, format!("shard {} has no frames", shard.index)));
+    };
+    let vi = info.video.stream_index;
+    let mut input = ff::format::input(&src).map_err(EngineError::media(src, "opening"))?;
+    let in_stream = input.stream(vi).ok_or_else(|| EngineError::bad_input(src, "video stream vanished"))?;
+    let in_tb = in_stream.time_base();
+    let params = in_stream.parameters();
+
+    // Seek to at or before the shard's keyframe; rounding down means we may
+    // land one GOP early, never late.
+    let tb = info.video.time_base;
+    let seek_us = (i128::from(first) * i128::from(tb.num) * 1_000_000 / i128::from(tb.den)) as i64;
+    if shard.start > 0 && input.seek(seek_us, ..seek_us).is_err() {
+        input.seek(i64::MIN, ..).map_err(EngineError::media(src, "seeking"))?;
+    }
+
+    let mut out = ff::format::output_as(&dst, SEGMENT_FORMAT).map_err(EngineError::media(dst, "creating segment"))?;
+    {
+        let mut ost = out.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(EngineError::media(dst, "adding stream"))?;
+        ost.set_parameters(params);
+        ost.set_time_base(in_tb);
+        // SAFETY: codecpar belongs to the stream we hold mutably; a tag of 0
+        // lets the muxer choose its own.
+        unsafe { (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0 };
+    }
+    out.write_header().map_err(EngineError::media(dst, "writing segment header"))?;
+    let out_tb = out.stream(0).map(|s| s.time_base()).unwrap_or(in_tb);
+
+    let mut started = false;
+    let mut found = 0u64;
+    for (stream, mut packet) in input.packets() {
+        if stream.index() != vi {
+            continue;
+        }
+        let ts = packet.pts().or(packet.dts()).unwrap_or(i64::MIN);
+        if !started {
+            if !(packet.is_key() && ts == first) {
+                continue;
+            }
+            started = true;
+        }
+        if (first..=last).contains(&ts) && shard.pts.binary_search(&ts).is_ok() {
+            found += 1;
+        }
+        packet.set_stream(0);
+        packet.rescale_ts(in_tb, out_tb);
+        packet.set_position(-1);
+        packet.write(&mut out).map_err(EngineError::media(dst, "writing segment"))?;
+        if found == shard.len() {
+            break;
+        }
+    }
+    out.write_trailer().map_err(EngineError::media(dst, "finishing segment"))?;
+    if found != shard.len() {
+        return Err(EngineError::bad_input(
+            src,
+            format!("shard {}: found {found} of its {} frames in the file", shard.index, shard.len()),
+        ));
+    }
+    Ok(())
+}

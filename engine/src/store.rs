@@ -1,0 +1,204 @@
+//! store: where job state and outputs live. A small trait with one
+//! implementation per backend (a local directory now, Azure Blob Storage
+//! next), so a whole job runs in tests without a cloud.
+//!
+//! Every write is atomic: an object is either absent or complete. Locally
+//! that is a temporary file in the same directory, synced, then renamed.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{EngineError, Result};
+
+/// Keys are `/`-separated relative paths such as `jobs/<id>/manifest.json`.
+pub trait Store: Send + Sync {
+    /// Where the store is, for messages (never holds a secret).
+    fn describe(&self) -> String;
+    /// Read a whole object, `None` when absent.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Write a whole object atomically.
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<()>;
+    /// Copy a local file into the store atomically.
+    fn put_file(&self, key: &str, src: &Path) -> Result<()>;
+    /// Copy an object to a local file; false when absent.
+    fn get_file(&self, key: &str, dst: &Path) -> Result<bool>;
+    /// Keys under a prefix, sorted.
+    fn list(&self, prefix: &str) -> Result<Vec<String>>;
+    /// Remove every object under a prefix.
+    fn delete_prefix(&self, prefix: &str) -> Result<()>;
+}
+
+/// A store in a local directory: the default, no account needed.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    /// Open (creating if needed) a store rooted at `root`, and check it
+    /// can be written before any work starts.
+    pub fn open(root: &Path) -> Result<Self> {
+        std::fs::create_dir_all(root).map_err(|e| EngineError::bad_input(root, format!("cannot create store directory ({})", io_reason(&e))))?;
+        let probe = tempfile::NamedTempFile::new_in(root)
+            .map_err(|e| EngineError::bad_input(root, format!("store directory is not writable ({})", io_reason(&e))))?;
+        drop(probe);
+        Ok(LocalStore { root: root.to_path_buf() })
+    }
+
+    /// The directory on disk.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file behind a key.
+    pub fn path_of(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    /// Atomically move a finished local file to `key` (same filesystem:
+    /// a rename; otherwise copy then rename).
+    pub fn commit_file(&self, key: &str, src: tempfile::TempPath) -> Result<()> {
+        let dst = self.path_of(key);
+        if let Some(dir) = dst.parent() {
+            std::fs::create_dir_all(dir).map_err(EngineError::io(dir, "creating directory"))?;
+        }
+        match src.persist(&dst) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let src = e.path;
+                self.put_file(key, &src)
+            }
+        }
+    }
+
+    fn write_atomic(&self, key: &str, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
+        let dst = self.path_of(key);
+        let dir = dst.parent().unwrap_or(&self.root).to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(EngineError::io(&dir, "creating directory"))?;
+        let mut tmp = temp_file_in(&dir)?;
+        fill(tmp.as_file_mut()).map_err(EngineError::io(&dst, "writing"))?;
+        tmp.as_file().sync_all().map_err(EngineError::io(&dst, "syncing"))?;
+        tmp.persist(&dst).map_err(|e| EngineError::io(&dst, "renaming into place")(e.error))?;
+        Ok(())
+    }
+}
+
+impl Store for LocalStore {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.path_of(key);
+        match std::fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(EngineError::io(path, "reading")(e)),
+        }
+    }
+
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        self.write_atomic(key, |f| f.write_all(bytes))
+    }
+
+    fn put_file(&self, key: &str, src: &Path) -> Result<()> {
+        let mut input = File::open(src).map_err(EngineError::io(src, "opening"))?;
+        self.write_atomic(key, |f| std::io::copy(&mut input, f).map(drop))
+    }
+
+    fn get_file(&self, key: &str, dst: &Path) -> Result<bool> {
+        let path = self.path_of(key);
+        match std::fs::copy(&path, dst) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(EngineError::io(path, "copying")(e)),
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let base = self.path_of(prefix);
+        let mut stack = vec![base];
+        while let Some(dir) = stack.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(EngineError::io(dir, "listing")(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(EngineError::io(&dir, "listing"))?;
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(rel) = path.strip_prefix(&self.root) {
+                    let key = rel.to_string_lossy().replace('\\', "/");
+                    // Temporary files of writes in progress are not objects.
+                    if !rel.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".tmp")) {
+                        keys.push(key);
+                    }
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    fn delete_prefix(&self, prefix: &str) -> Result<()> {
+        let path = self.path_of(prefix);
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(EngineError::io(path, "removing")(e)),
+        }
+    }
+}
+
+/// A temporary file beside its final name, readable by others once
+/// committed like any file the user writes (tempfile's default is 0600).
+pub fn temp_file_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tmp-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    builder.tempfile_in(dir).map_err(EngineError::io(dir, "creating temporary file"))
+}
+
+/// The OS reason alone ("Permission denied"), without Rust's "(os error 13)".
+fn io_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_list_delete_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        store.put("jobs/a/manifest.json", b"{}").unwrap();
+        store.put("jobs/a/segments/00001.nut", b"xyz").unwrap();
+        assert_eq!(store.get("jobs/a/manifest.json").unwrap().unwrap(), b"{}");
+        assert_eq!(store.get("jobs/b").unwrap(), None);
+        assert_eq!(store.list("jobs/a").unwrap(), vec!["jobs/a/manifest.json", "jobs/a/segments/00001.nut"]);
+        store.delete_prefix("jobs/a").unwrap();
+        assert!(store.list("jobs").unwrap().is_empty());
+    }
+
+    #[test]
+    fn unwritable_root_is_refused_up_front() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain-file");
+        std::fs::write(&file, b"x").unwrap();
+        let err = LocalStore::open(&file.join("out")).unwrap_err().to_string();
+        assert!(err.contains("plain-file/out") && err.contains("cannot create store directory"), "{err}");
+    }
+}

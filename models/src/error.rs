@@ -1,0 +1,59 @@
+//! Errors of the model layer: each names the model file or the style spec.
+
+use std::path::PathBuf;
+
+/// What can go wrong loading or running a style model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The model file could not be loaded as TorchScript.
+    #[error("{}: cannot load TorchScript model ({reason})", path.display())]
+    Load {
+        /// The model file.
+        path: PathBuf,
+        /// libtorch's reason, first line only.
+        reason: String,
+    },
+    /// The model loaded but does not map images to images of the same size.
+    #[error("{}: {reason}", path.display())]
+    Shape {
+        /// The model file.
+        path: PathBuf,
+        /// What was expected and what came out.
+        reason: String,
+    },
+    /// A style name, index or blend that does not parse.
+    #[error("{spec}: {reason}")]
+    Style {
+        /// The style spec as given.
+        spec: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The requested device is not there (e.g. `cuda` without a GPU).
+    #[error("device {device}: {reason}")]
+    Device {
+        /// The device asked for.
+        device: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// The forward pass failed.
+    #[error("{}: inference failed on a batch of {batch} frames of {width}x{height} ({reason})", path.display())]
+    Forward {
+        /// The model file.
+        path: PathBuf,
+        /// Frames in the batch.
+        batch: usize,
+        /// Frame width.
+        width: u32,
+        /// Frame height.
+        height: u32,
+        /// libtorch's reason, first line only.
+        reason: String,
+    },
+}
+
+/// The first line of a libtorch error: its messages carry C++ backtraces.
+pub(crate) fn first_line(e: &tch::TchError) -> String {
+    e.to_string().lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("unknown error").to_string()
+}

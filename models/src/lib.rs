@@ -1,0 +1,51 @@
+//! Style models behind one trait.
+//!
+//! The engine and the worker see a [`StyleModel`]: RGB frames in, RGB
+//! frames of the same size out. The libtorch implementation
+//! ([`torch::TorchModel`]) runs the built-in 26-style network or a user's
+//! TorchScript module; tests of the pipeline can plug in anything cheaper.
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod styles;
+pub mod torch;
+
+use std::path::PathBuf;
+
+pub use error::ModelError;
+
+/// A batch of same-sized RGB24 frames (row-major, 3 bytes a pixel).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RgbBatch {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// One buffer of `width * height * 3` bytes per frame.
+    pub frames: Vec<Vec<u8>>,
+}
+
+impl RgbBatch {
+    /// Bytes in one frame.
+    pub fn frame_bytes(&self) -> usize {
+        self.width as usize * self.height as usize * 3
+    }
+}
+
+/// Maps images to stylized images of the same size.
+pub trait StyleModel: Send {
+    /// What runs, for logs and reports (model file, style, device).
+    fn describe(&self) -> String;
+    /// Stylize every frame of the batch.
+    fn stylize(&mut self, batch: RgbBatch) -> Result<RgbBatch, ModelError>;
+}
+
+/// Where converted models live: `$STYLIZE_MODELS`, else
+/// `~/.cache/stylize/models` (filled by `scripts/setup.sh`).
+pub fn model_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STYLIZE_MODELS") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".cache/stylize/models")
+}

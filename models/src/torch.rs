@@ -1,0 +1,272 @@
+//! The libtorch implementation of [`StyleModel`]: TorchScript modules run
+//! by `tch`, on CPU or CUDA, in fp32 or fp16, a batch at a time.
+
+use std::path::{Path, PathBuf};
+
+use tch::{CModule, Device, Kind, Tensor};
+
+use crate::error::{first_line, ModelError};
+use crate::styles::StyleBlend;
+use crate::{RgbBatch, StyleModel};
+
+/// Where to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// CUDA when a GPU is present, else CPU.
+    #[default]
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// The first CUDA device (or the given ordinal).
+    Cuda(usize),
+}
+
+impl DeviceChoice {
+    /// The device this choice means on this machine.
+    pub fn resolve(self) -> Result<Device, ModelError> {
+        match self {
+            DeviceChoice::Cpu => Ok(Device::Cpu),
+            DeviceChoice::Auto => Ok(Device::cuda_if_available()),
+            DeviceChoice::Cuda(i) => {
+                if tch::Cuda::is_available() && (i as i64) < tch::Cuda::device_count() {
+                    Ok(Device::Cuda(i))
+                } else {
+                    Err(ModelError::Device {
+                        device: format!("cuda:{i}"),
+                        reason: "no CUDA device is available on this machine".into(),
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// Numeric precision of the forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// 32-bit floats everywhere.
+    #[default]
+    Fp32,
+    /// 16-bit floats on CUDA (twice the throughput on tensor cores);
+    /// on CPU it falls back to fp32, where half precision is slower.
+    Fp16,
+}
+
+/// The value range a user's module expects and produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PixelRange {
+    /// 0 to 1 (the built-in network).
+    #[default]
+    Unit,
+    /// 0 to 255 (PyTorch's fast-neural-style example).
+    Byte,
+}
+
+/// Which network, and with which style.
+#[derive(Debug, Clone)]
+pub enum ModelSpec {
+    /// The built-in 26-style network with a style blend.
+    Builtin {
+        /// The TorchScript file (`multistyle26.pt`).
+        path: PathBuf,
+        /// The style weights.
+        blend: StyleBlend,
+    },
+    /// A user's TorchScript module mapping `[N,3,H,W]` to `[N,3,H,W]`.
+    User {
+        /// The TorchScript file.
+        path: PathBuf,
+        /// The range of its pixels.
+        range: PixelRange,
+    },
+}
+
+impl ModelSpec {
+    /// The built-in network from the model directory, with a style blend.
+    pub fn builtin(blend: StyleBlend) -> Self {
+        ModelSpec::Builtin { path: crate::model_dir().join("multistyle26.pt"), blend }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            ModelSpec::Builtin { path, .. } | ModelSpec::User { path, .. } => path,
+        }
+    }
+}
+
+/// A loaded, checked TorchScript style model.
+pub struct TorchModel {
+    module: CModule,
+    path: PathBuf,
+    device: Device,
+    kind: Kind,
+    style: Option<Tensor>,
+    scale: f64,
+    label: String,
+}
+
+// SAFETY: a CModule and Tensors are owned handles into libtorch, which is
+// thread-safe for use from one thread at a time; TorchModel is only ever
+// used by one thread at a time (it is moved, never shared).
+unsafe impl Send for TorchModel {}
+
+impl std::fmt::Debug for TorchModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// Set libtorch's intra-op thread count (all models in the process).
+pub fn set_threads(n: usize) {
+    tch::set_num_threads(n.max(1) as i32);
+}
+
+impl TorchModel {
+    /// Load the module, move it to the device, and check on a small image
+    /// that it maps images to images of the same size, so that a wrong
+    /// module is refused before any frame is decoded.
+    pub fn load(spec: &ModelSpec, device: DeviceChoice, precision: Precision) -> Result<Self, ModelError> {
+        let path = spec.path().to_path_buf();
+        if !path.is_file() {
+            let hint = match spec {
+                ModelSpec::Builtin { .. } => " (run scripts/setup.sh to convert the built-in models)",
+                ModelSpec::User { .. } => "",
+            };
+            return Err(ModelError::Load { path, reason: format!("no such file{hint}") });
+        }
+        let device = device.resolve()?;
+        let kind = if precision == Precision::Fp16 && device.is_cuda() { Kind::Half } else { Kind::Float };
+        if device.is_cuda() {
+            tch::Cuda::cudnn_set_benchmark(true);
+        }
+        let mut module = CModule::load_on_device(&path, device)
+            .map_err(|e| ModelError::Load { path: path.clone(), reason: first_line(&e) })?;
+        module.set_eval();
+        if kind == Kind::Half {
+            module.to(device, kind, false);
+        }
+        let (style, scale, label) = match spec {
+            ModelSpec::Builtin { blend, .. } => {
+                let w = Tensor::from_slice(blend.weights()).to_device(device).to_kind(kind);
+                (Some(w), 1.0, blend.label())
+            }
+            ModelSpec::User { range, .. } => {
+                let scale = if *range == PixelRange::Byte { 255.0 } else { 1.0 };
+                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                (None, scale, stem)
+            }
+        };
+        let model = TorchModel { module, path, device, kind, style, scale, label };
+        model.check_shape()?;
+        Ok(model)
+    }
+
+    /// Switch the built-in network to another style blend (no reload).
+    /// Does nothing for a user's module, which has no style input.
+    pub fn set_style(&mut self, blend: &StyleBlend) {
+        if self.style.is_some() {
+            self.style = Some(Tensor::from_slice(blend.weights()).to_device(self.device).to_kind(self.kind));
+            self.label = blend.label();
+        }
+    }
+
+    /// A short label of the style, for output names.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    fn check_shape(&self) -> Result<(), ModelError> {
+        let x = Tensor::zeros([1, 3, 36, 52], (self.kind, self.device));
+        let y = tch::no_grad(|| self.forward(&x)).map_err(|e| ModelError::Shape {
+            path: self.path.clone(),
+            reason: format!("not an image-to-image model: a [1,3,36,52] image fails ({})", first_line(&e)),
+        })?;
+        if y.size() != [1, 3, 36, 52] {
+            return Err(ModelError::Shape {
+                path: self.path.clone(),
+                reason: format!("not an image-to-image model: a [1,3,36,52] image gives {:?}", y.size()),
+            });
+        }
+        Ok(())
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor, tch::TchError> {
+        match &self.style {
+            Some(w) => self.module.forward_ts(&[x, w]),
+            None => self.module.forward_ts(&[x]),
+        }
+    }
+
+    /// Run on a tensor already in place: `[N,3,H,W]`, values in the
+    /// model's range, on the model's device and kind. For benchmarks of the
+    /// model alone.
+    pub fn forward_tensor(&self, x: &Tensor) -> Result<Tensor, ModelError> {
+        let size = x.size();
+        tch::no_grad(|| self.forward(x)).map_err(|e| ModelError::Forward {
+            path: self.path.clone(),
+            batch: size.first().copied().unwrap_or(0) as usize,
+            width: size.get(3).copied().unwrap_or(0) as u32,
+            height: size.get(2).copied().unwrap_or(0) as u32,
+            reason: first_line(&e),
+        })
+    }
+
+    /// A random input for [`Self::forward_tensor`].
+    pub fn example_input(&self, batch: usize, width: u32, height: u32) -> Tensor {
+        Tensor::rand([batch as i64, 3, i64::from(height), i64::from(width)], (self.kind, self.device)) * self.scale
+    }
+
+    /// Wait for the device to finish queued work (for timings).
+    pub fn synchronize(&self) {
+        if let Device::Cuda(i) = self.device {
+            tch::Cuda::synchronize(i as i64);
+        }
+    }
+}
+
+impl StyleModel for TorchModel {
+    fn describe(&self) -> String {
+        format!("{} [{}] on {:?} ({:?})", self.path.display(), self.label, self.device, self.kind)
+    }
+
+    fn stylize(&mut self, batch: RgbBatch) -> Result<RgbBatch, ModelError> {
+        let (w, h, n) = (i64::from(batch.width), i64::from(batch.height), batch.frames.len() as i64);
+        if n == 0 {
+            return Ok(batch);
+        }
+        let fail = |e: tch::TchError| ModelError::Forward {
+            path: self.path.clone(),
+            batch: n as usize,
+            width: batch.width,
+            height: batch.height,
+            reason: first_line(&e),
+        };
+        let out = tch::no_grad(|| -> Result<Tensor, tch::TchError> {
+            let mut host = Vec::with_capacity(batch.frame_bytes() * n as usize);
+            for f in &batch.frames {
+                host.extend_from_slice(f);
+            }
+            let x = Tensor::from_slice(&host).view([n, h, w, 3]);
+            let x = if self.device.is_cuda() { x.pin_memory(self.device).to_device_(self.device, Kind::Uint8, true, false) } else { x };
+            let x = x.permute([0, 3, 1, 2]).to_kind(self.kind);
+            let x = if self.scale == 1.0 { x / 255.0 } else { x };
+            // The built-in network needs sides that are multiples of 4:
+            // reflect-pad (no dark border bleeding in), crop back after.
+            let (ph, pw) = ((4 - h % 4) % 4, (4 - w % 4) % 4);
+            let x = if ph > 0 || pw > 0 { x.f_reflection_pad2d([0, pw, 0, ph])? } else { x };
+            let y = self.forward(&x)?;
+            let y = y.f_narrow(2, 0, h)?.f_narrow(3, 0, w)?;
+            let y = if self.scale == 1.0 { y * 255.0 } else { y };
+            Ok(y.to_kind(Kind::Float).clamp(0.0, 255.0).round().to_kind(Kind::Uint8).permute([0, 2, 3, 1]).contiguous().to_device(Device::Cpu))
+        })
+        .map_err(fail)?;
+        let flat: Vec<u8> = Vec::<u8>::try_from(out.flatten(0, -1)).map_err(fail)?;
+        let frames = flat.chunks_exact(batch.frame_bytes()).map(<[u8]>::to_vec).collect();
+        Ok(RgbBatch { width: batch.width, height: batch.height, frames })
+    }
+}

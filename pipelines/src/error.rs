@@ -1,0 +1,16 @@
+//! The pipeline's error: one of the layers below it, passed through as is
+//! (each already names its file, shard or model).
+
+/// What can go wrong while a pipeline runs.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Media, storage or job state.
+    #[error(transparent)]
+    Engine(#[from] stylize_engine::EngineError),
+    /// A shard's decode, model or encode stage.
+    #[error(transparent)]
+    Worker(#[from] stylize_worker::WorkerError),
+    /// Loading or checking the model.
+    #[error(transparent)]
+    Model(#[from] stylize_models::ModelError),
+}

@@ -1,0 +1,76 @@
+//! plan: cut the video into shards of whole GOPs, about `target` frames
+//! each. Only the video decides where the cuts fall, never the number of
+//! workers: the output is then the same for any number of ranks.
+
+use stylize_engine::plan::{Plan, Shard};
+use stylize_engine::probe::VideoInfo;
+
+/// Shards start on keyframes and grow GOP by GOP until they hold at least
+/// `target` frames; a GOP longer than `target` is one shard of its own.
+/// Every frame lands in exactly one shard, whatever the count.
+pub fn plan(video: &VideoInfo, target: u64) -> Plan {
+    let target = target.max(1);
+    let frames = video.frames();
+    let mut cuts: Vec<u64> = vec![0];
+    for &k in &video.keyframes {
+        if k > *cuts.last().expect("starts with 0") && k - cuts.last().expect("non-empty") >= target {
+            cuts.push(k);
+        }
+    }
+    cuts.push(frames);
+    let shards = cuts
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| {
+            let (start, end) = (w[0] as usize, w[1] as usize);
+            let end_pts = video.pts.get(end).copied().unwrap_or_else(|| video.pts[end - 1] + video.last_frame_duration);
+            Shard { index: i as u32, start: w[0], pts: video.pts[start..end].to_vec(), end_pts }
+        })
+        .collect();
+    Plan { target_len: target, shards }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stylize_engine::probe::Ratio;
+
+    fn video(frames: i64, gop: i64) -> VideoInfo {
+        VideoInfo {
+            stream_index: 0,
+            codec: "h264".into(),
+            width: 8,
+            height: 8,
+            frame_rate: Ratio { num: 25, den: 1 },
+            time_base: Ratio { num: 1, den: 12800 },
+            pts: (0..frames).map(|i| i * 512).collect(),
+            keyframes: (0..frames).filter(|i| i % gop == 0).map(|i| i as u64).collect(),
+            last_frame_duration: 512,
+            rotation: None,
+            variable_rate: false,
+        }
+    }
+
+    #[test]
+    fn every_frame_once_with_cuts_on_keyframes() {
+        for (frames, gop, target) in [(101, 1, 24), (101, 10, 24), (300, 300, 24), (7, 1, 48), (1, 1, 4)] {
+            let v = video(frames, gop);
+            let p = plan(&v, target);
+            assert_eq!(p.frames(), frames as u64, "{frames} {gop} {target}");
+            let all: Vec<i64> = p.shards.iter().flat_map(|s| s.pts.clone()).collect();
+            assert_eq!(all, v.pts);
+            for s in &p.shards {
+                assert!(v.keyframes.contains(&s.start), "shard {} starts off a keyframe", s.index);
+                assert_eq!(s.end_pts, s.pts.last().unwrap() + 512);
+            }
+        }
+    }
+
+    #[test]
+    fn shard_lengths_follow_the_target_and_the_gops() {
+        let lens = |p: &Plan| p.shards.iter().map(|s| s.len()).collect::<Vec<_>>();
+        assert_eq!(lens(&plan(&video(101, 1, ), 24)), vec![24, 24, 24, 24, 5]);
+        assert_eq!(lens(&plan(&video(101, 10), 24)), vec![30, 30, 30, 11]);
+        assert_eq!(lens(&plan(&video(300, 300), 24)), vec![300]);
+    }
+}

@@ -1,0 +1,64 @@
+//! report: one record of what a job did, written beside its manifest as
+//! JSON. The CLI prints its summary and the benchmark reads it.
+
+use serde::Serialize;
+use stylize_engine::probe::Ratio;
+
+/// Facts about a video file.
+#[derive(Debug, Clone, Serialize)]
+pub struct VideoFacts {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frame count.
+    pub frames: u64,
+    /// Exact nominal frame rate.
+    pub frame_rate: Ratio,
+    /// Seconds.
+    pub duration_secs: f64,
+    /// Audio streams copied.
+    pub audio_streams: usize,
+}
+
+/// Timing of one shard.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardTiming {
+    /// Shard index.
+    pub shard: u32,
+    /// Frames.
+    pub frames: u64,
+    /// Seconds from cut to stored segment.
+    pub wall_secs: f64,
+    /// Seconds inside the model.
+    pub model_secs: f64,
+    /// Bytes of the compressed source segment that carried the shard.
+    pub segment_in_bytes: u64,
+    /// Bytes of the encoded result.
+    pub segment_out_bytes: u64,
+}
+
+/// What a job did.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobReport {
+    /// The job id.
+    pub job: String,
+    /// The input file.
+    pub input: String,
+    /// The committed output file.
+    pub output: String,
+    /// What ran: model, style, device.
+    pub model: String,
+    /// The input.
+    pub video: VideoFacts,
+    /// Shards in the plan.
+    pub shards: usize,
+    /// Shards found already done (resume) and not redone.
+    pub shards_reused: usize,
+    /// Per-shard timings of the shards run now.
+    pub timings: Vec<ShardTiming>,
+    /// Seconds of the whole job.
+    pub wall_secs: f64,
+    /// Frames stylized now, per second of wall time.
+    pub frames_per_sec: f64,
+}

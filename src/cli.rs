@@ -1,0 +1,131 @@
+//! The command line, declared with clap. Every flag has an environment
+//! fallback (`STYLIZE_…`), which is handy under mpirun and in containers.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Neural style transfer for whole videos, from one laptop to a GPU cluster.
+#[derive(Debug, Parser)]
+#[command(name = "stylize", version, about)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stylize a whole video: same frames, rate, duration and audio.
+    Submit(SubmitArgs),
+    /// The built-in styles.
+    Styles {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: StylesCommand,
+    },
+}
+
+/// `stylize styles …`
+#[derive(Debug, Subcommand)]
+pub enum StylesCommand {
+    /// List the built-in styles: index and name.
+    List,
+    /// Render one image in every built-in style, as one contact-sheet PNG.
+    Preview(PreviewArgs),
+}
+
+/// Where the model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    /// CUDA when present, else CPU.
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// The first GPU.
+    Cuda,
+}
+
+/// Numeric precision of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    /// 32-bit floats.
+    Fp32,
+    /// 16-bit floats (CUDA only; fp32 on CPU).
+    Fp16,
+}
+
+/// Pixel range of a user's model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RangeArg {
+    /// Pixels from 0 to 1.
+    #[value(name = "0-1")]
+    Unit,
+    /// Pixels from 0 to 255.
+    #[value(name = "0-255")]
+    Byte,
+}
+
+/// `stylize submit`
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The video to stylize.
+    pub input: PathBuf,
+
+    /// Built-in style: a name, an index, or a blend such as `starry:0.7,mosaic:0.3`.
+    #[arg(short, long, env = "STYLIZE_STYLE", default_value = "mosaic", help_heading = "Style")]
+    pub style: String,
+    /// Your own TorchScript model ([N,3,H,W] image in, same-size image out) instead of a built-in style.
+    #[arg(long, env = "STYLIZE_MODEL", help_heading = "Style")]
+    pub model: Option<PathBuf>,
+    /// Pixel range of `--model`.
+    #[arg(long, env = "STYLIZE_RANGE", value_enum, default_value = "0-1", help_heading = "Style")]
+    pub range: RangeArg,
+
+    /// Store directory for the output and job state.
+    #[arg(short, long, env = "STYLIZE_OUTPUT", default_value = "stylize-out", help_heading = "Output")]
+    pub output: PathBuf,
+    /// x264 constant rate factor (lower is better; 18 is visually lossless).
+    #[arg(long, env = "STYLIZE_CRF", default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=51), help_heading = "Output")]
+    pub crf: u8,
+    /// x264 preset.
+    #[arg(long, env = "STYLIZE_PRESET", default_value = "veryfast", value_parser = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"], help_heading = "Output")]
+    pub preset: String,
+
+    /// Where the model runs.
+    #[arg(long, env = "STYLIZE_DEVICE", value_enum, default_value = "auto", help_heading = "Compute")]
+    pub device: DeviceArg,
+    /// Model precision.
+    #[arg(long, env = "STYLIZE_PRECISION", value_enum, default_value = "fp32", help_heading = "Compute")]
+    pub precision: PrecisionArg,
+    /// Frames per model call.
+    #[arg(long, env = "STYLIZE_BATCH", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Compute")]
+    pub batch: u16,
+    /// CPU threads for the model (default: all cores).
+    #[arg(long, env = "STYLIZE_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024), help_heading = "Compute")]
+    pub threads: Option<u16>,
+    /// Target shard length in frames (shards are cut at keyframes).
+    #[arg(long, env = "STYLIZE_SHARD_FRAMES", default_value_t = 48, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Compute")]
+    pub shard_frames: u64,
+
+    /// Print the job report as JSON on stdout instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `stylize styles preview`
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// An image (PNG or JPEG) to render in every style.
+    pub image: PathBuf,
+    /// The contact sheet to write.
+    #[arg(short, long, default_value = "styles-preview.png")]
+    pub output: PathBuf,
+    /// Longest side of each tile, in pixels.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(16..=2048))]
+    pub tile: u32,
+}

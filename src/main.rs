@@ -1,0 +1,48 @@
+//! `stylize`: neural style transfer for whole videos.
+//!
+//! Exit status: 0 success, 1 the job failed (one line on stderr says which
+//! file and why), 2 the command line was wrong.
+
+mod cli;
+mod preview;
+mod progress;
+mod submit;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        cli::Command::Submit(args) => submit::run(&args),
+        cli::Command::Styles { command } => match command {
+            cli::StylesCommand::List => {
+                preview::list();
+                Ok(())
+            }
+            cli::StylesCommand::Preview(args) => preview::run(&args),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, the file and the cause: no backtrace, no chain dump.
+            let msg = e.to_string().replace('\n', " ");
+            eprintln!("stylize: error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Logs go to stderr, filtered by RUST_LOG (default: warnings; `-v` info).
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

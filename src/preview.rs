@@ -1,0 +1,81 @@
+//! `stylize styles list` and `stylize styles preview`: see the styles
+//! before spending a job on one.
+
+use anyhow::{Context, Result};
+use image::{imageops, Rgb, RgbImage};
+use stylize_models::styles::{StyleBlend, NUM_STYLES, STYLE_NAMES};
+use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
+use stylize_models::{RgbBatch, StyleModel};
+
+use crate::cli::PreviewArgs;
+
+pub fn list() {
+    for (i, name) in STYLE_NAMES.iter().enumerate() {
+        println!("{i:>2}  {name}");
+    }
+}
+
+/// Tiles of the image in every style, seven to a row, each labelled with
+/// its index in the top-left corner; the legend (index → name) goes to stdout.
+pub fn run(args: &PreviewArgs) -> Result<()> {
+    let source = image::open(&args.image)
+        .map_err(|e| anyhow::anyhow!("{}: not a readable image ({e})", args.image.display()))?
+        .to_rgb8();
+    let (w, h) = source.dimensions();
+    let scale = f64::from(args.tile) / f64::from(w.max(h));
+    let (tw, th) = (((f64::from(w) * scale) as u32).max(8), ((f64::from(h) * scale) as u32).max(8));
+    let tile = imageops::resize(&source, tw, th, imageops::FilterType::Triangle);
+    let mut model = TorchModel::load(&ModelSpec::builtin(StyleBlend::single(0)), DeviceChoice::Auto, Precision::Fp32)?;
+    let cols = 7u32;
+    let rows = (NUM_STYLES as u32).div_ceil(cols);
+    let mut sheet = RgbImage::from_pixel(cols * tw, rows * th, Rgb([255, 255, 255]));
+    for i in 0..NUM_STYLES {
+        model.set_style(&StyleBlend::single(i));
+        let out = model.stylize(RgbBatch { width: tw, height: th, frames: vec![tile.as_raw().clone()] })?;
+        let mut styled = RgbImage::from_raw(tw, th, out.frames.into_iter().next().unwrap_or_default())
+            .context("model returned a frame of the wrong size")?;
+        label(&mut styled, i);
+        imageops::replace(&mut sheet, &styled, i64::from(i as u32 % cols * tw), i64::from(i as u32 / cols * th));
+    }
+    sheet.save(&args.output).map_err(|e| anyhow::anyhow!("{}: cannot write ({e})", args.output.display()))?;
+    println!("{}: {} styles, {} to a row, left to right:", args.output.display(), NUM_STYLES, cols);
+    list();
+    Ok(())
+}
+
+/// Digits of a 3x5 pixel font, one row per `u8`'s low 3 bits.
+const DIGITS: [[u8; 5]; 10] = [
+    [7, 5, 5, 5, 7], [2, 6, 2, 2, 7], [7, 1, 7, 4, 7], [7, 1, 7, 1, 7], [5, 5, 7, 1, 1],
+    [7, 4, 7, 1, 7], [7, 4, 7, 5, 7], [7, 1, 1, 1, 1], [7, 5, 7, 5, 7], [7, 5, 7, 1, 7],
+];
+
+/// Draw the style index on a white box, scaled 2x, in the corner.
+fn label(img: &mut RgbImage, index: usize) {
+    let text = index.to_string();
+    let (scale, pad) = (2u32, 2u32);
+    let box_w = pad * 2 + text.len() as u32 * 4 * scale;
+    let box_h = pad * 2 + 5 * scale;
+    for y in 0..box_h.min(img.height()) {
+        for x in 0..box_w.min(img.width()) {
+            img.put_pixel(x, y, Rgb([255, 255, 255]));
+        }
+    }
+    for (k, ch) in text.bytes().enumerate() {
+        let glyph = DIGITS[(ch - b'0') as usize];
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..3u32 {
+                if bits >> (2 - col) & 1 == 1 {
+                    for dy in 0..scale {
+                        for dx in 0..scale {
+                            let x = pad + k as u32 * 4 * scale + col * scale + dx;
+                            let y = pad + row as u32 * scale + dy;
+                            if x < img.width() && y < img.height() {
+                                img.put_pixel(x, y, Rgb([0, 0, 0]));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

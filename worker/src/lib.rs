@@ -1,0 +1,98 @@
+//! What one rank does with one shard: decode its segment, run the model,
+//! encode a segment of the result. The three stages run on their own
+//! threads joined by small bounded queues, so the model never waits on
+//! the codec and memory stays flat whatever the shard's length.
+//!
+//! The worker works on pixels and never knows where its bytes came from:
+//! the same code runs in-process and on an MPI rank.
+#![deny(missing_docs)]
+
+pub mod decode;
+pub mod encode;
+pub mod error;
+pub mod stylize;
+
+use std::path::Path;
+use std::sync::mpsc::sync_channel;
+use std::time::{Duration, Instant};
+
+use stylize_engine::plan::Shard;
+use stylize_models::StyleModel;
+
+pub use encode::{EncodeSettings, VideoFormat};
+pub use error::WorkerError;
+
+/// How the worker runs a shard.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Frames per model call.
+    pub batch: usize,
+    /// x264 settings.
+    pub encode: EncodeSettings,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions { batch: 4, encode: EncodeSettings::default() }
+    }
+}
+
+/// What a shard cost, for the job's report.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShardStats {
+    /// Frames written.
+    pub frames: u64,
+    /// Wall time of the whole shard.
+    pub wall: Duration,
+    /// Time inside the model.
+    pub model: Duration,
+}
+
+/// Stylize the shard whose source segment is `segment` into `output`.
+pub fn run_shard(
+    shard: &Shard,
+    segment: &Path,
+    output: &Path,
+    format: VideoFormat,
+    model: &mut dyn StyleModel,
+    options: &WorkerOptions,
+    on_frames: &dyn Fn(u64),
+) -> Result<ShardStats, WorkerError> {
+    let started = Instant::now();
+    let depth = options.batch.max(1) * 2;
+    let (decoded_tx, decoded_rx) = sync_channel(depth);
+    let (styled_tx, styled_rx) = sync_channel(depth);
+    let (decoded, model_time, encoded) = std::thread::scope(|s| {
+        let decoder = s.spawn(move || decode::decode(segment, shard, format.time_base, &decoded_tx));
+        let encoder = s.spawn(move || encode::encode(output, shard, format, &options.encode, &styled_rx));
+        let model_time = stylize::stylize(
+            shard.index,
+            model,
+            (format.width, format.height),
+            options.batch,
+            &decoded_rx,
+            &styled_tx,
+            on_frames,
+        );
+        // Unblock the decoder if the model stage stopped early, and let the
+        // encoder see the end of its input.
+        drop(decoded_rx);
+        drop(styled_tx);
+        let decoded = decoder.join().expect("decoder thread panicked");
+        let encoded = encoder.join().expect("encoder thread panicked");
+        (decoded, model_time, encoded)
+    });
+    // The first stage's error is the cause; later ones are its echo.
+    let decoded = decoded?;
+    let model_time = model_time?;
+    let encoded = encoded?;
+    if decoded != shard.len() || encoded != shard.len() {
+        return Err(WorkerError::FrameCount {
+            shard: shard.index,
+            path: segment.to_path_buf(),
+            expected: shard.len(),
+            got: decoded.min(encoded),
+        });
+    }
+    Ok(ShardStats { frames: encoded, wall: started.elapsed(), model: model_time })
+}

@@ -1,0 +1,56 @@
+//! stylize: the model stage. Frames arrive one by one from the decoder
+//! and leave one by one for the encoder; in between they go through the
+//! model in batches, which is what keeps a GPU busy.
+
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::time::{Duration, Instant};
+
+use stylize_models::{RgbBatch, StyleModel};
+
+use crate::decode::DecodedFrame;
+use crate::error::WorkerError;
+
+/// One stylized frame, tagged with its position in the shard.
+#[derive(Debug)]
+pub struct StyledFrame {
+    /// Index of the frame within the shard.
+    pub index: usize,
+    /// RGB24, tightly packed.
+    pub rgb: Vec<u8>,
+}
+
+/// Run batches of up to `batch` frames through `model`. `on_frames` hears
+/// how many frames each batch finished (for progress). Returns the time
+/// spent inside the model.
+#[allow(clippy::too_many_arguments)]
+pub fn stylize(
+    shard: u32,
+    model: &mut dyn StyleModel,
+    (width, height): (u32, u32),
+    batch: usize,
+    rx: &Receiver<DecodedFrame>,
+    tx: &SyncSender<StyledFrame>,
+    on_frames: &dyn Fn(u64),
+) -> Result<Duration, WorkerError> {
+    let mut busy = Duration::ZERO;
+    let mut pending: Vec<DecodedFrame> = Vec::with_capacity(batch);
+    let mut frames = rx.iter();
+    loop {
+        pending.extend(frames.by_ref().take(batch.max(1)));
+        if pending.is_empty() {
+            return Ok(busy);
+        }
+        let first = pending[0].index;
+        let n = pending.len();
+        let input = RgbBatch { width, height, frames: pending.drain(..).map(|f| f.rgb).collect() };
+        let t = Instant::now();
+        let output = model.stylize(input).map_err(|source| WorkerError::Model { shard, source })?;
+        busy += t.elapsed();
+        for (k, rgb) in output.frames.into_iter().enumerate() {
+            if tx.send(StyledFrame { index: first + k, rgb }).is_err() {
+                return Ok(busy);
+            }
+        }
+        on_frames(n as u64);
+    }
+}
