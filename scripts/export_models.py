@@ -55,10 +55,34 @@ def export_multistyle26(out_dir: pathlib.Path) -> None:
     print(f"export_models: wrote {dst} (max |traced - onnx| = {err:.2e})")
 
 
+class Invert255(torch.nn.Module):
+    """A user-style module in the 0-255 range: the negative of the image."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 255.0 - x
+
+
+class HalfSize(torch.nn.Module):
+    """A module of the wrong shape: it halves the image, which stylize must refuse."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, ::2, ::2]
+
+
+def export_test_modules(out_dir: pathlib.Path) -> None:
+    """Small TorchScript modules the tests use as `--model` (see tests/cli.rs)."""
+    test_dir = out_dir / "test"
+    test_dir.mkdir(parents=True, exist_ok=True)
+    for name, module in (("invert255.pt", Invert255()), ("half_size.pt", HalfSize())):
+        torch.jit.script(module).save(str(test_dir / name))
+    print(f"export_models: wrote test modules in {test_dir}")
+
+
 def main() -> None:
     out_dir = pathlib.Path(sys.argv[1]).expanduser()
     out_dir.mkdir(parents=True, exist_ok=True)
     export_multistyle26(out_dir)
+    export_test_modules(out_dir)
 
 
 if __name__ == "__main__":

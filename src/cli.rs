@@ -22,12 +22,26 @@ pub struct Cli {
 pub enum Command {
     /// Stylize a whole video: same frames, rate, duration and audio.
     Submit(SubmitArgs),
+    /// Check an Azure compute subnet's network setup (from `az … show` JSON).
+    Network {
+        /// What to check.
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
     /// The built-in styles.
     Styles {
         /// What to do with them.
         #[command(subcommand)]
         command: StylesCommand,
     },
+}
+
+/// `stylize network …`
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Evaluate NSG rules, subnet size, firewalls and routes as Azure does;
+    /// exit status 1 when a requirement fails.
+    Check(stylize_network::CheckArgs),
 }
 
 /// `stylize styles …`

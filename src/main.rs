@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         cli::Command::Submit(args) => submit::run(&args),
+        cli::Command::Network { command: cli::NetworkCommand::Check(args) } => network_check(&args),
         cli::Command::Styles { command } => match command {
             cli::StylesCommand::List => {
                 preview::list();
@@ -33,6 +34,23 @@ fn main() -> ExitCode {
             eprintln!("stylize: error: {msg}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// `stylize network check`: the table (or JSON) on stdout; a failed
+/// requirement is an error of its own (exit 1), after the table.
+fn network_check(args: &stylize_network::CheckArgs) -> anyhow::Result<()> {
+    let report = stylize_network::check(args)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    if report.passed() {
+        Ok(())
+    } else {
+        let failed: Vec<_> = report.failures().map(|f| f.id).collect();
+        anyhow::bail!("{}: network check failed: {}", args.nsg.display(), failed.join(", "))
     }
 }
 

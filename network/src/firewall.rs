@@ -101,7 +101,11 @@ impl Firewall {
 
 /// The three firewall requirements, in report order.
 pub fn check(fw: &Firewall, subnet: Option<&Subnet>) -> Vec<Finding> {
-    vec![default_action(fw), subnet_rule(fw, subnet), trusted_services(fw)]
+    vec![
+        default_action(fw),
+        subnet_rule(fw, subnet),
+        trusted_services(fw),
+    ]
 }
 
 fn default_action(fw: &Firewall) -> Finding {
@@ -138,7 +142,10 @@ fn subnet_rule(fw: &Firewall, subnet: Option<&Subnet>) -> Finding {
     let requirement = format!(
         "{} admits {}",
         fw.what(),
-        subnet.map_or_else(|| "the compute subnet".to_owned(), |s| format!("subnet {}", s.name))
+        subnet.map_or_else(
+            || "the compute subnet".to_owned(),
+            |s| format!("subnet {}", s.name)
+        )
     );
     let rules: Vec<_> = fw
         .rules
@@ -146,8 +153,12 @@ fn subnet_rule(fw: &Firewall, subnet: Option<&Subnet>) -> Finding {
         .flat_map(|r| r.virtual_network_rules.iter().flatten())
         .collect();
     let usable = |r: &crate::input::VnetRule| {
-        r.action.as_deref().is_none_or(|a| a.eq_ignore_ascii_case("Allow"))
-            && r.state.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("Succeeded"))
+        r.action
+            .as_deref()
+            .is_none_or(|a| a.eq_ignore_ascii_case("Allow"))
+            && r.state
+                .as_deref()
+                .is_none_or(|s| s.eq_ignore_ascii_case("Succeeded"))
     };
     let field = Some(fw.field("virtualNetworkRules"));
     let fix = fw.add_subnet(subnet_id.unwrap_or("<compute subnet id>"));
@@ -161,7 +172,14 @@ fn subnet_rule(fw: &Firewall, subnet: Option<&Subnet>) -> Finding {
                 format!("no --subnet given: {n} subnet rule(s) present, not compared"),
             )
         } else {
-            Finding::fail(id, requirement, Verdict::Missing, field, "no subnet rules at all", fix)
+            Finding::fail(
+                id,
+                requirement,
+                Verdict::Missing,
+                field,
+                "no subnet rules at all",
+                fix,
+            )
         };
     };
     let same: Vec<_> = rules
@@ -191,13 +209,21 @@ fn trusted_services(fw: &Firewall) -> Finding {
     let field = Some(fw.field("bypass"));
     let Some(bypass) = fw.rules.as_ref().and_then(|r| r.bypass.as_deref()) else {
         // Azure's default for both services is AzureServices.
-        return Finding::ok(id, requirement, field, "bypass not set: Azure's default, AzureServices");
+        return Finding::ok(
+            id,
+            requirement,
+            field,
+            "bypass not set: Azure's default, AzureServices",
+        );
     };
     let values: Vec<&str> = bypass
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case("None"))
         .collect();
-    if values.iter().any(|v| v.eq_ignore_ascii_case("AzureServices")) {
+    if values
+        .iter()
+        .any(|v| v.eq_ignore_ascii_case("AzureServices"))
+    {
         return Finding::ok(id, requirement, field, "");
     }
     let mut with = values.clone();
@@ -211,10 +237,13 @@ fn trusted_services(fw: &Firewall) -> Finding {
         requirement,
         Verdict::Missing,
         field,
-        format!("bypass is {bypass:?}: Azure ML cannot reach the {} from outside the subnet", match fw.service {
-            Service::Storage => "account",
-            Service::KeyVault => "vault",
-        }),
+        format!(
+            "bypass is {bypass:?}: Azure ML cannot reach the {} from outside the subnet",
+            match fw.service {
+                Service::Storage => "account",
+                Service::KeyVault => "vault",
+            }
+        ),
         fw.update(&args),
     )
 }

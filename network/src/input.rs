@@ -352,12 +352,17 @@ mod tests {
 
     #[test]
     fn identify_names_the_other_kind() {
-        let storage = serde_json::json!({"type": "Microsoft.Storage/storageAccounts", "networkRuleSet": {}});
+        let storage =
+            serde_json::json!({"type": "Microsoft.Storage/storageAccounts", "networkRuleSet": {}});
         let err = identify(&storage, Kind::Nsg).unwrap_err();
         assert!(err.contains("a storage account"), "{err}");
         let untyped = serde_json::json!({"routes": []});
         assert!(identify(&untyped, Kind::RouteTable).is_ok());
-        assert!(identify(&untyped, Kind::Nsg).unwrap_err().contains("a route table"));
-        assert!(identify(&serde_json::json!([]), Kind::Nsg).unwrap_err().contains("array"));
+        assert!(identify(&untyped, Kind::Nsg)
+            .unwrap_err()
+            .contains("a route table"));
+        assert!(identify(&serde_json::json!([]), Kind::Nsg)
+            .unwrap_err()
+            .contains("array"));
     }
 }

@@ -45,7 +45,7 @@ use std::path::PathBuf;
 pub use error::NetworkError;
 pub use report::{Finding, Report, Verdict};
 
-use input::{Kind, KeyVaultDoc, NsgDoc, RouteTableDoc, StorageDoc, SubnetDoc};
+use input::{KeyVaultDoc, Kind, NsgDoc, RouteTableDoc, StorageDoc, SubnetDoc};
 use nsg::{Direction, Nsg};
 use prefix::Prefix;
 
@@ -56,23 +56,48 @@ use prefix::Prefix;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CheckArgs {
     /// NSG of the compute subnet: `az network nsg show -g RG -n NAME`.
-    #[arg(long, value_name = "FILE", env = "STYLIZE_NETWORK_NSG", help_heading = "Inputs (az ... show JSON)")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "STYLIZE_NETWORK_NSG",
+        help_heading = "Inputs (az ... show JSON)"
+    )]
     pub nsg: PathBuf,
 
     /// The compute subnet: `az network vnet subnet show -g RG --vnet-name VNET -n NAME`.
-    #[arg(long, value_name = "FILE", env = "STYLIZE_NETWORK_SUBNET", help_heading = "Inputs (az ... show JSON)")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "STYLIZE_NETWORK_SUBNET",
+        help_heading = "Inputs (az ... show JSON)"
+    )]
     pub subnet: Option<PathBuf>,
 
     /// The storage account: `az storage account show -g RG -n NAME`.
-    #[arg(long, value_name = "FILE", env = "STYLIZE_NETWORK_STORAGE", help_heading = "Inputs (az ... show JSON)")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "STYLIZE_NETWORK_STORAGE",
+        help_heading = "Inputs (az ... show JSON)"
+    )]
     pub storage: Option<PathBuf>,
 
     /// The key vault: `az keyvault show -g RG -n NAME`.
-    #[arg(long, value_name = "FILE", env = "STYLIZE_NETWORK_KEYVAULT", help_heading = "Inputs (az ... show JSON)")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "STYLIZE_NETWORK_KEYVAULT",
+        help_heading = "Inputs (az ... show JSON)"
+    )]
     pub keyvault: Option<PathBuf>,
 
     /// The subnet's route table: `az network route-table show -g RG -n NAME`.
-    #[arg(long = "route-table", value_name = "FILE", env = "STYLIZE_NETWORK_ROUTE_TABLE", help_heading = "Inputs (az ... show JSON)")]
+    #[arg(
+        long = "route-table",
+        value_name = "FILE",
+        env = "STYLIZE_NETWORK_ROUTE_TABLE",
+        help_heading = "Inputs (az ... show JSON)"
+    )]
     pub route_table: Option<PathBuf>,
 
     /// The cluster's maximum node count; the subnet must have that many free
@@ -91,7 +116,12 @@ pub struct CheckArgs {
     pub ssh: bool,
 
     /// Azure region for the service tags (e.g. eastus); defaults to the NSG's location.
-    #[arg(long, value_name = "REGION", env = "STYLIZE_NETWORK_REGION", help_heading = "Cluster")]
+    #[arg(
+        long,
+        value_name = "REGION",
+        env = "STYLIZE_NETWORK_REGION",
+        help_heading = "Cluster"
+    )]
     pub region: Option<String>,
 
     /// Print the report as JSON instead of a table.
@@ -114,15 +144,24 @@ pub fn check(args: &CheckArgs) -> Result<Report, NetworkError> {
     let nsg_doc: NsgDoc = input::load(&args.nsg, Kind::Nsg)?;
     let nsg = Nsg::from_doc(&nsg_doc, &args.nsg)?;
     let subnet = match &args.subnet {
-        Some(p) => Some(subnet::Subnet::from_doc(&input::load::<SubnetDoc>(p, Kind::Subnet)?, p)?),
+        Some(p) => Some(subnet::Subnet::from_doc(
+            &input::load::<SubnetDoc>(p, Kind::Subnet)?,
+            p,
+        )?),
         None => None,
     };
     let storage = match &args.storage {
-        Some(p) => Some(firewall::Firewall::storage(&input::load::<StorageDoc>(p, Kind::Storage)?, p)?),
+        Some(p) => Some(firewall::Firewall::storage(
+            &input::load::<StorageDoc>(p, Kind::Storage)?,
+            p,
+        )?),
         None => None,
     };
     let keyvault = match &args.keyvault {
-        Some(p) => Some(firewall::Firewall::key_vault(&input::load::<KeyVaultDoc>(p, Kind::KeyVault)?, p)?),
+        Some(p) => Some(firewall::Firewall::key_vault(
+            &input::load::<KeyVaultDoc>(p, Kind::KeyVault)?,
+            p,
+        )?),
         None => None,
     };
     let route_table = match &args.route_table {

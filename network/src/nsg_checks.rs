@@ -30,7 +30,10 @@ impl Context {
     }
 }
 
-const BATCH_PORTS: PortRange = PortRange { lo: 29876, hi: 29877 };
+const BATCH_PORTS: PortRange = PortRange {
+    lo: 29876,
+    hi: 29877,
+};
 const SSH_PORT: u16 = 22;
 
 /// A rule the fix would create.
@@ -119,7 +122,11 @@ fn must_allow(
         requirement,
         Verdict::Missing,
         Some(denial.by_label()),
-        format!("no rule allows {}; {} denies it", denial.describe(), denial.by_label()),
+        format!(
+            "no rule allows {}; {} denies it",
+            denial.describe(),
+            denial.by_label()
+        ),
         create_cmd(nsg, fix, deny_prio),
     )
 }
@@ -200,10 +207,16 @@ fn drop_ssh(nsg: &Nsg, rule: &Rule) -> String {
             continue;
         }
         if r.lo < SSH_PORT {
-            rest.push(PortRange { lo: r.lo, hi: SSH_PORT - 1 });
+            rest.push(PortRange {
+                lo: r.lo,
+                hi: SSH_PORT - 1,
+            });
         }
         if r.hi > SSH_PORT {
-            rest.push(PortRange { lo: SSH_PORT + 1, hi: r.hi });
+            rest.push(PortRange {
+                lo: SSH_PORT + 1,
+                hi: r.hi,
+            });
         }
     }
     if rest.is_empty() {
@@ -213,7 +226,11 @@ fn drop_ssh(nsg: &Nsg, rule: &Rule) -> String {
         )
     } else {
         let ports: Vec<String> = rest.iter().map(ToString::to_string).collect();
-        update_cmd(nsg, &rule.name, &format!("--destination-port-ranges {}", ports.join(" ")))
+        update_cmd(
+            nsg,
+            &rule.name,
+            &format!("--destination-port-ranges {}", ports.join(" ")),
+        )
     }
 }
 
@@ -229,7 +246,11 @@ pub fn ssh(nsg: &Nsg, ctx: &Context) -> Finding {
     };
     if let Some(open) = open_allow(nsg, ctx, port) {
         let fix = if ctx.ssh {
-            update_cmd(nsg, &open.name, "--source-address-prefixes <your admin CIDR>")
+            update_cmd(
+                nsg,
+                &open.name,
+                "--source-address-prefixes <your admin CIDR>",
+            )
         } else {
             drop_ssh(nsg, open)
         };
@@ -255,7 +276,9 @@ pub fn ssh(nsg: &Nsg, ctx: &Context) -> Finding {
                 && r.destination_ports.iter().any(|p| p.contains(SSH_PORT))
         })
         .flat_map(|r| r.sources.iter().cloned())
-        .filter(|p| !p.is_open() && !matches!(p, Prefix::VirtualNetwork | Prefix::AzureLoadBalancer))
+        .filter(|p| {
+            !p.is_open() && !matches!(p, Prefix::VirtualNetwork | Prefix::AzureLoadBalancer)
+        })
         .collect();
     let probe = |src: Prefix| Probe {
         direction: Direction::Inbound,
@@ -264,7 +287,10 @@ pub fn ssh(nsg: &Nsg, ctx: &Context) -> Finding {
         destinations: ctx.subnet.clone(),
         ports: port,
     };
-    let evals: Vec<Evaluation<'_>> = named.iter().map(|p| nsg.evaluate(&probe(p.clone()))).collect();
+    let evals: Vec<Evaluation<'_>> = named
+        .iter()
+        .map(|p| nsg.evaluate(&probe(p.clone())))
+        .collect();
     let reaching = evals
         .iter()
         .flat_map(|e| e.allowed.iter())
@@ -276,13 +302,19 @@ pub fn ssh(nsg: &Nsg, ctx: &Context) -> Finding {
             requirement,
             Verdict::TooOpen,
             Some(r.label()),
-            format!("SSH was not asked for (--ssh), but {} admits {} on TCP 22", r.label(), open_sources(r)),
+            format!(
+                "SSH was not asked for (--ssh), but {} admits {} on TCP 22",
+                r.label(),
+                open_sources(r)
+            ),
             drop_ssh(nsg, r),
         ),
         (false, None) => Finding::ok(ID, requirement, None, "no user rule admits TCP 22"),
         (true, Some(r)) => Finding::ok(ID, requirement, Some(r.label()), ""),
         (true, None) => {
-            let shadow = evals.iter().find_map(|e| e.denied.as_ref().filter(|d| d.shadowed.is_some()));
+            let shadow = evals
+                .iter()
+                .find_map(|e| e.denied.as_ref().filter(|d| d.shadowed.is_some()));
             match shadow {
                 Some(d) => {
                     let allow = d.shadowed.expect("filtered on shadowed");
@@ -294,15 +326,21 @@ pub fn ssh(nsg: &Nsg, ctx: &Context) -> Finding {
                         requirement,
                         Verdict::Shadowed,
                         Some(d.by_label()),
-                        format!("{} would allow {}, but {} comes first", allow.label(), d.describe(), d.by_label()),
+                        format!(
+                            "{} would allow {}, but {} comes first",
+                            allow.label(),
+                            d.describe(),
+                            d.by_label()
+                        ),
                         update_cmd(nsg, &allow.name, &format!("--priority {prio}")),
                     )
                 }
                 None => {
-                    let deny = nsg
-                        .rules
-                        .iter()
-                        .find(|r| r.direction == Direction::Inbound && r.access == Access::Deny && r.destination_ports.iter().any(|p| p.contains(SSH_PORT)));
+                    let deny = nsg.rules.iter().find(|r| {
+                        r.direction == Direction::Inbound
+                            && r.access == Access::Deny
+                            && r.destination_ports.iter().any(|p| p.contains(SSH_PORT))
+                    });
                     Finding::fail(
                         ID,
                         requirement,
@@ -401,9 +439,24 @@ pub fn vnet(nsg: &Nsg, ctx: &Context, d: Direction) -> Finding {
 /// ML over 443. When it is open these are reachable anyway.
 pub fn outbound_services(nsg: &Nsg, ctx: &Context) -> Vec<Finding> {
     let services: [(&'static str, &str, bool, &str); 3] = [
-        ("nsg.outbound-storage", "Storage", true, "AllowStorageOutbound"),
-        ("nsg.outbound-acr", "AzureContainerRegistry", true, "AllowContainerRegistryOutbound"),
-        ("nsg.outbound-aml", "AzureMachineLearning", false, "AllowAzureMachineLearningOutbound"),
+        (
+            "nsg.outbound-storage",
+            "Storage",
+            true,
+            "AllowStorageOutbound",
+        ),
+        (
+            "nsg.outbound-acr",
+            "AzureContainerRegistry",
+            true,
+            "AllowContainerRegistryOutbound",
+        ),
+        (
+            "nsg.outbound-aml",
+            "AzureMachineLearning",
+            false,
+            "AllowAzureMachineLearningOutbound",
+        ),
     ];
     let outbound = |dst: Prefix| Probe {
         direction: Direction::Outbound,
@@ -416,7 +469,11 @@ pub fn outbound_services(nsg: &Nsg, ctx: &Context) -> Vec<Finding> {
     services
         .iter()
         .map(|&(id, base, regional, name)| {
-            let tag = if regional { ctx.regional(base) } else { base.to_owned() };
+            let tag = if regional {
+                ctx.regional(base)
+            } else {
+                base.to_owned()
+            };
             let requirement = format!("outbound TCP 443 to {tag}");
             if internet.all_allowed() {
                 return Finding::ok(
@@ -426,7 +483,11 @@ pub fn outbound_services(nsg: &Nsg, ctx: &Context) -> Vec<Finding> {
                     "outbound internet open",
                 );
             }
-            let region = if regional { ctx.region.as_deref() } else { None };
+            let region = if regional {
+                ctx.region.as_deref()
+            } else {
+                None
+            };
             let eval = nsg.evaluate(&outbound(Prefix::tag(base, region)));
             let mut row = must_allow(
                 nsg,

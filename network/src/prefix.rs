@@ -124,7 +124,13 @@ impl Prefix {
             (AzureLoadBalancer, AzureLoadBalancer) => Cover::Full,
             (AzureLoadBalancer, _) => Cover::None,
 
-            (Tag { base, region }, Tag { base: b2, region: r2 }) => {
+            (
+                Tag { base, region },
+                Tag {
+                    base: b2,
+                    region: r2,
+                },
+            ) => {
                 let same = base.eq_ignore_ascii_case(b2);
                 let cloud = base.eq_ignore_ascii_case("AzureCloud");
                 if !same && !cloud {
@@ -133,8 +139,8 @@ impl Prefix {
                 match (region, r2) {
                     (None, _) => Cover::Full,
                     (Some(a), Some(b)) if a == b => Cover::Full,
+                    // A regional tag is part of the global one.
                     (Some(_), None) => Cover::Partial,
-                    (Some(_), Some(_)) if cloud && !same => Cover::None,
                     (Some(_), Some(_)) => Cover::None,
                 }
             }
@@ -367,7 +373,13 @@ mod tests {
             Prefix::Cidr(Cidr::parse("10.0.1.7/32").unwrap())
         );
         assert!(matches!(Prefix::parse("2001:db8::/32"), Prefix::Other(_)));
-        assert_eq!(PortRange::parse("29876-29877"), Some(PortRange { lo: 29876, hi: 29877 }));
+        assert_eq!(
+            PortRange::parse("29876-29877"),
+            Some(PortRange {
+                lo: 29876,
+                hi: 29877
+            })
+        );
         assert_eq!(PortRange::parse("*"), Some(PortRange::ALL));
         assert_eq!(PortRange::parse("30-20"), None);
     }
@@ -375,26 +387,50 @@ mod tests {
     #[test]
     fn tag_cover_respects_regions() {
         let batch_east = Prefix::tag("BatchNodeManagement", Some("eastus"));
-        assert_eq!(Prefix::parse("BatchNodeManagement").covers(&batch_east), Cover::Full);
-        assert_eq!(Prefix::parse("BatchNodeManagement.eastus").covers(&batch_east), Cover::Full);
-        assert_eq!(Prefix::parse("BatchNodeManagement.westus").covers(&batch_east), Cover::None);
-        assert_eq!(Prefix::parse("Storage.eastus").covers(&batch_east), Cover::None);
+        assert_eq!(
+            Prefix::parse("BatchNodeManagement").covers(&batch_east),
+            Cover::Full
+        );
+        assert_eq!(
+            Prefix::parse("BatchNodeManagement.eastus").covers(&batch_east),
+            Cover::Full
+        );
+        assert_eq!(
+            Prefix::parse("BatchNodeManagement.westus").covers(&batch_east),
+            Cover::None
+        );
+        assert_eq!(
+            Prefix::parse("Storage.eastus").covers(&batch_east),
+            Cover::None
+        );
         assert_eq!(Prefix::parse("AzureCloud").covers(&batch_east), Cover::Full);
         assert_eq!(Prefix::parse("Internet").covers(&batch_east), Cover::Full);
         assert_eq!(batch_east.covers(&Prefix::Internet), Cover::Partial);
-        assert_eq!(Prefix::parse("VirtualNetwork").covers(&batch_east), Cover::None);
+        assert_eq!(
+            Prefix::parse("VirtualNetwork").covers(&batch_east),
+            Cover::None
+        );
     }
 
     #[test]
     fn cidr_cover_and_privacy() {
         let subnet = Prefix::parse("10.0.0.0/24");
         assert_eq!(Prefix::parse("10.0.0.0/16").covers(&subnet), Cover::Full);
-        assert_eq!(Prefix::parse("10.0.0.128/25").covers(&subnet), Cover::Partial);
+        assert_eq!(
+            Prefix::parse("10.0.0.128/25").covers(&subnet),
+            Cover::Partial
+        );
         assert_eq!(Prefix::parse("10.1.0.0/16").covers(&subnet), Cover::None);
         assert_eq!(Prefix::parse("VirtualNetwork").covers(&subnet), Cover::Full);
         assert_eq!(Prefix::parse("Internet").covers(&subnet), Cover::None);
-        assert_eq!(Prefix::parse("52.0.0.0/8").covers(&Prefix::Internet), Cover::Partial);
-        assert_eq!(Prefix::parse("Internet").covers(&Prefix::parse("52.1.2.3")), Cover::Full);
+        assert_eq!(
+            Prefix::parse("52.0.0.0/8").covers(&Prefix::Internet),
+            Cover::Partial
+        );
+        assert_eq!(
+            Prefix::parse("Internet").covers(&Prefix::parse("52.1.2.3")),
+            Cover::Full
+        );
         assert_eq!(Cidr::parse("10.0.0.0/24").unwrap().size(), 256);
     }
 }

@@ -58,7 +58,12 @@ pub struct Finding {
 
 impl Finding {
     /// A met requirement.
-    pub fn ok(id: &'static str, requirement: impl Into<String>, rule: Option<String>, note: impl Into<String>) -> Finding {
+    pub fn ok(
+        id: &'static str,
+        requirement: impl Into<String>,
+        rule: Option<String>,
+        note: impl Into<String>,
+    ) -> Finding {
         Finding {
             id,
             requirement: requirement.into(),
@@ -186,7 +191,11 @@ impl Report {
             "\n{} of {} requirements met{}\n",
             self.findings.len() - failed,
             self.findings.len(),
-            if failed == 0 { "" } else { "; run the fixes above, then check again" }
+            if failed == 0 {
+                ""
+            } else {
+                "; run the fixes above, then check again"
+            }
         );
         out
     }
@@ -208,7 +217,10 @@ mod tests {
         assert!(!r.passed());
         let t = r.to_table();
         assert!(t.lines().next().unwrap().starts_with("REQUIREMENT"));
-        assert!(t.contains("second       too open  -           az fix"), "{t}");
+        assert!(
+            t.contains("second       too open  -           az fix"),
+            "{t}"
+        );
         assert!(t.contains("1 of 2 requirements met"));
         let j = serde_json::to_value(&r).unwrap();
         assert_eq!(j["passed"], false);

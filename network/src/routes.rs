@@ -22,17 +22,26 @@ pub fn check(doc: &RouteTableDoc, region: Option<&str>) -> Finding {
     let tunnel = doc.routes.iter().find(|r| {
         Prefix::parse(&r.address_prefix) == Prefix::Any
             && (r.next_hop_type.eq_ignore_ascii_case("VirtualAppliance")
-                || r.next_hop_type.eq_ignore_ascii_case("VirtualNetworkGateway"))
+                || r.next_hop_type
+                    .eq_ignore_ascii_case("VirtualNetworkGateway"))
     });
     let Some(tunnel) = tunnel else {
-        return Finding::ok(ID, requirement, None, "no forced tunnelling: no 0.0.0.0/0 route to an appliance or gateway");
+        return Finding::ok(
+            ID,
+            requirement,
+            None,
+            "no forced tunnelling: no 0.0.0.0/0 route to an appliance or gateway",
+        );
     };
     let target = Prefix::tag("BatchNodeManagement", region);
     let batch = doc.routes.iter().find(|r| {
         // A route for the global tag covers the region too.
         matches!(Prefix::parse(&r.address_prefix), p @ Prefix::Tag { .. } if p.covers(&target) == crate::prefix::Cover::Full)
     });
-    let tunnel_label = format!("{} ({} -> {})", tunnel.name, tunnel.address_prefix, tunnel.next_hop_type);
+    let tunnel_label = format!(
+        "{} ({} -> {})",
+        tunnel.name, tunnel.address_prefix, tunnel.next_hop_type
+    );
     match batch {
         Some(r) if r.next_hop_type.eq_ignore_ascii_case("Internet") => Finding::ok(
             ID,

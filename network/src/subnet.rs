@@ -70,7 +70,10 @@ impl Subnet {
             resource_group: resource_group(doc.id.as_deref(), None),
             prefixes,
             used: doc.ip_configurations.as_ref().map_or(0, |v| v.len() as u64),
-            nsg_id: doc.network_security_group.as_ref().and_then(|n| n.id.clone()),
+            nsg_id: doc
+                .network_security_group
+                .as_ref()
+                .and_then(|n| n.id.clone()),
             service_endpoints: doc
                 .service_endpoints
                 .iter()
@@ -194,7 +197,9 @@ pub fn service_endpoint(subnet: &Subnet, service: &str) -> Finding {
     let requirement = format!("subnet has the {service} service endpoint");
     // `Microsoft.Storage.Global` serves the same purpose across regions.
     let has = subnet.service_endpoints.iter().any(|s| {
-        s.eq_ignore_ascii_case(service) || s.to_ascii_lowercase().starts_with(&(service.to_ascii_lowercase() + "."))
+        s.eq_ignore_ascii_case(service)
+            || s.to_ascii_lowercase()
+                .starts_with(&(service.to_ascii_lowercase() + "."))
     });
     if has {
         return Finding::ok(id, requirement, Some("serviceEndpoints".into()), "");

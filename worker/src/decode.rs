@@ -33,7 +33,7 @@ pub fn decode(segment: &Path, shard: &Shard, time_base: ff::Rational, tx: &SyncS
     ctx.set_threading(threading);
     let mut decoder = ctx.decoder().video().map_err(|e| err(e.to_string()))?;
     let (w, h) = (decoder.width(), decoder.height());
-    let mut scaler = ff::software::scaling::Context::get(decoder.format(), w, h, ff::format::Pixel::RGB24, w, h, ff::software::scaling::Flags::BILINEAR)
+    let mut scaler = ff::software::scaling::Context::get(decoder.format(), w, h, ff::format::Pixel::RGB24, w, h, ff::software::scaling::Flags::BICUBIC)
         .map_err(|e| err(format!("no conversion to RGB: {e}")))?;
 
     // Muxers may shift a segment's timestamps (NUT keeps them non-negative)

@@ -66,7 +66,7 @@ pub fn encode(dst: &Path, shard: &Shard, format: VideoFormat, settings: &EncodeS
     out.write_header().map_err(|e| err(e.to_string()))?;
     let ost_tb = out.stream(0).map(|s| s.time_base()).unwrap_or(format.time_base);
 
-    let mut scaler = ff::software::scaling::Context::get(ff::format::Pixel::RGB24, format.width, format.height, ff::format::Pixel::YUV420P, format.width, format.height, ff::software::scaling::Flags::BILINEAR)
+    let mut scaler = ff::software::scaling::Context::get(ff::format::Pixel::RGB24, format.width, format.height, ff::format::Pixel::YUV420P, format.width, format.height, ff::software::scaling::Flags::BICUBIC)
         .map_err(|e| err(format!("no conversion from RGB: {e}")))?;
     let mut rgb = ff::frame::Video::new(ff::format::Pixel::RGB24, format.width, format.height);
     let mut yuv = ff::frame::Video::empty();

@@ -1,0 +1,326 @@
+//! The deployment template passes its own checker.
+//!
+//! `scripts/deploy/azuredeploy.json` is rendered into the JSON that `az`
+//! would print for the resources it creates (ARM nests rule fields under
+//! `properties`, `az` flattens them; storage's `networkAcls` comes back as
+//! `networkRuleSet`), resolving the few ARM expressions the template uses:
+//! `parameters`, `variables`, `concat` and `resourceId` (with a fixed
+//! subscription and resource group). Then the checker runs on the result.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use common::{assert_only, row, scratch, write};
+use serde_json::{json, Map, Value};
+use stylize_network::{check, CheckArgs, Verdict};
+
+const SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000000";
+const RESOURCE_GROUP: &str = "stylize-rg";
+
+fn template() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/deploy/azuredeploy.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Evaluates the ARM expressions the template uses.
+struct Arm {
+    params: HashMap<String, Value>,
+    vars: HashMap<String, Value>,
+}
+
+impl Arm {
+    fn new(t: &Value) -> Arm {
+        let mut arm = Arm {
+            params: HashMap::new(),
+            vars: HashMap::new(),
+        };
+        for (k, v) in t["parameters"].as_object().unwrap() {
+            let d = v
+                .get("defaultValue")
+                .unwrap_or_else(|| panic!("parameter {k} has no defaultValue"));
+            arm.params.insert(k.clone(), d.clone());
+        }
+        for (k, v) in t["variables"].as_object().unwrap() {
+            let r = arm.resolve(v);
+            arm.vars.insert(k.clone(), r);
+        }
+        arm
+    }
+
+    /// Resolves every `[...]` string inside `v`.
+    fn resolve(&self, v: &Value) -> Value {
+        match v {
+            Value::String(s) if s.starts_with('[') && s.ends_with(']') && !s.starts_with("[[") => {
+                let mut p = Parser {
+                    s: &s[1..s.len() - 1],
+                    i: 0,
+                };
+                let out = self.expr(&mut p);
+                p.ws();
+                assert_eq!(p.i, p.s.len(), "trailing input in {s}");
+                out
+            }
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.resolve(x)).collect()),
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, x)| (k.clone(), self.resolve(x)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    fn expr(&self, p: &mut Parser<'_>) -> Value {
+        p.ws();
+        if p.eat('\'') {
+            let start = p.i;
+            while !p.eat('\'') {
+                p.i += 1;
+            }
+            return Value::String(p.s[start..p.i - 1].to_owned());
+        }
+        let start = p.i;
+        while p.peek().is_some_and(|c| c.is_ascii_alphanumeric()) {
+            p.i += 1;
+        }
+        let name = &p.s[start..p.i];
+        if let Ok(n) = name.parse::<i64>() {
+            return json!(n);
+        }
+        assert!(p.eat('('), "expected a call at {name}");
+        let mut args = Vec::new();
+        p.ws();
+        if !p.eat(')') {
+            loop {
+                args.push(self.expr(p));
+                p.ws();
+                if p.eat(')') {
+                    break;
+                }
+                assert!(p.eat(','), "expected , in {}", p.s);
+            }
+        }
+        let strs = || {
+            args.iter()
+                .map(|a| a.as_str().expect("string argument").to_owned())
+                .collect::<Vec<_>>()
+        };
+        match name {
+            "parameters" => self.params[&strs()[0]].clone(),
+            "variables" => self.vars[&strs()[0]].clone(),
+            "concat" => Value::String(strs().concat()),
+            "resourceId" => {
+                let a = strs();
+                let (ty, names) = (&a[0], &a[1..]);
+                let mut segs = ty.split('/');
+                let mut id = format!(
+                    "/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/{}",
+                    segs.next().unwrap()
+                );
+                for (seg, n) in segs.zip(names) {
+                    id += &format!("/{seg}/{n}");
+                }
+                Value::String(id)
+            }
+            other => panic!(
+                "ARM function {other} is not rendered by this test; keep the network parts simple"
+            ),
+        }
+    }
+}
+
+struct Parser<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<char> {
+        self.s[self.i..].chars().next()
+    }
+    fn eat(&mut self, c: char) -> bool {
+        if self.peek() == Some(c) {
+            self.i += c.len_utf8();
+            true
+        } else {
+            false
+        }
+    }
+    fn ws(&mut self) {
+        while self.peek().is_some_and(char::is_whitespace) {
+            self.i += 1;
+        }
+    }
+}
+
+/// The one resource of `ty`, with its name and location resolved.
+fn resource<'a>(t: &'a Value, ty: &str) -> &'a Value {
+    let found: Vec<_> = t["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == ty)
+        .collect();
+    assert_eq!(found.len(), 1, "one {ty} expected");
+    found[0]
+}
+
+/// ARM `{name, properties: {...}}` to az's flat `{name, ...}`.
+fn flatten(arm_child: &Value) -> Value {
+    let mut out: Map<String, Value> = arm_child["properties"].as_object().unwrap().clone();
+    out.insert("name".into(), arm_child["name"].clone());
+    Value::Object(out)
+}
+
+struct Rendered {
+    nsg: Value,
+    subnet: Value,
+    storage: Value,
+    keyvault: Value,
+    max_nodes: u32,
+}
+
+fn render() -> Rendered {
+    let t = template();
+    let arm = Arm::new(&t);
+    let get = |ty: &str| arm.resolve(resource(&t, ty));
+    let id = |ty: &str, names: &[&Value]| {
+        let args: Vec<String> = names
+            .iter()
+            .map(|n| format!("'{}'", n.as_str().unwrap()))
+            .collect();
+        arm.resolve(&json!(format!("[resourceId('{ty}', {})]", args.join(", "))))
+    };
+
+    let nsg = get("Microsoft.Network/networkSecurityGroups");
+    let nsg_json = json!({
+        "id": id("Microsoft.Network/networkSecurityGroups", &[&nsg["name"]]),
+        "location": nsg["location"],
+        "name": nsg["name"],
+        "resourceGroup": RESOURCE_GROUP,
+        "securityRules": nsg["properties"]["securityRules"].as_array().unwrap().iter().map(flatten).collect::<Vec<_>>(),
+        "type": "Microsoft.Network/networkSecurityGroups",
+    });
+
+    let vnet = get("Microsoft.Network/virtualNetworks");
+    let subnets = vnet["properties"]["subnets"].as_array().unwrap();
+    assert_eq!(subnets.len(), 1);
+    let mut subnet_json = flatten(&subnets[0]);
+    subnet_json["id"] = id(
+        "Microsoft.Network/virtualNetworks/subnets",
+        &[&vnet["name"], &subnets[0]["name"]],
+    );
+    subnet_json["ipConfigurations"] = json!([]);
+    subnet_json["type"] = json!("Microsoft.Network/virtualNetworks/subnets");
+
+    let st = get("Microsoft.Storage/storageAccounts");
+    let acls = &st["properties"]["networkAcls"];
+    let storage_json = json!({
+        "id": id("Microsoft.Storage/storageAccounts", &[&st["name"]]),
+        "name": st["name"],
+        "networkRuleSet": {
+            "bypass": acls["bypass"],
+            "defaultAction": acls["defaultAction"],
+            "ipRules": acls["ipRules"],
+            "virtualNetworkRules": acls["virtualNetworkRules"].as_array().unwrap().iter().map(|r| json!({
+                "action": r["action"],
+                "state": "Succeeded",
+                "virtualNetworkResourceId": r["id"],
+            })).collect::<Vec<_>>(),
+        },
+        "type": "Microsoft.Storage/storageAccounts",
+    });
+
+    let kv = resource(&t, "Microsoft.KeyVault/vaults");
+    let kv_name = arm.resolve(&kv["name"]);
+    let keyvault_json = json!({
+        "id": id("Microsoft.KeyVault/vaults", &[&kv_name]),
+        "name": kv_name,
+        // Only the network part: tenantId uses subscription(), not rendered.
+        "properties": { "networkAcls": arm.resolve(&kv["properties"]["networkAcls"]) },
+        "type": "Microsoft.KeyVault/vaults",
+    });
+
+    let compute = get("Microsoft.MachineLearningServices/workspaces/computes");
+    let props = &compute["properties"]["properties"];
+    assert_eq!(compute["properties"]["computeType"], "AmlCompute");
+    assert_eq!(props["vmSize"], "Standard_NC6s_v3");
+    assert_eq!(props["vmPriority"], "LowPriority");
+    assert_eq!(props["scaleSettings"]["minNodeCount"], 0);
+    assert_eq!(
+        props["subnet"]["id"], subnet_json["id"],
+        "the cluster runs in the checked subnet"
+    );
+    let max_nodes = props["scaleSettings"]["maxNodeCount"].as_u64().unwrap() as u32;
+
+    Rendered {
+        nsg: nsg_json,
+        subnet: subnet_json,
+        storage: storage_json,
+        keyvault: keyvault_json,
+        max_nodes,
+    }
+}
+
+#[test]
+fn the_template_passes_its_own_checker() {
+    let r = render();
+    assert!(
+        r.nsg.get("defaultSecurityRules").is_none(),
+        "templates carry no default rules: the built-ins apply"
+    );
+    let dir = scratch("template");
+    let args = CheckArgs {
+        nsg: write(&dir, "nsg.json", &r.nsg),
+        subnet: Some(write(&dir, "subnet.json", &r.subnet)),
+        storage: Some(write(&dir, "storage.json", &r.storage)),
+        keyvault: Some(write(&dir, "keyvault.json", &r.keyvault)),
+        route_table: None,
+        max_nodes: Some(r.max_nodes),
+        ssh: false,
+        region: None,
+        json: false,
+    };
+    let report = check(&args).unwrap();
+    assert_only(&report, &[]);
+    assert_eq!(report.findings().len(), 18);
+    assert_eq!(report.region(), Some("eastus"));
+    // The template denies outbound internet, so the service tags were checked.
+    assert_eq!(
+        row(&report, "nsg.outbound-storage").note,
+        "outbound internet denied; allowed by service tag"
+    );
+    assert_eq!(
+        row(&report, "nsg.batch-inbound").rule.as_deref(),
+        Some("AllowBatchNodeManagement (100)")
+    );
+}
+
+#[test]
+fn the_rendered_template_still_catches_a_break() {
+    // Guards the rendering: a broken template must fail, or the pass above
+    // would prove nothing.
+    let mut r = render();
+    r.storage["networkRuleSet"]["defaultAction"] = json!("Allow");
+    r.nsg["securityRules"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|x| x["name"] != "AllowContainerRegistryOutbound");
+    let dir = scratch("template-broken");
+    let args = CheckArgs {
+        nsg: write(&dir, "nsg.json", &r.nsg),
+        storage: Some(write(&dir, "storage.json", &r.storage)),
+        ..CheckArgs::default()
+    };
+    let report = check(&args).unwrap();
+    assert_only(
+        &report,
+        &[
+            ("nsg.outbound-acr", Verdict::Missing),
+            ("storage.default-action", Verdict::TooOpen),
+        ],
+    );
+}

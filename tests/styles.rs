@@ -1,0 +1,35 @@
+//! `stylize styles list` and `stylize styles preview`.
+
+mod util;
+
+use util::*;
+
+#[test]
+fn list_names_every_style_with_its_index() {
+    let out = stylize().args(["styles", "list"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 26);
+    assert!(text.contains("16  starry") && text.contains("17  mosaic"), "{text}");
+}
+
+#[test]
+fn preview_renders_a_contact_sheet_of_all_styles() {
+    let dir = tempfile::tempdir().unwrap();
+    let frame = dir.path().join("frame.png");
+    let mut img = image::RgbImage::new(96, 64);
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        *p = image::Rgb([(x * 2) as u8, (y * 4) as u8, ((x + y) % 256) as u8]);
+    }
+    img.save(&frame).unwrap();
+    let sheet = dir.path().join("sheet.png");
+    let out = stylize().args(["styles", "preview"]).arg(&frame).arg("-o").arg(&sheet).args(["--tile", "48"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sheet = image::open(&sheet).unwrap().to_rgb8();
+    // 7 tiles of 48x32 to a row, 4 rows for 26 styles.
+    assert_eq!(sheet.dimensions(), (7 * 48, 4 * 32));
+    // Tiles differ from one another: each is a different style.
+    let tile = |i: u32| image::imageops::crop_imm(&sheet, (i % 7) * 48, (i / 7) * 32 + 16, 48, 16).to_image().into_raw();
+    assert!(psnr(&tile(16), &tile(17)) < 25.0);
+    assert!(psnr(&tile(0), &tile(3)) < 25.0);
+}

@@ -1,0 +1,193 @@
+//! Helpers of the end-to-end tests: make tiny clips with FFmpeg's lavfi
+//! sources, run the built `stylize`, and read facts back with ffprobe.
+//! Tools are called with argument vectors, never through a shell.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// What a generated test clip looks like.
+#[derive(Debug, Clone)]
+pub struct ClipSpec {
+    pub width: u32,
+    pub height: u32,
+    /// Frame rate as FFmpeg takes it: `25`, `30000/1001`, `60`.
+    pub rate: &'static str,
+    pub frames: u32,
+    /// Keyframe interval.
+    pub gop: u32,
+    /// Number of audio streams (sines of different pitch).
+    pub audio: u32,
+    /// Display rotation in degrees, written as stream metadata.
+    pub rotate: Option<i32>,
+    /// Use B-frames (x264 default) or not.
+    pub bframes: bool,
+}
+
+impl Default for ClipSpec {
+    fn default() -> Self {
+        ClipSpec { width: 128, height: 72, rate: "25", frames: 50, gop: 12, audio: 1, rotate: None, bframes: true }
+    }
+}
+
+pub fn rate_f64(rate: &str) -> f64 {
+    match rate.split_once('/') {
+        Some((n, d)) => n.parse::<f64>().unwrap() / d.parse::<f64>().unwrap(),
+        None => rate.parse().unwrap(),
+    }
+}
+
+/// Make a clip at `dir/name` with ffmpeg (testsrc2 video, sine audio).
+pub fn make_clip(dir: &Path, name: &str, spec: &ClipSpec) -> PathBuf {
+    let path = dir.join(name);
+    let secs = f64::from(spec.frames) / rate_f64(spec.rate);
+    let mut args: Vec<String> = vec!["-v".into(), "error".into(), "-y".into(), "-f".into(), "lavfi".into()];
+    args.push("-i".into());
+    args.push(format!("testsrc2=s={}x{}:r={}", spec.width, spec.height, spec.rate));
+    for k in 0..spec.audio {
+        args.extend(["-f".into(), "lavfi".into(), "-i".into(), format!("sine=f={}:r=48000:d={secs:.4}", 330 + 110 * k)]);
+    }
+    args.extend(["-map".into(), "0:v".into()]);
+    for k in 0..spec.audio {
+        args.extend(["-map".into(), format!("{}:a", k + 1)]);
+    }
+    args.extend(["-frames:v".into(), spec.frames.to_string()]);
+    args.extend(["-c:v".into(), "libx264".into(), "-preset".into(), "ultrafast".into(), "-pix_fmt".into(), "yuv420p".into()]);
+    args.extend(["-g".into(), spec.gop.to_string(), "-keyint_min".into(), spec.gop.to_string(), "-sc_threshold".into(), "0".into()]);
+    if spec.bframes {
+        args.extend(["-bf".into(), "2".into()]);
+    }
+    if spec.audio > 0 {
+        args.extend(["-c:a".into(), "aac".into(), "-b:a".into(), "64k".into()]);
+    }
+    let encoded = if spec.rotate.is_some() { dir.join(format!("unrotated-{name}")) } else { path.clone() };
+    args.push(encoded.to_string_lossy().into_owned());
+    run_ok("ffmpeg", &args);
+    if let Some(r) = spec.rotate {
+        // FFmpeg 5.1 writes a display matrix from `rotate` only on a remux.
+        let remux: Vec<String> = vec![
+            "-v".into(), "error".into(), "-y".into(), "-i".into(), encoded.to_string_lossy().into_owned(),
+            "-c".into(), "copy".into(), "-map".into(), "0".into(), "-metadata:s:v:0".into(), format!("rotate={r}"),
+            path.to_string_lossy().into_owned(),
+        ];
+        run_ok("ffmpeg", &remux);
+    }
+    path
+}
+
+pub fn run_ok(program: &str, args: &[String]) -> Output {
+    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// The built `stylize` binary.
+pub fn stylize() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stylize"));
+    // Two CPU threads for the model keep tests steady on small machines.
+    cmd.env("STYLIZE_THREADS", "2").env_remove("RUST_LOG");
+    cmd
+}
+
+/// Run `stylize submit INPUT -o STORE EXTRA...` and return its output.
+pub fn submit(input: &Path, store: &Path, extra: &[&str]) -> Output {
+    let mut cmd = stylize();
+    cmd.arg("submit").arg(input).arg("-o").arg(store).args(extra);
+    cmd.output().expect("stylize runs")
+}
+
+/// Run submit, insist on success, and return the output file.
+pub fn submit_ok(input: &Path, store: &Path, extra: &[&str]) -> PathBuf {
+    let out = submit(input, store, extra);
+    assert!(out.status.success(), "stylize failed: {}", String::from_utf8_lossy(&out.stderr));
+    let outputs = outputs_in(store);
+    assert_eq!(outputs.len(), 1, "one output expected in {}: {outputs:?}", store.display());
+    outputs.into_iter().next().unwrap()
+}
+
+/// Video files at the top of a store (job state under `jobs/` excluded).
+pub fn outputs_in(store: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(store) else { return Vec::new() };
+    let mut v: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+    v.sort();
+    v
+}
+
+/// ffprobe's JSON about a file, frames counted by decoding.
+pub fn probe(path: &Path) -> serde_json::Value {
+    let args: Vec<String> = ["-v", "error", "-count_frames", "-show_streams", "-show_format", "-of", "json"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([path.to_string_lossy().into_owned()])
+        .collect();
+    let out = run_ok("ffprobe", &args);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+pub fn video_stream(p: &serde_json::Value) -> &serde_json::Value {
+    p["streams"].as_array().unwrap().iter().find(|s| s["codec_type"] == "video").unwrap()
+}
+
+pub fn audio_streams(p: &serde_json::Value) -> Vec<&serde_json::Value> {
+    p["streams"].as_array().unwrap().iter().filter(|s| s["codec_type"] == "audio").collect()
+}
+
+pub fn duration(p: &serde_json::Value) -> f64 {
+    p["format"]["duration"].as_str().unwrap().parse().unwrap()
+}
+
+/// MD5 of the packets of audio stream `k`, stream-copied (never decoded).
+pub fn audio_md5(path: &Path, k: usize) -> String {
+    let args: Vec<String> = vec![
+        "-v".into(), "error".into(), "-i".into(), path.to_string_lossy().into_owned(),
+        "-map".into(), format!("0:a:{k}"), "-c".into(), "copy".into(), "-f".into(), "md5".into(), "-".into(),
+    ];
+    String::from_utf8(run_ok("ffmpeg", &args).stdout).unwrap().trim().to_string()
+}
+
+/// Frame `n` of a video as packed RGB24, decoded by the ffmpeg CLI.
+pub fn frame_rgb(path: &Path, n: u32) -> Vec<u8> {
+    let args: Vec<String> = vec![
+        "-v".into(), "error".into(), "-i".into(), path.to_string_lossy().into_owned(),
+        "-vf".into(), format!("select=eq(n\\,{n})"), "-frames:v".into(), "1".into(),
+        "-f".into(), "rawvideo".into(), "-pix_fmt".into(), "rgb24".into(), "-".into(),
+    ];
+    run_ok("ffmpeg", &args).stdout
+}
+
+/// An RGB24 image after a trip through YUV 4:2:0 and back (by the ffmpeg
+/// CLI): what any H.264 output can hold of it at best.
+pub fn through_yuv420(rgb: &[u8], width: u32, height: u32) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &format!("{width}x{height}"), "-i", "-"])
+        .args(["-vf", "format=yuv420p,format=rgb24", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = rgb.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// Peak signal-to-noise ratio of two same-sized 8-bit images, in dB.
+pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "images differ in size");
+    let mse: f64 = a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>() / a.len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
+}
+
+/// The directory of converted models (as scripts/setup.sh fills it).
+pub fn model_dir() -> PathBuf {
+    stylize_models::model_dir()
+}
