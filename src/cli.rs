@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Stylize a whole video: same frames, rate, duration and audio.
     Submit(SubmitArgs),
+    /// Measure the model's own speed and the whole pipeline's on one clip.
+    Bench(BenchArgs),
     /// Check an Azure compute subnet's network setup (from `az … show` JSON).
     Network {
         /// What to check.
@@ -129,6 +131,35 @@ pub struct SubmitArgs {
     /// Print the job report as JSON on stdout instead of a summary.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `stylize bench`
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A clip to measure on (default: a synthetic clip made with FFmpeg).
+    #[arg(long)]
+    pub clip: Option<PathBuf>,
+    /// Frame size of the synthetic clip.
+    #[arg(long, default_value = "640x360")]
+    pub size: String,
+    /// Frames in the synthetic clip.
+    #[arg(long, default_value_t = 96)]
+    pub frames: u32,
+    /// Fewer frames and iterations: a smoke run.
+    #[arg(long)]
+    pub quick: bool,
+    /// Frames per model call.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub batch: u16,
+    /// CPU threads for the model.
+    #[arg(long, env = "STYLIZE_THREADS")]
+    pub threads: Option<u16>,
+    /// Run on the CPU even when a GPU is present.
+    #[arg(long)]
+    pub cpu: bool,
+    /// Where `bench.json` goes.
+    #[arg(long, default_value = "bench-out")]
+    pub out: PathBuf,
 }
 
 /// `stylize styles preview`

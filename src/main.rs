@@ -3,6 +3,7 @@
 //! Exit status: 0 success, 1 the job failed (one line on stderr says which
 //! file and why), 2 the command line was wrong.
 
+mod bench;
 mod cli;
 mod preview;
 mod progress;
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         cli::Command::Submit(args) => submit::run(&args),
+        cli::Command::Bench(args) => bench::run(&args),
         cli::Command::Network { command: cli::NetworkCommand::Check(args) } => network_check(&args),
         cli::Command::Styles { command } => match command {
             cli::StylesCommand::List => {
