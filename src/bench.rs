@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use stylize_models::styles::StyleBlend;
 use stylize_models::torch::{set_threads, DeviceChoice, ModelSpec, Precision, TorchModel};
-use stylize_pipelines::video_style::{run as run_job, NoProgress, StyleJob, DEFAULT_SHARD_FRAMES};
+use stylize_pipelines::video_style::{run as run_job, Launch, NoProgress, StyleJob, DEFAULT_SHARD_FRAMES};
 use stylize_worker::WorkerOptions;
 
 use crate::cli::BenchArgs;
@@ -30,7 +30,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     let device = if args.cpu { DeviceChoice::Cpu } else { DeviceChoice::Auto };
     let blend = StyleBlend::parse("mosaic")?;
-    let model = TorchModel::load(&ModelSpec::builtin(blend.clone()), device, Precision::Fp32)?;
+    let model = TorchModel::load_with_threads(&ModelSpec::builtin(blend.clone()), device, Precision::Fp32, args.threads.map(usize::from))?;
 
     // 1. The model alone, on a tensor already in place.
     let x = model.example_input(args.batch.into(), width, height);
@@ -53,9 +53,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         device,
         precision: Precision::Fp32,
         worker: WorkerOptions { batch: args.batch.into(), ..WorkerOptions::default() },
+        threads: args.threads.map(usize::from),
         shard_frames: DEFAULT_SHARD_FRAMES,
     };
-    let report = run_job(&job, &NoProgress)?;
+    let report = run_job(&job, std::sync::Arc::new(NoProgress), Launch::InProcess)?;
     let e2e_fps = report.video.frames as f64 / report.wall_secs;
     let efficiency = e2e_fps / model_fps;
 

@@ -124,6 +124,9 @@ pub struct SubmitArgs {
     /// CPU threads for the model (default: all cores).
     #[arg(long, env = "STYLIZE_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024), help_heading = "Compute")]
     pub threads: Option<u16>,
+    /// Under mpirun: rank 0 only coordinates and runs no shard itself.
+    #[arg(long, env = "STYLIZE_COORDINATOR_ONLY", help_heading = "Compute")]
+    pub coordinator_only: bool,
     /// Target shard length in frames (shards are cut at keyframes).
     #[arg(long, env = "STYLIZE_SHARD_FRAMES", default_value_t = 48, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Compute")]
     pub shard_frames: u64,

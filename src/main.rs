@@ -16,8 +16,15 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.verbose);
+    // Under mpirun every rank runs this same command; MPI lives as long as
+    // `universe` does.
+    let universe = stylize_engine::transport::mpi::initialize();
+    let world = universe.as_ref().map(|u| u.world());
+    if let Some(w) = &world {
+        abort_on_panic(stylize_engine::transport::mpi::rank_and_size(w).0);
+    }
     let result = match cli.command {
-        cli::Command::Submit(args) => submit::run(&args),
+        cli::Command::Submit(args) => submit::run(&args, world.as_ref()),
         cli::Command::Bench(args) => bench::run(&args),
         cli::Command::Network { command: cli::NetworkCommand::Check(args) } => network_check(&args),
         cli::Command::Styles { command } => match command {
@@ -37,6 +44,18 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// A panicking rank must take the whole MPI job down at once: unwinding
+/// would finalise MPI while the other ranks wait for it, and hang.
+fn abort_on_panic(rank: i32) {
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info.to_string().replace('\n', " ");
+        eprintln!("stylize: error: rank {rank}: {msg}");
+        // Exit without finalising MPI: mpirun sees a rank gone and ends
+        // every other one at once (abort() would do too, with a backtrace).
+        std::process::exit(101);
+    }));
 }
 
 /// `stylize network check`: the table (or JSON) on stdout; a failed

@@ -1,15 +1,19 @@
 //! `stylize submit`: build the job from the flags, run it, print a summary.
 
+use std::sync::Arc;
+
 use anyhow::Result;
+use stylize_engine::transport::mpi::{release_workers, SimpleCommunicator};
 use stylize_models::styles::StyleBlend;
 use stylize_models::torch::{set_threads, DeviceChoice, ModelSpec, PixelRange, Precision};
-use stylize_pipelines::video_style::{run as run_job, StyleJob};
+use stylize_pipelines::video_style::{run as run_job, serve, Launch, StyleJob};
 use stylize_worker::{EncodeSettings, WorkerOptions};
 
 use crate::cli::{DeviceArg, PrecisionArg, RangeArg, SubmitArgs};
 use crate::progress::Bar;
 
-pub fn run(args: &SubmitArgs) -> Result<()> {
+/// Run the job: in-process, or as one rank of an MPI job (`world`).
+pub fn run(args: &SubmitArgs, world: Option<&SimpleCommunicator>) -> Result<()> {
     let model = match &args.model {
         Some(path) => ModelSpec::User {
             path: path.clone(),
@@ -38,13 +42,26 @@ pub fn run(args: &SubmitArgs) -> Result<()> {
         },
         worker: WorkerOptions {
             batch: args.batch.into(),
-            encode: EncodeSettings { crf: args.crf, preset: args.preset.clone() },
+            encode: EncodeSettings { crf: args.crf, preset: args.preset.clone(), ..EncodeSettings::default() },
         },
+        threads: args.threads.map(usize::from),
         shard_frames: args.shard_frames,
     };
-    let bar = Bar::new();
-    let report = run_job(&job, &bar);
+    let rank = world.map_or(0, |w| stylize_engine::transport::mpi::rank_and_size(w).0);
+    if let (Some(world), true) = (world, rank != 0) {
+        serve(&job, world)?;
+        return Ok(());
+    }
+    let bar = Arc::new(Bar::new());
+    let launch = match world {
+        Some(world) => Launch::Mpi { world, coordinator_only: args.coordinator_only },
+        None => Launch::InProcess,
+    };
+    let report = run_job(&job, bar.clone(), launch);
     bar.finish();
+    if let (Err(_), Some(world)) = (&report, world) {
+        release_workers(world);
+    }
     let report = report?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -38,6 +38,19 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// A worker failed a task; the job stops.
+    #[error("rank {rank}: {message}")]
+    Worker {
+        /// The worker's rank.
+        rank: i32,
+        /// The shard it was working on.
+        shard: u32,
+        /// Its error (which names the shard).
+        message: String,
+    },
+    /// Talking to the workers failed.
+    #[error("transport: {0}")]
+    Transport(String),
     /// Stored job state that does not parse or does not match its checksum.
     #[error("{}: {reason}", path.display())]
     Corrupt {
@@ -57,6 +70,11 @@ impl EngineError {
     pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| EngineError::Io { path, op, source }
+    }
+
+    /// A closure turning an I/O error at `path` into an engine error.
+    pub fn io_at(path: impl Into<PathBuf>, op: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        Self::io(path, op)
     }
 
     pub(crate) fn bad_input(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {

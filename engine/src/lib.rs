@@ -15,6 +15,7 @@ pub mod plan;
 pub mod probe;
 pub mod scatter;
 pub mod store;
+pub mod transport;
 
 pub use error::{EngineError, Result};
 

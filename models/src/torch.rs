@@ -41,6 +41,19 @@ impl DeviceChoice {
     }
 }
 
+impl DeviceChoice {
+    /// The choice for one of several ranks on a node: ranks spread over
+    /// the node's GPUs by their local rank; CPU stays CPU.
+    pub fn for_local_rank(self, local_rank: usize) -> Self {
+        let gpus = if tch::Cuda::is_available() { tch::Cuda::device_count().max(0) as usize } else { 0 };
+        match self {
+            DeviceChoice::Cuda(_) if gpus > 0 => DeviceChoice::Cuda(local_rank % gpus),
+            DeviceChoice::Auto if gpus > 0 => DeviceChoice::Cuda(local_rank % gpus),
+            other => other,
+        }
+    }
+}
+
 /// Numeric precision of the forward pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
@@ -103,6 +116,7 @@ pub struct TorchModel {
     style: Option<Tensor>,
     scale: f64,
     label: String,
+    threads: Option<i32>,
 }
 
 // SAFETY: a CModule and Tensors are owned handles into libtorch, which is
@@ -126,6 +140,13 @@ impl TorchModel {
     /// that it maps images to images of the same size, so that a wrong
     /// module is refused before any frame is decoded.
     pub fn load(spec: &ModelSpec, device: DeviceChoice, precision: Precision) -> Result<Self, ModelError> {
+        Self::load_with_threads(spec, device, precision, None)
+    }
+
+    /// [`Self::load`] on `threads` CPU threads (default: all cores). The
+    /// count shapes libtorch's CPU kernels (and their last bits), so it is
+    /// set before the first call.
+    pub fn load_with_threads(spec: &ModelSpec, device: DeviceChoice, precision: Precision, threads: Option<usize>) -> Result<Self, ModelError> {
         let path = spec.path().to_path_buf();
         if !path.is_file() {
             let hint = match spec {
@@ -156,9 +177,21 @@ impl TorchModel {
                 (None, scale, stem)
             }
         };
-        let model = TorchModel { module, path, device, kind, style, scale, label };
+        let model = TorchModel { module, path, device, kind, style, scale, label, threads: threads.map(|n| n.max(1) as i32) };
         model.check_shape()?;
         Ok(model)
+    }
+
+    /// Per-thread settings of libtorch, applied on whichever thread runs
+    /// the model. The TorchScript executor's graph optimisations are off:
+    /// it re-specialises the graph after a few calls, and outputs then
+    /// depend (in the last bits) on how many calls a process has made,
+    /// which broke byte-identical outputs across ranks and runs.
+    fn prepare_thread(&self) {
+        tch::jit::set_graph_executor_optimize(false);
+        if let Some(n) = self.threads {
+            tch::set_num_threads(n);
+        }
     }
 
     /// Switch the built-in network to another style blend (no reload).
@@ -181,6 +214,7 @@ impl TorchModel {
     }
 
     fn check_shape(&self) -> Result<(), ModelError> {
+        self.prepare_thread();
         let x = Tensor::zeros([1, 3, 36, 52], (self.kind, self.device));
         let y = tch::no_grad(|| self.forward(&x)).map_err(|e| ModelError::Shape {
             path: self.path.clone(),
@@ -206,6 +240,7 @@ impl TorchModel {
     /// model's range, on the model's device and kind. For benchmarks of the
     /// model alone.
     pub fn forward_tensor(&self, x: &Tensor) -> Result<Tensor, ModelError> {
+        self.prepare_thread();
         let size = x.size();
         tch::no_grad(|| self.forward(x)).map_err(|e| ModelError::Forward {
             path: self.path.clone(),
@@ -243,6 +278,7 @@ impl StyleModel for TorchModel {
         if n == 0 {
             return Ok(batch);
         }
+        self.prepare_thread();
         let fail = |e: tch::TchError| ModelError::Forward {
             path: self.path.clone(),
             batch: n as usize,

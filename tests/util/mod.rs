@@ -191,3 +191,10 @@ pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
 pub fn model_dir() -> PathBuf {
     stylize_models::model_dir()
 }
+
+/// A short fingerprint of a file's bytes, for equality checks that print
+/// something readable when they fail.
+pub fn digest(path: &Path) -> String {
+    let out = run_ok("sha256sum", &[path.to_string_lossy().into_owned()]);
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
+}

@@ -19,11 +19,15 @@ pub struct EncodeSettings {
     pub crf: u8,
     /// x264 preset, `ultrafast` … `veryslow`.
     pub preset: String,
+    /// x264 threads. A fixed number, never "auto": x264's output depends
+    /// on its thread count, and the same job must give the same bytes on
+    /// every machine, under any CPU binding and any number of ranks.
+    pub threads: u8,
 }
 
 impl Default for EncodeSettings {
     fn default() -> Self {
-        EncodeSettings { crf: 18, preset: "veryfast".into() }
+        EncodeSettings { crf: 18, preset: "veryfast".into(), threads: 4 }
     }
 }
 
@@ -57,6 +61,10 @@ pub fn encode(dst: &Path, shard: &Shard, format: VideoFormat, settings: &EncodeS
     let mut opts = ff::Dictionary::new();
     opts.set("crf", &settings.crf.to_string());
     opts.set("preset", &settings.preset);
+    opts.set("threads", &settings.threads.to_string());
+    if let Some(flags) = x264_cpu_flags() {
+        opts.set("x264-params", &format!("asm={flags}"));
+    }
     let mut encoder = ctx.open_as_with(codec, opts).map_err(|e| err(format!("opening libx264: {e}")))?;
     {
         let mut ost = out.add_stream(codec).map_err(|e| err(e.to_string()))?;
@@ -68,8 +76,11 @@ pub fn encode(dst: &Path, shard: &Shard, format: VideoFormat, settings: &EncodeS
 
     let mut scaler = ff::software::scaling::Context::get(ff::format::Pixel::RGB24, format.width, format.height, ff::format::Pixel::YUV420P, format.width, format.height, ff::software::scaling::Flags::BICUBIC)
         .map_err(|e| err(format!("no conversion from RGB: {e}")))?;
-    let mut rgb = ff::frame::Video::new(ff::format::Pixel::RGB24, format.width, format.height);
-    let mut yuv = ff::frame::Video::empty();
+    // Both frames are allocated once and zeroed, row padding included:
+    // x264 and swscale's SIMD read a little past each row's end, and
+    // uninitialised padding made the bitstream differ run to run.
+    let mut rgb = zeroed(ff::format::Pixel::RGB24, format.width, format.height);
+    let mut yuv = zeroed(ff::format::Pixel::YUV420P, format.width, format.height);
     let write_packets = |encoder: &mut ff::encoder::Video, out: &mut ff::format::context::Output| -> Result<(), WorkerError> {
         let mut packet = ff::Packet::empty();
         while encoder.receive_packet(&mut packet).is_ok() {
@@ -107,4 +118,48 @@ pub fn encode(dst: &Path, shard: &Shard, format: VideoFormat, settings: &EncodeS
     write_packets(&mut encoder, &mut out)?;
     out.write_trailer().map_err(|e| err(e.to_string()))?;
     Ok(count)
+}
+
+/// A frame whose every byte, padding included, is zero.
+fn zeroed(format: ff::format::Pixel, width: u32, height: u32) -> ff::frame::Video {
+    let mut frame = ff::frame::Video::new(format, width, height);
+    for plane in 0..frame.planes() {
+        frame.data_mut(plane).fill(0);
+    }
+    frame
+}
+
+/// The CPU features x264 may use: all it would detect itself but AVX-512.
+/// x264's AVX-512 code reads uninitialised heap memory: the first segment
+/// of a process came out the same every time, later ones (heap reused)
+/// differed in their P-frames, breaking byte-identical outputs. Its other
+/// SIMD paths are bit-exact with the C code, so the bytes do not depend on
+/// the machine. `None` off x86, where x264's own detection stands.
+fn x264_cpu_flags() -> Option<String> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut flags = Vec::new();
+        let has = |ok: bool, name: &'static str, flags: &mut Vec<&'static str>| {
+            if ok {
+                flags.push(name);
+            }
+        };
+        has(std::arch::is_x86_feature_detected!("sse"), "MMX2", &mut flags);
+        has(std::arch::is_x86_feature_detected!("sse2"), "SSE2Fast", &mut flags);
+        has(std::arch::is_x86_feature_detected!("ssse3"), "SSSE3", &mut flags);
+        has(std::arch::is_x86_feature_detected!("sse4.1"), "SSE4", &mut flags);
+        has(std::arch::is_x86_feature_detected!("sse4.2"), "SSE4.2", &mut flags);
+        has(std::arch::is_x86_feature_detected!("lzcnt"), "LZCNT", &mut flags);
+        let avx = std::arch::is_x86_feature_detected!("avx");
+        has(avx, "AVX", &mut flags);
+        has(avx && std::arch::is_x86_feature_detected!("fma"), "FMA3", &mut flags);
+        has(std::arch::is_x86_feature_detected!("bmi1"), "BMI1", &mut flags);
+        has(std::arch::is_x86_feature_detected!("bmi2"), "BMI2", &mut flags);
+        has(avx && std::arch::is_x86_feature_detected!("avx2"), "AVX2", &mut flags);
+        Some(flags.join(","))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        None
+    }
 }

@@ -58,6 +58,7 @@ pub fn run_shard(
     options: &WorkerOptions,
     on_frames: &dyn Fn(u64),
 ) -> Result<ShardStats, WorkerError> {
+    stylize_engine::init();
     let started = Instant::now();
     let depth = options.batch.max(1) * 2;
     let (decoded_tx, decoded_rx) = sync_channel(depth);

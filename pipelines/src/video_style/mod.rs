@@ -9,24 +9,31 @@
 pub mod plan;
 pub mod report;
 pub mod stitch;
+pub mod work;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
 use stylize_engine::concat::Segment;
 use stylize_engine::job::{digest, file_digest, job_id, Manifest, SegmentRecord};
 use stylize_engine::probe::{probe, MediaInfo};
+use stylize_engine::plan::Shard;
 use stylize_engine::scatter::cut_segment;
 use stylize_engine::store::{LocalStore, Store};
+use stylize_engine::transport::mpi::{local_rank, serve as mpi_serve, MpiTransport, SimpleCommunicator};
+use stylize_engine::transport::{scatter_gather, Handler, InProcess, Task, TaskHeader, TaskOutput, Transport, VideoParams};
 use stylize_engine::EngineError;
 use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
 use stylize_models::StyleModel;
-use stylize_worker::{run_shard, VideoFormat, WorkerOptions};
+use stylize_worker::WorkerOptions;
 use tracing::{debug, info};
 
 use crate::error::PipelineError;
-use report::{JobReport, ShardTiming, VideoFacts};
+use report::{JobReport, ShardTiming, Transfer, VideoFacts};
+use work::{ModelSettings, ShardHandler};
 
 /// Default shard length in frames: long enough that x264 has room for its
 /// lookahead, short enough that many ranks share a short clip.
@@ -47,12 +54,33 @@ pub struct StyleJob {
     pub precision: Precision,
     /// Batch and encoder settings.
     pub worker: WorkerOptions,
+    /// CPU threads for the model (default: all cores).
+    pub threads: Option<usize>,
     /// Target shard length in frames.
     pub shard_frames: u64,
 }
 
+impl StyleJob {
+    fn model_settings(&self) -> ModelSettings {
+        ModelSettings { spec: self.model.clone(), device: self.device, precision: self.precision, threads: self.threads }
+    }
+}
+
+/// How the shards reach workers.
+pub enum Launch<'a> {
+    /// One worker thread in this process.
+    InProcess,
+    /// Rank 0 of an MPI job: the other ranks run [`serve`].
+    Mpi {
+        /// The world communicator.
+        world: &'a SimpleCommunicator,
+        /// Rank 0 only coordinates, it runs no shard itself.
+        coordinator_only: bool,
+    },
+}
+
 /// Hears how a job advances (the CLI draws a progress bar).
-pub trait Progress: Sync {
+pub trait Progress: Send + Sync {
     /// The job will stylize `frames` frames now (after skipping done shards).
     fn start(&self, frames: u64);
     /// `frames` more frames are done.
@@ -68,22 +96,27 @@ impl Progress for NoProgress {
 }
 
 /// Run the whole job and commit its output; returns its report.
-pub fn run(job: &StyleJob, progress: &dyn Progress) -> Result<JobReport, PipelineError> {
+pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> Result<JobReport, PipelineError> {
     let started = Instant::now();
     let info = probe(&job.input)?;
     let store = LocalStore::open(&job.store)?;
-    let mut model = TorchModel::load(&job.model, job.device, job.precision)?;
-    info!(input = %job.input.display(), frames = info.video.frames(), model = %model.describe(), "job starts");
+    // Load and check the model before any frame is decoded, on every
+    // launch: a wrong module or style fails here, with one line.
+    let model = TorchModel::load_with_threads(&job.model, job.device, job.precision, job.threads)?;
+    let model_description = model.describe();
+    let label = model.label().to_string();
+    info!(input = %job.input.display(), frames = info.video.frames(), model = %model_description, "job starts");
 
     let plan = plan::plan(&info.video, job.shard_frames);
+    let input_digest = file_digest(&job.input)?;
     let params = job_params(job, &model)?;
-    let id = job_id(&file_digest(&job.input)?, &params);
+    let id = job_id(&input_digest, &params);
     let mut manifest = match Manifest::load(&store, &id)? {
         Some(m) if m.plan == plan => m,
         _ => Manifest {
             job: id.clone(),
             input: job.input.display().to_string(),
-            input_digest: file_digest(&job.input)?,
+            input_digest,
             params,
             plan: plan.clone(),
             done: Default::default(),
@@ -94,68 +127,116 @@ pub fn run(job: &StyleJob, progress: &dyn Progress) -> Result<JobReport, Pipelin
     let reused = manifest.done.len();
     manifest.save(&store)?;
 
-    let pending: Vec<_> = plan.shards.iter().filter(|s| !manifest.done.contains_key(&s.index)).collect();
+    let mut pending: VecDeque<&Shard> = plan.shards.iter().filter(|s| !manifest.done.contains_key(&s.index)).collect();
     progress.start(pending.iter().map(|s| s.len()).sum());
-    info!(job = %id, shards = plan.shards.len(), reused, "plan ready");
+
+    let local = |model: TorchModel| -> Result<Box<dyn Handler>, PipelineError> {
+        let handler = ShardHandler::with_model(model, job.model_settings(), job.worker.clone(), progress.clone())
+            .map_err(|e| EngineError::Io { path: std::env::temp_dir(), op: "creating scratch directory", source: e })?;
+        Ok(Box::new(handler))
+    };
+    let mut transport: Box<dyn Transport + '_> = match launch {
+        Launch::InProcess => Box::new(InProcess::start(local(model)?, 0)),
+        Launch::Mpi { world, coordinator_only } => {
+            let handler = if coordinator_only { None } else { Some(local(model)?) };
+            Box::new(MpiTransport::new(world, handler)?)
+        }
+    };
+    let transport_name = transport.describe();
+    info!(job = %id, shards = plan.shards.len(), reused, transport = %transport_name, "plan ready");
 
     let scratch = tempfile::tempdir().map_err(|e| EngineError::Io { path: std::env::temp_dir(), op: "creating scratch directory", source: e })?;
-    let format = VideoFormat {
+    let video = VideoParams {
         width: info.video.width,
         height: info.video.height,
-        time_base: info.video.time_base.into(),
-        frame_rate: info.video.frame_rate.into(),
+        time_base: info.video.time_base,
+        frame_rate: info.video.frame_rate,
     };
     let mut timings = Vec::new();
-    for shard in pending {
-        let t = Instant::now();
+    let mut segment_in = std::collections::HashMap::new();
+    let next_task = || -> Result<Option<Task>, EngineError> {
+        let Some(shard) = pending.pop_front() else { return Ok(None) };
         let cut = scratch.path().join(format!("in-{:05}.nut", shard.index));
-        let encoded = scratch.path().join(format!("out-{:05}.mp4", shard.index));
         cut_segment(&info, shard, &cut)?;
-        let stats = run_shard(shard, &cut, &encoded, format, &mut model, &job.worker, &|n| progress.advance(n))?;
-        let bytes = std::fs::read(&encoded).map_err(|e| EngineError::Io { path: encoded.clone(), op: "reading segment", source: e })?;
-        store.put(&Manifest::segment_key(&id, shard.index), &bytes)?;
-        manifest.done.insert(shard.index, SegmentRecord { sha256: digest(&bytes), bytes: bytes.len() as u64, frames: stats.frames });
-        manifest.save(&store)?;
-        let segment_in_bytes = std::fs::metadata(&cut).map(|m| m.len()).unwrap_or(0);
-        debug!(job = %id, shard = shard.index, frames = stats.frames, "shard stored");
-        timings.push(ShardTiming {
-            shard: shard.index,
-            frames: stats.frames,
-            wall_secs: t.elapsed().as_secs_f64(),
-            model_secs: stats.model.as_secs_f64(),
-            segment_in_bytes,
-            segment_out_bytes: bytes.len() as u64,
-        });
+        let segment = std::fs::read(&cut).map_err(EngineError::io_at(&cut, "reading segment"))?;
         let _ = std::fs::remove_file(&cut);
-        let _ = std::fs::remove_file(&encoded);
+        segment_in.insert(shard.index, segment.len() as u64);
+        Ok(Some(Task { header: TaskHeader { job: id.clone(), shard: shard.clone(), video }, segment }))
+    };
+    let on_done = |out: TaskOutput| -> Result<(), EngineError> {
+        let h = &out.header;
+        store.put(&Manifest::segment_key(&id, h.shard), &out.segment)?;
+        manifest.done.insert(h.shard, SegmentRecord { sha256: digest(&out.segment), bytes: out.segment.len() as u64, frames: h.frames });
+        manifest.save(&store)?;
+        if h.rank != 0 {
+            progress.advance(h.frames);
+        }
+        debug!(job = %id, shard = h.shard, rank = h.rank, frames = h.frames, "shard stored");
+        timings.push(ShardTiming {
+            shard: h.shard,
+            rank: h.rank,
+            frames: h.frames,
+            wall_secs: h.wall_secs,
+            model_secs: h.model_secs,
+            segment_in_bytes: 0,
+            segment_out_bytes: out.segment.len() as u64,
+        });
+        Ok(())
+    };
+    scatter_gather(transport.as_mut(), next_task, on_done)?;
+    let (bytes_sent, bytes_received) = transport.bytes_moved();
+    drop(transport);
+    for t in &mut timings {
+        t.segment_in_bytes = segment_in.get(&t.shard).copied().unwrap_or(0);
     }
+    timings.sort_by_key(|t| t.shard);
 
     let segments: Vec<Segment> = plan
         .shards
         .iter()
         .map(|s| Segment { path: store.path_of(&Manifest::segment_key(&id, s.index)), first_pts: s.pts[0] })
         .collect();
-    let output_key = output_name(&job.input, model.label());
+    let output_key = output_name(&job.input, &label);
     stitch::stitch(&info, &segments, &store, &output_key)?;
     manifest.output = Some(output_key.clone());
     manifest.save(&store)?;
 
     let stylized: u64 = timings.iter().map(|t| t.frames).sum();
     let wall = started.elapsed().as_secs_f64();
+    let raw_frame_bytes = u64::from(info.video.width) * u64::from(info.video.height) * 3;
     let report = JobReport {
         job: id.clone(),
         input: job.input.display().to_string(),
         output: store.path_of(&output_key).display().to_string(),
-        model: model.describe(),
+        model: model_description,
+        transport: transport_name,
         video: facts(&info),
         shards: plan.shards.len(),
         shards_reused: reused,
         timings,
         wall_secs: wall,
         frames_per_sec: if wall > 0.0 { stylized as f64 / wall } else { 0.0 },
+        transfer: Transfer {
+            bytes_sent,
+            bytes_received,
+            bytes_per_frame: if stylized > 0 { (bytes_sent + bytes_received) as f64 / stylized as f64 } else { 0.0 },
+            raw_bytes_per_frame: 2 * raw_frame_bytes,
+        },
     };
     store.put(&format!("jobs/{id}/report.json"), &serde_json::to_vec_pretty(&report).expect("serialisable"))?;
     Ok(report)
+}
+
+/// A worker rank's part of the job (every rank but 0, under mpirun): run
+/// the shards rank 0 sends until it says stop. The rank's GPU, if any, is
+/// chosen by its local rank.
+pub fn serve(job: &StyleJob, world: &SimpleCommunicator) -> Result<(), PipelineError> {
+    let mut settings = job.model_settings();
+    settings.device = settings.device.for_local_rank(local_rank());
+    let mut handler = ShardHandler::new(settings, job.worker.clone())
+        .map_err(|e| EngineError::Io { path: std::env::temp_dir(), op: "creating scratch directory", source: e })?;
+    mpi_serve(world, &mut handler)?;
+    Ok(())
 }
 
 /// The parameters that shape the output bytes, and so the job id.
@@ -172,8 +253,11 @@ fn job_params(job: &StyleJob, model: &TorchModel) -> Result<serde_json::Value, P
         "device": if model.device().is_cuda() { "cuda" } else { "cpu" },
         "precision": format!("{:?}", job.precision),
         "batch": job.worker.batch,
+        // CPU kernels' last bits depend on the thread count.
+        "model_threads": job.threads,
         "crf": job.worker.encode.crf,
         "preset": job.worker.encode.preset,
+        "x264_threads": job.worker.encode.threads,
         "shard_frames": job.shard_frames,
     }))
 }

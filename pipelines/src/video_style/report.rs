@@ -26,9 +26,11 @@ pub struct VideoFacts {
 pub struct ShardTiming {
     /// Shard index.
     pub shard: u32,
+    /// Rank that ran it (0: the coordinator's own worker, or in-process).
+    pub rank: i32,
     /// Frames.
     pub frames: u64,
-    /// Seconds from cut to stored segment.
+    /// Seconds the worker spent on it.
     pub wall_secs: f64,
     /// Seconds inside the model.
     pub model_secs: f64,
@@ -49,6 +51,8 @@ pub struct JobReport {
     pub output: String,
     /// What ran: model, style, device.
     pub model: String,
+    /// How shards reached workers (`in-process`, `MPI, 3 ranks`).
+    pub transport: String,
     /// The input.
     pub video: VideoFacts,
     /// Shards in the plan.
@@ -61,4 +65,20 @@ pub struct JobReport {
     pub wall_secs: f64,
     /// Frames stylized now, per second of wall time.
     pub frames_per_sec: f64,
+    /// What crossed between processes.
+    pub transfer: Transfer,
+}
+
+/// Bytes that crossed between the coordinator and other ranks: compressed
+/// segments both ways, against what raw RGB frames would have cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transfer {
+    /// Bytes sent to other ranks (source segments and headers).
+    pub bytes_sent: u64,
+    /// Bytes received from other ranks (encoded segments and headers).
+    pub bytes_received: u64,
+    /// Both directions, per frame stylized now.
+    pub bytes_per_frame: f64,
+    /// What one frame would cost as raw RGB24 there and back.
+    pub raw_bytes_per_frame: u64,
 }

@@ -1,0 +1,369 @@
+//! transport: how shards reach workers and segments come back. A small
+//! trait with two implementations: [`InProcess`] (a worker thread in this
+//! process) and [`mpi::MpiTransport`] (ranks of an MPI job, plus optionally
+//! a worker thread on the coordinator). Only bytes travel: a task is a
+//! shard and its stream-copied segment, a result is an encoded segment.
+//!
+//! [`scatter_gather`] is the coordinator's loop over any transport: idle
+//! workers get the next shard as soon as they ask (dynamic balance: a slow
+//! worker simply asks less often).
+
+pub mod mpi;
+
+use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+use crate::plan::Shard;
+use crate::probe::Ratio;
+
+/// What a worker needs to know about the video besides the shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoParams {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// The source stream's time base.
+    pub time_base: Ratio,
+    /// The nominal frame rate.
+    pub frame_rate: Ratio,
+}
+
+/// The description of a task; the segment bytes travel beside it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskHeader {
+    /// The job the shard belongs to.
+    pub job: String,
+    /// The shard.
+    pub shard: Shard,
+    /// The video's geometry and timing.
+    pub video: VideoParams,
+}
+
+/// A shard and its compressed source segment.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// What to do.
+    pub header: TaskHeader,
+    /// The stream-copied source segment.
+    pub segment: Vec<u8>,
+}
+
+/// The description of a finished task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResultHeader {
+    /// Shard index.
+    pub shard: u32,
+    /// Rank that did it (0 in-process).
+    pub rank: i32,
+    /// Frames encoded.
+    pub frames: u64,
+    /// Seconds the worker spent on the shard.
+    pub wall_secs: f64,
+    /// Seconds inside the model.
+    pub model_secs: f64,
+}
+
+/// A finished task: its encoded segment.
+#[derive(Debug, Clone)]
+pub struct TaskOutput {
+    /// What was done.
+    pub header: ResultHeader,
+    /// The encoded segment.
+    pub segment: Vec<u8>,
+}
+
+/// A task that failed on a worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskFailure {
+    /// Rank of the worker.
+    pub rank: i32,
+    /// The shard.
+    pub shard: u32,
+    /// The worker's error, one line.
+    pub message: String,
+}
+
+/// What a worker does with a task (the pipeline supplies it).
+pub trait Handler: Send {
+    /// Process one task; the error is one line naming the cause.
+    fn handle(&mut self, task: Task) -> std::result::Result<TaskOutput, String>;
+}
+
+/// What the coordinator hears from the workers.
+#[derive(Debug)]
+pub enum Event {
+    /// A task is done.
+    Done(TaskOutput),
+    /// A task failed.
+    Failed(TaskFailure),
+    /// A worker became free (it asked for work).
+    Idle,
+}
+
+/// Moves tasks to workers and their results back.
+pub trait Transport {
+    /// What the transport is, for logs and reports (`in-process`, `MPI, 3 ranks`).
+    fn describe(&self) -> String;
+    /// Give `task` to a free worker; hands it back when all are busy.
+    fn offer(&mut self, task: Task) -> Result<Option<Task>>;
+    /// Wait for the next event.
+    fn next_event(&mut self) -> Result<Event>;
+    /// Tell every worker there is no more work. Called once, also on failure.
+    fn finish(&mut self) -> Result<()>;
+    /// Bytes sent to and received from workers on other processes.
+    fn bytes_moved(&self) -> (u64, u64) {
+        (0, 0)
+    }
+}
+
+/// Run every task from `next_task` on the workers of `transport`, calling
+/// `on_done` for each result (in completion order). On the first failure
+/// no new task starts, the ones running finish, and the failure is
+/// returned naming the rank, the shard and the cause.
+pub fn scatter_gather(
+    transport: &mut dyn Transport,
+    mut next_task: impl FnMut() -> Result<Option<Task>>,
+    mut on_done: impl FnMut(TaskOutput) -> Result<()>,
+) -> Result<()> {
+    let result = drive(transport, &mut next_task, &mut on_done);
+    let finished = transport.finish();
+    result.and(finished)
+}
+
+fn drive(
+    transport: &mut dyn Transport,
+    next_task: &mut dyn FnMut() -> Result<Option<Task>>,
+    on_done: &mut dyn FnMut(TaskOutput) -> Result<()>,
+) -> Result<()> {
+    let mut in_flight = 0usize;
+    let mut held: Option<Task> = None;
+    let mut exhausted = false;
+    let mut failure: Option<EngineError> = None;
+    loop {
+        while failure.is_none() {
+            let task = match held.take() {
+                Some(t) => t,
+                None if exhausted => break,
+                None => match next_task() {
+                    Ok(Some(t)) => t,
+                    Ok(None) => {
+                        exhausted = true;
+                        break;
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                },
+            };
+            match transport.offer(task)? {
+                None => in_flight += 1,
+                Some(t) => {
+                    held = Some(t);
+                    break;
+                }
+            }
+        }
+        let waiting_for_work = failure.is_none() && held.is_some();
+        if in_flight == 0 && !waiting_for_work {
+            break;
+        }
+        match transport.next_event()? {
+            Event::Idle => {}
+            Event::Done(out) => {
+                in_flight -= 1;
+                if failure.is_none() {
+                    if let Err(e) = on_done(out) {
+                        failure = Some(e);
+                    }
+                }
+            }
+            Event::Failed(f) => {
+                in_flight -= 1;
+                failure.get_or_insert(EngineError::Worker { rank: f.rank, shard: f.shard, message: f.message });
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// One worker thread in this process.
+pub struct InProcess {
+    tasks: Option<SyncSender<Task>>,
+    events: Receiver<Event>,
+    busy: bool,
+    thread: Option<JoinHandle<()>>,
+    rank: i32,
+}
+
+impl InProcess {
+    /// Start a worker thread running `handler`; `rank` tags its results.
+    pub fn start(mut handler: Box<dyn Handler>, rank: i32) -> Self {
+        let (task_tx, task_rx) = sync_channel::<Task>(0);
+        let (event_tx, event_rx) = channel();
+        let thread = std::thread::Builder::new()
+            .name("worker".into())
+            .spawn(move || {
+                for task in task_rx {
+                    let shard = task.header.shard.index;
+                    let event = match handler.handle(task) {
+                        Ok(out) => Event::Done(out),
+                        Err(message) => Event::Failed(TaskFailure { rank, shard, message }),
+                    };
+                    if event_tx.send(event).is_err() {
+                        break;
+                    }
+                }
+            })
+            .expect("a thread can be spawned");
+        InProcess { tasks: Some(task_tx), events: event_rx, busy: false, thread: Some(thread), rank }
+    }
+
+    /// True while the worker runs a task.
+    pub fn is_busy(&self) -> bool {
+        self.busy
+    }
+
+    /// The next event if one is ready, without waiting.
+    pub fn try_event(&mut self) -> Option<Event> {
+        let event = self.events.try_recv().ok()?;
+        self.busy = false;
+        Some(event)
+    }
+}
+
+impl Transport for InProcess {
+    fn describe(&self) -> String {
+        format!("in-process (rank {})", self.rank)
+    }
+
+    fn offer(&mut self, task: Task) -> Result<Option<Task>> {
+        if self.busy {
+            return Ok(Some(task));
+        }
+        let tx = self.tasks.as_ref().ok_or_else(|| EngineError::Transport("worker already finished".into()))?;
+        tx.send(task).map_err(|_| EngineError::Transport("worker thread stopped".into()))?;
+        self.busy = true;
+        Ok(None)
+    }
+
+    fn next_event(&mut self) -> Result<Event> {
+        let event = self.events.recv().map_err(|_| EngineError::Transport("worker thread stopped".into()))?;
+        self.busy = false;
+        Ok(event)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.tasks = None;
+        if let Some(t) = self.thread.take() {
+            t.join().map_err(|_| EngineError::Transport("worker thread panicked".into()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// Frame a message: a JSON header, then raw bytes.
+pub(crate) fn encode_message<H: Serialize>(header: &H, payload: &[u8]) -> Vec<u8> {
+    let json = serde_json::to_vec(header).expect("headers serialise");
+    let mut buf = Vec::with_capacity(4 + json.len() + payload.len());
+    buf.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&json);
+    buf.extend_from_slice(payload);
+    buf
+}
+
+/// Split a framed message into its header and payload.
+pub(crate) fn decode_message<H: for<'de> Deserialize<'de>>(mut buf: Vec<u8>) -> Result<(H, Vec<u8>)> {
+    let bad = |why: &str| EngineError::Transport(format!("malformed message: {why}"));
+    if buf.len() < 4 {
+        return Err(bad("shorter than its length prefix"));
+    }
+    let n = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if buf.len() < 4 + n {
+        return Err(bad("header longer than the message"));
+    }
+    let header = serde_json::from_slice(&buf[4..4 + n]).map_err(|e| bad(&e.to_string()))?;
+    let payload = buf.split_off(4 + n);
+    Ok((header, payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(index: u32) -> Task {
+        Task {
+            header: TaskHeader {
+                job: "j".into(),
+                shard: Shard { index, start: u64::from(index), pts: vec![i64::from(index)], end_pts: i64::from(index) + 1 },
+                video: VideoParams { width: 2, height: 2, time_base: Ratio { num: 1, den: 25 }, frame_rate: Ratio { num: 25, den: 1 } },
+            },
+            segment: vec![index as u8; 3],
+        }
+    }
+
+    struct Echo;
+    impl Handler for Echo {
+        fn handle(&mut self, task: Task) -> std::result::Result<TaskOutput, String> {
+            if task.header.shard.index == 3 {
+                return Err("shard 3: bad".into());
+            }
+            Ok(TaskOutput {
+                header: ResultHeader { shard: task.header.shard.index, rank: 0, frames: 1, wall_secs: 0.0, model_secs: 0.0 },
+                segment: task.segment.iter().map(|b| b + 1).collect(),
+            })
+        }
+    }
+
+    #[test]
+    fn every_task_once_in_process() {
+        let mut t = InProcess::start(Box::new(Echo), 0);
+        let mut queue: Vec<Task> = (0..3).rev().map(task).collect();
+        let mut done = Vec::new();
+        scatter_gather(&mut t, || Ok(queue.pop()), |out| {
+            done.push((out.header.shard, out.segment));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(done, vec![(0, vec![1; 3]), (1, vec![2; 3]), (2, vec![3; 3])]);
+    }
+
+    #[test]
+    fn a_failure_names_rank_and_shard_and_stops_new_work() {
+        let mut t = InProcess::start(Box::new(Echo), 0);
+        let mut queue: Vec<Task> = (0..6).rev().map(task).collect();
+        let mut done = Vec::new();
+        let err = scatter_gather(&mut t, || Ok(queue.pop()), |out| {
+            done.push(out.header.shard);
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(err, "rank 0: shard 3: bad");
+        assert_eq!(done, vec![0, 1, 2]);
+        assert_eq!(queue.len(), 1, "no shard is taken after the failure but the one held back");
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        let t = task(7);
+        let buf = encode_message(&t.header, &t.segment);
+        let (h, p): (TaskHeader, Vec<u8>) = decode_message(buf).unwrap();
+        assert_eq!(h.shard, t.header.shard);
+        assert_eq!(p, t.segment);
+        assert!(decode_message::<TaskHeader>(vec![9, 0, 0, 0, b'{']).is_err());
+    }
+}

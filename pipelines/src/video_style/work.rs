@@ -1,0 +1,104 @@
+//! work: what a worker (a rank, or rank 0's own thread) does with a task:
+//! write the segment it received to scratch, run the worker stages, and
+//! hand back the encoded segment's bytes.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use stylize_engine::transport::{Handler, ResultHeader, Task, TaskOutput};
+use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
+use stylize_worker::{run_shard, VideoFormat, WorkerOptions};
+
+use super::Progress;
+
+/// The model a worker loads: the same on every rank.
+#[derive(Debug, Clone)]
+pub struct ModelSettings {
+    /// Which network and style.
+    pub spec: ModelSpec,
+    /// Where it runs.
+    pub device: DeviceChoice,
+    /// Its precision.
+    pub precision: Precision,
+    /// CPU threads for the model (default: all cores).
+    pub threads: Option<usize>,
+}
+
+/// Runs shards through the worker stages.
+pub struct ShardHandler {
+    model: Option<TorchModel>,
+    settings: ModelSettings,
+    options: WorkerOptions,
+    scratch: tempfile::TempDir,
+    progress: Option<Arc<dyn Progress>>,
+}
+
+impl ShardHandler {
+    /// A handler that loads its model on the first task (remote ranks: a
+    /// load error then fails that task, naming the rank).
+    pub fn new(settings: ModelSettings, options: WorkerOptions) -> std::io::Result<Self> {
+        Ok(ShardHandler { model: None, settings, options, scratch: tempfile::tempdir()?, progress: None })
+    }
+
+    /// A handler with a model already loaded and checked, reporting frames
+    /// as they are done to `progress` (rank 0's own worker).
+    pub fn with_model(model: TorchModel, settings: ModelSettings, options: WorkerOptions, progress: Arc<dyn Progress>) -> std::io::Result<Self> {
+        Ok(ShardHandler { model: Some(model), settings, options, scratch: tempfile::tempdir()?, progress: Some(progress) })
+    }
+}
+
+impl Handler for ShardHandler {
+    fn handle(&mut self, task: Task) -> Result<TaskOutput, String> {
+        let started = Instant::now();
+        let shard = &task.header.shard;
+        inject_fault(shard.index)?;
+        if self.model.is_none() {
+            let s = &self.settings;
+            self.model = Some(TorchModel::load_with_threads(&s.spec, s.device, s.precision, s.threads).map_err(|e| e.to_string())?);
+        }
+        let model = self.model.as_mut().expect("loaded above");
+        let input = self.scratch.path().join(format!("in-{:05}.nut", shard.index));
+        let output = self.scratch.path().join(format!("out-{:05}.mp4", shard.index));
+        std::fs::write(&input, &task.segment).map_err(|e| format!("{}: {e}", input.display()))?;
+        let v = task.header.video;
+        let format = VideoFormat { width: v.width, height: v.height, time_base: v.time_base.into(), frame_rate: v.frame_rate.into() };
+        let progress = self.progress.clone();
+        let on_frames = move |n: u64| {
+            if let Some(p) = &progress {
+                p.advance(n);
+            }
+        };
+        let result = run_shard(shard, &input, &output, format, model, &self.options, &on_frames);
+        let _ = std::fs::remove_file(&input);
+        let stats = result.map_err(|e| e.to_string())?;
+        let segment = std::fs::read(&output).map_err(|e| format!("{}: {e}", output.display()))?;
+        let _ = std::fs::remove_file(&output);
+        Ok(TaskOutput {
+            header: ResultHeader {
+                shard: shard.index,
+                rank: 0,
+                frames: stats.frames,
+                wall_secs: started.elapsed().as_secs_f64(),
+                model_secs: stats.model.as_secs_f64(),
+            },
+            segment,
+        })
+    }
+}
+
+/// Fault injection for the tests of failure handling (never set in use):
+/// `STYLIZE_FAULT=error:3` fails shard 3 with an error, `panic:3` panics
+/// on it, `exit:3` kills the worker process there.
+fn inject_fault(shard: u32) -> Result<(), String> {
+    let Ok(spec) = std::env::var("STYLIZE_FAULT") else { return Ok(()) };
+    let Some((kind, at)) = spec.split_once(':') else { return Ok(()) };
+    if at.parse::<u32>().ok() != Some(shard) {
+        return Ok(());
+    }
+    match kind {
+        "error" => Err(format!("shard {shard}: injected fault")),
+        "panic" => panic!("shard {shard}: injected panic"),
+        "exit" => std::process::abort(),
+        _ => Ok(()),
+    }
+}

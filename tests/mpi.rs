@@ -1,0 +1,174 @@
+//! The same job over MPI ranks (`mpirun --oversubscribe` on this small
+//! machine): the output is byte-identical whatever the number of ranks,
+//! a killed rank ends the job at once and the re-run redoes only what is
+//! missing, and a failing rank ends the job with one line, never a hang.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use util::*;
+
+fn mpirun(n: u32, input: &Path, store: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["--oversubscribe", "--mca", "odls_base_sigkill_timeout", "0", "-n", &n.to_string()])
+        .arg(env!("CARGO_BIN_EXE_stylize"))
+        .arg("submit")
+        .arg(input)
+        .arg("-o")
+        .arg(store)
+        .args(["--threads", "1"])
+        .args(extra)
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+/// Wait for a child at most `limit`; a hang fails the test (and is killed).
+fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running after {limit:?}: a hang");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn run_bounded(mut cmd: Command) -> Output {
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("mpirun runs");
+    wait_bounded(child, Duration::from_secs(240))
+}
+
+fn only_output(store: &Path) -> PathBuf {
+    let outputs = outputs_in(store);
+    assert_eq!(outputs.len(), 1, "{outputs:?}");
+    outputs[0].clone()
+}
+
+#[test]
+fn byte_identical_for_any_number_of_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    // 101 frames, keyframe every 12, shards of 12: 9 shards, over 2 or 3 ranks unevenly.
+    let spec = ClipSpec { frames: 101, gop: 12, ..ClipSpec::default() };
+    let input = make_clip(dir.path(), "ranks.mp4", &spec);
+    let local = submit_ok(&input, &dir.path().join("local"), &["--shard-frames", "12", "--threads", "1"]);
+    let expected = digest(&local);
+    for n in [1, 2, 3] {
+        let store = dir.path().join(format!("n{n}"));
+        let out = run_bounded(mpirun(n, &input, &store, &["--shard-frames", "12", "--json"]));
+        assert!(out.status.success(), "{n} ranks: {}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["transport"], format!("MPI, {n} ranks"));
+        let frames: u64 = report["timings"].as_array().unwrap().iter().map(|t| t["frames"].as_u64().unwrap()).sum();
+        assert_eq!(frames, 101, "no frame lost");
+        if n > 1 {
+            let sent = report["transfer"]["bytes_sent"].as_u64().unwrap();
+            assert!(sent > 0, "shards crossed MPI");
+            let per_frame = report["transfer"]["bytes_per_frame"].as_f64().unwrap();
+            assert!(per_frame < report["transfer"]["raw_bytes_per_frame"].as_f64().unwrap() / 10.0, "compressed, not raw");
+        }
+        assert_eq!(digest(&only_output(&store)), expected, "{n} ranks differ from in-process");
+    }
+    // Rank 0 only coordinating gives the same bytes too.
+    let store = dir.path().join("coord");
+    let out = run_bounded(mpirun(3, &input, &store, &["--shard-frames", "12", "--coordinator-only"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(digest(&only_output(&store)), expected);
+}
+
+fn done_shards(store: &Path) -> usize {
+    let Ok(jobs) = std::fs::read_dir(store.join("jobs")) else { return 0 };
+    jobs.filter_map(|j| std::fs::read(j.ok()?.path().join("manifest.json")).ok())
+        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .map(|m| m["done"].as_object().map_or(0, |d| d.len()))
+        .sum()
+}
+
+/// The pids of the ranks mpirun started, with their rank numbers.
+fn ranks_of(mpirun_pid: u32) -> Vec<(u32, u32)> {
+    let mut ranks = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let ppid: u32 = stat.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+        if ppid != mpirun_pid {
+            continue;
+        }
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        for var in env.split(|b| *b == 0) {
+            if let Some(rank) = var.strip_prefix(b"OMPI_COMM_WORLD_RANK=") {
+                ranks.push((pid, String::from_utf8_lossy(rank).parse().unwrap()));
+            }
+        }
+    }
+    ranks
+}
+
+#[test]
+fn killed_rank_ends_the_job_and_the_rerun_redoes_only_missing_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ClipSpec { width: 320, height: 180, frames: 120, gop: 12, ..ClipSpec::default() };
+    let input = make_clip(dir.path(), "kill.mp4", &spec);
+    let args = ["--shard-frames", "12"];
+    let reference = digest(&submit_ok(&input, &dir.path().join("reference"), &["--shard-frames", "12", "--threads", "1"]));
+
+    let store = dir.path().join("store");
+    let child = mpirun(3, &input, &store, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mpirun_pid = child.id();
+    let start = Instant::now();
+    while done_shards(&store) < 2 {
+        assert!(start.elapsed() < Duration::from_secs(120), "no shard finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let victim = ranks_of(mpirun_pid).into_iter().find(|(_, rank)| *rank == 2).expect("rank 2 is running").0;
+    let killed_at = Instant::now();
+    Command::new("kill").args(["-9", &victim.to_string()]).status().unwrap();
+    let out = wait_bounded(child, Duration::from_secs(30));
+    assert!(!out.status.success(), "mpirun must fail when a rank dies");
+    assert!(killed_at.elapsed() < Duration::from_secs(15), "ended {:?} after the kill", killed_at.elapsed());
+    assert!(outputs_in(&store).is_empty(), "no output after a failed job");
+    let done_before = done_shards(&store);
+    assert!(done_before >= 2 && done_before < 10, "{done_before} of 10 shards done");
+
+    let out = run_bounded(mpirun(2, &input, &store, &["--shard-frames", "12", "--json"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["shards_reused"].as_u64().unwrap() as usize, done_before);
+    assert_eq!(report["timings"].as_array().unwrap().len(), 10 - done_before, "only the missing shards ran");
+    assert_eq!(digest(&only_output(&store)), reference);
+}
+
+#[test]
+fn a_failing_rank_ends_the_job_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ClipSpec { frames: 60, gop: 12, ..ClipSpec::default() };
+    let input = make_clip(dir.path(), "fail.mp4", &spec);
+    for (fault, expect) in [("error:3", "shard 3: injected fault"), ("panic:2", "shard 2: injected panic")] {
+        let store = dir.path().join(fault.replace(':', "-"));
+        let mut cmd = mpirun(3, &input, &store, &["--shard-frames", "12", "--coordinator-only"]);
+        cmd.env("STYLIZE_FAULT", fault);
+        let out = run_bounded(cmd);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("stylize: error: ")).collect();
+        assert_eq!(ours.len(), 1, "{stderr}");
+        assert!(ours[0].starts_with("stylize: error: rank 1: ") || ours[0].starts_with("stylize: error: rank 2: "), "{stderr}");
+        assert!(ours[0].contains(expect), "{stderr}");
+        assert!(outputs_in(&store).is_empty());
+    }
+}
+
+#[test]
+fn a_bad_input_under_mpirun_fails_fast_on_every_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_bounded(mpirun(3, &dir.path().join("missing.mp4"), &dir.path().join("out"), &[]));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("stylize: error: ") && stderr.contains("missing.mp4: no such file"), "{stderr}");
+}
