@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Stylize a whole video: same frames, rate, duration and audio.
     Submit(SubmitArgs),
+    /// Jobs kept in a store: their state, and cleaning it up.
+    Jobs(JobsArgs),
     /// Measure the model's own speed and the whole pipeline's on one clip.
     Bench(BenchArgs),
     /// Check an Azure compute subnet's network setup (from `az … show` JSON).
@@ -134,6 +136,37 @@ pub struct SubmitArgs {
     /// Print the job report as JSON on stdout instead of a summary.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `stylize jobs`
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// The store directory.
+    #[arg(short, long, env = "STYLIZE_OUTPUT", default_value = "stylize-out", global = true)]
+    pub output: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: JobsCommand,
+}
+
+/// `stylize jobs …`
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// One line per job: id, shards done, state, input.
+    List,
+    /// A job's manifest and report, as JSON.
+    Show {
+        /// The job id.
+        id: String,
+    },
+    /// Remove a job's state (its segments, manifest and report); outputs stay.
+    Clean {
+        /// The job id.
+        id: Option<String>,
+        /// Every job in the store.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 /// `stylize bench`

@@ -5,6 +5,7 @@
 
 mod bench;
 mod cli;
+mod jobs;
 mod preview;
 mod progress;
 mod submit;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Submit(args) => submit::run(&args, world.as_ref()),
         cli::Command::Bench(args) => bench::run(&args),
+        cli::Command::Jobs(args) => jobs::run(&args),
         cli::Command::Network { command: cli::NetworkCommand::Check(args) } => network_check(&args),
         cli::Command::Styles { command } => match command {
             cli::StylesCommand::List => {

@@ -159,6 +159,20 @@ fn rerun_redoes_only_missing_shards() {
     assert_eq!(redone, vec![1, 3]);
     let second = digest(&outputs_in(&store)[0]);
     assert_eq!(first, second);
+
+    // `jobs list|show|clean` see and remove the job's state, not its output.
+    let list = stylize().args(["jobs", "list", "-o"]).arg(&store).output().unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    let id = report["job"].as_str().unwrap();
+    assert!(text.contains(id) && text.contains("4/4") && text.contains("done -> resume.mosaic.mp4"), "{text}");
+    let show = stylize().args(["jobs", "show", id, "-o"]).arg(&store).output().unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(shown["done"], serde_json::json!([0, 1, 2, 3]));
+    assert_eq!(shown["frames"], 48);
+    let clean = stylize().args(["jobs", "clean", id, "-o"]).arg(&store).output().unwrap();
+    assert!(clean.status.success());
+    assert!(!store.join("jobs").join(id).exists());
+    assert_eq!(outputs_in(&store).len(), 1, "the output stays");
 }
 
 /// `--model`: a user's TorchScript module in the 0-255 range (here the
