@@ -55,6 +55,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         worker: WorkerOptions { batch: args.batch.into(), ..WorkerOptions::default() },
         threads: args.threads.map(usize::from),
         shard_frames: DEFAULT_SHARD_FRAMES,
+        measure_flicker: false,
     };
     let report = run_job(&job, std::sync::Arc::new(NoProgress), Launch::InProcess)?;
     let e2e_fps = report.video.frames as f64 / report.wall_secs;

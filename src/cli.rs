@@ -24,6 +24,8 @@ pub enum Command {
     Submit(SubmitArgs),
     /// Jobs kept in a store: their state, and cleaning it up.
     Jobs(JobsArgs),
+    /// Measure flicker: a video against its source (see README for formulas).
+    Flicker(FlickerArgs),
     /// Measure the model's own speed and the whole pipeline's on one clip.
     Bench(BenchArgs),
     /// Check an Azure compute subnet's network setup (from `az … show` JSON).
@@ -77,6 +79,17 @@ pub enum PrecisionArg {
     Fp16,
 }
 
+/// Temporal consistency mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeflickerArg {
+    /// Frames as the model made them.
+    Off,
+    /// Carry the previous output where the input is still.
+    Still,
+    /// Carry the previous output along the input's motion.
+    Motion,
+}
+
 /// Pixel range of a user's model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RangeArg {
@@ -126,6 +139,13 @@ pub struct SubmitArgs {
     /// CPU threads for the model (default: all cores).
     #[arg(long, env = "STYLIZE_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024), help_heading = "Compute")]
     pub threads: Option<u16>,
+    /// Temporal consistency: carry the previous output where the input is
+    /// still, or along the input's motion vectors.
+    #[arg(long, env = "STYLIZE_DEFLICKER", value_enum, default_value = "still", help_heading = "Style")]
+    pub deflicker: DeflickerArg,
+    /// Skip measuring the output's flicker for the job report.
+    #[arg(long, env = "STYLIZE_NO_FLICKER_REPORT", help_heading = "Output")]
+    pub no_flicker_report: bool,
     /// Under mpirun: rank 0 only coordinates and runs no shard itself.
     #[arg(long, env = "STYLIZE_COORDINATOR_ONLY", help_heading = "Compute")]
     pub coordinator_only: bool,
@@ -134,6 +154,18 @@ pub struct SubmitArgs {
     pub shard_frames: u64,
 
     /// Print the job report as JSON on stdout instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `stylize flicker`
+#[derive(Debug, Args)]
+pub struct FlickerArgs {
+    /// The source video.
+    pub input: PathBuf,
+    /// The stylized video (same size and frame count).
+    pub output: PathBuf,
+    /// Print JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         cli::Command::Submit(args) => submit::run(&args, world.as_ref()),
         cli::Command::Bench(args) => bench::run(&args),
         cli::Command::Jobs(args) => jobs::run(&args),
+        cli::Command::Flicker(args) => flicker(&args),
         cli::Command::Network { command: cli::NetworkCommand::Check(args) } => network_check(&args),
         cli::Command::Styles { command } => match command {
             cli::StylesCommand::List => {
@@ -46,6 +47,22 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `stylize flicker`: the output's figures beside the input's own.
+fn flicker(args: &cli::FlickerArgs) -> anyhow::Result<()> {
+    let source = stylize_worker::flicker::measure(&args.input, &args.input)?;
+    let output = stylize_worker::flicker::measure(&args.input, &args.output)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "input": source, "output": output }))?);
+    } else {
+        let warp = |r: &stylize_worker::flicker::FlickerReport| r.warp_error.map_or("n/a".into(), |e| format!("{e:.2}"));
+        println!("{:<10} {:>14} {:>12} {:>12}", "", "instability", "warp error", "still share");
+        println!("{:<10} {:>14.3} {:>12} {:>12.3}", "input", source.instability, warp(&source), source.still_fraction);
+        println!("{:<10} {:>14.3} {:>12} {:>12.3}", "output", output.instability, warp(&output), output.still_fraction);
+        println!("{} frames; instability: mean |ΔY| (0-255) over pixels whose input is still", output.frames);
+    }
+    Ok(())
 }
 
 /// A panicking rank must take the whole MPI job down at once: unwinding

@@ -7,9 +7,9 @@ use stylize_engine::transport::mpi::{release_workers, SimpleCommunicator};
 use stylize_models::styles::StyleBlend;
 use stylize_models::torch::{set_threads, DeviceChoice, ModelSpec, PixelRange, Precision};
 use stylize_pipelines::video_style::{run as run_job, serve, Launch, StyleJob};
-use stylize_worker::{EncodeSettings, WorkerOptions};
+use stylize_worker::{DeflickerMode, EncodeSettings, WorkerOptions};
 
-use crate::cli::{DeviceArg, PrecisionArg, RangeArg, SubmitArgs};
+use crate::cli::{DeflickerArg, DeviceArg, PrecisionArg, RangeArg, SubmitArgs};
 use crate::progress::Bar;
 
 /// Run the job: in-process, or as one rank of an MPI job (`world`).
@@ -43,7 +43,13 @@ pub fn run(args: &SubmitArgs, world: Option<&SimpleCommunicator>) -> Result<()> 
         worker: WorkerOptions {
             batch: args.batch.into(),
             encode: EncodeSettings { crf: args.crf, preset: args.preset.clone(), ..EncodeSettings::default() },
+            deflicker: match args.deflicker {
+                DeflickerArg::Off => DeflickerMode::Off,
+                DeflickerArg::Still => DeflickerMode::Still,
+                DeflickerArg::Motion => DeflickerMode::Motion,
+            },
         },
+        measure_flicker: !args.no_flicker_report,
         threads: args.threads.map(usize::from),
         shard_frames: args.shard_frames,
     };
@@ -82,6 +88,14 @@ pub fn run(args: &SubmitArgs, world: Option<&SimpleCommunicator>) -> Result<()> 
             report.job,
             if report.shards_reused > 0 { format!(", {} of {} shards reused", report.shards_reused, report.shards) } else { String::new() },
         );
+        if let Some(f) = &report.flicker {
+            println!(
+                "flicker where the input is still: {:.2} levels/frame (input {:.2}); warp error {}",
+                f.output.instability,
+                f.source.instability,
+                f.output.warp_error.map_or("n/a".to_string(), |e| format!("{e:.1}")),
+            );
+        }
     }
     Ok(())
 }

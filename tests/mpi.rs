@@ -75,6 +75,15 @@ fn byte_identical_for_any_number_of_ranks() {
         }
         assert_eq!(digest(&only_output(&store)), expected, "{n} ranks differ from in-process");
     }
+    // With motion-guided deflicker (state carried across frames, warm-up
+    // before each shard) the bytes still do not depend on the ranks.
+    let motion = digest(&submit_ok(&input, &dir.path().join("motion-local"), &["--shard-frames", "12", "--threads", "1", "--deflicker", "motion"]));
+    let store = dir.path().join("motion-n3");
+    let out = run_bounded(mpirun(3, &input, &store, &["--shard-frames", "12", "--deflicker", "motion"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(digest(&only_output(&store)), motion, "deflicker output depends on the ranks");
+    assert_ne!(motion, expected, "deflicker changes the output");
+
     // Rank 0 only coordinating gives the same bytes too.
     let store = dir.path().join("coord");
     let out = run_bounded(mpirun(3, &input, &store, &["--shard-frames", "12", "--coordinator-only"]));

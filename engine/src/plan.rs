@@ -20,6 +20,14 @@ pub struct Shard {
     /// Timestamp at which the shard's last frame ends (the next shard's
     /// first timestamp, or the end of the video).
     pub end_pts: i64,
+    /// Timestamps of the frames just before the shard that a worker decodes
+    /// and processes, but does not output, to prime stateful stages
+    /// (deflicker) the same way whichever rank runs the shard.
+    #[serde(default)]
+    pub warmup: Vec<i64>,
+    /// Timestamp of the keyframe the shard's segment starts on: the one at
+    /// or before its first (warm-up) frame. Decoding starts there.
+    pub key_pts: i64,
 }
 
 impl Shard {
@@ -31,6 +39,11 @@ impl Shard {
     /// True for a shard with no frames (never produced by a plan).
     pub fn is_empty(&self) -> bool {
         self.pts.is_empty()
+    }
+
+    /// Warm-up frames then the shard's own: what a worker decodes, in order.
+    pub fn all_pts(&self) -> Vec<i64> {
+        self.warmup.iter().chain(&self.pts).copied().collect()
     }
 
     /// How long frame `i` of the shard lasts, in the time base.

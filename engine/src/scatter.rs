@@ -18,16 +18,22 @@ pub const SEGMENT_FORMAT: &str = "nut";
 /// packet's decode timestamp and duration, which the stitch needs.
 pub const ENCODED_SEGMENT_FORMAT: &str = "mp4";
 
-/// Write to `dst` the video packets of `shard`: from its keyframe, in
-/// decode order, up to the last packet any of its frames needs. Leading
+/// Write to `dst` the video packets of `shard`: from the keyframe at or
+/// before its first frame (warm-up frames included), in decode order, up
+/// to the last packet any of its frames needs. Leading
 /// pictures of an open GOP may come along; the worker drops every frame
 /// whose timestamp is not one of the shard's.
 pub fn cut_segment(info: &MediaInfo, shard: &Shard, dst: &Path) -> Result<()> {
     crate::init();
     let src = info.path.as_path();
-    let (Some(&first), Some(&last)) = (shard.pts.first(), shard.pts.last()) else {
+    let wanted = shard.all_pts();
+    let (Some(&first), Some(&last)) = (wanted.first(), wanted.last()) else {
         return Err(EngineError::bad_input(src, format!("shard {} has no frames", shard.index)));
     };
+    // The segment starts on the keyframe the plan chose (a warm-up frame
+    // may sit in the middle of a GOP).
+    let key = shard.key_pts;
+    let key_index = info.video.pts.binary_search(&key).unwrap_or(0);
     let vi = info.video.stream_index;
     let mut input = ff::format::input(&src).map_err(EngineError::media(src, "opening"))?;
     let in_stream = input.stream(vi).ok_or_else(|| EngineError::bad_input(src, "video stream vanished"))?;
@@ -37,8 +43,8 @@ pub fn cut_segment(info: &MediaInfo, shard: &Shard, dst: &Path) -> Result<()> {
     // Seek to at or before the shard's keyframe; rounding down means we may
     // land one GOP early, never late.
     let tb = info.video.time_base;
-    let seek_us = (i128::from(first) * i128::from(tb.num) * 1_000_000 / i128::from(tb.den)) as i64;
-    if shard.start > 0 && input.seek(seek_us, ..seek_us).is_err() {
+    let seek_us = (i128::from(key) * i128::from(tb.num) * 1_000_000 / i128::from(tb.den)) as i64;
+    if key_index > 0 && input.seek(seek_us, ..seek_us).is_err() {
         input.seek(i64::MIN, ..).map_err(EngineError::media(src, "seeking"))?;
     }
 
@@ -62,27 +68,27 @@ pub fn cut_segment(info: &MediaInfo, shard: &Shard, dst: &Path) -> Result<()> {
         }
         let ts = packet.pts().or(packet.dts()).unwrap_or(i64::MIN);
         if !started {
-            if !(packet.is_key() && ts == first) {
+            if !(packet.is_key() && ts == key) {
                 continue;
             }
             started = true;
         }
-        if (first..=last).contains(&ts) && shard.pts.binary_search(&ts).is_ok() {
+        if (first..=last).contains(&ts) && wanted.binary_search(&ts).is_ok() {
             found += 1;
         }
         packet.set_stream(0);
         packet.rescale_ts(in_tb, out_tb);
         packet.set_position(-1);
         packet.write(&mut out).map_err(EngineError::media(dst, "writing segment"))?;
-        if found == shard.len() {
+        if found == wanted.len() as u64 {
             break;
         }
     }
     out.write_trailer().map_err(EngineError::media(dst, "finishing segment"))?;
-    if found != shard.len() {
+    if found != wanted.len() as u64 {
         return Err(EngineError::bad_input(
             src,
-            format!("shard {}: found {found} of its {} frames in the file", shard.index, shard.len()),
+            format!("shard {}: found {found} of its {} frames in the file", shard.index, wanted.len()),
         ));
     }
     Ok(())

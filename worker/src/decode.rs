@@ -1,5 +1,6 @@
 //! decode: a shard's segment to RGB frames, in memory. Frames whose
-//! timestamp is not one of the shard's (leading pictures of an open GOP,
+//! timestamp is neither a warm-up frame nor one of the shard's (leading
+//! pictures of an open GOP, the start of the GOP before a warm-up frame,
 //! frames past the shard's end) are dropped here.
 
 use std::path::Path;
@@ -8,22 +9,39 @@ use std::sync::mpsc::SyncSender;
 use ffmpeg_next as ff;
 use stylize_engine::plan::Shard;
 
+use crate::deflicker::Guide;
 use crate::error::WorkerError;
+use crate::motion::{flow_of, luma_of};
 
-/// One decoded frame, tagged with its position in the shard.
+/// One decoded frame, tagged with its position: warm-up frames first,
+/// then the shard's own.
 #[derive(Debug)]
 pub struct DecodedFrame {
-    /// Index of the frame within the shard.
+    /// Position among the warm-up frames and the shard's frames.
     pub index: usize,
     /// RGB24, tightly packed.
     pub rgb: Vec<u8>,
+    /// What the deflicker needs of the input, when it runs.
+    pub guide: Option<Guide>,
 }
 
-/// Decode `segment` and send the shard's frames, in order, to `tx`.
-/// Returns the number of frames sent; stops early (without error) when the
-/// receiver is gone, since that means a later stage failed.
-pub fn decode(segment: &Path, shard: &Shard, time_base: ff::Rational, tx: &SyncSender<DecodedFrame>) -> Result<u64, WorkerError> {
+/// What the decoder should hand on besides pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuideKind {
+    /// Pixels only.
+    None,
+    /// Luma for the still mask.
+    Luma,
+    /// Luma and the source's motion vectors.
+    LumaAndMotion,
+}
+
+/// Decode `segment` and send the frames of `shard` (warm-up first), in
+/// order, to `tx`. Returns the number of frames sent; stops early (without
+/// error) when the receiver is gone, since that means a later stage failed.
+pub fn decode(segment: &Path, shard: &Shard, time_base: ff::Rational, guide: GuideKind, tx: &SyncSender<DecodedFrame>) -> Result<u64, WorkerError> {
     let err = |reason: String| WorkerError::Decode { shard: shard.index, path: segment.to_path_buf(), reason };
+    let wanted = shard.all_pts();
     let mut input = ff::format::input(&segment).map_err(|e| err(e.to_string()))?;
     let stream = input.stream(0).ok_or_else(|| err("segment has no stream".into()))?;
     let seg_tb = stream.time_base();
@@ -31,14 +49,14 @@ pub fn decode(segment: &Path, shard: &Shard, time_base: ff::Rational, tx: &SyncS
     let mut threading = ff::codec::threading::Config::kind(ff::codec::threading::Type::Frame);
     threading.count = 0;
     ctx.set_threading(threading);
-    let mut decoder = ctx.decoder().video().map_err(|e| err(e.to_string()))?;
+    let mut decoder = open_video_decoder(ctx, guide == GuideKind::LumaAndMotion).map_err(|e| err(e.to_string()))?;
     let (w, h) = (decoder.width(), decoder.height());
     let mut scaler = ff::software::scaling::Context::get(decoder.format(), w, h, ff::format::Pixel::RGB24, w, h, ff::software::scaling::Flags::BICUBIC)
         .map_err(|e| err(format!("no conversion to RGB: {e}")))?;
 
     // Muxers may shift a segment's timestamps (NUT keeps them non-negative)
-    // and change its time base. The first packet is the shard's keyframe,
-    // whose source timestamp is known: it anchors every other one.
+    // and change its time base. The first packet is the keyframe the plan
+    // chose, whose source timestamp is known: it anchors every other one.
     let mut offset: Option<i64> = None;
     let mut sent = 0u64;
     let mut next_index = 0usize;
@@ -48,7 +66,7 @@ pub fn decode(segment: &Path, shard: &Shard, time_base: ff::Rational, tx: &SyncS
         while decoder.receive_frame(&mut frame).is_ok() {
             let Some(ts) = frame.timestamp() else { continue };
             let ts = ff::Rescale::rescale(&ts, seg_tb, time_base) - offset;
-            let Ok(index) = shard.pts.binary_search(&ts) else { continue };
+            let Ok(index) = wanted.binary_search(&ts) else { continue };
             if index < *next_index {
                 continue;
             }
@@ -56,7 +74,13 @@ pub fn decode(segment: &Path, shard: &Shard, time_base: ff::Rational, tx: &SyncS
                 return Err(err(format!("frame {} of the shard is missing", *next_index)));
             }
             scaler.run(&frame, &mut rgb).map_err(|e| err(format!("converting to RGB: {e}")))?;
-            if tx.send(DecodedFrame { index, rgb: packed_rgb(&rgb) }).is_err() {
+            let pixels = packed_rgb(&rgb);
+            let guide = match guide {
+                GuideKind::None => None,
+                GuideKind::Luma => Some(Guide { luma: luma_of(&pixels), flow: None }),
+                GuideKind::LumaAndMotion => Some(Guide { luma: luma_of(&pixels), flow: flow_of(&frame) }),
+            };
+            if tx.send(DecodedFrame { index, rgb: pixels, guide }).is_err() {
                 return Ok(false);
             }
             *sent += 1;
@@ -66,19 +90,29 @@ pub fn decode(segment: &Path, shard: &Shard, time_base: ff::Rational, tx: &SyncS
     };
     for (_, packet) in input.packets() {
         let anchor = *offset.get_or_insert_with(|| {
-            packet.pts().map_or(0, |p| ff::Rescale::rescale(&p, seg_tb, time_base) - shard.pts[0])
+            packet.pts().map_or(0, |p| ff::Rescale::rescale(&p, seg_tb, time_base) - shard.key_pts)
         });
         decoder.send_packet(&packet).map_err(|e| err(e.to_string()))?;
         if !drain(&mut decoder, &mut sent, &mut next_index, anchor)? {
             return Ok(sent);
         }
-        if next_index == shard.pts.len() {
+        if next_index == wanted.len() {
             break;
         }
     }
     decoder.send_eof().map_err(|e| err(e.to_string()))?;
     drain(&mut decoder, &mut sent, &mut next_index, offset.unwrap_or(0))?;
     Ok(sent)
+}
+
+/// Open a video decoder, asking it to export motion vectors if `motion`.
+pub(crate) fn open_video_decoder(ctx: ff::codec::context::Context, motion: bool) -> Result<ff::decoder::Video, ff::Error> {
+    let mut options = ff::Dictionary::new();
+    if motion {
+        options.set("flags2", "+export_mvs");
+    }
+    let codec = ff::decoder::find(ctx.id()).ok_or(ff::Error::DecoderNotFound)?;
+    ctx.decoder().open_as_with(codec, options).and_then(|d| d.video())
 }
 
 /// Copy an RGB24 frame without its row padding.

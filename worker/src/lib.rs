@@ -8,8 +8,11 @@
 #![deny(missing_docs)]
 
 pub mod decode;
+pub mod deflicker;
 pub mod encode;
 pub mod error;
+pub mod flicker;
+pub mod motion;
 pub mod stylize;
 
 use std::path::Path;
@@ -19,6 +22,7 @@ use std::time::{Duration, Instant};
 use stylize_engine::plan::Shard;
 use stylize_models::StyleModel;
 
+pub use deflicker::DeflickerMode;
 pub use encode::{EncodeSettings, VideoFormat};
 pub use error::WorkerError;
 
@@ -29,11 +33,13 @@ pub struct WorkerOptions {
     pub batch: usize,
     /// x264 settings.
     pub encode: EncodeSettings,
+    /// Temporal consistency after the model.
+    pub deflicker: DeflickerMode,
 }
 
 impl Default for WorkerOptions {
     fn default() -> Self {
-        WorkerOptions { batch: 4, encode: EncodeSettings::default() }
+        WorkerOptions { batch: 4, encode: EncodeSettings::default(), deflicker: DeflickerMode::default() }
     }
 }
 
@@ -61,16 +67,34 @@ pub fn run_shard(
     stylize_engine::init();
     let started = Instant::now();
     let depth = options.batch.max(1) * 2;
+    let warmup = shard.warmup.len();
+    let guide = match options.deflicker {
+        DeflickerMode::Off => decode::GuideKind::None,
+        DeflickerMode::Still => decode::GuideKind::Luma,
+        DeflickerMode::Motion => decode::GuideKind::LumaAndMotion,
+    };
     let (decoded_tx, decoded_rx) = sync_channel(depth);
     let (styled_tx, styled_rx) = sync_channel(depth);
+    let (smooth_tx, smooth_rx) = sync_channel(depth);
     let (decoded, model_time, encoded) = std::thread::scope(|s| {
-        let decoder = s.spawn(move || decode::decode(segment, shard, format.time_base, &decoded_tx));
-        let encoder = s.spawn(move || encode::encode(output, shard, format, &options.encode, &styled_rx));
+        let decoder = s.spawn(move || decode::decode(segment, shard, format.time_base, guide, &decoded_tx));
+        // The deflicker stage sits between model and encoder whenever it
+        // has work: blending, or dropping warm-up frames.
+        let encoder_rx = if options.deflicker != DeflickerMode::Off || warmup > 0 {
+            let mode = options.deflicker;
+            s.spawn(move || deflicker::deflicker(mode, (format.width, format.height), warmup, &styled_rx, &smooth_tx));
+            smooth_rx
+        } else {
+            drop(smooth_tx);
+            styled_rx
+        };
+        let encoder = s.spawn(move || encode::encode(output, shard, format, &options.encode, &encoder_rx));
         let model_time = stylize::stylize(
             shard.index,
             model,
             (format.width, format.height),
             options.batch,
+            warmup,
             &decoded_rx,
             &styled_tx,
             on_frames,
@@ -87,12 +111,12 @@ pub fn run_shard(
     let decoded = decoded?;
     let model_time = model_time?;
     let encoded = encoded?;
-    if decoded != shard.len() || encoded != shard.len() {
+    if decoded != shard.len() + warmup as u64 || encoded != shard.len() {
         return Err(WorkerError::FrameCount {
             shard: shard.index,
             path: segment.to_path_buf(),
             expected: shard.len(),
-            got: decoded.min(encoded),
+            got: decoded.saturating_sub(warmup as u64).min(encoded),
         });
     }
     Ok(ShardStats { frames: encoded, wall: started.elapsed(), model: model_time })

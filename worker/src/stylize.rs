@@ -8,19 +8,24 @@ use std::time::{Duration, Instant};
 use stylize_models::{RgbBatch, StyleModel};
 
 use crate::decode::DecodedFrame;
+use crate::deflicker::Guide;
 use crate::error::WorkerError;
 
-/// One stylized frame, tagged with its position in the shard.
+/// One stylized frame, tagged with its position (warm-up frames first
+/// until the deflicker stage drops them and renumbers from 0).
 #[derive(Debug)]
 pub struct StyledFrame {
-    /// Index of the frame within the shard.
+    /// Position of the frame.
     pub index: usize,
     /// RGB24, tightly packed.
     pub rgb: Vec<u8>,
+    /// The input's guide for the deflicker, passed through.
+    pub guide: Option<Guide>,
 }
 
 /// Run batches of up to `batch` frames through `model`. `on_frames` hears
-/// how many frames each batch finished (for progress). Returns the time
+/// how many of the shard's frames (warm-up frames not counted) each batch
+/// finished, for progress. Returns the time
 /// spent inside the model.
 #[allow(clippy::too_many_arguments)]
 pub fn stylize(
@@ -28,6 +33,7 @@ pub fn stylize(
     model: &mut dyn StyleModel,
     (width, height): (u32, u32),
     batch: usize,
+    warmup: usize,
     rx: &Receiver<DecodedFrame>,
     tx: &SyncSender<StyledFrame>,
     on_frames: &dyn Fn(u64),
@@ -42,15 +48,21 @@ pub fn stylize(
         }
         let first = pending[0].index;
         let n = pending.len();
-        let input = RgbBatch { width, height, frames: pending.drain(..).map(|f| f.rgb).collect() };
+        let mut guides = Vec::with_capacity(n);
+        let frames = pending.drain(..).map(|f| {
+            guides.push(f.guide);
+            f.rgb
+        });
+        let input = RgbBatch { width, height, frames: frames.collect() };
         let t = Instant::now();
         let output = model.stylize(input).map_err(|source| WorkerError::Model { shard, source })?;
         busy += t.elapsed();
-        for (k, rgb) in output.frames.into_iter().enumerate() {
-            if tx.send(StyledFrame { index: first + k, rgb }).is_err() {
+        for (k, (rgb, guide)) in output.frames.into_iter().zip(guides).enumerate() {
+            if tx.send(StyledFrame { index: first + k, rgb, guide }).is_err() {
                 return Ok(busy);
             }
         }
-        on_frames(n as u64);
+        let shown = (first..first + n).filter(|i| *i >= warmup).count();
+        on_frames(shown as u64);
     }
 }

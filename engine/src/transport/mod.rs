@@ -308,7 +308,7 @@ mod tests {
         Task {
             header: TaskHeader {
                 job: "j".into(),
-                shard: Shard { index, start: u64::from(index), pts: vec![i64::from(index)], end_pts: i64::from(index) + 1 },
+                shard: Shard { index, start: u64::from(index), pts: vec![i64::from(index)], end_pts: i64::from(index) + 1, warmup: vec![], key_pts: i64::from(index) },
                 video: VideoParams { width: 2, height: 2, time_base: Ratio { num: 1, den: 25 }, frame_rate: Ratio { num: 25, den: 1 } },
             },
             segment: vec![index as u8; 3],

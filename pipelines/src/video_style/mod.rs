@@ -28,7 +28,9 @@ use stylize_engine::transport::{scatter_gather, Handler, InProcess, Task, TaskHe
 use stylize_engine::EngineError;
 use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
 use stylize_models::StyleModel;
-use stylize_worker::WorkerOptions;
+use stylize_worker::deflicker::WARMUP_FRAMES;
+use stylize_worker::flicker::measure;
+use stylize_worker::{DeflickerMode, WorkerOptions};
 use tracing::{debug, info};
 
 use crate::error::PipelineError;
@@ -58,6 +60,9 @@ pub struct StyleJob {
     pub threads: Option<usize>,
     /// Target shard length in frames.
     pub shard_frames: u64,
+    /// Measure the output's flicker for the report (a decode of input and
+    /// output after the commit).
+    pub measure_flicker: bool,
 }
 
 impl StyleJob {
@@ -107,7 +112,8 @@ pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> R
     let label = model.label().to_string();
     info!(input = %job.input.display(), frames = info.video.frames(), model = %model_description, "job starts");
 
-    let plan = plan::plan(&info.video, job.shard_frames);
+    let warmup = if job.worker.deflicker == DeflickerMode::Off { 0 } else { WARMUP_FRAMES };
+    let plan = plan::plan(&info.video, job.shard_frames, warmup);
     let input_digest = file_digest(&job.input)?;
     let params = job_params(job, &model)?;
     let id = job_id(&input_digest, &params);
@@ -201,6 +207,18 @@ pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> R
     manifest.output = Some(output_key.clone());
     manifest.save(&store)?;
 
+    let flicker = if job.measure_flicker {
+        let output = store.path_of(&output_key);
+        match (measure(&job.input, &job.input), measure(&job.input, &output)) {
+            (Ok(source), Ok(styled)) => Some(report::Flicker { source, output: styled }),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "flicker not measured");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let stylized: u64 = timings.iter().map(|t| t.frames).sum();
     let wall = started.elapsed().as_secs_f64();
     let raw_frame_bytes = u64::from(info.video.width) * u64::from(info.video.height) * 3;
@@ -222,6 +240,7 @@ pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> R
             bytes_per_frame: if stylized > 0 { (bytes_sent + bytes_received) as f64 / stylized as f64 } else { 0.0 },
             raw_bytes_per_frame: 2 * raw_frame_bytes,
         },
+        flicker,
     };
     store.put(&format!("jobs/{id}/report.json"), &serde_json::to_vec_pretty(&report).expect("serialisable"))?;
     Ok(report)
@@ -258,6 +277,7 @@ fn job_params(job: &StyleJob, model: &TorchModel) -> Result<serde_json::Value, P
         "crf": job.worker.encode.crf,
         "preset": job.worker.encode.preset,
         "x264_threads": job.worker.encode.threads,
+        "deflicker": job.worker.deflicker,
         "shard_frames": job.shard_frames,
     }))
 }

@@ -7,8 +7,9 @@ use stylize_engine::probe::VideoInfo;
 
 /// Shards start on keyframes and grow GOP by GOP until they hold at least
 /// `target` frames; a GOP longer than `target` is one shard of its own.
-/// Every frame lands in exactly one shard, whatever the count.
-pub fn plan(video: &VideoInfo, target: u64) -> Plan {
+/// Every frame lands in exactly one shard, whatever the count. Each shard
+/// but the first gets the `warmup` frames before it as warm-up frames.
+pub fn plan(video: &VideoInfo, target: u64, warmup: usize) -> Plan {
     let target = target.max(1);
     let frames = video.frames();
     let mut cuts: Vec<u64> = vec![0];
@@ -24,7 +25,10 @@ pub fn plan(video: &VideoInfo, target: u64) -> Plan {
         .map(|(i, w)| {
             let (start, end) = (w[0] as usize, w[1] as usize);
             let end_pts = video.pts.get(end).copied().unwrap_or_else(|| video.pts[end - 1] + video.last_frame_duration);
-            Shard { index: i as u32, start: w[0], pts: video.pts[start..end].to_vec(), end_pts }
+            let first = start.saturating_sub(warmup);
+            let key = video.keyframes.iter().rev().find(|&&k| k as usize <= first).copied().unwrap_or(0);
+            let warmup = video.pts[first..start].to_vec();
+            Shard { index: i as u32, start: w[0], pts: video.pts[start..end].to_vec(), end_pts, warmup, key_pts: video.pts[key as usize] }
         })
         .collect();
     Plan { target_len: target, shards }
@@ -55,13 +59,17 @@ mod tests {
     fn every_frame_once_with_cuts_on_keyframes() {
         for (frames, gop, target) in [(101, 1, 24), (101, 10, 24), (300, 300, 24), (7, 1, 48), (1, 1, 4)] {
             let v = video(frames, gop);
-            let p = plan(&v, target);
+            let p = plan(&v, target, 3);
             assert_eq!(p.frames(), frames as u64, "{frames} {gop} {target}");
             let all: Vec<i64> = p.shards.iter().flat_map(|s| s.pts.clone()).collect();
             assert_eq!(all, v.pts);
             for s in &p.shards {
                 assert!(v.keyframes.contains(&s.start), "shard {} starts off a keyframe", s.index);
                 assert_eq!(s.end_pts, s.pts.last().unwrap() + 512);
+                let before = &v.pts[(s.start as usize).saturating_sub(3)..s.start as usize];
+                assert_eq!(s.warmup, before, "warm-up frames are the ones just before");
+                let key = v.pts.binary_search(&s.key_pts).unwrap() as u64;
+                assert!(v.keyframes.contains(&key) && key <= s.start.saturating_sub(3), "decoding starts on a keyframe before the warm-up");
             }
         }
     }
@@ -69,8 +77,8 @@ mod tests {
     #[test]
     fn shard_lengths_follow_the_target_and_the_gops() {
         let lens = |p: &Plan| p.shards.iter().map(|s| s.len()).collect::<Vec<_>>();
-        assert_eq!(lens(&plan(&video(101, 1, ), 24)), vec![24, 24, 24, 24, 5]);
-        assert_eq!(lens(&plan(&video(101, 10), 24)), vec![30, 30, 30, 11]);
-        assert_eq!(lens(&plan(&video(300, 300), 24)), vec![300]);
+        assert_eq!(lens(&plan(&video(101, 1), 24, 0)), vec![24, 24, 24, 24, 5]);
+        assert_eq!(lens(&plan(&video(101, 10), 24, 0)), vec![30, 30, 30, 11]);
+        assert_eq!(lens(&plan(&video(300, 300), 24, 0)), vec![300]);
     }
 }

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use stylize_engine::probe::Ratio;
+use stylize_worker::flicker::FlickerReport;
 
 /// Facts about a video file.
 #[derive(Debug, Clone, Serialize)]
@@ -67,6 +68,18 @@ pub struct JobReport {
     pub frames_per_sec: f64,
     /// What crossed between processes.
     pub transfer: Transfer,
+    /// Temporal stability of the output against the input's own.
+    pub flicker: Option<Flicker>,
+}
+
+/// Flicker figures (see `stylize_worker::flicker`): the input measured
+/// against itself, and the output against the input.
+#[derive(Debug, Clone, Serialize)]
+pub struct Flicker {
+    /// The input's own figures.
+    pub source: FlickerReport,
+    /// The output's.
+    pub output: FlickerReport,
 }
 
 /// Bytes that crossed between the coordinator and other ranks: compressed
