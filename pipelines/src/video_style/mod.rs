@@ -108,6 +108,9 @@ pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> R
     // Load and check the model before any frame is decoded, on every
     // launch: a wrong module or style fails here, with one line.
     let model = TorchModel::load_with_threads(&job.model, job.device, job.precision, job.threads)?;
+    let mut job = job.clone();
+    job.worker.batch = job.worker.batch_for(model.device().is_cuda());
+    let job = &job;
     let model_description = model.describe();
     let label = model.label().to_string();
     info!(input = %job.input.display(), frames = info.video.frames(), model = %model_description, "job starts");

