@@ -1,0 +1,53 @@
+//! CUDA paths: fp32 and fp16 on the GPU agree with the CPU. Where no GPU
+//! is present these tests say so and pass without checking anything else
+//! (run them on a GPU machine: `scripts/test.sh` there runs them for real).
+
+use stylize_models::styles::StyleBlend;
+use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
+use stylize_models::{RgbBatch, StyleModel};
+
+fn gpu() -> bool {
+    let ok = DeviceChoice::Cuda(0).resolve().is_ok();
+    if !ok {
+        eprintln!("skipped: no CUDA device on this machine");
+    }
+    ok
+}
+
+fn frames(n: usize, w: u32, h: u32) -> RgbBatch {
+    let frames = (0..n).map(|k| (0..w * h * 3).map(|i| ((i as usize * 7 + k * 13) % 251) as u8).collect()).collect();
+    RgbBatch { width: w, height: h, frames }
+}
+
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    let mse: f64 = a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>() / a.len() as f64;
+    10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10()
+}
+
+#[test]
+fn cuda_fp32_and_fp16_match_the_cpu() {
+    if !gpu() {
+        return;
+    }
+    let spec = ModelSpec::builtin(StyleBlend::parse("starry").unwrap());
+    let input = frames(8, 322, 182);
+    let cpu = TorchModel::load(&spec, DeviceChoice::Cpu, Precision::Fp32).unwrap().stylize(input.clone()).unwrap();
+    for precision in [Precision::Fp32, Precision::Fp16] {
+        let mut model = TorchModel::load(&spec, DeviceChoice::Cuda(0), precision).unwrap();
+        let gpu = model.stylize(input.clone()).unwrap();
+        for (a, b) in cpu.frames.iter().zip(&gpu.frames) {
+            let p = psnr(a, b);
+            assert!(p > 35.0, "{precision:?}: {p:.1} dB from the CPU result");
+        }
+    }
+}
+
+#[test]
+fn cuda_is_refused_cleanly_when_absent() {
+    if DeviceChoice::Cuda(0).resolve().is_ok() {
+        eprintln!("skipped: a CUDA device is present");
+        return;
+    }
+    let err = DeviceChoice::Cuda(0).resolve().unwrap_err().to_string();
+    assert!(err.contains("no CUDA device"), "{err}");
+}
