@@ -41,11 +41,13 @@ else
 fi
 
 # 3. Models: ONNX from the wheels → TorchScript for tch, checked against
-#    onnxruntime. Redone when the export script changes.
-stamp="$(sha256sum scripts/export_models.py | cut -c1-16)"
+#    onnxruntime: the 26-style network and the arbitrary-style pair
+#    (predictor + transformer). Redone when an export script changes.
+stamp="$(cat scripts/export_models.py scripts/export_arbitrary.py | sha256sum | cut -c1-16)"
 if [ "$(cat "$STYLIZE_MODELS/.stamp" 2>/dev/null)" != "$stamp" ]; then
   log "converting models into $STYLIZE_MODELS"
   "$STYLIZE_VENV/bin/python" -W ignore scripts/export_models.py "$STYLIZE_MODELS"
+  "$STYLIZE_VENV/bin/python" -W ignore scripts/export_arbitrary.py "$STYLIZE_MODELS"
   echo "$stamp" > "$STYLIZE_MODELS/.stamp"
 else
   log "models present"

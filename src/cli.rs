@@ -53,8 +53,10 @@ pub enum NetworkCommand {
 /// `stylize styles …`
 #[derive(Debug, Subcommand)]
 pub enum StylesCommand {
-    /// List the built-in styles: index and name.
+    /// List the built-in styles (index and name) and the saved ones.
     List,
+    /// Save a painting's style under a name: then `--style NAME` works.
+    Add(AddStyleArgs),
     /// Render one image in every built-in style, as one contact-sheet PNG.
     Preview(PreviewArgs),
 }
@@ -110,6 +112,9 @@ pub struct SubmitArgs {
     /// Built-in style: a name, an index, or a blend such as `starry:0.7,mosaic:0.3`.
     #[arg(short, long, env = "STYLIZE_STYLE", default_value = "mosaic", help_heading = "Style")]
     pub style: String,
+    /// Any painting as the style (arbitrary style transfer), instead of a built-in style.
+    #[arg(long, env = "STYLIZE_STYLE_IMAGE", conflicts_with = "model", help_heading = "Style")]
+    pub style_image: Option<PathBuf>,
     /// Your own TorchScript model ([N,3,H,W] image in, same-size image out) instead of a built-in style.
     #[arg(long, env = "STYLIZE_MODEL", help_heading = "Style")]
     pub model: Option<PathBuf>,
@@ -231,6 +236,16 @@ pub struct BenchArgs {
     /// Where `bench.json` and `bench.png` go.
     #[arg(long, default_value = "bench-out")]
     pub out: PathBuf,
+}
+
+/// `stylize styles add`
+#[derive(Debug, Args)]
+pub struct AddStyleArgs {
+    /// The name (letters, digits, '-' and '_').
+    pub name: String,
+    /// The painting whose style to save.
+    #[arg(long)]
+    pub from_image: PathBuf,
 }
 
 /// `stylize styles preview`

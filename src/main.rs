@@ -36,6 +36,7 @@ fn main() -> ExitCode {
                 Ok(())
             }
             cli::StylesCommand::Preview(args) => preview::run(&args),
+            cli::StylesCommand::Add(args) => preview::add(&args),
         },
     };
     match result {

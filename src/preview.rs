@@ -1,18 +1,69 @@
 //! `stylize styles list` and `stylize styles preview`: see the styles
 //! before spending a job on one.
 
-use anyhow::{Context, Result};
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use stylize_models::arbitrary::StyleVector;
+use stylize_models::styles::style_index;
+use stylize_models::styles_dir;
 use image::{imageops, Rgb, RgbImage};
 use stylize_models::styles::{StyleBlend, NUM_STYLES, STYLE_NAMES};
 use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
 use stylize_models::{RgbBatch, StyleModel};
 
-use crate::cli::PreviewArgs;
+use crate::cli::{AddStyleArgs, PreviewArgs};
 
 pub fn list() {
     for (i, name) in STYLE_NAMES.iter().enumerate() {
         println!("{i:>2}  {name}");
     }
+    let dir = styles_dir();
+    let mut saved: Vec<String> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    saved.sort();
+    for name in saved {
+        println!("    {name}  (saved from a painting, {})", dir.display());
+    }
+}
+
+/// Read an image file as packed RGB24, with one-line errors naming it.
+pub fn read_rgb(path: &Path) -> Result<(Vec<u8>, u32, u32)> {
+    let meta = std::fs::metadata(path).map_err(|e| anyhow!("{}: {}", path.display(), io_reason(&e)))?;
+    if meta.len() == 0 {
+        bail!("{}: empty file (0 bytes)", path.display());
+    }
+    let img = image::open(path).map_err(|e| anyhow!("{}: not a readable image ({e})", path.display()))?.to_rgb8();
+    let (w, h) = img.dimensions();
+    Ok((img.into_raw(), w, h))
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// `stylize styles add NAME --from-image painting.jpg`
+pub fn add(args: &AddStyleArgs) -> Result<()> {
+    if args.name.is_empty() || !args.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        bail!("{}: a style name takes letters, digits, '-' and '_' only", args.name);
+    }
+    if style_index(&args.name).is_some() {
+        bail!("{}: a built-in style has this name", args.name);
+    }
+    let (rgb, w, h) = read_rgb(&args.from_image)?;
+    let vector = StyleVector::from_image(&rgb, w, h, &args.from_image, DeviceChoice::Auto)?;
+    let path = styles_dir().join(format!("{}.json", args.name));
+    vector.save(&path).map_err(|e| anyhow!("{}: cannot write ({e})", path.display()))?;
+    println!("saved style {} ({})", args.name, path.display());
+    Ok(())
 }
 
 /// Tiles of the image in every style, seven to a row, each labelled with

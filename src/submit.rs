@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use stylize_engine::transport::mpi::{release_workers, SimpleCommunicator};
-use stylize_models::styles::StyleBlend;
+use stylize_models::arbitrary::StyleVector;
+use stylize_models::styles::{resolve, Style};
+use stylize_models::styles_dir;
 use stylize_models::torch::{set_threads, DeviceChoice, ModelSpec, PixelRange, Precision};
 use stylize_pipelines::video_style::{run as run_job, serve, Launch, StyleJob};
 use stylize_worker::{DeflickerMode, EncodeSettings, WorkerOptions};
@@ -22,7 +24,15 @@ pub fn run(args: &SubmitArgs, world: Option<&SimpleCommunicator>) -> Result<()> 
                 RangeArg::Byte => PixelRange::Byte,
             },
         },
-        None => ModelSpec::builtin(StyleBlend::parse(&args.style)?),
+        None => match &args.style_image {
+            Some(painting) => {
+                let (rgb, w, h) = crate::preview::read_rgb(painting)?;
+                let vector = StyleVector::from_image(&rgb, w, h, painting, DeviceChoice::Auto)?;
+                let label = painting.file_stem().map_or_else(|| "painting".into(), |s| s.to_string_lossy().into_owned());
+                ModelSpec::for_style(Style::Image { vector, label })
+            }
+            None => ModelSpec::for_style(resolve(&args.style, &styles_dir())?),
+        },
     };
     if let Some(n) = args.threads {
         set_threads(n.into());

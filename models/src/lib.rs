@@ -6,6 +6,7 @@
 //! TorchScript module; tests of the pipeline can plug in anything cheaper.
 #![deny(missing_docs)]
 
+pub mod arbitrary;
 pub mod error;
 pub mod styles;
 pub mod torch;
@@ -38,6 +39,19 @@ pub trait StyleModel: Send {
     fn describe(&self) -> String;
     /// Stylize every frame of the batch.
     fn stylize(&mut self, batch: RgbBatch) -> Result<RgbBatch, ModelError>;
+}
+
+/// Where named styles saved from paintings live: `$STYLIZE_STYLES`, else
+/// `$XDG_DATA_HOME/stylize/styles`, else `~/.local/share/stylize/styles`.
+pub fn styles_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STYLIZE_STYLES") {
+        return PathBuf::from(dir);
+    }
+    if let Some(data) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(data).join("stylize/styles");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/stylize/styles")
 }
 
 /// Where converted models live: `$STYLIZE_MODELS`, else

@@ -92,6 +92,64 @@ impl StyleBlend {
     }
 }
 
+/// A style spec resolved: built-in styles (one network) or styles saved
+/// from paintings (the other); one blend cannot mix the two networks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Style {
+    /// Built-in styles, blended.
+    Builtin(StyleBlend),
+    /// Saved image styles, blended into one vector.
+    Image {
+        /// The vector.
+        vector: crate::arbitrary::StyleVector,
+        /// A label for output names.
+        label: String,
+    },
+}
+
+/// Resolve a style spec whose names may also be styles saved in `dir`
+/// (`NAME.json`, see `stylize styles add`).
+///
+/// ```
+/// use stylize_models::styles::{resolve, Style};
+/// let dir = std::env::temp_dir();
+/// assert!(matches!(resolve("mosaic", &dir).unwrap(), Style::Builtin(_)));
+/// assert!(resolve("no-such-style-anywhere", &dir).is_err());
+/// ```
+pub fn resolve(spec: &str, dir: &std::path::Path) -> Result<Style, ModelError> {
+    let err = |reason: String| ModelError::Style { spec: spec.to_string(), reason };
+    let parts: Vec<(&str, f32)> = spec
+        .split(',')
+        .map(|part| match part.split_once(':') {
+            Some((n, w)) => w.trim().parse::<f32>().map(|w| (n.trim(), w)).map_err(|_| err(format!("weight '{w}' is not a number"))),
+            None => Ok((part.trim(), 1.0)),
+        })
+        .collect::<Result<_, _>>()?;
+    let saved: Vec<bool> = parts.iter().map(|(n, _)| style_index(n).is_none() && dir.join(format!("{n}.json")).is_file()).collect();
+    if !saved.iter().any(|s| *s) {
+        return StyleBlend::parse(spec).map(Style::Builtin);
+    }
+    if let Some((n, _)) = parts.iter().zip(&saved).find(|(_, s)| !**s).map(|(p, _)| p) {
+        return Err(err(if style_index(n).is_some() {
+            format!("cannot blend built-in style '{n}' with styles saved from paintings (another network)")
+        } else {
+            format!("unknown style '{n}' (see `stylize styles list`)")
+        }));
+    }
+    let mut vectors = Vec::new();
+    for (name, weight) in &parts {
+        if !(weight.is_finite() && *weight >= 0.0) {
+            return Err(err(format!("weight of '{name}' must be a number >= 0")));
+        }
+        vectors.push((crate::arbitrary::StyleVector::load(&dir.join(format!("{name}.json")))?, *weight));
+    }
+    if vectors.iter().map(|v| v.1).sum::<f32>() <= 0.0 {
+        return Err(err("the weights add up to zero".into()));
+    }
+    let label = parts.iter().map(|(n, _)| *n).collect::<Vec<_>>().join("+");
+    Ok(Style::Image { vector: crate::arbitrary::StyleVector::blend(&vectors), label })
+}
+
 /// The index of a style given by name or by number.
 pub fn style_index(name: &str) -> Option<usize> {
     let lower = name.to_ascii_lowercase();

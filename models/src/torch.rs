@@ -85,6 +85,16 @@ pub enum ModelSpec {
         /// The style weights.
         blend: StyleBlend,
     },
+    /// The arbitrary-style transformer with a style vector (from a
+    /// painting, or saved).
+    Arbitrary {
+        /// The TorchScript file (`arbitrary_transform.pt`).
+        path: PathBuf,
+        /// The style.
+        style: crate::arbitrary::StyleVector,
+        /// A label for output names.
+        label: String,
+    },
     /// A user's TorchScript module mapping `[N,3,H,W]` to `[N,3,H,W]`.
     User {
         /// The TorchScript file.
@@ -100,9 +110,20 @@ impl ModelSpec {
         ModelSpec::Builtin { path: crate::model_dir().join("multistyle26.pt"), blend }
     }
 
+    /// The built-in network or the arbitrary-style one, as the style
+    /// resolves.
+    pub fn for_style(style: crate::styles::Style) -> Self {
+        match style {
+            crate::styles::Style::Builtin(blend) => ModelSpec::builtin(blend),
+            crate::styles::Style::Image { vector, label } => {
+                ModelSpec::Arbitrary { path: crate::arbitrary::transform_path(), style: vector, label }
+            }
+        }
+    }
+
     fn path(&self) -> &Path {
         match self {
-            ModelSpec::Builtin { path, .. } | ModelSpec::User { path, .. } => path,
+            ModelSpec::Builtin { path, .. } | ModelSpec::User { path, .. } | ModelSpec::Arbitrary { path, .. } => path,
         }
     }
 }
@@ -117,6 +138,7 @@ pub struct TorchModel {
     scale: f64,
     label: String,
     threads: Option<i32>,
+    per_frame: bool,
 }
 
 // SAFETY: a CModule and Tensors are owned handles into libtorch, which is
@@ -150,7 +172,7 @@ impl TorchModel {
         let path = spec.path().to_path_buf();
         if !path.is_file() {
             let hint = match spec {
-                ModelSpec::Builtin { .. } => " (run scripts/setup.sh to convert the built-in models)",
+                ModelSpec::Builtin { .. } | ModelSpec::Arbitrary { .. } => " (run scripts/setup.sh to convert the built-in models)",
                 ModelSpec::User { .. } => "",
             };
             return Err(ModelError::Load { path, reason: format!("no such file{hint}") });
@@ -176,8 +198,14 @@ impl TorchModel {
                 let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
                 (None, scale, stem)
             }
+            ModelSpec::Arbitrary { style, label, .. } => {
+                let v = Tensor::from_slice(&style.values).view([1, crate::arbitrary::STYLE_DIM as i64]).to_device(device).to_kind(kind);
+                (Some(v), 1.0, label.clone())
+            }
         };
-        let model = TorchModel { module, path, device, kind, style, scale, label, threads: threads.map(|n| n.max(1) as i32) };
+        // The arbitrary-style network was exported with batch 1 baked in.
+        let per_frame = matches!(spec, ModelSpec::Arbitrary { .. });
+        let model = TorchModel { module, path, device, kind, style, scale, label, threads: threads.map(|n| n.max(1) as i32), per_frame };
         model.check_shape()?;
         Ok(model)
     }
@@ -197,7 +225,7 @@ impl TorchModel {
     /// Switch the built-in network to another style blend (no reload).
     /// Does nothing for a user's module, which has no style input.
     pub fn set_style(&mut self, blend: &StyleBlend) {
-        if self.style.is_some() {
+        if self.style.is_some() && !self.per_frame {
             self.style = Some(Tensor::from_slice(blend.weights()).to_device(self.device).to_kind(self.kind));
             self.label = blend.label();
         }
@@ -230,9 +258,15 @@ impl TorchModel {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor, tch::TchError> {
-        match &self.style {
+        let run = |x: &Tensor| match &self.style {
             Some(w) => self.module.forward_ts(&[x, w]),
             None => self.module.forward_ts(&[x]),
+        };
+        if self.per_frame && x.size()[0] > 1 {
+            let frames = (0..x.size()[0]).map(|i| run(&x.narrow(0, i, 1))).collect::<Result<Vec<_>, _>>()?;
+            Tensor::f_cat(&frames, 0)
+        } else {
+            run(x)
         }
     }
 

@@ -46,8 +46,11 @@ pub fn decode(segment: &Path, shard: &Shard, time_base: ff::Rational, guide: Gui
     let stream = input.stream(0).ok_or_else(|| err("segment has no stream".into()))?;
     let seg_tb = stream.time_base();
     let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| err(e.to_string()))?;
+    // Frame threads speed decoding up, but the motion vectors FFmpeg exports
+    // were seen to differ between runs with them: one thread when the
+    // deflicker follows motion, so the output stays the same on any rank.
     let mut threading = ff::codec::threading::Config::kind(ff::codec::threading::Type::Frame);
-    threading.count = 0;
+    threading.count = if guide == GuideKind::LumaAndMotion { 1 } else { 0 };
     ctx.set_threading(threading);
     let mut decoder = open_video_decoder(ctx, guide == GuideKind::LumaAndMotion).map_err(|e| err(e.to_string()))?;
     let (w, h) = (decoder.width(), decoder.height());

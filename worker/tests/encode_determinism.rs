@@ -36,7 +36,7 @@ fn run(pace: Option<Duration>) -> Vec<u8> {
             if let Some(p) = pace {
                 std::thread::sleep(p);
             }
-            tx.send(StyledFrame { index, rgb }).unwrap();
+            tx.send(StyledFrame { index, rgb, guide: None }).unwrap();
         }
     });
     encode(&out, &shard, format, &EncodeSettings::default(), &rx).unwrap();

@@ -266,6 +266,7 @@ fn job_params(job: &StyleJob, model: &TorchModel) -> Result<serde_json::Value, P
     let (kind, model_digest, style) = match &job.model {
         ModelSpec::Builtin { path, blend } => ("builtin", file_digest(path)?, json!(blend.weights())),
         ModelSpec::User { path, range } => ("user", file_digest(path)?, json!(format!("{range:?}"))),
+        ModelSpec::Arbitrary { path, style, .. } => ("arbitrary", file_digest(path)?, json!(style.values)),
     };
     Ok(json!({
         "pipeline": "video_style/1",

@@ -1,0 +1,135 @@
+//! Bring your own painting: `--style-image`, saved styles (`styles add`,
+//! then `--style NAME`, blends of them), and the bad inputs around them.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+
+use util::*;
+
+fn painting_blue_stripes(dir: &Path) -> PathBuf {
+    let mut img = image::RgbImage::from_pixel(200, 160, image::Rgb([20, 40, 200]));
+    for (_, y, p) in img.enumerate_pixels_mut() {
+        if y % 16 < 6 {
+            *p = image::Rgb([120, 170, 255]);
+        }
+    }
+    let path = dir.join("blue-stripes.png");
+    img.save(&path).unwrap();
+    path
+}
+
+fn painting_red_dots(dir: &Path) -> PathBuf {
+    let mut img = image::RgbImage::from_pixel(200, 160, image::Rgb([200, 30, 20]));
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        let (dx, dy) = (x as i32 % 20 - 9, y as i32 % 20 - 9);
+        if dx * dx + dy * dy < 25 {
+            *p = image::Rgb([255, 200, 60]);
+        }
+    }
+    let path = dir.join("red-dots.jpg");
+    img.save(&path).unwrap();
+    path
+}
+
+/// Mean blue minus mean red of a whole video's frames.
+fn blueness(video: &Path, frames: u32) -> f64 {
+    (0..frames)
+        .step_by(4)
+        .map(|n| {
+            let f = frame_rgb(video, n);
+            let px = f.len() as f64 / 3.0;
+            let (r, b): (f64, f64) = f.chunks(3).fold((0.0, 0.0), |(r, b), p| (r + f64::from(p[0]), b + f64::from(p[2])));
+            (b - r) / px
+        })
+        .sum::<f64>()
+}
+
+fn styles_env(cmd: &mut std::process::Command, dir: &Path) {
+    cmd.env("STYLIZE_STYLES", dir.join("styles"));
+}
+
+#[test]
+fn the_output_follows_the_painting() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ClipSpec { frames: 20, ..ClipSpec::default() };
+    let clip = make_clip(dir.path(), "clip.mp4", &spec);
+    let blue = submit_ok(&clip, &dir.path().join("blue"), &["--style-image", painting_blue_stripes(dir.path()).to_str().unwrap()]);
+    let red = submit_ok(&clip, &dir.path().join("red"), &["--style-image", painting_red_dots(dir.path()).to_str().unwrap()]);
+    assert_eq!(blue.file_name().unwrap(), "clip.blue-stripes.mp4");
+    let (b, r) = (blueness(&blue, 20), blueness(&red, 20));
+    assert!(b > r + 50.0, "blue painting gives blueness {b:.1}, red painting {r:.1}");
+    // Like every submit: frames, rate, size and audio kept.
+    let (pi, po) = (probe(&clip), probe(&blue));
+    assert_eq!(video_stream(&po)["nb_read_frames"], video_stream(&pi)["nb_read_frames"]);
+    assert_eq!(video_stream(&po)["avg_frame_rate"], video_stream(&pi)["avg_frame_rate"]);
+    assert_eq!(video_stream(&po)["width"], video_stream(&pi)["width"]);
+    assert_eq!(audio_md5(&blue, 0), audio_md5(&clip, 0));
+}
+
+#[test]
+fn saved_styles_work_by_name_and_in_blends() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 8, audio: 0, ..ClipSpec::default() });
+    for (name, painting) in [("sea", painting_blue_stripes(dir.path())), ("fire", painting_red_dots(dir.path()))] {
+        let mut cmd = stylize();
+        styles_env(&mut cmd, dir.path());
+        let out = cmd.args(["styles", "add", name, "--from-image"]).arg(&painting).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut cmd = stylize();
+    styles_env(&mut cmd, dir.path());
+    let list = String::from_utf8(cmd.args(["styles", "list"]).output().unwrap().stdout).unwrap();
+    assert!(list.contains("sea") && list.contains("fire"), "{list}");
+
+    let run = |store: &str, style: &str| {
+        let mut cmd = stylize();
+        styles_env(&mut cmd, dir.path());
+        let out = cmd.arg("submit").arg(&clip).arg("-o").arg(dir.path().join(store)).args(["--style", style]).output().unwrap();
+        assert!(out.status.success(), "{style}: {}", String::from_utf8_lossy(&out.stderr));
+        outputs_in(&dir.path().join(store)).remove(0)
+    };
+    let sea = blueness(&run("sea", "sea"), 8);
+    let fire = blueness(&run("fire", "fire"), 8);
+    let mix = blueness(&run("mix", "sea:0.5,fire:0.5"), 8);
+    assert!(sea > mix && mix > fire, "blueness sea {sea:.1} > mix {mix:.1} > fire {fire:.1}");
+
+    // A saved style cannot blend with a built-in one (another network).
+    let mut cmd = stylize();
+    styles_env(&mut cmd, dir.path());
+    let out = cmd.arg("submit").arg(&clip).arg("-o").arg(dir.path().join("x")).args(["--style", "sea:0.5,mosaic:0.5"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot blend built-in style 'mosaic'"));
+}
+
+#[test]
+fn bad_paintings_and_style_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let clip = make_clip(d, "clip.mp4", &ClipSpec { frames: 8, audio: 0, ..ClipSpec::default() });
+    std::fs::write(d.join("notes.png"), "not an image at all").unwrap();
+    std::fs::write(d.join("empty.jpg"), b"").unwrap();
+    image::RgbImage::from_pixel(16, 12, image::Rgb([0, 0, 255])).save(d.join("tiny.png")).unwrap();
+    std::fs::create_dir_all(d.join("styles")).unwrap();
+    std::fs::write(d.join("styles/broken.json"), b"{ not json").unwrap();
+    std::fs::write(d.join("styles/alien.json"), br#"{"model": "some-other-net", "values": [0.0]}"#).unwrap();
+    let cases: [(&[&str], &str, &str); 6] = [
+        (&["--style-image", "notes.png"], "notes.png", "not a readable image"),
+        (&["--style-image", "empty.jpg"], "empty.jpg", "empty file"),
+        (&["--style-image", "tiny.png"], "tiny.png", "too small"),
+        (&["--style", "nonesuch"], "nonesuch", "unknown style"),
+        (&["--style", "broken"], "broken.json", "not a saved style"),
+        (&["--style", "alien"], "alien.json", "another model"),
+    ];
+    for (args, names, cause) in cases {
+        let store = d.join("out");
+        let mut cmd = stylize();
+        styles_env(&mut cmd, d);
+        let out = cmd.current_dir(d).arg("submit").arg(&clip).arg("-o").arg(&store).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("stylize: error: ") && err.contains(names) && err.contains(cause), "{args:?}: {err}");
+        assert!(outputs_in(&store).is_empty() && !store.join("jobs").exists(), "{args:?}: nothing written");
+    }
+}
