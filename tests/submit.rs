@@ -97,7 +97,7 @@ fn frames_are_really_stylized() {
     let dir = tempfile::tempdir().unwrap();
     let spec = ClipSpec { frames: 30, ..ClipSpec::default() };
     let input = make_clip(dir.path(), "look.mp4", &spec);
-    let output = submit_ok(&input, &dir.path().join("out"), &["--style", "starry", "--crf", "12"]);
+    let output = submit_ok(&input, &dir.path().join("out"), &["--style", "starry", "--crf", "12", "--deflicker", "off"]);
     let mut model = TorchModel::load(&ModelSpec::builtin(StyleBlend::parse("starry").unwrap()), DeviceChoice::Cpu, Precision::Fp32).unwrap();
     for n in [0, 17, 29] {
         let source = frame_rgb(&input, n);
@@ -183,7 +183,7 @@ fn user_torchscript_model_in_byte_range() {
     let spec = ClipSpec { frames: 20, ..ClipSpec::default() };
     let input = make_clip(dir.path(), "user.mp4", &spec);
     let model = model_dir().join("test/invert255.pt");
-    let output = submit_ok(&input, &dir.path().join("out"), &["--model", model.to_str().unwrap(), "--range", "0-255", "--crf", "12"]);
+    let output = submit_ok(&input, &dir.path().join("out"), &["--model", model.to_str().unwrap(), "--range", "0-255", "--crf", "12", "--deflicker", "off"]);
     assert_eq!(output.file_name().unwrap(), "user.invert255.mp4");
     assert_same_timing_and_audio(&input, &output, &spec);
     let source = frame_rgb(&input, 10);
