@@ -53,7 +53,19 @@ else
   log "models present"
 fi
 
-# 4. Build, and put `stylize` on the PATH.
+# 4. Azurite, Microsoft's Storage emulator, for the Azure tests (npm).
+AZURITE_VERSION=3.35.0
+if [ "$(cat "$STYLIZE_CACHE/azurite/.version" 2>/dev/null)" != "$AZURITE_VERSION" ]; then
+  command -v npm >/dev/null || { $SUDO apt-get update -qq; DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+  log "installing azurite $AZURITE_VERSION into $STYLIZE_CACHE/azurite"
+  mkdir -p "$STYLIZE_CACHE/azurite"
+  (cd "$STYLIZE_CACHE/azurite" && npm install --silent --no-audit --no-fund "azurite@$AZURITE_VERSION" >/dev/null)
+  echo "$AZURITE_VERSION" > "$STYLIZE_CACHE/azurite/.version"
+else
+  log "azurite present"
+fi
+
+# 5. Build, and put `stylize` on the PATH.
 log "building (cargo build --release)"
 cargo build --release --quiet
 bindir="$HOME/.cargo/bin"

@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Stylize a whole video: same frames, rate, duration and audio.
     Submit(SubmitArgs),
+    /// Run a job for every video uploaded to a watched container.
+    Watch(WatchArgs),
     /// Jobs kept in a store: their state, and cleaning it up.
     Jobs(JobsArgs),
     /// Measure flicker: a video against its source (see README for formulas).
@@ -106,9 +108,42 @@ pub enum RangeArg {
 /// `stylize submit`
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
-    /// The video to stylize.
+    /// The video to stylize: a path, or a blob URL (SAS in the query).
     pub input: PathBuf,
+    /// What to do with it, and where the result goes.
+    #[command(flatten)]
+    pub job: JobArgs,
+}
 
+/// `stylize watch`: jobs triggered by uploads (BlobCreated events).
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The Storage queue Event Grid delivers BlobCreated events to (URL with SAS).
+    #[arg(long, env = "STYLIZE_QUEUE", help_heading = "Trigger")]
+    pub queue: String,
+    /// The container uploads land in (URL with a SAS that can read them).
+    #[arg(long, env = "STYLIZE_INPUTS", help_heading = "Trigger")]
+    pub inputs: String,
+    /// Only uploads whose name ends so (case-insensitive).
+    #[arg(long, env = "STYLIZE_SUFFIX", default_value = ".mp4", help_heading = "Trigger")]
+    pub suffix: String,
+    /// Attempts before a message goes to the poison queue.
+    #[arg(long, env = "STYLIZE_MAX_DEQUEUES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Trigger")]
+    pub max_dequeues: u32,
+    /// Seconds a message stays invisible, extended while its job runs.
+    #[arg(long, env = "STYLIZE_VISIBILITY", default_value_t = 120, value_parser = clap::value_parser!(u64).range(3..=604800), help_heading = "Trigger")]
+    pub visibility: u64,
+    /// Stop when the queue is empty (batch runs, tests).
+    #[arg(long, help_heading = "Trigger")]
+    pub until_empty: bool,
+    /// What to do with each upload, and where the results go.
+    #[command(flatten)]
+    pub job: JobArgs,
+}
+
+/// The job's settings, shared by `submit` and `watch`.
+#[derive(Debug, Args)]
+pub struct JobArgs {
     /// Built-in style: a name, an index, or a blend such as `starry:0.7,mosaic:0.3`.
     #[arg(short, long, env = "STYLIZE_STYLE", default_value = "mosaic", help_heading = "Style")]
     pub style: String,
@@ -122,9 +157,17 @@ pub struct SubmitArgs {
     #[arg(long, env = "STYLIZE_RANGE", value_enum, default_value = "0-1", help_heading = "Style")]
     pub range: RangeArg,
 
-    /// Store directory for the output and job state.
+    /// Store for the output and job state: a directory, or a blob
+    /// container URL (SAS in the query).
     #[arg(short, long, env = "STYLIZE_OUTPUT", default_value = "stylize-out", help_heading = "Output")]
     pub output: PathBuf,
+    /// Where the job's log (JSON lines) goes: a directory or a container
+    /// URL, apart from inputs and outputs.
+    #[arg(long, env = "STYLIZE_LOGS", help_heading = "Output")]
+    pub logs: Option<PathBuf>,
+    /// Refuse any credential but a SAS token (no account keys).
+    #[arg(long, env = "STYLIZE_SAS_ONLY", help_heading = "Security")]
+    pub sas_only: bool,
     /// x264 constant rate factor (lower is better; 18 is visually lossless).
     #[arg(long, env = "STYLIZE_CRF", default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=51), help_heading = "Output")]
     pub crf: u8,

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         cli::Command::Submit(args) => submit::run(&args, world.as_ref()),
+        cli::Command::Watch(args) => submit::watch_queue(&args),
         cli::Command::Bench(args) => bench::run(&args),
         cli::Command::Jobs(args) => jobs::run(&args),
         cli::Command::Flicker(args) => flicker(&args),

@@ -1,21 +1,26 @@
-//! `stylize submit`: build the job from the flags, run it, print a summary.
+//! `stylize submit` and `stylize watch`: build the job from the flags, run
+//! it (or one per upload), print a summary.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Result;
+use stylize_engine::azure::EventFilter;
+use stylize_engine::location::{Location, RemoteOptions};
 use stylize_engine::transport::mpi::{release_workers, SimpleCommunicator};
 use stylize_models::arbitrary::StyleVector;
 use stylize_models::styles::{resolve, Style};
 use stylize_models::styles_dir;
 use stylize_models::torch::{set_threads, DeviceChoice, ModelSpec, PixelRange, Precision};
+use stylize_pipelines::video_style::watch::{watch, WatchOptions};
 use stylize_pipelines::video_style::{run as run_job, serve, Launch, StyleJob};
 use stylize_worker::{DeflickerMode, EncodeSettings, WorkerOptions};
 
-use crate::cli::{DeflickerArg, DeviceArg, PrecisionArg, RangeArg, SubmitArgs};
+use crate::cli::{DeflickerArg, DeviceArg, JobArgs, PrecisionArg, RangeArg, SubmitArgs, WatchArgs};
 use crate::progress::Bar;
 
-/// Run the job: in-process, or as one rank of an MPI job (`world`).
-pub fn run(args: &SubmitArgs, world: Option<&SimpleCommunicator>) -> Result<()> {
+/// The job the flags describe, for `input`.
+fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
     let model = match &args.model {
         Some(path) => ModelSpec::User {
             path: path.clone(),
@@ -37,9 +42,11 @@ pub fn run(args: &SubmitArgs, world: Option<&SimpleCommunicator>) -> Result<()> 
     if let Some(n) = args.threads {
         set_threads(n.into());
     }
-    let job = StyleJob {
-        input: args.input.clone(),
-        store: args.output.clone(),
+    Ok(StyleJob {
+        input,
+        store: Location::parse(&args.output.to_string_lossy()),
+        logs: args.logs.as_ref().map(|l| Location::parse(&l.to_string_lossy())),
+        remote: RemoteOptions { sas_only: args.sas_only },
         model,
         device: match args.device {
             DeviceArg::Auto => DeviceChoice::Auto,
@@ -62,15 +69,28 @@ pub fn run(args: &SubmitArgs, world: Option<&SimpleCommunicator>) -> Result<()> 
         measure_flicker: !args.no_flicker_report,
         threads: args.threads.map(usize::from),
         shard_frames: args.shard_frames,
-    };
+    })
+}
+
+/// Run the job: in-process, or as one rank of an MPI job (`world`).
+pub fn run(args: &SubmitArgs, world: Option<&SimpleCommunicator>) -> Result<()> {
     let rank = world.map_or(0, |w| stylize_engine::transport::mpi::rank_and_size(w).0);
+    let job = match build_job(&args.job, Location::parse(&args.input.to_string_lossy())) {
+        Ok(job) => job,
+        Err(e) => {
+            if let (Some(world), 0) = (world, rank) {
+                release_workers(world);
+            }
+            return Err(e);
+        }
+    };
     if let (Some(world), true) = (world, rank != 0) {
         serve(&job, world)?;
         return Ok(());
     }
     let bar = Arc::new(Bar::new());
     let launch = match world {
-        Some(world) => Launch::Mpi { world, coordinator_only: args.coordinator_only },
+        Some(world) => Launch::Mpi { world, coordinator_only: args.job.coordinator_only },
         None => Launch::InProcess,
     };
     let report = run_job(&job, bar.clone(), launch);
@@ -79,33 +99,55 @@ pub fn run(args: &SubmitArgs, world: Option<&SimpleCommunicator>) -> Result<()> 
         release_workers(world);
     }
     let report = report?;
-    if args.json {
+    if args.job.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        let v = &report.video;
+        return Ok(());
+    }
+    let v = &report.video;
+    println!(
+        "{} ({}x{}, {} frames at {} fps, {:.2} s, {} audio stream{}) in {:.1} s, {:.1} frames/s; job {}{}",
+        report.output,
+        v.width,
+        v.height,
+        v.frames,
+        v.frame_rate,
+        v.duration_secs,
+        v.audio_streams,
+        if v.audio_streams == 1 { "" } else { "s" },
+        report.wall_secs,
+        report.frames_per_sec,
+        report.job,
+        if report.shards_reused > 0 { format!(", {} of {} shards reused", report.shards_reused, report.shards) } else { String::new() },
+    );
+    if let Some(f) = &report.flicker {
         println!(
-            "{} ({}x{}, {} frames at {} fps, {:.2} s, {} audio stream{}) in {:.1} s, {:.1} frames/s; job {}{}",
-            report.output,
-            v.width,
-            v.height,
-            v.frames,
-            v.frame_rate,
-            v.duration_secs,
-            v.audio_streams,
-            if v.audio_streams == 1 { "" } else { "s" },
-            report.wall_secs,
-            report.frames_per_sec,
-            report.job,
-            if report.shards_reused > 0 { format!(", {} of {} shards reused", report.shards_reused, report.shards) } else { String::new() },
+            "flicker where the input is still: {:.2} levels/frame (input {:.2}); warp error {}",
+            f.output.instability,
+            f.source.instability,
+            f.output.warp_error.map_or("n/a".to_string(), |e| format!("{e:.1}")),
         );
-        if let Some(f) = &report.flicker {
-            println!(
-                "flicker where the input is still: {:.2} levels/frame (input {:.2}); warp error {}",
-                f.output.instability,
-                f.source.instability,
-                f.output.warp_error.map_or("n/a".to_string(), |e| format!("{e:.1}")),
-            );
-        }
+    }
+    Ok(())
+}
+
+/// `stylize watch`: one job per uploaded video, until stopped (or the
+/// queue is empty, with `--until-empty`).
+pub fn watch_queue(args: &WatchArgs) -> Result<()> {
+    let template = build_job(&args.job, Location::Local(Default::default()))?;
+    let options = WatchOptions {
+        queue: args.queue.clone(),
+        inputs: args.inputs.clone(),
+        filter: EventFilter { container: None, suffix: Some(args.suffix.clone()) },
+        max_dequeues: args.max_dequeues,
+        visibility: Duration::from_secs(args.visibility),
+        poll: Duration::from_secs(2),
+        until_empty: args.until_empty,
+    };
+    let summary = watch(&options, &template)?;
+    if args.job.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!("{} done, {} poisoned, {} left for a retry, {} ignored", summary.done, summary.poisoned, summary.retried, summary.ignored);
     }
     Ok(())
 }

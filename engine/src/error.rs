@@ -48,6 +48,15 @@ pub enum EngineError {
         /// Its error (which names the shard).
         message: String,
     },
+    /// A remote store or queue failed. `url` never holds a secret: SAS
+    /// signatures and account keys are redacted before it is built.
+    #[error("{url}: {reason}")]
+    Remote {
+        /// The resource, redacted.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Talking to the workers failed.
     #[error("transport: {0}")]
     Transport(String),

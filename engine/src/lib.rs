@@ -8,9 +8,11 @@
 //! its manifest so that a re-run redoes only what is missing.
 #![deny(missing_docs)]
 
+pub mod azure;
 pub mod concat;
 pub mod error;
 pub mod job;
+pub mod location;
 pub mod plan;
 pub mod probe;
 pub mod scatter;

@@ -27,6 +27,28 @@ pub trait Store: Send + Sync {
     fn list(&self, prefix: &str) -> Result<Vec<String>>;
     /// Remove every object under a prefix.
     fn delete_prefix(&self, prefix: &str) -> Result<()>;
+
+    /// Whether the object exists.
+    fn exists(&self, key: &str) -> Result<bool> {
+        Ok(self.list(key)?.iter().any(|k| k == key))
+    }
+
+    /// The object as a local file, when the store is on this disk (no
+    /// copy needed); `None` for remote stores.
+    fn local_path(&self, _key: &str) -> Option<PathBuf> {
+        None
+    }
+
+    /// Where to write a file that will become `key`, so that committing it
+    /// is a rename; `None`: anywhere (it is uploaded).
+    fn staging_dir(&self, _key: &str) -> Option<PathBuf> {
+        None
+    }
+
+    /// Make a finished local file the object `key`, atomically.
+    fn commit_file(&self, key: &str, src: tempfile::TempPath) -> Result<()> {
+        self.put_file(key, &src)
+    }
 }
 
 /// A store in a local directory: the default, no account needed.
@@ -54,22 +76,6 @@ impl LocalStore {
     /// The file behind a key.
     pub fn path_of(&self, key: &str) -> PathBuf {
         self.root.join(key)
-    }
-
-    /// Atomically move a finished local file to `key` (same filesystem:
-    /// a rename; otherwise copy then rename).
-    pub fn commit_file(&self, key: &str, src: tempfile::TempPath) -> Result<()> {
-        let dst = self.path_of(key);
-        if let Some(dir) = dst.parent() {
-            std::fs::create_dir_all(dir).map_err(EngineError::io(dir, "creating directory"))?;
-        }
-        match src.persist(&dst) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let src = e.path;
-                self.put_file(key, &src)
-            }
-        }
     }
 
     fn write_atomic(&self, key: &str, fill: impl FnOnce(&mut File) -> std::io::Result<()>) -> Result<()> {
@@ -150,6 +156,35 @@ impl Store for LocalStore {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(EngineError::io(path, "removing")(e)),
+        }
+    }
+
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        let path = self.path_of(key);
+        path.is_file().then_some(path)
+    }
+
+    fn exists(&self, key: &str) -> Result<bool> {
+        Ok(self.path_of(key).is_file())
+    }
+
+    fn staging_dir(&self, key: &str) -> Option<PathBuf> {
+        let dir = self.path_of(key).parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone());
+        std::fs::create_dir_all(&dir).ok().map(|_| dir)
+    }
+
+    /// Same filesystem: a rename; otherwise copy then rename.
+    fn commit_file(&self, key: &str, src: tempfile::TempPath) -> Result<()> {
+        let dst = self.path_of(key);
+        if let Some(dir) = dst.parent() {
+            std::fs::create_dir_all(dir).map_err(EngineError::io(dir, "creating directory"))?;
+        }
+        match src.persist(&dst) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let src = e.path;
+                self.put_file(key, &src)
+            }
         }
     }
 }

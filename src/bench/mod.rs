@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
+use stylize_engine::location::{Location, RemoteOptions};
 use stylize_models::styles::StyleBlend;
 use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
 use stylize_pipelines::video_style::{run as run_job, Launch, NoProgress, StyleJob, DEFAULT_SHARD_FRAMES};
@@ -192,8 +193,10 @@ fn model_only(device: DeviceChoice, w: u32, h: u32, batches: &[usize], threads: 
 fn end_to_end(clip: &Path, device: DeviceChoice, batch: usize, threads: Option<usize>, deflicker: DeflickerMode, scratch: &Path) -> Result<(f64, u64)> {
     let store = tempfile::tempdir_in(scratch)?;
     let job = StyleJob {
-        input: clip.to_path_buf(),
-        store: store.path().to_path_buf(),
+        input: Location::Local(clip.to_path_buf()),
+        store: Location::Local(store.path().to_path_buf()),
+        logs: None,
+        remote: RemoteOptions::default(),
         model: ModelSpec::builtin(StyleBlend::parse("mosaic")?),
         device,
         precision: Precision::Fp32,

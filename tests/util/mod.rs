@@ -3,6 +3,8 @@
 //! Tools are called with argument vectors, never through a shell.
 #![allow(dead_code)]
 
+pub mod azurite;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

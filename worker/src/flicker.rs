@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use ffmpeg_next as ff;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::motion::{blurred, flow_of, Flow};
 
@@ -27,7 +27,7 @@ pub const STILL_LEVEL: f32 = 1.0;
 pub const TRUST_LEVEL: f32 = 8.0;
 
 /// Flicker figures of a video against its source.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FlickerReport {
     /// Frames compared.
     pub frames: u64,

@@ -9,10 +9,11 @@
 pub mod plan;
 pub mod report;
 pub mod stitch;
+pub mod watch;
 pub mod work;
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,7 +23,8 @@ use stylize_engine::job::{digest, file_digest, job_id, Manifest, SegmentRecord};
 use stylize_engine::probe::{probe, MediaInfo};
 use stylize_engine::plan::Shard;
 use stylize_engine::scatter::cut_segment;
-use stylize_engine::store::{LocalStore, Store};
+use stylize_engine::location::{fetch_input, open_store, Location, RemoteOptions};
+use stylize_engine::store::Store;
 use stylize_engine::transport::mpi::{local_rank, serve as mpi_serve, MpiTransport, SimpleCommunicator};
 use stylize_engine::transport::{scatter_gather, Handler, InProcess, Task, TaskHeader, TaskOutput, Transport, VideoParams};
 use stylize_engine::EngineError;
@@ -44,10 +46,15 @@ pub const DEFAULT_SHARD_FRAMES: u64 = 48;
 /// Everything that defines a style job.
 #[derive(Debug, Clone)]
 pub struct StyleJob {
-    /// The input video.
-    pub input: PathBuf,
-    /// The store directory (outputs and job state).
-    pub store: PathBuf,
+    /// The input video: a path, or a blob URL.
+    pub input: Location,
+    /// The store (outputs and job state): a directory, or a container URL.
+    pub store: Location,
+    /// The job's log (JSON lines, `<job>.jsonl`) goes to this separate
+    /// store when given: those who upload inputs need not read logs.
+    pub logs: Option<Location>,
+    /// How remote locations may be reached (`--sas-only`).
+    pub remote: RemoteOptions,
     /// The model and style.
     pub model: ModelSpec,
     /// Where to run the model.
@@ -100,11 +107,32 @@ impl Progress for NoProgress {
     fn advance(&self, _: u64) {}
 }
 
-/// Run the whole job and commit its output; returns its report.
+/// Run the whole job and commit its output; returns its report. With a
+/// logs store, the job's log goes there, whether it succeeded or not.
 pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> Result<JobReport, PipelineError> {
+    let mut log = JobLog::default();
+    log.record("start", json!({ "input": job.input.display(), "store": job.store.display() }));
+    let result = run_logged(job, progress, launch, &mut log);
+    match &result {
+        Ok(report) => log.record("done", json!({ "job": report.job, "output": report.output, "wall_secs": report.wall_secs })),
+        Err(e) => log.record("failed", json!({ "error": e.to_string() })),
+    }
+    if let Some(logs) = &job.logs {
+        let written = open_store(logs, job.remote).and_then(|store| store.put(&format!("{}.jsonl", log.name()), &log.bytes()));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "job log not written");
+        }
+    }
+    result
+}
+
+fn run_logged(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>, log: &mut JobLog) -> Result<JobReport, PipelineError> {
     let started = Instant::now();
-    let info = probe(&job.input)?;
-    let store = LocalStore::open(&job.store)?;
+    let scratch = tempfile::tempdir().map_err(|e| EngineError::Io { path: std::env::temp_dir(), op: "creating scratch directory", source: e })?;
+    let input = fetch_input(&job.input, scratch.path(), job.remote)?;
+    let info = probe(&input)?;
+    let store = open_store(&job.store, job.remote)?;
+    let store = store.as_ref();
     // Load and check the model before any frame is decoded, on every
     // launch: a wrong module or style fails here, with one line.
     let model = TorchModel::load_with_threads(&job.model, job.device, job.precision, job.threads)?;
@@ -117,14 +145,15 @@ pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> R
 
     let warmup = if job.worker.deflicker == DeflickerMode::Off { 0 } else { WARMUP_FRAMES };
     let plan = plan::plan(&info.video, job.shard_frames, warmup);
-    let input_digest = file_digest(&job.input)?;
+    let input_digest = file_digest(&input)?;
     let params = job_params(job, &model)?;
     let id = job_id(&input_digest, &params);
-    let mut manifest = match Manifest::load(&store, &id)? {
+    log.job = Some(id.clone());
+    let mut manifest = match Manifest::load(store, &id)? {
         Some(m) if m.plan == plan => m,
         _ => Manifest {
             job: id.clone(),
-            input: job.input.display().to_string(),
+            input: job.input.display(),
             input_digest,
             params,
             plan: plan.clone(),
@@ -132,9 +161,23 @@ pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> R
             output: None,
         },
     };
-    manifest.done.retain(|index, record| segment_intact(&store, &id, *index, record));
+    if let Some(key) = &manifest.output {
+        if store.exists(key)? {
+            // Done before (the same upload announced twice, or a re-run):
+            // nothing to redo.
+            info!(job = %id, output = %key, "already committed");
+            let report = store.get(&format!("jobs/{id}/report.json"))?.and_then(|b| serde_json::from_slice::<JobReport>(&b).ok());
+            if let Some(mut report) = report {
+                report.shards_reused = report.shards;
+                report.timings.clear();
+                return Ok(report);
+            }
+        }
+    }
+    manifest.done.retain(|index, record| segment_intact(store, &id, *index, record));
     let reused = manifest.done.len();
-    manifest.save(&store)?;
+    manifest.save(store)?;
+    log.record("plan", json!({ "job": id, "shards": plan.shards.len(), "reused": reused, "frames": plan.frames() }));
 
     let mut pending: VecDeque<&Shard> = plan.shards.iter().filter(|s| !manifest.done.contains_key(&s.index)).collect();
     progress.start(pending.iter().map(|s| s.len()).sum());
@@ -154,7 +197,6 @@ pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> R
     let transport_name = transport.describe();
     info!(job = %id, shards = plan.shards.len(), reused, transport = %transport_name, "plan ready");
 
-    let scratch = tempfile::tempdir().map_err(|e| EngineError::Io { path: std::env::temp_dir(), op: "creating scratch directory", source: e })?;
     let video = VideoParams {
         width: info.video.width,
         height: info.video.height,
@@ -176,7 +218,7 @@ pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> R
         let h = &out.header;
         store.put(&Manifest::segment_key(&id, h.shard), &out.segment)?;
         manifest.done.insert(h.shard, SegmentRecord { sha256: digest(&out.segment), bytes: out.segment.len() as u64, frames: h.frames });
-        manifest.save(&store)?;
+        manifest.save(store)?;
         if h.rank != 0 {
             progress.advance(h.frames);
         }
@@ -200,19 +242,33 @@ pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> R
     }
     timings.sort_by_key(|t| t.shard);
 
-    let segments: Vec<Segment> = plan
-        .shards
-        .iter()
-        .map(|s| Segment { path: store.path_of(&Manifest::segment_key(&id, s.index)), first_pts: s.pts[0] })
-        .collect();
-    let output_key = output_name(&job.input, &label);
-    stitch::stitch(&info, &segments, &store, &output_key)?;
+    for t in &timings {
+        log.record("shard", json!({ "shard": t.shard, "rank": t.rank, "frames": t.frames, "wall_secs": t.wall_secs }));
+    }
+    // Segments as local files: in place for a local store, fetched (and
+    // checked against the manifest) from a remote one.
+    let mut segments = Vec::with_capacity(plan.shards.len());
+    for s in &plan.shards {
+        let key = Manifest::segment_key(&id, s.index);
+        let path = match store.local_path(&key) {
+            Some(p) => p,
+            None => {
+                let p = scratch.path().join(format!("seg-{:05}.mp4", s.index));
+                if !store.get_file(&key, &p)? {
+                    return Err(EngineError::Corrupt { path: key.into(), reason: "segment vanished from the store".into() }.into());
+                }
+                p
+            }
+        };
+        segments.push(Segment { path, first_pts: s.pts[0] });
+    }
+    let output_key = output_name(Path::new(&job.input.file_name()), &label);
+    let output_file = stitch::stitch(&info, &segments, store, &output_key, scratch.path())?;
     manifest.output = Some(output_key.clone());
-    manifest.save(&store)?;
+    manifest.save(store)?;
 
     let flicker = if job.measure_flicker {
-        let output = store.path_of(&output_key);
-        match (measure(&job.input, &job.input), measure(&job.input, &output)) {
+        match (measure(&input, &input), measure(&input, &output_file)) {
             (Ok(source), Ok(styled)) => Some(report::Flicker { source, output: styled }),
             (Err(e), _) | (_, Err(e)) => {
                 tracing::warn!(error = %e, "flicker not measured");
@@ -227,8 +283,8 @@ pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> R
     let raw_frame_bytes = u64::from(info.video.width) * u64::from(info.video.height) * 3;
     let report = JobReport {
         job: id.clone(),
-        input: job.input.display().to_string(),
-        output: store.path_of(&output_key).display().to_string(),
+        input: job.input.display(),
+        output: output_location(store, &output_key),
         model: model_description,
         transport: transport_name,
         video: facts(&info),
@@ -287,7 +343,7 @@ fn job_params(job: &StyleJob, model: &TorchModel) -> Result<serde_json::Value, P
 }
 
 /// A stored segment counts as done only if its bytes match the manifest.
-fn segment_intact(store: &LocalStore, id: &str, index: u32, record: &SegmentRecord) -> bool {
+fn segment_intact(store: &dyn Store, id: &str, index: u32, record: &SegmentRecord) -> bool {
     matches!(store.get(&Manifest::segment_key(id, index)), Ok(Some(bytes)) if digest(&bytes) == record.sha256)
 }
 
@@ -300,6 +356,43 @@ pub fn output_name(input: &Path, label: &str) -> String {
         _ => "mp4".to_string(),
     };
     format!("{stem}.{label}.{ext}")
+}
+
+/// Where the output is, for the report: a path, or a redacted URL.
+fn output_location(store: &dyn Store, key: &str) -> String {
+    match store.local_path(key) {
+        Some(p) => p.display().to_string(),
+        None => format!("{}/{key}", store.describe()),
+    }
+}
+
+/// The job's log: JSON lines, one per event, with seconds since the start.
+#[derive(Default)]
+struct JobLog {
+    job: Option<String>,
+    lines: Vec<String>,
+    started: Option<Instant>,
+}
+
+impl JobLog {
+    fn record(&mut self, event: &str, fields: serde_json::Value) {
+        let t = self.started.get_or_insert_with(Instant::now).elapsed().as_secs_f64();
+        let mut line = json!({ "t": t, "event": event });
+        if let (Some(obj), serde_json::Value::Object(extra)) = (line.as_object_mut(), fields) {
+            obj.extend(extra);
+        }
+        self.lines.push(line.to_string());
+    }
+
+    fn name(&self) -> String {
+        self.job.clone().unwrap_or_else(|| format!("failed-{}", std::process::id()))
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let mut out = self.lines.join("\n");
+        out.push('\n');
+        out.into_bytes()
+    }
 }
 
 fn facts(info: &MediaInfo) -> VideoFacts {

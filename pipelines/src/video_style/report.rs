@@ -1,12 +1,12 @@
 //! report: one record of what a job did, written beside its manifest as
 //! JSON. The CLI prints its summary and the benchmark reads it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stylize_engine::probe::Ratio;
 use stylize_worker::flicker::FlickerReport;
 
 /// Facts about a video file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VideoFacts {
     /// Width in pixels.
     pub width: u32,
@@ -23,7 +23,7 @@ pub struct VideoFacts {
 }
 
 /// Timing of one shard.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShardTiming {
     /// Shard index.
     pub shard: u32,
@@ -42,7 +42,7 @@ pub struct ShardTiming {
 }
 
 /// What a job did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobReport {
     /// The job id.
     pub job: String,
@@ -74,7 +74,7 @@ pub struct JobReport {
 
 /// Flicker figures (see `stylize_worker::flicker`): the input measured
 /// against itself, and the output against the input.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Flicker {
     /// The input's own figures.
     pub source: FlickerReport,
@@ -84,7 +84,7 @@ pub struct Flicker {
 
 /// Bytes that crossed between the coordinator and other ranks: compressed
 /// segments both ways, against what raw RGB frames would have cost.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Transfer {
     /// Bytes sent to other ranks (source segments and headers).
     pub bytes_sent: u64,

@@ -2,21 +2,33 @@
 //! output by stream copy with the source's audio, written to a temporary
 //! file beside the final name and renamed into place only when complete.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use stylize_engine::concat::{concat, container_for, Segment};
 use stylize_engine::probe::MediaInfo;
-use stylize_engine::store::{temp_file_in, LocalStore};
+use stylize_engine::store::{temp_file_in, Store};
 
 use crate::error::PipelineError;
 
 /// Join `segments` with the audio of `source` and commit the result to
-/// `key` in `store`. Nothing appears under `key` unless all of it is there.
-pub fn stitch(source: &MediaInfo, segments: &[Segment], store: &LocalStore, key: &str) -> Result<(), PipelineError> {
-    let dst = store.path_of(key);
-    let dir = dst.parent().unwrap_or(store.root());
-    let tmp = temp_file_in(dir)?.into_temp_path();
+/// `key` in `store`. Nothing appears under `key` unless all of it is there:
+/// locally a rename, remotely one block-list commit. Returns a local copy
+/// of the output (the committed file itself for a local store, a file in
+/// `scratch` otherwise), for measuring it.
+pub fn stitch(source: &MediaInfo, segments: &[Segment], store: &dyn Store, key: &str, scratch: &Path) -> Result<PathBuf, PipelineError> {
+    let dir = store.staging_dir(key).unwrap_or_else(|| scratch.to_path_buf());
+    let tmp = temp_file_in(&dir)?.into_temp_path();
     concat(source, segments, &tmp, container_for(Path::new(key)))?;
-    store.commit_file(key, tmp)?;
-    Ok(())
+    match store.staging_dir(key) {
+        Some(_) => {
+            store.commit_file(key, tmp)?;
+            Ok(store.local_path(key).unwrap_or_else(|| dir.join(key)))
+        }
+        None => {
+            store.put_file(key, &tmp)?;
+            let kept = scratch.join(format!("output-{}", Path::new(key).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()));
+            tmp.persist(&kept).map_err(|e| stylize_engine::EngineError::Io { path: kept.clone(), op: "keeping output", source: e.error })?;
+            Ok(kept)
+        }
+    }
 }

@@ -1,0 +1,82 @@
+//! location: where an input comes from and where a job's store lives: a
+//! local path, or an Azure Blob Storage URL (SAS in the query, or a managed
+//! identity in Azure). Only redacted forms of URLs are ever shown.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Result;
+use crate::store::{LocalStore, Store};
+
+/// A file or directory here, or a blob or container there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A local path.
+    Local(PathBuf),
+    /// An `http(s)://` URL of Azure Blob Storage (or Azurite), or a
+    /// connection string naming a container.
+    Remote(String),
+}
+
+/// How remote locations may be reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemoteOptions {
+    /// Refuse anything but a SAS token (no account key).
+    pub sas_only: bool,
+}
+
+impl Location {
+    /// A URL (or an account-key connection string) if it looks like one,
+    /// else a path.
+    pub fn parse(s: &str) -> Self {
+        if s.starts_with("https://") || s.starts_with("http://") || crate::azure::ConnectionString::looks_like(s) {
+            Location::Remote(s.to_string())
+        } else {
+            Location::Local(PathBuf::from(s))
+        }
+    }
+
+    /// For messages and manifests: paths as they are, URLs redacted.
+    pub fn display(&self) -> String {
+        match self {
+            Location::Local(p) => p.display().to_string(),
+            Location::Remote(u) => crate::azure::redact(u),
+        }
+    }
+
+    /// The file name of the input (for naming the output).
+    pub fn file_name(&self) -> String {
+        match self {
+            Location::Local(p) => p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            Location::Remote(u) => {
+                let path = u.split('?').next().unwrap_or(u);
+                path.rsplit('/').next().unwrap_or("input").to_string()
+            }
+        }
+    }
+}
+
+/// Open the store at `location`.
+pub fn open_store(location: &Location, options: RemoteOptions) -> Result<Box<dyn Store>> {
+    match location {
+        Location::Local(dir) => Ok(Box::new(LocalStore::open(dir)?)),
+        Location::Remote(url) => Ok(Box::new(crate::azure::BlobStore::open(url, options.sas_only)?)),
+    }
+}
+
+/// The input as a local file: itself, or downloaded (streamed) into
+/// `scratch` when remote.
+pub fn fetch_input(location: &Location, scratch: &Path, options: RemoteOptions) -> Result<PathBuf> {
+    match location {
+        Location::Local(p) => Ok(p.clone()),
+        Location::Remote(url) => {
+            let parsed = crate::azure::StorageUrl::parse(url, crate::azure::Service::Blob)?;
+            if options.sas_only && !parsed.has_sas() {
+                return Err(parsed.error("--sas-only: no SAS token in the URL"));
+            }
+            let name = location.file_name();
+            let dst = scratch.join(if name.is_empty() { "input".to_string() } else { name });
+            crate::azure::download_blob(url, &dst)?;
+            Ok(dst)
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Azure Blob Storage in and out, upload-triggered jobs and the poison
+//! queue, SAS-only, and no secret in any output: against Azurite, which the
+//! tests start themselves.
+
+mod util;
+
+use std::path::Path;
+
+use base64::Engine;
+use stylize_engine::azure::{download_blob, upload_blob, BlobStore, EventQueue};
+use stylize_engine::store::Store;
+use util::azurite::{Azurite, ACCOUNT, KEY};
+use util::*;
+
+fn with_sas(url: &str, sas: &str) -> String {
+    format!("{url}?{sas}")
+}
+
+/// Nothing secret in `text`: no SAS signature, no account key.
+fn assert_no_secret(text: &str, sig: &str, what: &str) {
+    assert!(!sig.is_empty());
+    assert!(!text.contains(sig), "{what} shows the SAS signature: {text}");
+    assert!(!text.contains(KEY) && !text.contains(&KEY[..20]), "{what} shows the account key");
+}
+
+#[test]
+fn submit_by_url_round_trip_with_logs_apart() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let sig = Azurite::signature(&sas);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ClipSpec { frames: 30, gop: 10, ..ClipSpec::default() };
+    let clip = make_clip(dir.path(), "clip.mp4", &spec);
+    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
+    upload_blob(&with_sas(&format!("{}/in/clip.mp4", az.container("uploads")), &sas), &clip).unwrap();
+
+    let out = submit(
+        Path::new(&with_sas(&format!("{}/in/clip.mp4", az.container("uploads")), &sas)),
+        Path::new(&with_sas(&az.container("outputs"), &sas)),
+        &["--json", "--shard-frames", "10", "--logs", &with_sas(&az.container("logs"), &sas), "--sas-only", "-v"],
+    );
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert_no_secret(&stdout, &sig, "the report");
+    assert_no_secret(&stderr, &sig, "the log");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let id = report["job"].as_str().unwrap();
+
+    let outputs = BlobStore::open(&with_sas(&az.container("outputs"), &sas), false).unwrap();
+    let keys = outputs.list("").unwrap();
+    assert!(keys.contains(&"clip.mosaic.mp4".to_string()), "{keys:?}");
+    assert!(keys.contains(&format!("jobs/{id}/manifest.json")) && keys.iter().filter(|k| k.contains("/segments/")).count() == 3, "{keys:?}");
+    let manifest = String::from_utf8(outputs.get(&format!("jobs/{id}/manifest.json")).unwrap().unwrap()).unwrap();
+    assert_no_secret(&manifest, &sig, "the manifest");
+
+    let local = dir.path().join("back.mp4");
+    download_blob(&with_sas(&format!("{}/clip.mosaic.mp4", az.container("outputs")), &sas), &local).unwrap();
+    let (pi, po) = (probe(&clip), probe(&local));
+    assert_eq!(video_stream(&po)["nb_read_frames"], video_stream(&pi)["nb_read_frames"]);
+    assert_eq!(video_stream(&po)["avg_frame_rate"], video_stream(&pi)["avg_frame_rate"]);
+    assert_eq!(audio_md5(&local, 0), audio_md5(&clip, 0));
+
+    // The job's log went to its own container, not beside the outputs.
+    let logs = BlobStore::open(&with_sas(&az.container("logs"), &sas), false).unwrap();
+    let log = String::from_utf8(logs.get(&format!("{id}.jsonl")).unwrap().expect("job log written")).unwrap();
+    assert!(log.lines().count() >= 4 && log.contains("\"event\":\"done\""), "{log}");
+    assert_no_secret(&log, &sig, "the job log");
+    assert!(!keys.iter().any(|k| k.ends_with(".jsonl")), "no log among the outputs");
+
+    // The same command again: already committed, nothing redone.
+    let again = submit(
+        Path::new(&with_sas(&format!("{}/in/clip.mp4", az.container("uploads")), &sas)),
+        Path::new(&with_sas(&az.container("outputs"), &sas)),
+        &["--json", "--shard-frames", "10"],
+    );
+    assert!(again.status.success());
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["shards_reused"], 3);
+}
+
+fn event_grid(az: &Azurite, container: &str, blob: &str) -> String {
+    let json = serde_json::json!([{
+        "topic": format!("/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{ACCOUNT}"),
+        "subject": format!("/blobServices/default/containers/{container}/blobs/{blob}"),
+        "eventType": "Microsoft.Storage.BlobCreated",
+        "id": format!("id-{blob}"),
+        "data": { "api": "PutBlob", "url": format!("{}/{blob}", az.container(container)), "contentType": "video/mp4", "blobType": "BlockBlob" },
+        "dataVersion": "", "metadataVersion": "1", "eventTime": "2026-11-23T08:00:00Z"
+    }]);
+    // Event Grid writes events to a Storage queue base64-encoded.
+    base64::engine::general_purpose::STANDARD.encode(json.to_string())
+}
+
+fn cloud_event(az: &Azurite, container: &str, blob: &str) -> String {
+    serde_json::json!({
+        "specversion": "1.0",
+        "type": "Microsoft.Storage.BlobCreated",
+        "source": format!("/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{ACCOUNT}"),
+        "subject": format!("/blobServices/default/containers/{container}/blobs/{blob}"),
+        "id": format!("ce-{blob}"),
+        "time": "2026-11-23T08:00:00Z",
+        "data": { "api": "PutBlockList", "url": format!("{}/{blob}", az.container(container)) }
+    })
+    .to_string()
+}
+
+#[test]
+fn uploads_trigger_jobs_and_bad_messages_go_to_the_poison_queue() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let sig = Azurite::signature(&sas);
+    let dir = tempfile::tempdir().unwrap();
+    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
+    for (name, frames) in [("a.mp4", 12), ("b.mp4", 14)] {
+        let clip = make_clip(dir.path(), name, &ClipSpec { frames, gop: 12, ..ClipSpec::default() });
+        upload_blob(&with_sas(&format!("{}/{name}", az.container("uploads")), &sas), &clip).unwrap();
+    }
+    let queue_url = with_sas(&az.queue("uploads-events"), &sas);
+    let queue = EventQueue::open(&queue_url, false).unwrap();
+    queue.send("this is not an event").unwrap(); // malformed, first in line
+    queue.send(&event_grid(&az, "uploads", "missing.mp4")).unwrap(); // no such blob
+    queue.send(&event_grid(&az, "uploads", "a.mp4")).unwrap();
+    queue.send(&cloud_event(&az, "uploads", "b.mp4")).unwrap();
+    queue.send(&event_grid(&az, "uploads", "a.mp4")).unwrap(); // announced twice
+    queue.send(&event_grid(&az, "uploads", "notes.txt")).unwrap(); // not a video: ignored
+
+    let mut cmd = stylize();
+    let out = cmd
+        .args(["watch", "--queue", &queue_url, "--inputs", &with_sas(&az.container("uploads"), &sas), "-o", &with_sas(&az.container("outputs"), &sas)])
+        .args(["--until-empty", "--json", "--visibility", "5", "--deflicker", "off", "--sas-only"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert_no_secret(&stdout, &sig, "watch's output");
+    assert_no_secret(&stderr, &sig, "watch's log");
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(summary["done"], 3, "{summary}");
+    assert_eq!(summary["poisoned"], 2, "{summary}");
+    assert_eq!(summary["ignored"], 1, "{summary}");
+
+    let outputs = BlobStore::open(&with_sas(&az.container("outputs"), &sas), false).unwrap();
+    let keys = outputs.list("").unwrap();
+    assert!(keys.contains(&"a.mosaic.mp4".to_string()) && keys.contains(&"b.mosaic.mp4".to_string()), "{keys:?}");
+    assert_eq!(keys.iter().filter(|k| k.ends_with("/manifest.json")).count(), 2, "a.mp4 ran once: {keys:?}");
+
+    let poisoned = queue.poisoned(32).unwrap();
+    assert_eq!(poisoned.len(), 2);
+    let reasons: Vec<String> = poisoned.iter().map(|m| m.payload()).collect();
+    assert!(reasons.iter().any(|r| r.contains("malformed") && r.contains("this is not an event")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("no such blob") && r.contains("missing.mp4")), "{reasons:?}");
+    for r in &reasons {
+        assert_no_secret(r, &sig, "a poison reason");
+    }
+    assert!(queue.receive(32, std::time::Duration::from_secs(1)).unwrap().is_empty(), "nothing left in the queue");
+}
+
+#[test]
+fn sas_rules_and_no_secret_in_errors() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 8, audio: 0, ..ClipSpec::default() });
+    BlobStore::open(&with_sas(&az.container("outputs"), &sas), false).unwrap();
+
+    // A read-only SAS cannot write: one line, no signature, no output.
+    let read_only = az.container_sas("outputs", "rl");
+    let ro_sig = Azurite::signature(&read_only);
+    let out = submit(&clip, Path::new(&with_sas(&az.container("outputs"), &read_only)), &["--deflicker", "off"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err} / {}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("stylize: error: ") && err.contains("outputs"), "{err}");
+    assert_no_secret(&err, &ro_sig, "the error");
+    let outputs = BlobStore::open(&with_sas(&az.container("outputs"), &sas), false).unwrap();
+    assert!(outputs.list("").unwrap().is_empty(), "nothing written");
+
+    // --sas-only refuses an account key (connection string) and a URL
+    // without a SAS; the key never appears.
+    let conn = format!(
+        "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};BlobEndpoint=http://127.0.0.1:{}/{ACCOUNT};Container=outputs",
+        az.blob_port
+    );
+    for store in [conn.as_str(), az.container("outputs").as_str()] {
+        let out = submit(&clip, Path::new(store), &["--sas-only"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("--sas-only") || err.contains("no SAS"), "{err}");
+        assert!(!err.contains(KEY) && !err.contains(&KEY[..20]), "{err}");
+    }
+    // Without --sas-only the connection string works (a SAS is minted from
+    // the key, which is then dropped).
+    let out = submit(&clip, Path::new(&conn), &["--deflicker", "off", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&KEY[..20]));
+}
