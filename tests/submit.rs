@@ -149,6 +149,10 @@ fn rerun_redoes_only_missing_shards() {
     let mut names: Vec<_> = std::fs::read_dir(&segments).unwrap().map(|e| e.unwrap().path()).collect();
     names.sort();
     assert_eq!(names.len(), 4, "48 frames in shards of 12");
+    // As if the job had died before its stitch: no output yet, one
+    // segment lost and one damaged.
+    let committed = outputs_in(&store).remove(0);
+    std::fs::remove_file(&committed).unwrap();
     std::fs::remove_file(&names[1]).unwrap();
     std::fs::write(&names[3], b"corrupt").unwrap();
     let out = submit(&input, &store, &["--shard-frames", "12", "--json"]);
@@ -159,6 +163,13 @@ fn rerun_redoes_only_missing_shards() {
     assert_eq!(redone, vec![1, 3]);
     let second = digest(&outputs_in(&store)[0]);
     assert_eq!(first, second);
+
+    // Once committed, the same command again redoes nothing.
+    let out = submit(&input, &store, &["--shard-frames", "12", "--json"]);
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["shards_reused"], 4);
+    assert!(again["timings"].as_array().unwrap().is_empty());
+    assert_eq!(digest(&outputs_in(&store)[0]), first);
 
     // `jobs list|show|clean` see and remove the job's state, not its output.
     let list = stylize().args(["jobs", "list", "-o"]).arg(&store).output().unwrap();

@@ -67,6 +67,13 @@ impl BlobStore {
     /// first real operation will say what is wrong.
     pub fn open(container_url: &str, sas_only: bool) -> Result<Self> {
         if ConnectionString::looks_like(container_url) {
+            let has_key = container_url.to_ascii_lowercase().contains("accountkey=");
+            if !has_key {
+                return Err(EngineError::Remote {
+                    url: redact(container_url),
+                    reason: "a connection string without AccountKey is not supported: pass the container URL with its SAS".into(),
+                });
+            }
             if sas_only {
                 return Err(EngineError::Remote { url: redact(container_url), reason: "--sas-only: an account key is not allowed".into() });
             }
