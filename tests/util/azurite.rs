@@ -44,11 +44,14 @@ impl Azurite {
         let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
         let bin = binary().expect("azurite is not installed: run scripts/setup.sh");
         let dir = tempfile::tempdir().unwrap();
-        let (blob_port, queue_port) = (free_port(), free_port());
+        let (blob_port, queue_port, table_port) = (free_port(), free_port(), free_port());
         let child = Command::new(bin)
             .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--location"])
             .arg(dir.path())
             .args(["--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--blobPort", &blob_port.to_string(), "--queuePort", &queue_port.to_string()])
+            // Azurite also serves tables, on a fixed port unless told: two
+            // instances (another test binary, a developer's) would clash.
+            .args(["--tableHost", "127.0.0.1", "--tablePort", &table_port.to_string()])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("stderr.txt")).unwrap())
             .spawn()
