@@ -168,6 +168,15 @@ pub struct JobArgs {
     /// Refuse any credential but a SAS token (no account keys).
     #[arg(long, env = "STYLIZE_SAS_ONLY", help_heading = "Security")]
     pub sas_only: bool,
+    /// Check the compute subnet first: a directory with the `az … show`
+    /// JSON of `nsg.json` (and `subnet.json`, `storage.json`,
+    /// `keyvault.json`, `route-table.json` when present). A failing check
+    /// stops the job.
+    #[arg(long, env = "STYLIZE_NETWORK_CHECK", value_name = "DIR", help_heading = "Security")]
+    pub network_check: Option<PathBuf>,
+    /// Run even when the network check fails.
+    #[arg(long, requires = "network_check", help_heading = "Security")]
+    pub force: bool,
     /// x264 constant rate factor (lower is better; 18 is visually lossless).
     #[arg(long, env = "STYLIZE_CRF", default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=51), help_heading = "Output")]
     pub crf: u8,

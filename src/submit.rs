@@ -19,8 +19,37 @@ use stylize_worker::{DeflickerMode, EncodeSettings, WorkerOptions};
 use crate::cli::{DeflickerArg, DeviceArg, JobArgs, PrecisionArg, RangeArg, SubmitArgs, WatchArgs};
 use crate::progress::Bar;
 
+/// `--network-check DIR`: the subnet's NSG, firewalls and routes must
+/// pass before any work, unless `--force`.
+fn network_gate(args: &JobArgs) -> Result<()> {
+    let Some(dir) = &args.network_check else { return Ok(()) };
+    let present = |name: &str| Some(dir.join(name)).filter(|p| p.is_file());
+    let check = stylize_network::CheckArgs {
+        nsg: dir.join("nsg.json"),
+        subnet: present("subnet.json"),
+        storage: present("storage.json"),
+        keyvault: present("keyvault.json"),
+        route_table: present("route-table.json"),
+        ..Default::default()
+    };
+    let report = stylize_network::check(&check)?;
+    if report.passed() {
+        tracing::info!(dir = %dir.display(), "network check passed");
+        return Ok(());
+    }
+    eprint!("{}", report.to_table());
+    let failed: Vec<_> = report.failures().map(|f| f.id).collect();
+    if args.force {
+        tracing::warn!(failed = ?failed, "network check failed; running anyway (--force)");
+        Ok(())
+    } else {
+        anyhow::bail!("{}: network check failed ({}); fix it, or run with --force", dir.display(), failed.join(", "))
+    }
+}
+
 /// The job the flags describe, for `input`.
 fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
+    network_gate(args)?;
     let model = match &args.model {
         Some(path) => ModelSpec::User {
             path: path.clone(),
