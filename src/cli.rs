@@ -59,6 +59,8 @@ pub enum StylesCommand {
     List,
     /// Save a painting's style under a name: then `--style NAME` works.
     Add(AddStyleArgs),
+    /// Learn a painting's style for the built-in network (best quality).
+    Learn(LearnArgs),
     /// Render one image in every built-in style, as one contact-sheet PNG.
     Preview(PreviewArgs),
 }
@@ -298,6 +300,29 @@ pub struct AddStyleArgs {
     /// The painting whose style to save.
     #[arg(long)]
     pub from_image: PathBuf,
+}
+
+/// `stylize styles learn`
+#[derive(Debug, Args)]
+pub struct LearnArgs {
+    /// The painting.
+    pub painting: PathBuf,
+    /// The name to save the style under.
+    #[arg(long)]
+    pub name: String,
+    /// Content images to learn on: frames of your video (repeatable;
+    /// default: the painting itself).
+    #[arg(long)]
+    pub content: Vec<PathBuf>,
+    /// Adam steps.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub steps: u32,
+    /// Side in pixels images are resized to while learning.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(32..=1024))]
+    pub size: u32,
+    /// Where to train.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceArg,
 }
 
 /// `stylize styles preview`

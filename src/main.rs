@@ -38,6 +38,7 @@ fn main() -> ExitCode {
             }
             cli::StylesCommand::Preview(args) => preview::run(&args),
             cli::StylesCommand::Add(args) => preview::add(&args),
+            cli::StylesCommand::Learn(args) => preview::learn(&args),
         },
     };
     match result {

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use stylize_models::arbitrary::StyleVector;
+use stylize_models::learn::{Image, LearnOptions};
 use stylize_models::styles::style_index;
 use stylize_models::styles_dir;
 use image::{imageops, Rgb, RgbImage};
@@ -12,7 +13,7 @@ use stylize_models::styles::{StyleBlend, NUM_STYLES, STYLE_NAMES};
 use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
 use stylize_models::{RgbBatch, StyleModel};
 
-use crate::cli::{AddStyleArgs, PreviewArgs};
+use crate::cli::{AddStyleArgs, DeviceArg, LearnArgs, PreviewArgs};
 
 pub fn list() {
     for (i, name) in STYLE_NAMES.iter().enumerate() {
@@ -50,14 +51,63 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// `stylize styles learn painting.jpg --name NAME`
+pub fn learn(args: &LearnArgs) -> Result<()> {
+    check_name(&args.name)?;
+    let (rgb, width, height) = read_rgb(&args.painting)?;
+    let images = args.content.iter().map(|p| read_rgb(p)).collect::<Result<Vec<_>>>()?;
+    let contents: Vec<Image> = if images.is_empty() {
+        vec![Image { rgb: &rgb, width, height }]
+    } else {
+        images.iter().map(|(rgb, width, height)| Image { rgb, width: *width, height: *height }).collect()
+    };
+    let options = LearnOptions {
+        steps: args.steps as usize,
+        size: i64::from(args.size),
+        device: match args.device {
+            DeviceArg::Auto => DeviceChoice::Auto,
+            DeviceArg::Cpu => DeviceChoice::Cpu,
+            DeviceArg::Cuda => DeviceChoice::Cuda(0),
+        },
+        ..LearnOptions::default()
+    };
+    let bar = indicatif::ProgressBar::new(u64::from(args.steps));
+    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} step {pos}/{len}  {msg}  ETA {eta}").expect("valid"));
+    let (style, report) = stylize_models::learn::learn(&Image { rgb: &rgb, width, height }, &contents, &options, &|_, loss| {
+        bar.inc(1);
+        bar.set_message(format!("loss {loss:.4}"));
+    })?;
+    bar.finish_and_clear();
+    let path = styles_dir().join(format!("{}.json", args.name));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow!("{}: cannot create ({e})", dir.display()))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&style)?).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|e| anyhow!("{}: cannot write ({e})", path.display()))?;
+    println!(
+        "learned style {} ({}): style loss {:.4}, from {:.4} for the closest built-in style ({})",
+        args.name,
+        path.display(),
+        report.final_style_loss,
+        report.initial_style_loss,
+        STYLE_NAMES[report.closest_builtin.0]
+    );
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        bail!("{name}: a style name takes letters, digits, '-' and '_' only");
+    }
+    if style_index(name).is_some() {
+        bail!("{name}: a built-in style has this name");
+    }
+    Ok(())
+}
+
 /// `stylize styles add NAME --from-image painting.jpg`
 pub fn add(args: &AddStyleArgs) -> Result<()> {
-    if args.name.is_empty() || !args.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        bail!("{}: a style name takes letters, digits, '-' and '_' only", args.name);
-    }
-    if style_index(&args.name).is_some() {
-        bail!("{}: a built-in style has this name", args.name);
-    }
+    check_name(&args.name)?;
     let (rgb, w, h) = read_rgb(&args.from_image)?;
     let vector = StyleVector::from_image(&rgb, w, h, &args.from_image, DeviceChoice::Auto)?;
     let path = styles_dir().join(format!("{}.json", args.name));

@@ -133,3 +133,39 @@ fn bad_paintings_and_style_files_are_refused() {
         assert!(outputs_in(&store).is_empty() && !store.join("jobs").exists(), "{args:?}: nothing written");
     }
 }
+
+#[test]
+fn a_learned_style_runs_by_name_and_bad_learned_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let clip = make_clip(d, "clip.mp4", &ClipSpec { frames: 8, audio: 0, ..ClipSpec::default() });
+    let painting = painting_red_dots(d);
+    let mut cmd = stylize();
+    styles_env(&mut cmd, d);
+    let out = cmd.args(["styles", "learn"]).arg(&painting).args(["--name", "mine", "--steps", "4", "--size", "64", "--device", "cpu"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("learned style mine"));
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("styles/mine.json")).unwrap()).unwrap();
+    assert_eq!(saved["model"], "multistyle26-cin-v1");
+
+    let mut cmd = stylize();
+    styles_env(&mut cmd, d);
+    let out = cmd.arg("submit").arg(&clip).arg("-o").arg(d.join("o")).args(["--style", "mine", "--deflicker", "off"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let output = outputs_in(&d.join("o")).remove(0);
+    assert_eq!(output.file_name().unwrap(), "clip.mine.mp4");
+    // The learned style is not the built-in style it started from.
+    let slot = saved["slot"].as_u64().unwrap().to_string();
+    let builtin = submit_ok(&clip, &d.join("b"), &["--style", &slot, "--deflicker", "off"]);
+    assert!(psnr(&frame_rgb(&output, 3), &frame_rgb(&builtin, 3)) < 40.0);
+
+    // A learned file for another network, or with rows that do not fit.
+    std::fs::write(d.join("styles/bent.json"), br#"{"model": "multistyle26-cin-v1", "slot": 3, "rows": [[1.0, 2.0]]}"#).unwrap();
+    let mut cmd = stylize();
+    styles_env(&mut cmd, d);
+    let out = cmd.arg("submit").arg(&clip).arg("-o").arg(d.join("x")).args(["--style", "bent"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.lines().count() == 1 && err.contains("does not fit this network"), "{err}");
+    assert!(outputs_in(&d.join("x")).is_empty());
+}

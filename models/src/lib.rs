@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod arbitrary;
+pub mod learn;
 pub mod error;
 pub mod styles;
 pub mod torch;

@@ -98,6 +98,13 @@ impl StyleBlend {
 pub enum Style {
     /// Built-in styles, blended.
     Builtin(StyleBlend),
+    /// A style learned for the built-in network (`stylize styles learn`).
+    Learned {
+        /// Its rows of the network's norm tables.
+        style: crate::learn::LearnedStyle,
+        /// A label for output names.
+        label: String,
+    },
     /// Saved image styles, blended into one vector.
     Image {
         /// The vector.
@@ -135,6 +142,20 @@ pub fn resolve(spec: &str, dir: &std::path::Path) -> Result<Style, ModelError> {
         } else {
             format!("unknown style '{n}' (see `stylize styles list`)")
         }));
+    }
+    // A learned style lives in the built-in network: it runs alone.
+    let is_learned = |name: &str| {
+        std::fs::read(dir.join(format!("{name}.json")))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["model"] == crate::learn::LEARNED_MODEL)
+    };
+    if parts.iter().any(|(n, _)| is_learned(n)) {
+        if parts.len() > 1 {
+            return Err(err("a learned style cannot be blended".into()));
+        }
+        let style = crate::learn::LearnedStyle::load(&dir.join(format!("{}.json", parts[0].0)))?;
+        return Ok(Style::Learned { style, label: parts[0].0.to_string() });
     }
     let mut vectors = Vec::new();
     for (name, weight) in &parts {

@@ -95,6 +95,15 @@ pub enum ModelSpec {
         /// A label for output names.
         label: String,
     },
+    /// The built-in network with a learned style installed in its slot.
+    Learned {
+        /// The TorchScript file (`multistyle26.pt`).
+        path: PathBuf,
+        /// The style.
+        style: crate::learn::LearnedStyle,
+        /// A label for output names.
+        label: String,
+    },
     /// A user's TorchScript module mapping `[N,3,H,W]` to `[N,3,H,W]`.
     User {
         /// The TorchScript file.
@@ -118,12 +127,15 @@ impl ModelSpec {
             crate::styles::Style::Image { vector, label } => {
                 ModelSpec::Arbitrary { path: crate::arbitrary::transform_path(), style: vector, label }
             }
+            crate::styles::Style::Learned { style, label } => {
+                ModelSpec::Learned { path: crate::model_dir().join("multistyle26.pt"), style, label }
+            }
         }
     }
 
     fn path(&self) -> &Path {
         match self {
-            ModelSpec::Builtin { path, .. } | ModelSpec::User { path, .. } | ModelSpec::Arbitrary { path, .. } => path,
+            ModelSpec::Builtin { path, .. } | ModelSpec::User { path, .. } | ModelSpec::Arbitrary { path, .. } | ModelSpec::Learned { path, .. } => path,
         }
     }
 }
@@ -172,7 +184,7 @@ impl TorchModel {
         let path = spec.path().to_path_buf();
         if !path.is_file() {
             let hint = match spec {
-                ModelSpec::Builtin { .. } | ModelSpec::Arbitrary { .. } => " (run scripts/setup.sh to convert the built-in models)",
+                ModelSpec::Builtin { .. } | ModelSpec::Arbitrary { .. } | ModelSpec::Learned { .. } => " (run scripts/setup.sh to convert the built-in models)",
                 ModelSpec::User { .. } => "",
             };
             return Err(ModelError::Load { path, reason: format!("no such file{hint}") });
@@ -197,6 +209,12 @@ impl TorchModel {
                 let scale = if *range == PixelRange::Byte { 255.0 } else { 1.0 };
                 let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
                 (None, scale, stem)
+            }
+            ModelSpec::Learned { style, label, .. } => {
+                style.install(&module, &path)?;
+                let blend = StyleBlend::single(style.slot);
+                let w = Tensor::from_slice(blend.weights()).to_device(device).to_kind(kind);
+                (Some(w), 1.0, label.clone())
             }
             ModelSpec::Arbitrary { style, label, .. } => {
                 let v = Tensor::from_slice(&style.values).view([1, crate::arbitrary::STYLE_DIM as i64]).to_device(device).to_kind(kind);

@@ -323,6 +323,7 @@ fn job_params(job: &StyleJob, model: &TorchModel) -> Result<serde_json::Value, P
         ModelSpec::Builtin { path, blend } => ("builtin", file_digest(path)?, json!(blend.weights())),
         ModelSpec::User { path, range } => ("user", file_digest(path)?, json!(format!("{range:?}"))),
         ModelSpec::Arbitrary { path, style, .. } => ("arbitrary", file_digest(path)?, json!(style.values)),
+        ModelSpec::Learned { path, style, .. } => ("learned", file_digest(path)?, json!({ "slot": style.slot, "rows": style.rows })),
     };
     Ok(json!({
         "pipeline": "video_style/1",
