@@ -13,6 +13,7 @@
 mod chart;
 mod memory;
 mod reference;
+mod styles;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,6 +72,8 @@ pub struct Bench {
     pub clip: String,
     pub runs: Vec<Run>,
     pub memory: Option<memory::Memory>,
+    /// Bring-your-own-painting costs (first device, first size).
+    pub styles: Option<styles::StylesBench>,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -111,6 +114,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     }
     let memory = if args.quick { None } else { Some(memory::measure(scratch.path(), args.threads)?) };
+    let styles = match (devices(&args.devices)?.first(), args.sizes.split(',').next()) {
+        (Some(&device), Some(size)) if !args.quick => {
+            eprintln!("bench: styles from paintings");
+            let (w, h) = parse_size(size)?;
+            Some(styles::measure(device, w, h, threads)?)
+        }
+        _ => None,
+    };
     let bench = Bench {
         date: today(),
         machine: machine(),
@@ -122,6 +133,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         clip: args.clip.as_ref().map_or_else(|| format!("synthetic testsrc2, {frames} frames"), |c| c.display().to_string()),
         runs,
         memory,
+        styles,
     };
     let json = args.out.join("bench.json");
     std::fs::write(&json, serde_json::to_vec_pretty(&bench)?).with_context(|| format!("{}: cannot write", json.display()))?;
@@ -220,6 +232,12 @@ fn table(b: &Bench) -> String {
         if let Some(x) = &r.reference {
             s += &format!("{:<8} {:<10} {:<22} {:>10.2}   engine is {:.1}x faster\n", r.device, r.size, "reference way", x.fps, r.speedup_vs_reference.unwrap_or(0.0));
         }
+    }
+    if let Some(st) = &b.styles {
+        s += &format!(
+            "styles ({}): style vector {:.0} ms/painting; arbitrary transformer {:.2} frames/s vs 26-style {:.2}; learning {:.2} s/step at {}px\n",
+            st.device, st.predict_ms, st.arbitrary_fps, st.builtin_fps, st.learn_step_secs, st.learn_size
+        );
     }
     if let Some(m) = &b.memory {
         s += &format!("peak RSS: {:.0} MB for {} frames, {:.0} MB for {} frames ({:.2}x)\n", m.peak_rss_short_mb, m.short_frames, m.peak_rss_long_mb, m.long_frames, m.ratio);
