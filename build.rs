@@ -1,9 +1,9 @@
-//! Link settings for the `stylize` binary (and this package's tests):
-//! an rpath to libtorch, so it runs with no environment variable set (tch
-//! links libtorch dynamically and adds none); and, on a machine with an
-//! NVIDIA GPU, libtorch_cuda kept in the link (the linker drops it as
-//! unused otherwise, and CUDA is then unavailable: see tch's README).
-//! `models/build.rs` does the same for the models crate's tests.
+// Link settings for the `stylize` binary (and this package's tests):
+// an rpath to libtorch, so it runs with no environment variable set (tch
+// links libtorch dynamically and adds none); and, on a machine with an
+// NVIDIA GPU, libtorch_cuda kept in the link (the linker drops it as
+// unused otherwise, and CUDA is then unavailable: see tch's README).
+// `models/build.rs` includes this file, for the models crate's tests.
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=STYLIZE_CUDA");

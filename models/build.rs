@@ -1,17 +1,3 @@
-//! Link settings for this crate's tests (the CUDA tests above all):
-//! an rpath to libtorch, so it runs with no environment variable set (tch
-//! links libtorch dynamically and adds none); and, on a machine with an
-//! NVIDIA GPU, libtorch_cuda kept in the link (the linker drops it as
-//! unused otherwise, and CUDA is then unavailable: see tch's README).
-//! The root `build.rs` does the same for the `stylize` binary.
-fn main() {
-    println!("cargo:rerun-if-env-changed=LIBTORCH");
-    println!("cargo:rerun-if-env-changed=STYLIZE_CUDA");
-    let Some(dir) = std::env::var_os("LIBTORCH") else { return };
-    let lib = std::path::Path::new(&dir).join("lib");
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
-    let gpu = std::env::var("STYLIZE_CUDA").map(|v| v == "1").unwrap_or_else(|_| std::path::Path::new("/dev/nvidiactl").exists());
-    if gpu && lib.join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
-    }
-}
+// The same link settings as the `stylize` binary's (see ../build.rs), for
+// this crate's tests: the CUDA tests above all need libtorch_cuda linked.
+include!("../build.rs");

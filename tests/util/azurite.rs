@@ -15,6 +15,8 @@ pub const KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz
 
 pub struct Azurite {
     child: Child,
+    bin: PathBuf,
+    pub table_port: u16,
     // One Azurite at a time: started side by side on this small machine,
     // they starve each other's start-up.
     _turn: std::sync::MutexGuard<'static, ()>,
@@ -45,26 +47,33 @@ impl Azurite {
         let bin = binary().expect("azurite is not installed: run scripts/setup.sh");
         let dir = tempfile::tempdir().unwrap();
         let (blob_port, queue_port, table_port) = (free_port(), free_port(), free_port());
-        let child = Command::new(bin)
-            .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--location"])
-            .arg(dir.path())
-            .args(["--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--blobPort", &blob_port.to_string(), "--queuePort", &queue_port.to_string()])
-            // Azurite also serves tables, on a fixed port unless told: two
-            // instances (another test binary, a developer's) would clash.
-            .args(["--tableHost", "127.0.0.1", "--tablePort", &table_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("stderr.txt")).unwrap())
-            .spawn()
-            .expect("azurite starts");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", queue_port)).is_err() || std::net::TcpStream::connect(("127.0.0.1", blob_port)).is_err() {
-            if start.elapsed() > Duration::from_secs(60) {
-                let err = std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap_or_default();
-                panic!("azurite did not start: {err}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Azurite { child, _turn: turn, _dir: dir, blob_port, queue_port }
+        let child = spawn(&bin, dir.path(), blob_port, queue_port, table_port);
+        wait_ready(dir.path(), blob_port, queue_port);
+        Azurite { child, bin, table_port, _turn: turn, _dir: dir, blob_port, queue_port }
+    }
+
+    /// Freeze the emulator (SIGSTOP): requests hang, as in a network
+    /// outage, and no data is lost.
+    pub fn pause(&self) {
+        let _ = Command::new("kill").args(["-STOP", &self.child.id().to_string()]).status();
+    }
+
+    /// Thaw it (SIGCONT).
+    pub fn resume(&self) {
+        let _ = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status();
+    }
+
+    /// Kill the emulator, keeping its files. Azurite saves its metadata
+    /// every few seconds, so the last seconds of writes may be lost.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Start it again on the same data and ports.
+    pub fn restart(&mut self) {
+        self.child = spawn(&self.bin, self._dir.path(), self.blob_port, self.queue_port, self.table_port);
+        wait_ready(self._dir.path(), self.blob_port, self.queue_port);
     }
 
     /// An account SAS for blobs and queues with every permission.
@@ -95,8 +104,34 @@ impl Azurite {
     }
 }
 
+fn spawn(bin: &std::path::Path, dir: &std::path::Path, blob_port: u16, queue_port: u16, table_port: u16) -> Child {
+    Command::new(bin)
+        .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--location"])
+        .arg(dir)
+        .args(["--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--blobPort", &blob_port.to_string(), "--queuePort", &queue_port.to_string()])
+        // Azurite also serves tables, on a fixed port unless told: two
+        // instances (another test binary, a developer's) would clash.
+        .args(["--tableHost", "127.0.0.1", "--tablePort", &table_port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr.txt")).unwrap())
+        .spawn()
+        .expect("azurite starts")
+}
+
+fn wait_ready(dir: &std::path::Path, blob_port: u16, queue_port: u16) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", queue_port)).is_err() || std::net::TcpStream::connect(("127.0.0.1", blob_port)).is_err() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let err = std::fs::read_to_string(dir.join("stderr.txt")).unwrap_or_default();
+            panic!("azurite did not start: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 impl Drop for Azurite {
     fn drop(&mut self) {
+        self.resume();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

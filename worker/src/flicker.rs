@@ -63,6 +63,9 @@ pub enum FlickerError {
     },
 }
 
+/// A frame's luma plane and, when known, its motion.
+type LumaFrame = (Vec<u8>, Option<Flow>);
+
 /// Luma frames (and optionally motion) of a whole file, in order.
 struct Frames {
     path: PathBuf,
@@ -95,7 +98,7 @@ impl Frames {
     }
 
     /// The next frame's luma and flow.
-    fn next(&mut self) -> Result<Option<(Vec<u8>, Option<Flow>)>, FlickerError> {
+    fn next(&mut self) -> Result<Option<LumaFrame>, FlickerError> {
         loop {
             if self.decoder.receive_frame(&mut self.frame).is_ok() {
                 self.scaler.run(&self.frame, &mut self.gray).map_err(|e| FlickerError::Decode { path: self.path.clone(), reason: e.to_string() })?;

@@ -27,7 +27,7 @@ pub use encode::{EncodeSettings, VideoFormat};
 pub use error::WorkerError;
 
 /// How the worker runs a shard.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct WorkerOptions {
     /// Frames per model call; 0 for the device's best (see
     /// [`WorkerOptions::batch_for`]).
@@ -36,12 +36,6 @@ pub struct WorkerOptions {
     pub encode: EncodeSettings,
     /// Temporal consistency after the model.
     pub deflicker: DeflickerMode,
-}
-
-impl Default for WorkerOptions {
-    fn default() -> Self {
-        WorkerOptions { batch: 0, encode: EncodeSettings::default(), deflicker: DeflickerMode::default() }
-    }
 }
 
 impl WorkerOptions {

@@ -87,8 +87,8 @@ pub fn blurred(luma: &[u8], width: usize, height: usize) -> Vec<f32> {
         let line = &luma[y * width..(y + 1) * width];
         let mut acc: u32 = 0;
         let mut count: u32 = 0;
-        for x in 0..width.min(R + 1) {
-            acc += u32::from(line[x]);
+        for v in &line[..width.min(R + 1)] {
+            acc += u32::from(*v);
             count += 1;
         }
         for x in 0..width {

@@ -133,7 +133,7 @@ impl BlobStore {
             return;
         }
         let Ok(client) = self.container_client() else { return };
-        let _ = self.shared.block_on(async {
+        self.shared.block_on(async {
             let _ = tokio::time::timeout(OP_TIMEOUT, client.create(None)).await;
         });
     }
