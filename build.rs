@@ -10,7 +10,9 @@ fn main() {
     let Some(dir) = std::env::var_os("LIBTORCH") else { return };
     let lib = std::path::Path::new(&dir).join("lib");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
-    let gpu = std::env::var("STYLIZE_CUDA").map(|v| v == "1").unwrap_or_else(|_| std::path::Path::new("/dev/nvidiactl").exists());
+    let gpu = std::env::var("STYLIZE_CUDA")
+        .map(|v| v == "1")
+        .unwrap_or_else(|_| std::path::Path::new("/dev/nvidiactl").exists());
     if gpu && lib.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }

@@ -170,6 +170,10 @@ pub struct JobArgs {
     /// Refuse any credential but a SAS token (no account keys).
     #[arg(long, env = "STYLIZE_SAS_ONLY", help_heading = "Security")]
     pub sas_only: bool,
+    /// In Azure: authenticate as the machine's managed identity where a
+    /// URL has no SAS (https only; no secret anywhere).
+    #[arg(long, env = "STYLIZE_MANAGED_IDENTITY", help_heading = "Security")]
+    pub managed_identity: bool,
     /// Check the compute subnet first: a directory with the `az … show`
     /// JSON of `nsg.json` (and `subnet.json`, `storage.json`,
     /// `keyvault.json`, `route-table.json` when present). A failing check

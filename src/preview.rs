@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
+use image::{imageops, Rgb, RgbImage};
 use stylize_models::arbitrary::StyleVector;
 use stylize_models::learn::{Image, LearnOptions};
 use stylize_models::styles::style_index;
-use stylize_models::styles_dir;
-use image::{imageops, Rgb, RgbImage};
 use stylize_models::styles::{StyleBlend, NUM_STYLES, STYLE_NAMES};
+use stylize_models::styles_dir;
 use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
 use stylize_models::{RgbBatch, StyleModel};
 
@@ -22,9 +22,7 @@ pub fn list() {
     let dir = styles_dir();
     let mut saved: Vec<String> = std::fs::read_dir(&dir)
         .map(|entries| {
-            entries
-                .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
-                .collect()
+            entries.filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_string)).collect()
         })
         .unwrap_or_default();
     saved.sort();
@@ -72,18 +70,26 @@ pub fn learn(args: &LearnArgs) -> Result<()> {
         ..LearnOptions::default()
     };
     let bar = indicatif::ProgressBar::new(u64::from(args.steps));
-    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} step {pos}/{len}  {msg}  ETA {eta}").expect("valid"));
-    let (style, report) = stylize_models::learn::learn(&Image { rgb: &rgb, width, height }, &contents, &options, &|_, loss| {
-        bar.inc(1);
-        bar.set_message(format!("loss {loss:.4}"));
-    })?;
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} step {pos}/{len}  {msg}  ETA {eta}",
+        )
+        .expect("valid"),
+    );
+    let (style, report) =
+        stylize_models::learn::learn(&Image { rgb: &rgb, width, height }, &contents, &options, &|_, loss| {
+            bar.inc(1);
+            bar.set_message(format!("loss {loss:.4}"));
+        })?;
     bar.finish_and_clear();
     let path = styles_dir().join(format!("{}.json", args.name));
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| anyhow!("{}: cannot create ({e})", dir.display()))?;
     }
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(&style)?).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|e| anyhow!("{}: cannot write ({e})", path.display()))?;
+    std::fs::write(&tmp, serde_json::to_vec(&style)?)
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| anyhow!("{}: cannot write ({e})", path.display()))?;
     println!(
         "learned style {} ({}): style loss {:.4}, from {:.4} for the closest built-in style ({})",
         args.name,
@@ -146,8 +152,16 @@ pub fn run(args: &PreviewArgs) -> Result<()> {
 
 /// Digits of a 3x5 pixel font, one row per `u8`'s low 3 bits.
 const DIGITS: [[u8; 5]; 10] = [
-    [7, 5, 5, 5, 7], [2, 6, 2, 2, 7], [7, 1, 7, 4, 7], [7, 1, 7, 1, 7], [5, 5, 7, 1, 1],
-    [7, 4, 7, 1, 7], [7, 4, 7, 5, 7], [7, 1, 1, 1, 1], [7, 5, 7, 5, 7], [7, 5, 7, 1, 7],
+    [7, 5, 5, 5, 7],
+    [2, 6, 2, 2, 7],
+    [7, 1, 7, 4, 7],
+    [7, 1, 7, 1, 7],
+    [5, 5, 7, 1, 1],
+    [7, 4, 7, 1, 7],
+    [7, 4, 7, 5, 7],
+    [7, 1, 1, 1, 1],
+    [7, 5, 7, 5, 7],
+    [7, 5, 7, 1, 7],
 ];
 
 /// Draw the style index on a white box, scaled 2x, in the corner.

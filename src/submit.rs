@@ -62,7 +62,8 @@ fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
             Some(painting) => {
                 let (rgb, w, h) = crate::preview::read_rgb(painting)?;
                 let vector = StyleVector::from_image(&rgb, w, h, painting, DeviceChoice::Auto)?;
-                let label = painting.file_stem().map_or_else(|| "painting".into(), |s| s.to_string_lossy().into_owned());
+                let label =
+                    painting.file_stem().map_or_else(|| "painting".into(), |s| s.to_string_lossy().into_owned());
                 ModelSpec::for_style(Style::Image { vector, label })
             }
             None => ModelSpec::for_style(resolve(&args.style, &styles_dir())?),
@@ -75,7 +76,7 @@ fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
         input,
         store: Location::parse(&args.output.to_string_lossy()),
         logs: args.logs.as_ref().map(|l| Location::parse(&l.to_string_lossy())),
-        remote: RemoteOptions { sas_only: args.sas_only },
+        remote: RemoteOptions { sas_only: args.sas_only, managed_identity: args.managed_identity },
         model,
         device: match args.device {
             DeviceArg::Auto => DeviceChoice::Auto,
@@ -146,7 +147,11 @@ pub fn run(args: &SubmitArgs, world: Option<&SimpleCommunicator>) -> Result<()> 
         report.wall_secs,
         report.frames_per_sec,
         report.job,
-        if report.shards_reused > 0 { format!(", {} of {} shards reused", report.shards_reused, report.shards) } else { String::new() },
+        if report.shards_reused > 0 {
+            format!(", {} of {} shards reused", report.shards_reused, report.shards)
+        } else {
+            String::new()
+        },
     );
     if let Some(f) = &report.flicker {
         println!(
@@ -176,7 +181,10 @@ pub fn watch_queue(args: &WatchArgs) -> Result<()> {
     if args.job.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
-        println!("{} done, {} poisoned, {} left for a retry, {} ignored", summary.done, summary.poisoned, summary.retried, summary.ignored);
+        println!(
+            "{} done, {} poisoned, {} left for a retry, {} ignored",
+            summary.done, summary.poisoned, summary.retried, summary.ignored
+        );
     }
     Ok(())
 }

@@ -49,7 +49,11 @@ fn submit_by_url_round_trip_with_logs_apart() {
     let outputs = BlobStore::open(&with_sas(&az.container("outputs"), &sas), false).unwrap();
     let keys = outputs.list("").unwrap();
     assert!(keys.contains(&"clip.mosaic.mp4".to_string()), "{keys:?}");
-    assert!(keys.contains(&format!("jobs/{id}/manifest.json")) && keys.iter().filter(|k| k.contains("/segments/")).count() == 3, "{keys:?}");
+    assert!(
+        keys.contains(&format!("jobs/{id}/manifest.json"))
+            && keys.iter().filter(|k| k.contains("/segments/")).count() == 3,
+        "{keys:?}"
+    );
     let manifest = String::from_utf8(outputs.get(&format!("jobs/{id}/manifest.json")).unwrap().unwrap()).unwrap();
     assert_no_secret(&manifest, &sig, "the manifest");
 
@@ -126,7 +130,15 @@ fn uploads_trigger_jobs_and_bad_messages_go_to_the_poison_queue() {
 
     let mut cmd = stylize();
     let out = cmd
-        .args(["watch", "--queue", &queue_url, "--inputs", &with_sas(&az.container("uploads"), &sas), "-o", &with_sas(&az.container("outputs"), &sas)])
+        .args([
+            "watch",
+            "--queue",
+            &queue_url,
+            "--inputs",
+            &with_sas(&az.container("uploads"), &sas),
+            "-o",
+            &with_sas(&az.container("outputs"), &sas),
+        ])
         .args(["--until-empty", "--json", "--visibility", "5", "--deflicker", "off", "--sas-only"])
         .output()
         .unwrap();
@@ -188,6 +200,13 @@ fn sas_rules_and_no_secret_in_errors() {
         assert!(err.contains("--sas-only") || err.contains("no SAS"), "{err}");
         assert!(!err.contains(KEY) && !err.contains(&KEY[..20]), "{err}");
     }
+    // A managed identity is for https endpoints in Azure: against Azurite's
+    // http it is refused up front, in one line.
+    let out = submit(&clip, Path::new(&az.container("outputs")), &["--managed-identity"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.lines().count() == 1 && err.contains("https"), "{err}");
+
     // Without --sas-only the connection string works (a SAS is minted from
     // the key, which is then dropped).
     let out = submit(&clip, Path::new(&conn), &["--deflicker", "off", "--json"]);
@@ -208,12 +227,25 @@ fn storage_outage_mid_job_then_resume() {
     let sas = az.account_sas("rwdlacup");
     let sig = Azurite::signature(&sas);
     let dir = tempfile::tempdir().unwrap();
-    let clip = make_clip(dir.path(), "long.mp4", &ClipSpec { width: 320, height: 180, frames: 120, gop: 12, ..ClipSpec::default() });
+    let clip = make_clip(
+        dir.path(),
+        "long.mp4",
+        &ClipSpec { width: 320, height: 180, frames: 120, gop: 12, ..ClipSpec::default() },
+    );
     let outputs = with_sas(&az.container("outputs"), &sas);
     let store = BlobStore::open(&outputs, false).unwrap();
     let args = ["--shard-frames", "12", "--threads", "1", "--no-flicker-report"];
 
-    let mut child = stylize().arg("submit").arg(&clip).arg("-o").arg(&outputs).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = stylize()
+        .arg("submit")
+        .arg(&clip)
+        .arg("-o")
+        .arg(&outputs)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let start = Instant::now();
     loop {
         let segments = store.list("jobs").map(|k| k.iter().filter(|k| k.contains("/segments/")).count()).unwrap_or(0);

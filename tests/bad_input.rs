@@ -39,7 +39,14 @@ fn missing_empty_text_image_and_audio_only_files() {
     refused(&png, &store, &[], "still.png", "still image");
 
     let audio = d.join("sound.m4a");
-    run_ok("ffmpeg", &["-v", "error", "-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac"].iter().map(|s| s.to_string()).chain([audio.to_string_lossy().into_owned()]).collect::<Vec<_>>());
+    run_ok(
+        "ffmpeg",
+        &["-v", "error", "-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([audio.to_string_lossy().into_owned()])
+            .collect::<Vec<_>>(),
+    );
     refused(&audio, &store, &[], "sound.m4a", "no video stream");
 }
 

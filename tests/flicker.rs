@@ -12,9 +12,29 @@ use util::*;
 fn moving_box(dir: &Path) -> PathBuf {
     let path = dir.join("box.mp4");
     let args: Vec<String> = [
-        "-v", "error", "-y", "-f", "lavfi", "-i", "smptehdbars=s=160x96:r=25", "-f", "lavfi", "-i", "color=c=white:s=20x20:r=25",
-        "-filter_complex", "[0]noise=alls=8:allf=t[bg];[bg][1]overlay=x='8+t*100':y=38:shortest=1",
-        "-frames:v", "40", "-c:v", "libx264", "-preset", "ultrafast", "-g", "20", "-crf", "18",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        "smptehdbars=s=160x96:r=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=white:s=20x20:r=25",
+        "-filter_complex",
+        "[0]noise=alls=8:allf=t[bg];[bg][1]overlay=x='8+t*100':y=38:shortest=1",
+        "-frames:v",
+        "40",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "20",
+        "-crf",
+        "18",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -61,7 +81,10 @@ fn deflicker_cuts_still_flicker_and_follows_motion() {
     assert!(warp[2] < warp[1] && warp[1] < warp[0], "warping errors off/still/motion: {warp:?}");
     let off = outputs[0].2;
     for (mode, _, instability) in &outputs[1..] {
-        assert!(*instability <= 0.5 * off, "{mode}: {instability:.2} vs off {off:.2}: less than half the flicker expected");
+        assert!(
+            *instability <= 0.5 * off,
+            "{mode}: {instability:.2} vs off {off:.2}: less than half the flicker expected"
+        );
     }
     // `still` follows the square: where it just left, the output shows what
     // the plain model output shows there (no ghost of the square left
@@ -77,7 +100,10 @@ fn deflicker_cuts_still_flicker_and_follows_motion() {
         // pixels there may come from a neighbour; `still` must match.
         for (mode, out, _) in &outputs[1..2] {
             let d = masked_diff(&frame_rgb(out, n), &off_frame, &moving);
-            assert!(d < 0.5 * change, "{mode}, frame {n}: moving pixels {d:.1} from the plain output, which changed by {change:.1}");
+            assert!(
+                d < 0.5 * change,
+                "{mode}, frame {n}: moving pixels {d:.1} from the plain output, which changed by {change:.1}"
+            );
         }
     }
 }
@@ -99,14 +125,20 @@ fn the_report_of_submit_carries_the_flicker_figures() {
 fn flicker_refuses_videos_it_cannot_compare() {
     let dir = tempfile::tempdir().unwrap();
     let a = make_clip(dir.path(), "a.mp4", &ClipSpec { frames: 20, ..ClipSpec::default() });
-    let bigger = make_clip(dir.path(), "b.mp4", &ClipSpec { width: 160, height: 96, frames: 20, ..ClipSpec::default() });
+    let bigger =
+        make_clip(dir.path(), "b.mp4", &ClipSpec { width: 160, height: 96, frames: 20, ..ClipSpec::default() });
     let longer = make_clip(dir.path(), "c.mp4", &ClipSpec { frames: 30, ..ClipSpec::default() });
     for (other, cause) in [(&bigger, "is 160x96"), (&longer, "frame counts differ")] {
         let out = stylize().arg("flicker").arg(&a).arg(other).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1));
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.starts_with("stylize: error: ") && err.contains(other.file_name().unwrap().to_str().unwrap()) && err.contains(cause), "{err}");
+        assert!(
+            err.starts_with("stylize: error: ")
+                && err.contains(other.file_name().unwrap().to_str().unwrap())
+                && err.contains(cause),
+            "{err}"
+        );
     }
     let out = stylize().arg("flicker").arg(&a).arg(dir.path().join("missing.mp4")).output().unwrap();
     assert_eq!(out.status.code(), Some(1));

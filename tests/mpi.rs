@@ -71,13 +71,20 @@ fn byte_identical_for_any_number_of_ranks() {
             let sent = report["transfer"]["bytes_sent"].as_u64().unwrap();
             assert!(sent > 0, "shards crossed MPI");
             let per_frame = report["transfer"]["bytes_per_frame"].as_f64().unwrap();
-            assert!(per_frame < report["transfer"]["raw_bytes_per_frame"].as_f64().unwrap() / 10.0, "compressed, not raw");
+            assert!(
+                per_frame < report["transfer"]["raw_bytes_per_frame"].as_f64().unwrap() / 10.0,
+                "compressed, not raw"
+            );
         }
         assert_eq!(digest(&only_output(&store)), expected, "{n} ranks differ from in-process");
     }
     // With motion-guided deflicker (state carried across frames, warm-up
     // before each shard) the bytes still do not depend on the ranks.
-    let motion = digest(&submit_ok(&input, &dir.path().join("motion-local"), &["--shard-frames", "12", "--threads", "1", "--deflicker", "motion"]));
+    let motion = digest(&submit_ok(
+        &input,
+        &dir.path().join("motion-local"),
+        &["--shard-frames", "12", "--threads", "1", "--deflicker", "motion"],
+    ));
     let store = dir.path().join("motion-n3");
     let out = run_bounded(mpirun(3, &input, &store, &["--shard-frames", "12", "--deflicker", "motion"]));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -125,7 +132,8 @@ fn killed_rank_ends_the_job_and_the_rerun_redoes_only_missing_shards() {
     let spec = ClipSpec { width: 320, height: 180, frames: 120, gop: 12, ..ClipSpec::default() };
     let input = make_clip(dir.path(), "kill.mp4", &spec);
     let args = ["--shard-frames", "12"];
-    let reference = digest(&submit_ok(&input, &dir.path().join("reference"), &["--shard-frames", "12", "--threads", "1"]));
+    let reference =
+        digest(&submit_ok(&input, &dir.path().join("reference"), &["--shard-frames", "12", "--threads", "1"]));
 
     let store = dir.path().join("store");
     let child = mpirun(3, &input, &store, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
@@ -167,7 +175,10 @@ fn a_failing_rank_ends_the_job_with_one_line() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("stylize: error: ")).collect();
         assert_eq!(ours.len(), 1, "{stderr}");
-        assert!(ours[0].starts_with("stylize: error: rank 1: ") || ours[0].starts_with("stylize: error: rank 2: "), "{stderr}");
+        assert!(
+            ours[0].starts_with("stylize: error: rank 1: ") || ours[0].starts_with("stylize: error: rank 2: "),
+            "{stderr}"
+        );
         assert!(ours[0].contains(expect), "{stderr}");
         assert!(outputs_in(&store).is_empty());
     }

@@ -32,11 +32,16 @@ fn broken_copy(dir: &Path) -> PathBuf {
 fn check_passes_on_a_good_setup_and_fails_on_open_ssh() {
     let f = fixtures();
     let out = stylize()
-        .args(["network", "check", "--nsg"]).arg(f.join("nsg.json"))
-        .arg("--subnet").arg(f.join("subnet.json"))
-        .arg("--storage").arg(f.join("storage.json"))
-        .arg("--keyvault").arg(f.join("keyvault.json"))
-        .arg("--route-table").arg(f.join("route-table.json"))
+        .args(["network", "check", "--nsg"])
+        .arg(f.join("nsg.json"))
+        .arg("--subnet")
+        .arg(f.join("subnet.json"))
+        .arg("--storage")
+        .arg(f.join("storage.json"))
+        .arg("--keyvault")
+        .arg(f.join("keyvault.json"))
+        .arg("--route-table")
+        .arg(f.join("route-table.json"))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
@@ -46,7 +51,8 @@ fn check_passes_on_a_good_setup_and_fails_on_open_ssh() {
     let out = stylize().args(["network", "check", "--json", "--nsg"]).arg(bad.join("nsg.json")).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ssh = report["findings"].as_array().unwrap().iter().find(|f| f["id"].as_str().unwrap().contains("ssh")).unwrap();
+    let ssh =
+        report["findings"].as_array().unwrap().iter().find(|f| f["id"].as_str().unwrap().contains("ssh")).unwrap();
     assert_eq!(ssh["verdict"], "too open", "{ssh}");
     assert!(ssh["rule"].as_str().unwrap().contains("OpenSsh"));
 }
@@ -60,10 +66,17 @@ fn submit_refuses_a_failing_subnet_unless_forced() {
     let out = submit(&clip, &store, &["--network-check", bad.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
-    assert!(err.lines().last().unwrap().starts_with("stylize: error: ") && err.contains("network check failed"), "{err}");
+    assert!(
+        err.lines().last().unwrap().starts_with("stylize: error: ") && err.contains("network check failed"),
+        "{err}"
+    );
     assert!(outputs_in(&store).is_empty());
     let out = submit(&clip, &store, &["--network-check", bad.to_str().unwrap(), "--force", "--deflicker", "off"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let good = submit(&clip, &dir.path().join("out2"), &["--network-check", fixtures().to_str().unwrap(), "--deflicker", "off"]);
+    let good = submit(
+        &clip,
+        &dir.path().join("out2"),
+        &["--network-check", fixtures().to_str().unwrap(), "--deflicker", "off"],
+    );
     assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
 }

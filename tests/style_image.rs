@@ -39,7 +39,8 @@ fn blueness(video: &Path, frames: u32) -> f64 {
         .map(|n| {
             let f = frame_rgb(video, n);
             let px = f.len() as f64 / 3.0;
-            let (r, b): (f64, f64) = f.chunks(3).fold((0.0, 0.0), |(r, b), p| (r + f64::from(p[0]), b + f64::from(p[2])));
+            let (r, b): (f64, f64) =
+                f.chunks(3).fold((0.0, 0.0), |(r, b), p| (r + f64::from(p[0]), b + f64::from(p[2])));
             (b - r) / px
         })
         .sum::<f64>()
@@ -54,8 +55,13 @@ fn the_output_follows_the_painting() {
     let dir = tempfile::tempdir().unwrap();
     let spec = ClipSpec { frames: 20, ..ClipSpec::default() };
     let clip = make_clip(dir.path(), "clip.mp4", &spec);
-    let blue = submit_ok(&clip, &dir.path().join("blue"), &["--style-image", painting_blue_stripes(dir.path()).to_str().unwrap()]);
-    let red = submit_ok(&clip, &dir.path().join("red"), &["--style-image", painting_red_dots(dir.path()).to_str().unwrap()]);
+    let blue = submit_ok(
+        &clip,
+        &dir.path().join("blue"),
+        &["--style-image", painting_blue_stripes(dir.path()).to_str().unwrap()],
+    );
+    let red =
+        submit_ok(&clip, &dir.path().join("red"), &["--style-image", painting_red_dots(dir.path()).to_str().unwrap()]);
     assert_eq!(blue.file_name().unwrap(), "clip.blue-stripes.mp4");
     let (b, r) = (blueness(&blue, 20), blueness(&red, 20));
     assert!(b > r + 50.0, "blue painting gives blueness {b:.1}, red painting {r:.1}");
@@ -85,7 +91,14 @@ fn saved_styles_work_by_name_and_in_blends() {
     let run = |store: &str, style: &str| {
         let mut cmd = stylize();
         styles_env(&mut cmd, dir.path());
-        let out = cmd.arg("submit").arg(&clip).arg("-o").arg(dir.path().join(store)).args(["--style", style]).output().unwrap();
+        let out = cmd
+            .arg("submit")
+            .arg(&clip)
+            .arg("-o")
+            .arg(dir.path().join(store))
+            .args(["--style", style])
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{style}: {}", String::from_utf8_lossy(&out.stderr));
         outputs_in(&dir.path().join(store)).remove(0)
     };
@@ -97,7 +110,14 @@ fn saved_styles_work_by_name_and_in_blends() {
     // A saved style cannot blend with a built-in one (another network).
     let mut cmd = stylize();
     styles_env(&mut cmd, dir.path());
-    let out = cmd.arg("submit").arg(&clip).arg("-o").arg(dir.path().join("x")).args(["--style", "sea:0.5,mosaic:0.5"]).output().unwrap();
+    let out = cmd
+        .arg("submit")
+        .arg(&clip)
+        .arg("-o")
+        .arg(dir.path().join("x"))
+        .args(["--style", "sea:0.5,mosaic:0.5"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot blend built-in style 'mosaic'"));
 }
@@ -142,7 +162,12 @@ fn a_learned_style_runs_by_name_and_bad_learned_files_are_refused() {
     let painting = painting_red_dots(d);
     let mut cmd = stylize();
     styles_env(&mut cmd, d);
-    let out = cmd.args(["styles", "learn"]).arg(&painting).args(["--name", "mine", "--steps", "4", "--size", "64", "--device", "cpu"]).output().unwrap();
+    let out = cmd
+        .args(["styles", "learn"])
+        .arg(&painting)
+        .args(["--name", "mine", "--steps", "4", "--size", "64", "--device", "cpu"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("learned style mine"));
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("styles/mine.json")).unwrap()).unwrap();
@@ -150,7 +175,14 @@ fn a_learned_style_runs_by_name_and_bad_learned_files_are_refused() {
 
     let mut cmd = stylize();
     styles_env(&mut cmd, d);
-    let out = cmd.arg("submit").arg(&clip).arg("-o").arg(d.join("o")).args(["--style", "mine", "--deflicker", "off"]).output().unwrap();
+    let out = cmd
+        .arg("submit")
+        .arg(&clip)
+        .arg("-o")
+        .arg(d.join("o"))
+        .args(["--style", "mine", "--deflicker", "off"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let output = outputs_in(&d.join("o")).remove(0);
     assert_eq!(output.file_name().unwrap(), "clip.mine.mp4");
@@ -160,7 +192,8 @@ fn a_learned_style_runs_by_name_and_bad_learned_files_are_refused() {
     assert!(psnr(&frame_rgb(&output, 3), &frame_rgb(&builtin, 3)) < 40.0);
 
     // A learned file for another network, or with rows that do not fit.
-    std::fs::write(d.join("styles/bent.json"), br#"{"model": "multistyle26-cin-v1", "slot": 3, "rows": [[1.0, 2.0]]}"#).unwrap();
+    std::fs::write(d.join("styles/bent.json"), br#"{"model": "multistyle26-cin-v1", "slot": 3, "rows": [[1.0, 2.0]]}"#)
+        .unwrap();
     let mut cmd = stylize();
     styles_env(&mut cmd, d);
     let out = cmd.arg("submit").arg(&clip).arg("-o").arg(d.join("x")).args(["--style", "bent"]).output().unwrap();

@@ -23,13 +23,21 @@ fn preview_renders_a_contact_sheet_of_all_styles() {
     }
     img.save(&frame).unwrap();
     let sheet = dir.path().join("sheet.png");
-    let out = stylize().args(["styles", "preview"]).arg(&frame).arg("-o").arg(&sheet).args(["--tile", "48"]).output().unwrap();
+    let out = stylize()
+        .args(["styles", "preview"])
+        .arg(&frame)
+        .arg("-o")
+        .arg(&sheet)
+        .args(["--tile", "48"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let sheet = image::open(&sheet).unwrap().to_rgb8();
     // 7 tiles of 48x32 to a row, 4 rows for 26 styles.
     assert_eq!(sheet.dimensions(), (7 * 48, 4 * 32));
     // Tiles differ from one another: each is a different style.
-    let tile = |i: u32| image::imageops::crop_imm(&sheet, (i % 7) * 48, (i / 7) * 32 + 16, 48, 16).to_image().into_raw();
+    let tile =
+        |i: u32| image::imageops::crop_imm(&sheet, (i % 7) * 48, (i / 7) * 32 + 16, 48, 16).to_image().into_raw();
     assert!(psnr(&tile(16), &tile(17)) < 25.0);
     assert!(psnr(&tile(0), &tile(3)) < 25.0);
 }

@@ -17,7 +17,10 @@ fn assert_same_timing_and_audio(input: &std::path::Path, output: &std::path::Pat
     assert_eq!(vo["r_frame_rate"], vi["r_frame_rate"], "frame rate");
     assert_eq!((vo["width"].clone(), vo["height"].clone()), (vi["width"].clone(), vi["height"].clone()));
     let frame = 1.0 / rate_f64(spec.rate);
-    let (di, dout) = (vi["duration"].as_str().unwrap().parse::<f64>().unwrap(), vo["duration"].as_str().unwrap().parse::<f64>().unwrap());
+    let (di, dout) = (
+        vi["duration"].as_str().unwrap().parse::<f64>().unwrap(),
+        vo["duration"].as_str().unwrap().parse::<f64>().unwrap(),
+    );
     assert!((di - dout).abs() < frame, "video duration {dout} vs input {di}");
     assert!((duration(&pi) - duration(&po)).abs() < frame, "container duration");
     let (ai, ao) = (audio_streams(&pi), audio_streams(&po));
@@ -46,7 +49,8 @@ fn exact_frame_rates_survive() {
     for (k, rate) in ["30000/1001", "60", "24000/1001"].into_iter().enumerate() {
         let spec = ClipSpec { rate, frames: 40, gop: 15, ..ClipSpec::default() };
         let input = make_clip(dir.path(), &format!("rate{k}.mp4"), &spec);
-        let output = submit_ok(&input, &dir.path().join(format!("out{k}")), &["--style", "starry", "--shard-frames", "16"]);
+        let output =
+            submit_ok(&input, &dir.path().join(format!("out{k}")), &["--style", "starry", "--shard-frames", "16"]);
         assert_same_timing_and_audio(&input, &output, &spec);
         assert_eq!(video_stream(&probe(&output))["avg_frame_rate"].as_str().unwrap(), rate.replace("60", "60/1"));
     }
@@ -97,11 +101,15 @@ fn frames_are_really_stylized() {
     let dir = tempfile::tempdir().unwrap();
     let spec = ClipSpec { frames: 30, ..ClipSpec::default() };
     let input = make_clip(dir.path(), "look.mp4", &spec);
-    let output = submit_ok(&input, &dir.path().join("out"), &["--style", "starry", "--crf", "12", "--deflicker", "off"]);
-    let mut model = TorchModel::load(&ModelSpec::builtin(StyleBlend::parse("starry").unwrap()), DeviceChoice::Cpu, Precision::Fp32).unwrap();
+    let output =
+        submit_ok(&input, &dir.path().join("out"), &["--style", "starry", "--crf", "12", "--deflicker", "off"]);
+    let mut model =
+        TorchModel::load(&ModelSpec::builtin(StyleBlend::parse("starry").unwrap()), DeviceChoice::Cpu, Precision::Fp32)
+            .unwrap();
     for n in [0, 17, 29] {
         let source = frame_rgb(&input, n);
-        let direct = model.stylize(RgbBatch { width: 128, height: 72, frames: vec![source.clone()] }).unwrap().frames.remove(0);
+        let direct =
+            model.stylize(RgbBatch { width: 128, height: 72, frames: vec![source.clone()] }).unwrap().frames.remove(0);
         let direct = through_yuv420(&direct, 128, 72);
         let produced = frame_rgb(&output, n);
         let to_model = psnr(&produced, &direct);
@@ -194,7 +202,11 @@ fn user_torchscript_model_in_byte_range() {
     let spec = ClipSpec { frames: 20, ..ClipSpec::default() };
     let input = make_clip(dir.path(), "user.mp4", &spec);
     let model = model_dir().join("test/invert255.pt");
-    let output = submit_ok(&input, &dir.path().join("out"), &["--model", model.to_str().unwrap(), "--range", "0-255", "--crf", "12", "--deflicker", "off"]);
+    let output = submit_ok(
+        &input,
+        &dir.path().join("out"),
+        &["--model", model.to_str().unwrap(), "--range", "0-255", "--crf", "12", "--deflicker", "off"],
+    );
     assert_eq!(output.file_name().unwrap(), "user.invert255.mp4");
     assert_same_timing_and_audio(&input, &output, &spec);
     let source = frame_rgb(&input, 10);

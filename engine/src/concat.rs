@@ -42,7 +42,8 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, format: &str
     let src_path = source.path.as_path();
     let first = &segments.first().ok_or_else(|| EngineError::bad_input(dst, "no segments to join"))?.path;
     let seg0 = ff::format::input(first).map_err(EngineError::media(first.as_path(), "opening segment"))?;
-    let video_params = seg0.stream(0).ok_or_else(|| EngineError::bad_input(first, "segment has no stream"))?.parameters();
+    let video_params =
+        seg0.stream(0).ok_or_else(|| EngineError::bad_input(first, "segment has no stream"))?.parameters();
     let extradata = extradata(&video_params);
     drop(seg0);
 
@@ -50,9 +51,13 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, format: &str
     let mut out = ff::format::output_as(&dst, format).map_err(EngineError::media(dst, "creating output"))?;
 
     // Output stream 0 is the video; audio streams follow in source order.
-    let src_video = src.stream(source.video.stream_index).ok_or_else(|| EngineError::bad_input(src_path, "video stream vanished"))?;
+    let src_video = src
+        .stream(source.video.stream_index)
+        .ok_or_else(|| EngineError::bad_input(src_path, "video stream vanished"))?;
     {
-        let mut ost = out.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(EngineError::media(dst, "adding video stream"))?;
+        let mut ost = out
+            .add_stream(ff::encoder::find(ff::codec::Id::None))
+            .map_err(EngineError::media(dst, "adding video stream"))?;
         ost.set_parameters(video_params);
         ost.set_time_base(src_video.time_base());
         ost.set_avg_frame_rate(src_video.avg_frame_rate());
@@ -64,8 +69,11 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, format: &str
     }
     let mut audio_map = vec![None; src.nb_streams() as usize];
     for a in &source.audio {
-        let ist = src.stream(a.stream_index).ok_or_else(|| EngineError::bad_input(src_path, "audio stream vanished"))?;
-        let mut ost = out.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(EngineError::media(dst, "adding audio stream"))?;
+        let ist =
+            src.stream(a.stream_index).ok_or_else(|| EngineError::bad_input(src_path, "audio stream vanished"))?;
+        let mut ost = out
+            .add_stream(ff::encoder::find(ff::codec::Id::None))
+            .map_err(EngineError::media(dst, "adding audio stream"))?;
         ost.set_parameters(ist.parameters());
         ost.set_time_base(ist.time_base());
         ost.set_metadata(ist.metadata().to_owned());

@@ -88,9 +88,10 @@ impl Manifest {
     pub fn load(store: &dyn Store, id: &str) -> Result<Option<Manifest>> {
         let key = Self::key(id);
         let Some(bytes) = store.get(&key)? else { return Ok(None) };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| EngineError::Corrupt { path: format!("{}/{key}", store.describe()).into(), reason: e.to_string() })
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| EngineError::Corrupt {
+            path: format!("{}/{key}", store.describe()).into(),
+            reason: e.to_string(),
+        })
     }
 
     /// Save atomically.

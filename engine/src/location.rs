@@ -22,6 +22,27 @@ pub enum Location {
 pub struct RemoteOptions {
     /// Refuse anything but a SAS token (no account key).
     pub sas_only: bool,
+    /// Authenticate as the machine's managed identity (Entra ID) where a
+    /// URL carries no SAS: the way for compute inside Azure, no secret at
+    /// all. Needs https.
+    pub managed_identity: bool,
+}
+
+/// The managed identity's credential, for URLs without a SAS.
+fn identity(
+    url: &str,
+    options: RemoteOptions,
+) -> Result<Option<std::sync::Arc<dyn azure_core::credentials::TokenCredential>>> {
+    if !options.managed_identity || crate::azure::ConnectionString::looks_like(url) {
+        return Ok(None);
+    }
+    let parsed = crate::azure::StorageUrl::parse(url, crate::azure::Service::Blob)?;
+    if !options.managed_identity || parsed.has_sas() {
+        return Ok(None);
+    }
+    let credential = azure_identity::ManagedIdentityCredential::new(None)
+        .map_err(|e| parsed.error(format!("managed identity: {e}")))?;
+    Ok(Some(credential))
 }
 
 impl Location {
@@ -59,7 +80,10 @@ impl Location {
 pub fn open_store(location: &Location, options: RemoteOptions) -> Result<Box<dyn Store>> {
     match location {
         Location::Local(dir) => Ok(Box::new(LocalStore::open(dir)?)),
-        Location::Remote(url) => Ok(Box::new(crate::azure::BlobStore::open(url, options.sas_only)?)),
+        Location::Remote(url) => match identity(url, options)? {
+            Some(credential) => Ok(Box::new(crate::azure::BlobStore::with_credential(url, credential)?)),
+            None => Ok(Box::new(crate::azure::BlobStore::open(url, options.sas_only)?)),
+        },
     }
 }
 
@@ -70,12 +94,23 @@ pub fn fetch_input(location: &Location, scratch: &Path, options: RemoteOptions) 
         Location::Local(p) => Ok(p.clone()),
         Location::Remote(url) => {
             let parsed = crate::azure::StorageUrl::parse(url, crate::azure::Service::Blob)?;
-            if options.sas_only && !parsed.has_sas() {
+            let credential = identity(url, options)?;
+            if options.sas_only && !parsed.has_sas() && credential.is_none() {
                 return Err(parsed.error("--sas-only: no SAS token in the URL"));
             }
             let name = location.file_name();
             let dst = scratch.join(if name.is_empty() { "input".to_string() } else { name });
-            crate::azure::download_blob(url, &dst)?;
+            match credential {
+                Some(credential) => {
+                    let blob = parsed.blob.clone().ok_or_else(|| parsed.error("URL names no blob"))?;
+                    let container = parsed.container_url()?.to_string();
+                    let store = crate::azure::BlobStore::with_credential(&container, credential)?;
+                    if !store.get_file(&blob, &dst)? {
+                        return Err(parsed.error("no such blob"));
+                    }
+                }
+                None => crate::azure::download_blob(url, &dst)?,
+            }
             Ok(dst)
         }
     }

@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ff;
 use ff::media::Type;
+use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
@@ -93,9 +93,7 @@ impl VideoInfo {
     /// Duration from the first frame's start to the last frame's end, in seconds.
     pub fn duration_secs(&self) -> f64 {
         match (self.pts.first(), self.pts.last()) {
-            (Some(first), Some(last)) => {
-                (last - first + self.last_frame_duration) as f64 * self.time_base.as_f64()
-            }
+            (Some(first), Some(last)) => (last - first + self.last_frame_duration) as f64 * self.time_base.as_f64(),
             _ => 0.0,
         }
     }
@@ -147,9 +145,8 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
     if meta.len() == 0 {
         return Err(EngineError::bad_input(path, "empty file (0 bytes)"));
     }
-    let mut input = ff::format::input(&path).map_err(|e| {
-        EngineError::bad_input(path, format!("not a readable video ({})", describe(&e)))
-    })?;
+    let mut input = ff::format::input(&path)
+        .map_err(|e| EngineError::bad_input(path, format!("not a readable video ({})", describe(&e))))?;
     let format = input.format().name().to_string();
     if format == "image2" || format.ends_with("_pipe") {
         return Err(EngineError::bad_input(path, format!("a still image ({format}), not a video")));
@@ -165,18 +162,16 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
     let codec_ctx = ff::codec::context::Context::from_parameters(params)
         .map_err(EngineError::media(path, "reading video parameters"))?;
     let codec_id = codec_ctx.id();
-    let decoder = codec_ctx
-        .decoder()
-        .video()
-        .map_err(|e| EngineError::bad_input(path, format!("no decoder for video codec {codec_id:?} ({})", describe(&e))))?;
+    let decoder = codec_ctx.decoder().video().map_err(|e| {
+        EngineError::bad_input(path, format!("no decoder for video codec {codec_id:?} ({})", describe(&e)))
+    })?;
     let (width, height) = (decoder.width(), decoder.height());
     if width == 0 || height == 0 {
         return Err(EngineError::bad_input(path, "video stream has no frame size"));
     }
     let time_base: Ratio = video_stream.time_base().into();
     let avg = video_stream.avg_frame_rate();
-    let frame_rate: Ratio =
-        if avg.numerator() > 0 && avg.denominator() > 0 { avg } else { video_stream.rate() }.into();
+    let frame_rate: Ratio = if avg.numerator() > 0 && avg.denominator() > 0 { avg } else { video_stream.rate() }.into();
     let rotation = display_rotation(&video_stream);
     let header_frames = video_stream.frames();
     let codec = format!("{codec_id:?}").to_lowercase();
@@ -198,9 +193,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
         match packet.read(&mut input) {
             Ok(()) => {}
             Err(ff::Error::Eof) => break,
-            Err(e) => {
-                return Err(EngineError::bad_input(path, format!("truncated or corrupt ({})", describe(&e))))
-            }
+            Err(e) => return Err(EngineError::bad_input(path, format!("truncated or corrupt ({})", describe(&e)))),
         }
         if packet.stream() == stream_index {
             let Some(ts) = packet.pts().or(packet.dts()) else {
@@ -231,8 +224,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
         return Err(EngineError::bad_input(path, "two video frames share one timestamp"));
     }
     let pts: Vec<i64> = order.iter().map(|p| p.0).collect();
-    let keyframes: Vec<u64> =
-        order.iter().enumerate().filter(|(_, p)| p.1).map(|(i, _)| i as u64).collect();
+    let keyframes: Vec<u64> = order.iter().enumerate().filter(|(_, p)| p.1).map(|(i, _)| i as u64).collect();
     if keyframes.first() != Some(&0) {
         return Err(EngineError::bad_input(path, "the first frame is not a keyframe"));
     }

@@ -50,7 +50,8 @@ pub fn cut_segment(info: &MediaInfo, shard: &Shard, dst: &Path) -> Result<()> {
 
     let mut out = ff::format::output_as(&dst, SEGMENT_FORMAT).map_err(EngineError::media(dst, "creating segment"))?;
     {
-        let mut ost = out.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(EngineError::media(dst, "adding stream"))?;
+        let mut ost =
+            out.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(EngineError::media(dst, "adding stream"))?;
         ost.set_parameters(params);
         ost.set_time_base(in_tb);
         // SAFETY: codecpar belongs to the stream we hold mutably; a tag of 0

@@ -61,9 +61,11 @@ impl LocalStore {
     /// Open (creating if needed) a store rooted at `root`, and check it
     /// can be written before any work starts.
     pub fn open(root: &Path) -> Result<Self> {
-        std::fs::create_dir_all(root).map_err(|e| EngineError::bad_input(root, format!("cannot create store directory ({})", io_reason(&e))))?;
-        let probe = tempfile::NamedTempFile::new_in(root)
-            .map_err(|e| EngineError::bad_input(root, format!("store directory is not writable ({})", io_reason(&e))))?;
+        std::fs::create_dir_all(root)
+            .map_err(|e| EngineError::bad_input(root, format!("cannot create store directory ({})", io_reason(&e))))?;
+        let probe = tempfile::NamedTempFile::new_in(root).map_err(|e| {
+            EngineError::bad_input(root, format!("store directory is not writable ({})", io_reason(&e)))
+        })?;
         drop(probe);
         Ok(LocalStore { root: root.to_path_buf() })
     }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use azurite_support::{admin_sas, in_an_hour, key, Azurite, Shown, ACCOUNT, KEY};
 use stylize_engine::azure::{
-    container_sas, decode_payload, download_blob, parse_blob_created, queue_sas, upload_blob, BlobStore, EventQueue, SasProtocol,
-    BLOCK_SIZE,
+    container_sas, decode_payload, download_blob, parse_blob_created, queue_sas, upload_blob, BlobStore, EventQueue,
+    SasProtocol, BLOCK_SIZE,
 };
 use stylize_engine::store::Store;
 
@@ -89,7 +89,8 @@ fn blob_store_round_trip() {
     download_blob(&blob_url, &back2).unwrap();
     assert!(same_file(&big, &back2));
     assert_eq!(root.list("single").unwrap(), vec!["single/dir x/file.bin"]);
-    let missing = download_blob(&format!("{}/roundtrip/nope.bin?{sas}", az.blob_endpoint()), &back2).unwrap_err().to_string();
+    let missing =
+        download_blob(&format!("{}/roundtrip/nope.bin?{sas}", az.blob_endpoint()), &back2).unwrap_err().to_string();
     assert!(missing.contains("no such blob"), "{missing}");
     shown.add(missing);
 
@@ -167,7 +168,9 @@ fn sas_only_refuses_keys_and_bare_urls() {
     assert!(err.ends_with(": --sas-only: an account key is not allowed"), "{err}");
     assert!(err.contains("AccountKey=REDACTED"), "{err}");
     shown.add(err);
-    let err = stylize_engine::azure::EventQueue::open(&format!("{}/events", az.queue_endpoint()), true).unwrap_err().to_string();
+    let err = stylize_engine::azure::EventQueue::open(&format!("{}/events", az.queue_endpoint()), true)
+        .unwrap_err()
+        .to_string();
     assert!(err.ends_with(": no SAS token"), "{err}");
     shown.add(err);
 

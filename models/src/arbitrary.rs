@@ -46,32 +46,54 @@ impl StyleVector {
     /// Predict the style of a painting (packed RGB24, `width` x `height`):
     /// centre square, resized to 256x256 (antialiased), through the style
     /// network. `source` names the painting in errors.
-    pub fn from_image(rgb: &[u8], width: u32, height: u32, source: &Path, device: DeviceChoice) -> Result<Self, ModelError> {
+    pub fn from_image(
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+        source: &Path,
+        device: DeviceChoice,
+    ) -> Result<Self, ModelError> {
         if width < MIN_STYLE_SIDE || height < MIN_STYLE_SIDE {
             return Err(ModelError::Shape {
                 path: source.to_path_buf(),
-                reason: format!("style image is too small ({width}x{height}); both sides need at least {MIN_STYLE_SIDE} pixels"),
+                reason: format!(
+                    "style image is too small ({width}x{height}); both sides need at least {MIN_STYLE_SIDE} pixels"
+                ),
             });
         }
         let path = predict_path();
         if !path.is_file() {
-            return Err(ModelError::Load { path, reason: "no such file (run scripts/setup.sh to convert the models)".into() });
+            return Err(ModelError::Load {
+                path,
+                reason: "no such file (run scripts/setup.sh to convert the models)".into(),
+            });
         }
         let device = device.resolve()?;
-        let module = CModule::load_on_device(&path, device).map_err(|e| ModelError::Load { path: path.clone(), reason: first_line(&e) })?;
-        let fail = |e: tch::TchError| ModelError::Forward { path: path.clone(), batch: 1, width, height, reason: first_line(&e) };
+        let module = CModule::load_on_device(&path, device)
+            .map_err(|e| ModelError::Load { path: path.clone(), reason: first_line(&e) })?;
+        let fail = |e: tch::TchError| ModelError::Forward {
+            path: path.clone(),
+            batch: 1,
+            width,
+            height,
+            reason: first_line(&e),
+        };
         let values = tch::no_grad(|| -> Result<Vec<f32>, tch::TchError> {
             let (w, h) = (i64::from(width), i64::from(height));
             let side = w.min(h);
             let x = Tensor::from_slice(rgb).view([1, h, w, 3]).permute([0, 3, 1, 2]).to_kind(Kind::Float) / 255.0;
             let x = x.f_narrow(2, (h - side) / 2, side)?.f_narrow(3, (w - side) / 2, side)?.contiguous();
-            let x = x.f_internal_upsample_bicubic2d_aa([256, 256], false, None, None)?.clamp(0.0, 1.0).to_device(device);
+            let x =
+                x.f_internal_upsample_bicubic2d_aa([256, 256], false, None, None)?.clamp(0.0, 1.0).to_device(device);
             let v = module.forward_ts(&[x])?.to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1);
             Vec::<f32>::try_from(v)
         })
         .map_err(fail)?;
         if values.len() != STYLE_DIM {
-            return Err(ModelError::Shape { path, reason: format!("style network gave {} numbers, expected {STYLE_DIM}", values.len()) });
+            return Err(ModelError::Shape {
+                path,
+                reason: format!("style network gave {} numbers, expected {STYLE_DIM}", values.len()),
+            });
         }
         Ok(StyleVector { model: STYLE_MODEL.into(), values })
     }

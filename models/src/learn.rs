@@ -53,7 +53,14 @@ pub struct LearnOptions {
 
 impl Default for LearnOptions {
     fn default() -> Self {
-        LearnOptions { steps: 200, learning_rate: 0.02, size: 256, style_weight: 1e3, content_weight: 1.0, device: DeviceChoice::Auto }
+        LearnOptions {
+            steps: 200,
+            learning_rate: 0.02,
+            size: 256,
+            style_weight: 1e3,
+            content_weight: 1.0,
+            device: DeviceChoice::Auto,
+        }
     }
 }
 
@@ -85,10 +92,15 @@ fn vgg_path() -> PathBuf {
 /// The conditional instance-norm tables of the network: its `[26, C]`
 /// parameters, in order.
 pub(crate) fn norm_tables(module: &CModule, path: &Path) -> Result<Vec<Tensor>, ModelError> {
-    let params = module.named_parameters().map_err(|e| ModelError::Load { path: path.to_path_buf(), reason: first_line(&e) })?;
-    let tables: Vec<Tensor> = params.into_iter().filter(|(_, t)| t.dim() == 2 && t.size()[0] == NUM_STYLES as i64).map(|(_, t)| t).collect();
+    let params =
+        module.named_parameters().map_err(|e| ModelError::Load { path: path.to_path_buf(), reason: first_line(&e) })?;
+    let tables: Vec<Tensor> =
+        params.into_iter().filter(|(_, t)| t.dim() == 2 && t.size()[0] == NUM_STYLES as i64).map(|(_, t)| t).collect();
     if tables.is_empty() {
-        return Err(ModelError::Load { path: path.to_path_buf(), reason: "no style tables (re-run scripts/setup.sh to convert the model)".into() });
+        return Err(ModelError::Load {
+            path: path.to_path_buf(),
+            reason: "no style tables (re-run scripts/setup.sh to convert the model)".into(),
+        });
     }
     Ok(tables)
 }
@@ -97,8 +109,12 @@ impl LearnedStyle {
     /// Put this style into its row of the network's tables.
     pub(crate) fn install(&self, module: &CModule, path: &Path) -> Result<(), ModelError> {
         let tables = norm_tables(module, path)?;
-        if tables.len() != self.rows.len() || tables.iter().zip(&self.rows).any(|(t, r)| t.size()[1] != r.len() as i64) {
-            return Err(ModelError::Shape { path: path.to_path_buf(), reason: "the learned style does not fit this network".into() });
+        if tables.len() != self.rows.len() || tables.iter().zip(&self.rows).any(|(t, r)| t.size()[1] != r.len() as i64)
+        {
+            return Err(ModelError::Shape {
+                path: path.to_path_buf(),
+                reason: "the learned style does not fit this network".into(),
+            });
         }
         tch::no_grad(|| {
             for (t, r) in tables.iter().zip(&self.rows) {
@@ -125,7 +141,11 @@ impl LearnedStyle {
 }
 
 fn to_tensor(img: &Image, size: i64, device: Device) -> Result<Tensor, tch::TchError> {
-    let x = Tensor::from_slice(img.rgb).view([1, i64::from(img.height), i64::from(img.width), 3]).permute([0, 3, 1, 2]).to_kind(Kind::Float) / 255.0;
+    let x = Tensor::from_slice(img.rgb)
+        .view([1, i64::from(img.height), i64::from(img.width), 3])
+        .permute([0, 3, 1, 2])
+        .to_kind(Kind::Float)
+        / 255.0;
     Ok(x.f_internal_upsample_bilinear2d_aa([size, size], false, None, None)?.clamp(0.0, 1.0).to_device(device))
 }
 
@@ -151,20 +171,37 @@ fn features(vgg: &CModule, x: &Tensor) -> Result<Vec<Tensor>, tch::TchError> {
 
 /// Fit a new style to `painting` over `contents`; `on_step` hears each
 /// step's loss (for a progress bar).
-pub fn learn(painting: &Image, contents: &[Image], options: &LearnOptions, on_step: &dyn Fn(usize, f64)) -> Result<(LearnedStyle, LearnReport), ModelError> {
+pub fn learn(
+    painting: &Image,
+    contents: &[Image],
+    options: &LearnOptions,
+    on_step: &dyn Fn(usize, f64),
+) -> Result<(LearnedStyle, LearnReport), ModelError> {
     let net_path = crate::model_dir().join("multistyle26.pt");
     let device = options.device.resolve()?;
-    let load = |p: &Path| CModule::load_on_device(p, device).map_err(|e| ModelError::Load { path: p.to_path_buf(), reason: first_line(&e) });
+    let load = |p: &Path| {
+        CModule::load_on_device(p, device)
+            .map_err(|e| ModelError::Load { path: p.to_path_buf(), reason: first_line(&e) })
+    };
     let mut net = load(&net_path)?;
     net.set_eval();
     let mut vgg = load(&vgg_path())?;
     vgg.set_eval();
-    let fail = |e: tch::TchError| ModelError::Forward { path: net_path.clone(), batch: contents.len(), width: options.size as u32, height: options.size as u32, reason: first_line(&e) };
+    let fail = |e: tch::TchError| ModelError::Forward {
+        path: net_path.clone(),
+        batch: contents.len(),
+        width: options.size as u32,
+        height: options.size as u32,
+        reason: first_line(&e),
+    };
     tch::manual_seed(0);
 
     let size = options.size;
     let style_img = to_tensor(painting, size, device).map_err(fail)?;
-    let content = Tensor::cat(&contents.iter().map(|c| to_tensor(c, size, device)).collect::<Result<Vec<_>, _>>().map_err(fail)?, 0);
+    let content = Tensor::cat(
+        &contents.iter().map(|c| to_tensor(c, size, device)).collect::<Result<Vec<_>, _>>().map_err(fail)?,
+        0,
+    );
     let n = content.size()[0];
     let (targets, content_target) = tch::no_grad(|| -> Result<(Vec<Tensor>, Tensor), tch::TchError> {
         let fs = features(&vgg, &style_img)?;
@@ -205,7 +242,8 @@ pub fn learn(painting: &Image, contents: &[Image], options: &LearnOptions, on_st
         let _ = t.set_requires_grad(true);
     }
     let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
-    let mut moments: Vec<(Tensor, Tensor)> = tables.iter().map(|t| (t.get(slot as i64).zeros_like(), t.get(slot as i64).zeros_like())).collect();
+    let mut moments: Vec<(Tensor, Tensor)> =
+        tables.iter().map(|t| (t.get(slot as i64).zeros_like(), t.get(slot as i64).zeros_like())).collect();
     for step in 1..=options.steps {
         for t in &tables {
             let mut g = t.grad();

@@ -7,8 +7,8 @@
 #![deny(missing_docs)]
 
 pub mod arbitrary;
-pub mod learn;
 pub mod error;
+pub mod learn;
 pub mod styles;
 pub mod torch;
 

@@ -11,9 +11,32 @@ pub const NUM_STYLES: usize = 26;
 /// Readable names of the built-in styles, by index. Named after what each
 /// looks like (see `stylize styles preview`); the index is an alias.
 pub const STYLE_NAMES: [&str; NUM_STYLES] = [
-    "amber", "bold-ink", "charcoal", "vortex", "ember", "fauve", "midnight", "swirl", "pastel",
-    "tapestry", "sepia", "parchment", "lilac", "emerald", "frost", "stained-glass", "starry",
-    "mosaic", "sandstone", "pointillist", "crimson", "cartoon", "dusk", "noir", "porcelain", "weave",
+    "amber",
+    "bold-ink",
+    "charcoal",
+    "vortex",
+    "ember",
+    "fauve",
+    "midnight",
+    "swirl",
+    "pastel",
+    "tapestry",
+    "sepia",
+    "parchment",
+    "lilac",
+    "emerald",
+    "frost",
+    "stained-glass",
+    "starry",
+    "mosaic",
+    "sandstone",
+    "pointillist",
+    "crimson",
+    "cartoon",
+    "dusk",
+    "noir",
+    "porcelain",
+    "weave",
 ];
 
 /// A normalised weight per built-in style (they sum to 1).
@@ -51,9 +74,8 @@ impl StyleBlend {
             if !(weight.is_finite() && weight >= 0.0) {
                 return Err(err(format!("weight of '{name}' must be a number >= 0")));
             }
-            let index = style_index(name).ok_or_else(|| {
-                err(format!("unknown style '{name}' (see `stylize styles list`)"))
-            })?;
+            let index =
+                style_index(name).ok_or_else(|| err(format!("unknown style '{name}' (see `stylize styles list`)")))?;
             weights[index] += weight;
         }
         let total: f32 = weights.iter().sum();
@@ -79,8 +101,7 @@ impl StyleBlend {
     /// A short canonical label, e.g. `starry` or `starry-70+mosaic-30`,
     /// used in output file names.
     pub fn label(&self) -> String {
-        let parts: Vec<(usize, f32)> =
-            self.weights.iter().copied().enumerate().filter(|(_, w)| *w > 0.0).collect();
+        let parts: Vec<(usize, f32)> = self.weights.iter().copied().enumerate().filter(|(_, w)| *w > 0.0).collect();
         if let [(i, _)] = parts.as_slice() {
             return STYLE_NAMES[*i].to_string();
         }
@@ -128,11 +149,14 @@ pub fn resolve(spec: &str, dir: &std::path::Path) -> Result<Style, ModelError> {
     let parts: Vec<(&str, f32)> = spec
         .split(',')
         .map(|part| match part.split_once(':') {
-            Some((n, w)) => w.trim().parse::<f32>().map(|w| (n.trim(), w)).map_err(|_| err(format!("weight '{w}' is not a number"))),
+            Some((n, w)) => {
+                w.trim().parse::<f32>().map(|w| (n.trim(), w)).map_err(|_| err(format!("weight '{w}' is not a number")))
+            }
             None => Ok((part.trim(), 1.0)),
         })
         .collect::<Result<_, _>>()?;
-    let saved: Vec<bool> = parts.iter().map(|(n, _)| style_index(n).is_none() && dir.join(format!("{n}.json")).is_file()).collect();
+    let saved: Vec<bool> =
+        parts.iter().map(|(n, _)| style_index(n).is_none() && dir.join(format!("{n}.json")).is_file()).collect();
     if !saved.iter().any(|s| *s) {
         return StyleBlend::parse(spec).map(Style::Builtin);
     }
@@ -174,10 +198,7 @@ pub fn resolve(spec: &str, dir: &std::path::Path) -> Result<Style, ModelError> {
 /// The index of a style given by name or by number.
 pub fn style_index(name: &str) -> Option<usize> {
     let lower = name.to_ascii_lowercase();
-    STYLE_NAMES
-        .iter()
-        .position(|n| *n == lower)
-        .or_else(|| lower.parse::<usize>().ok().filter(|i| *i < NUM_STYLES))
+    STYLE_NAMES.iter().position(|n| *n == lower).or_else(|| lower.parse::<usize>().ok().filter(|i| *i < NUM_STYLES))
 }
 
 #[cfg(test)]

@@ -135,7 +135,10 @@ impl ModelSpec {
 
     fn path(&self) -> &Path {
         match self {
-            ModelSpec::Builtin { path, .. } | ModelSpec::User { path, .. } | ModelSpec::Arbitrary { path, .. } | ModelSpec::Learned { path, .. } => path,
+            ModelSpec::Builtin { path, .. }
+            | ModelSpec::User { path, .. }
+            | ModelSpec::Arbitrary { path, .. }
+            | ModelSpec::Learned { path, .. } => path,
         }
     }
 }
@@ -180,11 +183,18 @@ impl TorchModel {
     /// [`Self::load`] on `threads` CPU threads (default: all cores). The
     /// count shapes libtorch's CPU kernels (and their last bits), so it is
     /// set before the first call.
-    pub fn load_with_threads(spec: &ModelSpec, device: DeviceChoice, precision: Precision, threads: Option<usize>) -> Result<Self, ModelError> {
+    pub fn load_with_threads(
+        spec: &ModelSpec,
+        device: DeviceChoice,
+        precision: Precision,
+        threads: Option<usize>,
+    ) -> Result<Self, ModelError> {
         let path = spec.path().to_path_buf();
         if !path.is_file() {
             let hint = match spec {
-                ModelSpec::Builtin { .. } | ModelSpec::Arbitrary { .. } | ModelSpec::Learned { .. } => " (run scripts/setup.sh to convert the built-in models)",
+                ModelSpec::Builtin { .. } | ModelSpec::Arbitrary { .. } | ModelSpec::Learned { .. } => {
+                    " (run scripts/setup.sh to convert the built-in models)"
+                }
                 ModelSpec::User { .. } => "",
             };
             return Err(ModelError::Load { path, reason: format!("no such file{hint}") });
@@ -217,13 +227,26 @@ impl TorchModel {
                 (Some(w), 1.0, label.clone())
             }
             ModelSpec::Arbitrary { style, label, .. } => {
-                let v = Tensor::from_slice(&style.values).view([1, crate::arbitrary::STYLE_DIM as i64]).to_device(device).to_kind(kind);
+                let v = Tensor::from_slice(&style.values)
+                    .view([1, crate::arbitrary::STYLE_DIM as i64])
+                    .to_device(device)
+                    .to_kind(kind);
                 (Some(v), 1.0, label.clone())
             }
         };
         // The arbitrary-style network was exported with batch 1 baked in.
         let per_frame = matches!(spec, ModelSpec::Arbitrary { .. });
-        let model = TorchModel { module, path, device, kind, style, scale, label, threads: threads.map(|n| n.max(1) as i32), per_frame };
+        let model = TorchModel {
+            module,
+            path,
+            device,
+            kind,
+            style,
+            scale,
+            label,
+            threads: threads.map(|n| n.max(1) as i32),
+            per_frame,
+        };
         model.check_shape()?;
         Ok(model)
     }
@@ -344,7 +367,11 @@ impl StyleModel for TorchModel {
                 host.extend_from_slice(f);
             }
             let x = Tensor::from_slice(&host).view([n, h, w, 3]);
-            let x = if self.device.is_cuda() { x.pin_memory(self.device).to_device_(self.device, Kind::Uint8, true, false) } else { x };
+            let x = if self.device.is_cuda() {
+                x.pin_memory(self.device).to_device_(self.device, Kind::Uint8, true, false)
+            } else {
+                x
+            };
             let x = x.permute([0, 3, 1, 2]).to_kind(self.kind);
             let x = if self.scale == 1.0 { x / 255.0 } else { x };
             // The built-in network needs sides that are multiples of 4:
@@ -354,7 +381,13 @@ impl StyleModel for TorchModel {
             let y = self.forward(&x)?;
             let y = y.f_narrow(2, 0, h)?.f_narrow(3, 0, w)?;
             let y = if self.scale == 1.0 { y * 255.0 } else { y };
-            Ok(y.to_kind(Kind::Float).clamp(0.0, 255.0).round().to_kind(Kind::Uint8).permute([0, 2, 3, 1]).contiguous().to_device(Device::Cpu))
+            Ok(y.to_kind(Kind::Float)
+                .clamp(0.0, 255.0)
+                .round()
+                .to_kind(Kind::Uint8)
+                .permute([0, 2, 3, 1])
+                .contiguous()
+                .to_device(Device::Cpu))
         })
         .map_err(fail)?;
         let flat: Vec<u8> = Vec::<u8>::try_from(out.flatten(0, -1)).map_err(fail)?;

@@ -7,17 +7,25 @@ use stylize_models::torch::DeviceChoice;
 
 fn painting() -> Vec<u8> {
     // Diagonal green and magenta stripes: like none of the 26 styles.
-    (0..64 * 64).flat_map(|i| {
-        let (x, y) = (i % 64, i / 64);
-        if (x + y) / 6 % 2 == 0 { [20u8, 200, 60] } else { [220, 30, 200] }
-    }).collect()
+    (0..64 * 64)
+        .flat_map(|i| {
+            let (x, y) = (i % 64, i / 64);
+            if (x + y) / 6 % 2 == 0 {
+                [20u8, 200, 60]
+            } else {
+                [220, 30, 200]
+            }
+        })
+        .collect()
 }
 
 fn content(k: usize) -> Vec<u8> {
-    (0..64 * 64).flat_map(|i| {
-        let (x, y) = (i % 64, i / 64);
-        [(x * 4) as u8, (y * 4) as u8, ((x * y + k * 40) % 256) as u8]
-    }).collect()
+    (0..64 * 64)
+        .flat_map(|i| {
+            let (x, y) = (i % 64, i / 64);
+            [(x * 4) as u8, (y * 4) as u8, ((x * y + k * 40) % 256) as u8]
+        })
+        .collect()
 }
 
 #[test]
@@ -27,7 +35,9 @@ fn learning_beats_the_closest_builtin_style() {
     let contents: Vec<Image> = cs.iter().map(|c| Image { rgb: c, width: 64, height: 64 }).collect();
     let options = LearnOptions { steps: 25, size: 64, device: DeviceChoice::Cpu, ..LearnOptions::default() };
     let losses = std::sync::Mutex::new(Vec::new());
-    let (style, report) = learn(&Image { rgb: &p, width: 64, height: 64 }, &contents, &options, &|_, l| losses.lock().unwrap().push(l)).unwrap();
+    let (style, report) =
+        learn(&Image { rgb: &p, width: 64, height: 64 }, &contents, &options, &|_, l| losses.lock().unwrap().push(l))
+            .unwrap();
     assert_eq!(style.model, LEARNED_MODEL);
     assert_eq!(style.slot, report.closest_builtin.0);
     assert_eq!(losses.lock().unwrap().len(), 25);

@@ -74,14 +74,10 @@ impl Firewall {
 
     fn update(&self, args: &str) -> String {
         match self.service {
-            Service::Storage => format!(
-                "az storage account update --name {} -g {} {args}",
-                self.name, self.resource_group
-            ),
-            Service::KeyVault => format!(
-                "az keyvault update --name {} -g {} {args}",
-                self.name, self.resource_group
-            ),
+            Service::Storage => {
+                format!("az storage account update --name {} -g {} {args}", self.name, self.resource_group)
+            }
+            Service::KeyVault => format!("az keyvault update --name {} -g {} {args}", self.name, self.resource_group),
         }
     }
 
@@ -101,11 +97,7 @@ impl Firewall {
 
 /// The three firewall requirements, in report order.
 pub fn check(fw: &Firewall, subnet: Option<&Subnet>) -> Vec<Finding> {
-    vec![
-        default_action(fw),
-        subnet_rule(fw, subnet),
-        trusted_services(fw),
-    ]
+    vec![default_action(fw), subnet_rule(fw, subnet), trusted_services(fw)]
 }
 
 fn default_action(fw: &Firewall) -> Finding {
@@ -116,9 +108,7 @@ fn default_action(fw: &Firewall) -> Finding {
     let requirement = format!("{} denies by default", fw.what());
     let action = fw.rules.as_ref().and_then(|r| r.default_action.as_deref());
     match action {
-        Some(a) if a.eq_ignore_ascii_case("Deny") => {
-            Finding::ok(id, requirement, Some(fw.field("defaultAction")), "")
-        }
+        Some(a) if a.eq_ignore_ascii_case("Deny") => Finding::ok(id, requirement, Some(fw.field("defaultAction")), ""),
         _ => Finding::fail(
             id,
             requirement,
@@ -142,50 +132,24 @@ fn subnet_rule(fw: &Firewall, subnet: Option<&Subnet>) -> Finding {
     let requirement = format!(
         "{} admits {}",
         fw.what(),
-        subnet.map_or_else(
-            || "the compute subnet".to_owned(),
-            |s| format!("subnet {}", s.name)
-        )
+        subnet.map_or_else(|| "the compute subnet".to_owned(), |s| format!("subnet {}", s.name))
     );
-    let rules: Vec<_> = fw
-        .rules
-        .iter()
-        .flat_map(|r| r.virtual_network_rules.iter().flatten())
-        .collect();
+    let rules: Vec<_> = fw.rules.iter().flat_map(|r| r.virtual_network_rules.iter().flatten()).collect();
     let usable = |r: &crate::input::VnetRule| {
-        r.action
-            .as_deref()
-            .is_none_or(|a| a.eq_ignore_ascii_case("Allow"))
-            && r.state
-                .as_deref()
-                .is_none_or(|s| s.eq_ignore_ascii_case("Succeeded"))
+        r.action.as_deref().is_none_or(|a| a.eq_ignore_ascii_case("Allow"))
+            && r.state.as_deref().is_none_or(|s| s.eq_ignore_ascii_case("Succeeded"))
     };
     let field = Some(fw.field("virtualNetworkRules"));
     let fix = fw.add_subnet(subnet_id.unwrap_or("<compute subnet id>"));
     let Some(want) = subnet_id else {
         let n = rules.iter().filter(|r| usable(r)).count();
         return if n > 0 {
-            Finding::ok(
-                id,
-                requirement,
-                field,
-                format!("no --subnet given: {n} subnet rule(s) present, not compared"),
-            )
+            Finding::ok(id, requirement, field, format!("no --subnet given: {n} subnet rule(s) present, not compared"))
         } else {
-            Finding::fail(
-                id,
-                requirement,
-                Verdict::Missing,
-                field,
-                "no subnet rules at all",
-                fix,
-            )
+            Finding::fail(id, requirement, Verdict::Missing, field, "no subnet rules at all", fix)
         };
     };
-    let same: Vec<_> = rules
-        .iter()
-        .filter(|r| r.subnet_id().is_some_and(|s| s.eq_ignore_ascii_case(want)))
-        .collect();
+    let same: Vec<_> = rules.iter().filter(|r| r.subnet_id().is_some_and(|s| s.eq_ignore_ascii_case(want))).collect();
     if same.iter().any(|r| usable(r)) {
         return Finding::ok(id, requirement, field, "");
     }
@@ -209,21 +173,13 @@ fn trusted_services(fw: &Firewall) -> Finding {
     let field = Some(fw.field("bypass"));
     let Some(bypass) = fw.rules.as_ref().and_then(|r| r.bypass.as_deref()) else {
         // Azure's default for both services is AzureServices.
-        return Finding::ok(
-            id,
-            requirement,
-            field,
-            "bypass not set: Azure's default, AzureServices",
-        );
+        return Finding::ok(id, requirement, field, "bypass not set: Azure's default, AzureServices");
     };
     let values: Vec<&str> = bypass
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case("None"))
         .collect();
-    if values
-        .iter()
-        .any(|v| v.eq_ignore_ascii_case("AzureServices"))
-    {
+    if values.iter().any(|v| v.eq_ignore_ascii_case("AzureServices")) {
         return Finding::ok(id, requirement, field, "");
     }
     let mut with = values.clone();

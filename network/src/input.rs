@@ -34,13 +34,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [
-        Kind::Nsg,
-        Kind::Subnet,
-        Kind::Storage,
-        Kind::KeyVault,
-        Kind::RouteTable,
-    ];
+    const ALL: [Kind; 5] = [Kind::Nsg, Kind::Subnet, Kind::Storage, Kind::KeyVault, Kind::RouteTable];
 
     /// The ARM resource type `az` prints in the `type` field.
     fn arm_type(self) -> &'static str {
@@ -78,12 +72,8 @@ impl Kind {
     /// that kind of resource has.
     fn has_signature(self, obj: &serde_json::Map<String, Value>) -> bool {
         match self {
-            Kind::Nsg => {
-                obj.contains_key("securityRules") || obj.contains_key("defaultSecurityRules")
-            }
-            Kind::Subnet => {
-                obj.contains_key("addressPrefix") || obj.contains_key("addressPrefixes")
-            }
+            Kind::Nsg => obj.contains_key("securityRules") || obj.contains_key("defaultSecurityRules"),
+            Kind::Subnet => obj.contains_key("addressPrefix") || obj.contains_key("addressPrefixes"),
             Kind::Storage => obj.contains_key("networkRuleSet"),
             Kind::KeyVault => obj
                 .get("properties")
@@ -96,14 +86,9 @@ impl Kind {
 
 /// Reads `path` as the `kind` of resource, or says in one line why not.
 pub fn load<T: DeserializeOwned>(path: &Path, kind: Kind) -> Result<T, NetworkError> {
-    let text = std::fs::read_to_string(path).map_err(|source| NetworkError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let value: Value = serde_json::from_str(&text).map_err(|source| NetworkError::Json {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| NetworkError::Read { path: path.to_owned(), source })?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|source| NetworkError::Json { path: path.to_owned(), source })?;
     identify(&value, kind).map_err(|found| NetworkError::WrongKind {
         path: path.to_owned(),
         expected: kind.expected(),
@@ -119,9 +104,7 @@ pub fn load<T: DeserializeOwned>(path: &Path, kind: Kind) -> Result<T, NetworkEr
 fn identify(value: &Value, kind: Kind) -> Result<(), String> {
     let obj = match value {
         Value::Object(obj) => obj,
-        Value::Array(_) => {
-            return Err("found a JSON array (the output of `list` rather than `show`?)".into())
-        }
+        Value::Array(_) => return Err("found a JSON array (the output of `list` rather than `show`?)".into()),
         other => return Err(format!("found a JSON {}", json_type(other))),
     };
     if let Some(ty) = obj.get("type").and_then(Value::as_str) {
@@ -258,9 +241,7 @@ pub struct VnetRule {
 impl VnetRule {
     /// The subnet this rule admits, whichever field holds it.
     pub fn subnet_id(&self) -> Option<&str> {
-        self.virtual_network_resource_id
-            .as_deref()
-            .or(self.id.as_deref())
+        self.virtual_network_resource_id.as_deref().or(self.id.as_deref())
     }
 }
 
@@ -352,17 +333,12 @@ mod tests {
 
     #[test]
     fn identify_names_the_other_kind() {
-        let storage =
-            serde_json::json!({"type": "Microsoft.Storage/storageAccounts", "networkRuleSet": {}});
+        let storage = serde_json::json!({"type": "Microsoft.Storage/storageAccounts", "networkRuleSet": {}});
         let err = identify(&storage, Kind::Nsg).unwrap_err();
         assert!(err.contains("a storage account"), "{err}");
         let untyped = serde_json::json!({"routes": []});
         assert!(identify(&untyped, Kind::RouteTable).is_ok());
-        assert!(identify(&untyped, Kind::Nsg)
-            .unwrap_err()
-            .contains("a route table"));
-        assert!(identify(&serde_json::json!([]), Kind::Nsg)
-            .unwrap_err()
-            .contains("array"));
+        assert!(identify(&untyped, Kind::Nsg).unwrap_err().contains("a route table"));
+        assert!(identify(&serde_json::json!([]), Kind::Nsg).unwrap_err().contains("array"));
     }
 }

@@ -56,39 +56,19 @@ use prefix::Prefix;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CheckArgs {
     /// NSG of the compute subnet: `az network nsg show -g RG -n NAME`.
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "STYLIZE_NETWORK_NSG",
-        help_heading = "Inputs (az ... show JSON)"
-    )]
+    #[arg(long, value_name = "FILE", env = "STYLIZE_NETWORK_NSG", help_heading = "Inputs (az ... show JSON)")]
     pub nsg: PathBuf,
 
     /// The compute subnet: `az network vnet subnet show -g RG --vnet-name VNET -n NAME`.
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "STYLIZE_NETWORK_SUBNET",
-        help_heading = "Inputs (az ... show JSON)"
-    )]
+    #[arg(long, value_name = "FILE", env = "STYLIZE_NETWORK_SUBNET", help_heading = "Inputs (az ... show JSON)")]
     pub subnet: Option<PathBuf>,
 
     /// The storage account: `az storage account show -g RG -n NAME`.
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "STYLIZE_NETWORK_STORAGE",
-        help_heading = "Inputs (az ... show JSON)"
-    )]
+    #[arg(long, value_name = "FILE", env = "STYLIZE_NETWORK_STORAGE", help_heading = "Inputs (az ... show JSON)")]
     pub storage: Option<PathBuf>,
 
     /// The key vault: `az keyvault show -g RG -n NAME`.
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "STYLIZE_NETWORK_KEYVAULT",
-        help_heading = "Inputs (az ... show JSON)"
-    )]
+    #[arg(long, value_name = "FILE", env = "STYLIZE_NETWORK_KEYVAULT", help_heading = "Inputs (az ... show JSON)")]
     pub keyvault: Option<PathBuf>,
 
     /// The subnet's route table: `az network route-table show -g RG -n NAME`.
@@ -116,12 +96,7 @@ pub struct CheckArgs {
     pub ssh: bool,
 
     /// Azure region for the service tags (e.g. eastus); defaults to the NSG's location.
-    #[arg(
-        long,
-        value_name = "REGION",
-        env = "STYLIZE_NETWORK_REGION",
-        help_heading = "Cluster"
-    )]
+    #[arg(long, value_name = "REGION", env = "STYLIZE_NETWORK_REGION", help_heading = "Cluster")]
     pub region: Option<String>,
 
     /// Print the report as JSON instead of a table.
@@ -136,32 +111,20 @@ pub struct CheckArgs {
 /// requirements are verdicts in the `Ok` report.
 pub fn check(args: &CheckArgs) -> Result<Report, NetworkError> {
     if args.max_nodes.is_some() && args.subnet.is_none() {
-        return Err(NetworkError::Usage {
-            flag: "--max-nodes",
-            needs: "--subnet",
-        });
+        return Err(NetworkError::Usage { flag: "--max-nodes", needs: "--subnet" });
     }
     let nsg_doc: NsgDoc = input::load(&args.nsg, Kind::Nsg)?;
     let nsg = Nsg::from_doc(&nsg_doc, &args.nsg)?;
     let subnet = match &args.subnet {
-        Some(p) => Some(subnet::Subnet::from_doc(
-            &input::load::<SubnetDoc>(p, Kind::Subnet)?,
-            p,
-        )?),
+        Some(p) => Some(subnet::Subnet::from_doc(&input::load::<SubnetDoc>(p, Kind::Subnet)?, p)?),
         None => None,
     };
     let storage = match &args.storage {
-        Some(p) => Some(firewall::Firewall::storage(
-            &input::load::<StorageDoc>(p, Kind::Storage)?,
-            p,
-        )?),
+        Some(p) => Some(firewall::Firewall::storage(&input::load::<StorageDoc>(p, Kind::Storage)?, p)?),
         None => None,
     };
     let keyvault = match &args.keyvault {
-        Some(p) => Some(firewall::Firewall::key_vault(
-            &input::load::<KeyVaultDoc>(p, Kind::KeyVault)?,
-            p,
-        )?),
+        Some(p) => Some(firewall::Firewall::key_vault(&input::load::<KeyVaultDoc>(p, Kind::KeyVault)?, p)?),
         None => None,
     };
     let route_table = match &args.route_table {
@@ -169,16 +132,10 @@ pub fn check(args: &CheckArgs) -> Result<Report, NetworkError> {
         None => None,
     };
 
-    let region = args
-        .region
-        .clone()
-        .or_else(|| nsg.location.clone())
-        .map(|r| r.to_ascii_lowercase());
+    let region = args.region.clone().or_else(|| nsg.location.clone()).map(|r| r.to_ascii_lowercase());
     let ctx = nsg_checks::Context {
         region: region.clone(),
-        subnet: subnet
-            .as_ref()
-            .map_or_else(|| vec![Prefix::ComputeSubnet], subnet::Subnet::targets),
+        subnet: subnet.as_ref().map_or_else(|| vec![Prefix::ComputeSubnet], subnet::Subnet::targets),
         ssh: args.ssh,
     };
 

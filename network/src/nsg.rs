@@ -135,54 +135,12 @@ pub struct Nsg {
 /// Azure's built-in rules, for NSG JSON that does not list them (ARM
 /// templates, hand-written files).
 const DEFAULTS: [(&str, u32, Direction, Access, &str, &str); 6] = [
-    (
-        "AllowVnetInBound",
-        65000,
-        Direction::Inbound,
-        Access::Allow,
-        "VirtualNetwork",
-        "VirtualNetwork",
-    ),
-    (
-        "AllowAzureLoadBalancerInBound",
-        65001,
-        Direction::Inbound,
-        Access::Allow,
-        "AzureLoadBalancer",
-        "*",
-    ),
-    (
-        "DenyAllInBound",
-        65500,
-        Direction::Inbound,
-        Access::Deny,
-        "*",
-        "*",
-    ),
-    (
-        "AllowVnetOutBound",
-        65000,
-        Direction::Outbound,
-        Access::Allow,
-        "VirtualNetwork",
-        "VirtualNetwork",
-    ),
-    (
-        "AllowInternetOutBound",
-        65001,
-        Direction::Outbound,
-        Access::Allow,
-        "*",
-        "Internet",
-    ),
-    (
-        "DenyAllOutBound",
-        65500,
-        Direction::Outbound,
-        Access::Deny,
-        "*",
-        "*",
-    ),
+    ("AllowVnetInBound", 65000, Direction::Inbound, Access::Allow, "VirtualNetwork", "VirtualNetwork"),
+    ("AllowAzureLoadBalancerInBound", 65001, Direction::Inbound, Access::Allow, "AzureLoadBalancer", "*"),
+    ("DenyAllInBound", 65500, Direction::Inbound, Access::Deny, "*", "*"),
+    ("AllowVnetOutBound", 65000, Direction::Outbound, Access::Allow, "VirtualNetwork", "VirtualNetwork"),
+    ("AllowInternetOutBound", 65001, Direction::Outbound, Access::Allow, "*", "Internet"),
+    ("DenyAllOutBound", 65500, Direction::Outbound, Access::Deny, "*", "*"),
 ];
 
 fn default_rules() -> Vec<Rule> {
@@ -206,26 +164,16 @@ fn default_rules() -> Vec<Rule> {
 /// The singular field and the plural one together: `az` prints the
 /// singular with an empty plural, or the plural with a null singular.
 fn both(one: &Option<String>, many: &Option<Vec<String>>) -> Vec<String> {
-    one.iter()
-        .filter(|s| !s.is_empty())
-        .cloned()
-        .chain(many.iter().flatten().cloned())
-        .collect()
+    one.iter().filter(|s| !s.is_empty()).cloned().chain(many.iter().flatten().cloned()).collect()
 }
 
 fn parse_rule(doc: &RuleDoc, is_default: bool, path: &Path) -> Result<Rule, NetworkError> {
-    let bad = |what: String| NetworkError::Invalid {
-        path: path.to_owned(),
-        cause: format!("rule {}: {what}", doc.name),
-    };
+    let bad =
+        |what: String| NetworkError::Invalid { path: path.to_owned(), cause: format!("rule {}: {what}", doc.name) };
     let direction = match doc.direction.to_ascii_lowercase().as_str() {
         "inbound" => Direction::Inbound,
         "outbound" => Direction::Outbound,
-        other => {
-            return Err(bad(format!(
-                "direction {other:?} is not Inbound or Outbound"
-            )))
-        }
+        other => return Err(bad(format!("direction {other:?} is not Inbound or Outbound"))),
     };
     let access = match doc.access.to_ascii_lowercase().as_str() {
         "allow" => Access::Allow,
@@ -238,10 +186,7 @@ fn parse_rule(doc: &RuleDoc, is_default: bool, path: &Path) -> Result<Rule, Netw
             return Err(bad(format!("no {field}")));
         }
         all.iter()
-            .map(|s| {
-                PortRange::parse(s)
-                    .ok_or_else(|| bad(format!("{field} {s:?} is not a port or range")))
-            })
+            .map(|s| PortRange::parse(s).ok_or_else(|| bad(format!("{field} {s:?} is not a port or range"))))
             .collect::<Result<Vec<_>, _>>()
     };
     let prefixes = |one: &Option<String>, many: &Option<Vec<String>>| {
@@ -260,20 +205,9 @@ fn parse_rule(doc: &RuleDoc, is_default: bool, path: &Path) -> Result<Rule, Netw
         access,
         protocol: doc.protocol.to_ascii_lowercase(),
         sources: prefixes(&doc.source_address_prefix, &doc.source_address_prefixes),
-        destinations: prefixes(
-            &doc.destination_address_prefix,
-            &doc.destination_address_prefixes,
-        ),
-        source_ports: ports(
-            &doc.source_port_range,
-            &doc.source_port_ranges,
-            "sourcePortRange",
-        )?,
-        destination_ports: ports(
-            &doc.destination_port_range,
-            &doc.destination_port_ranges,
-            "destinationPortRange",
-        )?,
+        destinations: prefixes(&doc.destination_address_prefix, &doc.destination_address_prefixes),
+        source_ports: ports(&doc.source_port_range, &doc.source_port_ranges, "sourcePortRange")?,
+        destination_ports: ports(&doc.destination_port_range, &doc.destination_port_ranges, "destinationPortRange")?,
         is_default,
     })
 }
@@ -316,14 +250,7 @@ impl Nsg {
     /// The rule that decides one flow: the first, by priority, that matches.
     /// A deny decides as soon as it touches part of the flow; an allow only
     /// when it covers all of it (see the module docs of [`crate::prefix`]).
-    fn decide(
-        &self,
-        d: Direction,
-        p: Proto,
-        port: u16,
-        src: &Prefix,
-        dst: &Prefix,
-    ) -> Option<&Rule> {
+    fn decide(&self, d: Direction, p: Proto, port: u16, src: &Prefix, dst: &Prefix) -> Option<&Rule> {
         self.rules_in(d).find(|r| match r.access {
             Access::Deny => r.touches(p, port, src, dst),
             Access::Allow => r.fully_allows(p, port, src, dst),
@@ -385,12 +312,7 @@ impl Nsg {
         }
         cuts.sort_unstable();
         cuts.dedup();
-        cuts.windows(2)
-            .map(|w| PortRange {
-                lo: w[0] as u16,
-                hi: (w[1] - 1) as u16,
-            })
-            .collect()
+        cuts.windows(2).map(|w| PortRange { lo: w[0] as u16, hi: (w[1] - 1) as u16 }).collect()
     }
 
     /// A priority for a new rule in direction `d` that is free and comes
@@ -399,10 +321,7 @@ impl Nsg {
     pub fn free_priority(&self, d: Direction, before: u32) -> Option<u32> {
         let used = |p: u32| self.rules_in(d).any(|r| r.priority == p);
         let limit = before.min(4097);
-        (100..limit)
-            .step_by(10)
-            .chain(100..limit)
-            .find(|&p| !used(p))
+        (100..limit).step_by(10).chain(100..limit).find(|&p| !used(p))
     }
 }
 
@@ -441,19 +360,12 @@ pub struct Denial<'a> {
 impl Denial<'_> {
     /// `Tcp 29877 from X to Y`, for the report's notes.
     pub fn describe(&self) -> String {
-        format!(
-            "{} {} from {} to {}",
-            self.proto.as_str(),
-            self.ports,
-            self.source,
-            self.destination
-        )
+        format!("{} {} from {} to {}", self.proto.as_str(), self.ports, self.source, self.destination)
     }
 
     /// The deciding rule's label, or a placeholder.
     pub fn by_label(&self) -> String {
-        self.by
-            .map_or_else(|| "(no rule matched)".to_owned(), Rule::label)
+        self.by.map_or_else(|| "(no rule matched)".to_owned(), Rule::label)
     }
 }
 
@@ -474,11 +386,7 @@ impl Evaluation<'_> {
 
     /// Names the allow rules that decided, for the report.
     pub fn allow_labels(&self) -> String {
-        self.allowed
-            .iter()
-            .map(|(r, _)| r.label())
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.allowed.iter().map(|(r, _)| r.label()).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -510,22 +418,13 @@ mod tests {
             protocols: vec![Proto::Tcp],
             sources: vec![Prefix::tag("BatchNodeManagement", Some("eastus"))],
             destinations: vec![Prefix::ComputeSubnet],
-            ports: PortRange {
-                lo: 29876,
-                hi: 29877,
-            },
+            ports: PortRange { lo: 29876, hi: 29877 },
         }
     }
 
     #[test]
     fn first_match_wins_and_defaults_are_added() {
-        let n = nsg(serde_json::json!([rule(
-            "A",
-            100,
-            "Allow",
-            "BatchNodeManagement",
-            "29876-29877"
-        )]));
+        let n = nsg(serde_json::json!([rule("A", 100, "Allow", "BatchNodeManagement", "29876-29877")]));
         assert_eq!(n.rules.len(), 7);
         let e = n.evaluate(&batch_probe());
         assert!(e.all_allowed());
@@ -534,13 +433,7 @@ mod tests {
 
     #[test]
     fn a_port_left_out_is_denied_by_the_default() {
-        let n = nsg(serde_json::json!([rule(
-            "A",
-            100,
-            "Allow",
-            "BatchNodeManagement",
-            "29876"
-        )]));
+        let n = nsg(serde_json::json!([rule("A", 100, "Allow", "BatchNodeManagement", "29876")]));
         let d = n.evaluate(&batch_probe()).denied.unwrap();
         assert_eq!(d.by.unwrap().name, "DenyAllInBound");
         assert_eq!(d.ports, PortRange::one(29877));

@@ -30,10 +30,7 @@ impl Context {
     }
 }
 
-const BATCH_PORTS: PortRange = PortRange {
-    lo: 29876,
-    hi: 29877,
-};
+const BATCH_PORTS: PortRange = PortRange { lo: 29876, hi: 29877 };
 const SSH_PORT: u16 = 22;
 
 /// A rule the fix would create.
@@ -55,9 +52,8 @@ fn quote(s: &str) -> String {
 }
 
 fn create_cmd(nsg: &Nsg, rule: &NewRule<'_>, before: u32) -> String {
-    let priority = nsg
-        .free_priority(rule.direction, before)
-        .map_or_else(|| "<free priority>".to_owned(), |p| p.to_string());
+    let priority =
+        nsg.free_priority(rule.direction, before).map_or_else(|| "<free priority>".to_owned(), |p| p.to_string());
     format!(
         "az network nsg rule create --nsg-name {} -g {} --name {} --priority {priority} \
          --direction {} --access Allow --protocol {} --source-address-prefixes {} \
@@ -74,21 +70,12 @@ fn create_cmd(nsg: &Nsg, rule: &NewRule<'_>, before: u32) -> String {
 }
 
 fn update_cmd(nsg: &Nsg, rule: &str, args: &str) -> String {
-    format!(
-        "az network nsg rule update --nsg-name {} -g {} --name {rule} {args}",
-        nsg.name, nsg.resource_group
-    )
+    format!("az network nsg rule update --nsg-name {} -g {} --name {rule} {args}", nsg.name, nsg.resource_group)
 }
 
 /// Turns an evaluation that must be fully allowed into a row: ok, or
 /// shadowed (an allow exists behind a deny), or missing.
-fn must_allow(
-    nsg: &Nsg,
-    id: &'static str,
-    requirement: &str,
-    eval: &Evaluation<'_>,
-    fix: &NewRule<'_>,
-) -> Finding {
+fn must_allow(nsg: &Nsg, id: &'static str, requirement: &str, eval: &Evaluation<'_>, fix: &NewRule<'_>) -> Finding {
     let Some(denial) = &eval.denied else {
         return Finding::ok(id, requirement, Some(eval.allow_labels()), "");
     };
@@ -122,11 +109,7 @@ fn must_allow(
         requirement,
         Verdict::Missing,
         Some(denial.by_label()),
-        format!(
-            "no rule allows {}; {} denies it",
-            denial.describe(),
-            denial.by_label()
-        ),
+        format!("no rule allows {}; {} denies it", denial.describe(), denial.by_label()),
         create_cmd(nsg, fix, deny_prio),
     )
 }
@@ -166,11 +149,7 @@ pub fn batch_inbound(nsg: &Nsg, ctx: &Context) -> Finding {
             requirement,
             Verdict::TooOpen,
             Some(open.label()),
-            format!(
-                "{} admits {} on 29876-29877; only BatchNodeManagement needs it",
-                open.label(),
-                open_sources(open)
-            ),
+            format!("{} admits {} on 29876-29877; only BatchNodeManagement needs it", open.label(), open_sources(open)),
             update_cmd(nsg, &open.name, &format!("--source-address-prefixes {tag}")),
         ),
         None => row,
@@ -190,11 +169,7 @@ fn open_allow<'a>(nsg: &'a Nsg, ctx: &Context, ports: PortRange) -> Option<&'a R
 }
 
 fn open_sources(rule: &Rule) -> String {
-    rule.sources
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    rule.sources.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// The fix for an allow that reaches 22 and should not: delete it when it
@@ -207,30 +182,17 @@ fn drop_ssh(nsg: &Nsg, rule: &Rule) -> String {
             continue;
         }
         if r.lo < SSH_PORT {
-            rest.push(PortRange {
-                lo: r.lo,
-                hi: SSH_PORT - 1,
-            });
+            rest.push(PortRange { lo: r.lo, hi: SSH_PORT - 1 });
         }
         if r.hi > SSH_PORT {
-            rest.push(PortRange {
-                lo: SSH_PORT + 1,
-                hi: r.hi,
-            });
+            rest.push(PortRange { lo: SSH_PORT + 1, hi: r.hi });
         }
     }
     if rest.is_empty() {
-        format!(
-            "az network nsg rule delete --nsg-name {} -g {} --name {}",
-            nsg.name, nsg.resource_group, rule.name
-        )
+        format!("az network nsg rule delete --nsg-name {} -g {} --name {}", nsg.name, nsg.resource_group, rule.name)
     } else {
         let ports: Vec<String> = rest.iter().map(ToString::to_string).collect();
-        update_cmd(
-            nsg,
-            &rule.name,
-            &format!("--destination-port-ranges {}", ports.join(" ")),
-        )
+        update_cmd(nsg, &rule.name, &format!("--destination-port-ranges {}", ports.join(" ")))
     }
 }
 
@@ -246,11 +208,7 @@ pub fn ssh(nsg: &Nsg, ctx: &Context) -> Finding {
     };
     if let Some(open) = open_allow(nsg, ctx, port) {
         let fix = if ctx.ssh {
-            update_cmd(
-                nsg,
-                &open.name,
-                "--source-address-prefixes <your admin CIDR>",
-            )
+            update_cmd(nsg, &open.name, "--source-address-prefixes <your admin CIDR>")
         } else {
             drop_ssh(nsg, open)
         };
@@ -276,9 +234,7 @@ pub fn ssh(nsg: &Nsg, ctx: &Context) -> Finding {
                 && r.destination_ports.iter().any(|p| p.contains(SSH_PORT))
         })
         .flat_map(|r| r.sources.iter().cloned())
-        .filter(|p| {
-            !p.is_open() && !matches!(p, Prefix::VirtualNetwork | Prefix::AzureLoadBalancer)
-        })
+        .filter(|p| !p.is_open() && !matches!(p, Prefix::VirtualNetwork | Prefix::AzureLoadBalancer))
         .collect();
     let probe = |src: Prefix| Probe {
         direction: Direction::Inbound,
@@ -287,34 +243,21 @@ pub fn ssh(nsg: &Nsg, ctx: &Context) -> Finding {
         destinations: ctx.subnet.clone(),
         ports: port,
     };
-    let evals: Vec<Evaluation<'_>> = named
-        .iter()
-        .map(|p| nsg.evaluate(&probe(p.clone())))
-        .collect();
-    let reaching = evals
-        .iter()
-        .flat_map(|e| e.allowed.iter())
-        .map(|(r, _)| *r)
-        .find(|r| !r.is_default);
+    let evals: Vec<Evaluation<'_>> = named.iter().map(|p| nsg.evaluate(&probe(p.clone()))).collect();
+    let reaching = evals.iter().flat_map(|e| e.allowed.iter()).map(|(r, _)| *r).find(|r| !r.is_default);
     match (ctx.ssh, reaching) {
         (false, Some(r)) => Finding::fail(
             ID,
             requirement,
             Verdict::TooOpen,
             Some(r.label()),
-            format!(
-                "SSH was not asked for (--ssh), but {} admits {} on TCP 22",
-                r.label(),
-                open_sources(r)
-            ),
+            format!("SSH was not asked for (--ssh), but {} admits {} on TCP 22", r.label(), open_sources(r)),
             drop_ssh(nsg, r),
         ),
         (false, None) => Finding::ok(ID, requirement, None, "no user rule admits TCP 22"),
         (true, Some(r)) => Finding::ok(ID, requirement, Some(r.label()), ""),
         (true, None) => {
-            let shadow = evals
-                .iter()
-                .find_map(|e| e.denied.as_ref().filter(|d| d.shadowed.is_some()));
+            let shadow = evals.iter().find_map(|e| e.denied.as_ref().filter(|d| d.shadowed.is_some()));
             match shadow {
                 Some(d) => {
                     let allow = d.shadowed.expect("filtered on shadowed");
@@ -326,12 +269,7 @@ pub fn ssh(nsg: &Nsg, ctx: &Context) -> Finding {
                         requirement,
                         Verdict::Shadowed,
                         Some(d.by_label()),
-                        format!(
-                            "{} would allow {}, but {} comes first",
-                            allow.label(),
-                            d.describe(),
-                            d.by_label()
-                        ),
+                        format!("{} would allow {}, but {} comes first", allow.label(), d.describe(), d.by_label()),
                         update_cmd(nsg, &allow.name, &format!("--priority {prio}")),
                     )
                 }
@@ -377,11 +315,7 @@ pub fn internet_inbound(nsg: &Nsg, ctx: &Context) -> Finding {
         destinations: ctx.subnet.clone(),
         ports: PortRange::ALL,
     });
-    let wide = eval
-        .allowed
-        .iter()
-        .map(|(r, _)| *r)
-        .find(|r| r.destination_ports.iter().any(PortRange::is_all));
+    let wide = eval.allowed.iter().map(|(r, _)| *r).find(|r| r.destination_ports.iter().any(PortRange::is_all));
     match wide {
         Some(r) => Finding::fail(
             ID,
@@ -389,10 +323,7 @@ pub fn internet_inbound(nsg: &Nsg, ctx: &Context) -> Finding {
             Verdict::TooOpen,
             Some(r.label()),
             format!("{} admits {} on every port", r.label(), open_sources(r)),
-            format!(
-                "az network nsg rule delete --nsg-name {} -g {} --name {}",
-                nsg.name, nsg.resource_group, r.name
-            ),
+            format!("az network nsg rule delete --nsg-name {} -g {} --name {}", nsg.name, nsg.resource_group, r.name),
         ),
         None => Finding::ok(ID, requirement, None, ""),
     }
@@ -401,16 +332,12 @@ pub fn internet_inbound(nsg: &Nsg, ctx: &Context) -> Finding {
 /// The nodes reach each other on every port, in direction `d` (MPI).
 pub fn vnet(nsg: &Nsg, ctx: &Context, d: Direction) -> Finding {
     let (id, requirement, name) = match d {
-        Direction::Inbound => (
-            "nsg.vnet-inbound",
-            "inbound from the virtual network, all ports (MPI)",
-            "AllowVnetInBoundAll",
-        ),
-        Direction::Outbound => (
-            "nsg.vnet-outbound",
-            "outbound to the virtual network, all ports (MPI)",
-            "AllowVnetOutBoundAll",
-        ),
+        Direction::Inbound => {
+            ("nsg.vnet-inbound", "inbound from the virtual network, all ports (MPI)", "AllowVnetInBoundAll")
+        }
+        Direction::Outbound => {
+            ("nsg.vnet-outbound", "outbound to the virtual network, all ports (MPI)", "AllowVnetOutBoundAll")
+        }
     };
     let eval = nsg.evaluate(&Probe {
         direction: d,
@@ -439,24 +366,9 @@ pub fn vnet(nsg: &Nsg, ctx: &Context, d: Direction) -> Finding {
 /// ML over 443. When it is open these are reachable anyway.
 pub fn outbound_services(nsg: &Nsg, ctx: &Context) -> Vec<Finding> {
     let services: [(&'static str, &str, bool, &str); 3] = [
-        (
-            "nsg.outbound-storage",
-            "Storage",
-            true,
-            "AllowStorageOutbound",
-        ),
-        (
-            "nsg.outbound-acr",
-            "AzureContainerRegistry",
-            true,
-            "AllowContainerRegistryOutbound",
-        ),
-        (
-            "nsg.outbound-aml",
-            "AzureMachineLearning",
-            false,
-            "AllowAzureMachineLearningOutbound",
-        ),
+        ("nsg.outbound-storage", "Storage", true, "AllowStorageOutbound"),
+        ("nsg.outbound-acr", "AzureContainerRegistry", true, "AllowContainerRegistryOutbound"),
+        ("nsg.outbound-aml", "AzureMachineLearning", false, "AllowAzureMachineLearningOutbound"),
     ];
     let outbound = |dst: Prefix| Probe {
         direction: Direction::Outbound,
@@ -469,25 +381,12 @@ pub fn outbound_services(nsg: &Nsg, ctx: &Context) -> Vec<Finding> {
     services
         .iter()
         .map(|&(id, base, regional, name)| {
-            let tag = if regional {
-                ctx.regional(base)
-            } else {
-                base.to_owned()
-            };
+            let tag = if regional { ctx.regional(base) } else { base.to_owned() };
             let requirement = format!("outbound TCP 443 to {tag}");
             if internet.all_allowed() {
-                return Finding::ok(
-                    id,
-                    requirement,
-                    Some(internet.allow_labels()),
-                    "outbound internet open",
-                );
+                return Finding::ok(id, requirement, Some(internet.allow_labels()), "outbound internet open");
             }
-            let region = if regional {
-                ctx.region.as_deref()
-            } else {
-                None
-            };
+            let region = if regional { ctx.region.as_deref() } else { None };
             let eval = nsg.evaluate(&outbound(Prefix::tag(base, region)));
             let mut row = must_allow(
                 nsg,

@@ -68,14 +68,10 @@ impl Prefix {
         }
         if !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
             return match t.split_once('.') {
-                Some((base, region)) => Prefix::Tag {
-                    base: base.to_owned(),
-                    region: Some(region.to_ascii_lowercase()),
-                },
-                None => Prefix::Tag {
-                    base: t.to_owned(),
-                    region: None,
-                },
+                Some((base, region)) => {
+                    Prefix::Tag { base: base.to_owned(), region: Some(region.to_ascii_lowercase()) }
+                }
+                None => Prefix::Tag { base: t.to_owned(), region: None },
             };
         }
         Prefix::Other(t.to_owned())
@@ -83,10 +79,7 @@ impl Prefix {
 
     /// A service tag as a probe target.
     pub fn tag(base: &str, region: Option<&str>) -> Prefix {
-        Prefix::Tag {
-            base: base.to_owned(),
-            region: region.map(str::to_ascii_lowercase),
-        }
+        Prefix::Tag { base: base.to_owned(), region: region.map(str::to_ascii_lowercase) }
     }
 
     /// True for a prefix that admits the whole internet: the "too open" test.
@@ -124,13 +117,7 @@ impl Prefix {
             (AzureLoadBalancer, AzureLoadBalancer) => Cover::Full,
             (AzureLoadBalancer, _) => Cover::None,
 
-            (
-                Tag { base, region },
-                Tag {
-                    base: b2,
-                    region: r2,
-                },
-            ) => {
+            (Tag { base, region }, Tag { base: b2, region: r2 }) => {
                 let same = base.eq_ignore_ascii_case(b2);
                 let cloud = base.eq_ignore_ascii_case("AzureCloud");
                 if !same && !cloud {
@@ -175,11 +162,7 @@ impl Prefix {
 /// prefixes as a union; two halves adding up to the whole are not noticed,
 /// which can only make the checker stricter).
 pub fn union_covers(prefixes: &[Prefix], target: &Prefix) -> Cover {
-    prefixes
-        .iter()
-        .map(|p| p.covers(target))
-        .max()
-        .unwrap_or(Cover::None)
+    prefixes.iter().map(|p| p.covers(target)).max().unwrap_or(Cover::None)
 }
 
 impl fmt::Display for Prefix {
@@ -190,10 +173,7 @@ impl fmt::Display for Prefix {
             Prefix::VirtualNetwork => f.write_str("VirtualNetwork"),
             Prefix::AzureLoadBalancer => f.write_str("AzureLoadBalancer"),
             Prefix::Tag { base, region: None } => f.write_str(base),
-            Prefix::Tag {
-                base,
-                region: Some(r),
-            } => write!(f, "{base}.{r}"),
+            Prefix::Tag { base, region: Some(r) } => write!(f, "{base}.{r}"),
             Prefix::Cidr(c) => write!(f, "{c}"),
             Prefix::ComputeSubnet => f.write_str("the compute subnet"),
             Prefix::Other(s) => f.write_str(s),
@@ -234,10 +214,7 @@ impl Cidr {
             None => (s, 32),
         };
         let ip: std::net::Ipv4Addr = ip.parse().ok()?;
-        Some(Cidr {
-            addr: u32::from(ip) & mask(len),
-            len,
-        })
+        Some(Cidr { addr: u32::from(ip) & mask(len), len })
     }
 
     /// Number of addresses.
@@ -247,10 +224,7 @@ impl Cidr {
 
     /// The same network address with another prefix length.
     pub fn with_len(&self, len: u8) -> Cidr {
-        Cidr {
-            addr: self.addr & mask(len),
-            len,
-        }
+        Cidr { addr: self.addr & mask(len), len }
     }
 
     fn last(&self) -> u32 {
@@ -364,22 +338,10 @@ mod tests {
         assert_eq!(Prefix::parse("*"), Prefix::Any);
         assert_eq!(Prefix::parse("0.0.0.0/0"), Prefix::Any);
         assert_eq!(Prefix::parse("internet"), Prefix::Internet);
-        assert_eq!(
-            Prefix::parse("Storage.EastUS"),
-            Prefix::tag("Storage", Some("eastus"))
-        );
-        assert_eq!(
-            Prefix::parse("10.0.1.7"),
-            Prefix::Cidr(Cidr::parse("10.0.1.7/32").unwrap())
-        );
+        assert_eq!(Prefix::parse("Storage.EastUS"), Prefix::tag("Storage", Some("eastus")));
+        assert_eq!(Prefix::parse("10.0.1.7"), Prefix::Cidr(Cidr::parse("10.0.1.7/32").unwrap()));
         assert!(matches!(Prefix::parse("2001:db8::/32"), Prefix::Other(_)));
-        assert_eq!(
-            PortRange::parse("29876-29877"),
-            Some(PortRange {
-                lo: 29876,
-                hi: 29877
-            })
-        );
+        assert_eq!(PortRange::parse("29876-29877"), Some(PortRange { lo: 29876, hi: 29877 }));
         assert_eq!(PortRange::parse("*"), Some(PortRange::ALL));
         assert_eq!(PortRange::parse("30-20"), None);
     }
@@ -387,50 +349,26 @@ mod tests {
     #[test]
     fn tag_cover_respects_regions() {
         let batch_east = Prefix::tag("BatchNodeManagement", Some("eastus"));
-        assert_eq!(
-            Prefix::parse("BatchNodeManagement").covers(&batch_east),
-            Cover::Full
-        );
-        assert_eq!(
-            Prefix::parse("BatchNodeManagement.eastus").covers(&batch_east),
-            Cover::Full
-        );
-        assert_eq!(
-            Prefix::parse("BatchNodeManagement.westus").covers(&batch_east),
-            Cover::None
-        );
-        assert_eq!(
-            Prefix::parse("Storage.eastus").covers(&batch_east),
-            Cover::None
-        );
+        assert_eq!(Prefix::parse("BatchNodeManagement").covers(&batch_east), Cover::Full);
+        assert_eq!(Prefix::parse("BatchNodeManagement.eastus").covers(&batch_east), Cover::Full);
+        assert_eq!(Prefix::parse("BatchNodeManagement.westus").covers(&batch_east), Cover::None);
+        assert_eq!(Prefix::parse("Storage.eastus").covers(&batch_east), Cover::None);
         assert_eq!(Prefix::parse("AzureCloud").covers(&batch_east), Cover::Full);
         assert_eq!(Prefix::parse("Internet").covers(&batch_east), Cover::Full);
         assert_eq!(batch_east.covers(&Prefix::Internet), Cover::Partial);
-        assert_eq!(
-            Prefix::parse("VirtualNetwork").covers(&batch_east),
-            Cover::None
-        );
+        assert_eq!(Prefix::parse("VirtualNetwork").covers(&batch_east), Cover::None);
     }
 
     #[test]
     fn cidr_cover_and_privacy() {
         let subnet = Prefix::parse("10.0.0.0/24");
         assert_eq!(Prefix::parse("10.0.0.0/16").covers(&subnet), Cover::Full);
-        assert_eq!(
-            Prefix::parse("10.0.0.128/25").covers(&subnet),
-            Cover::Partial
-        );
+        assert_eq!(Prefix::parse("10.0.0.128/25").covers(&subnet), Cover::Partial);
         assert_eq!(Prefix::parse("10.1.0.0/16").covers(&subnet), Cover::None);
         assert_eq!(Prefix::parse("VirtualNetwork").covers(&subnet), Cover::Full);
         assert_eq!(Prefix::parse("Internet").covers(&subnet), Cover::None);
-        assert_eq!(
-            Prefix::parse("52.0.0.0/8").covers(&Prefix::Internet),
-            Cover::Partial
-        );
-        assert_eq!(
-            Prefix::parse("Internet").covers(&Prefix::parse("52.1.2.3")),
-            Cover::Full
-        );
+        assert_eq!(Prefix::parse("52.0.0.0/8").covers(&Prefix::Internet), Cover::Partial);
+        assert_eq!(Prefix::parse("Internet").covers(&Prefix::parse("52.1.2.3")), Cover::Full);
         assert_eq!(Cidr::parse("10.0.0.0/24").unwrap().size(), 256);
     }
 }

@@ -64,14 +64,7 @@ impl Finding {
         rule: Option<String>,
         note: impl Into<String>,
     ) -> Finding {
-        Finding {
-            id,
-            requirement: requirement.into(),
-            verdict: Verdict::Ok,
-            rule,
-            note: note.into(),
-            fix: None,
-        }
+        Finding { id, requirement: requirement.into(), verdict: Verdict::Ok, rule, note: note.into(), fix: None }
     }
 
     /// A failed requirement with its fix.
@@ -83,14 +76,7 @@ impl Finding {
         note: impl Into<String>,
         fix: impl Into<String>,
     ) -> Finding {
-        Finding {
-            id,
-            requirement: requirement.into(),
-            verdict,
-            rule,
-            note: note.into(),
-            fix: Some(fix.into()),
-        }
+        Finding { id, requirement: requirement.into(), verdict, rule, note: note.into(), fix: Some(fix.into()) }
     }
 }
 
@@ -105,11 +91,7 @@ pub struct Report {
 impl Report {
     /// Builds the report; `passed` is computed here so the JSON carries it.
     pub fn new(region: Option<String>, findings: Vec<Finding>) -> Report {
-        Report {
-            passed: findings.iter().all(|f| f.verdict == Verdict::Ok),
-            region,
-            findings,
-        }
+        Report { passed: findings.iter().all(|f| f.verdict == Verdict::Ok), region, findings }
     }
 
     /// True when every requirement checked is met: the CLI exits 0.
@@ -153,13 +135,7 @@ impl Report {
                 ]
             })
             .collect();
-        let width = |i: usize| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([HEAD[i].len()])
-                .max()
-                .unwrap_or(0)
-        };
+        let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).chain([HEAD[i].len()]).max().unwrap_or(0);
         let widths = [width(0), width(1), width(2)];
         let line = |cells: [&str; 4]| {
             format!(
@@ -191,11 +167,7 @@ impl Report {
             "\n{} of {} requirements met{}\n",
             self.findings.len() - failed,
             self.findings.len(),
-            if failed == 0 {
-                ""
-            } else {
-                "; run the fixes above, then check again"
-            }
+            if failed == 0 { "" } else { "; run the fixes above, then check again" }
         );
         out
     }
@@ -217,10 +189,7 @@ mod tests {
         assert!(!r.passed());
         let t = r.to_table();
         assert!(t.lines().next().unwrap().starts_with("REQUIREMENT"));
-        assert!(
-            t.contains("second       too open  -           az fix"),
-            "{t}"
-        );
+        assert!(t.contains("second       too open  -           az fix"), "{t}");
         assert!(t.contains("1 of 2 requirements met"));
         let j = serde_json::to_value(&r).unwrap();
         assert_eq!(j["passed"], false);

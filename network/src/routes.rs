@@ -22,8 +22,7 @@ pub fn check(doc: &RouteTableDoc, region: Option<&str>) -> Finding {
     let tunnel = doc.routes.iter().find(|r| {
         Prefix::parse(&r.address_prefix) == Prefix::Any
             && (r.next_hop_type.eq_ignore_ascii_case("VirtualAppliance")
-                || r.next_hop_type
-                    .eq_ignore_ascii_case("VirtualNetworkGateway"))
+                || r.next_hop_type.eq_ignore_ascii_case("VirtualNetworkGateway"))
     });
     let Some(tunnel) = tunnel else {
         return Finding::ok(
@@ -38,10 +37,7 @@ pub fn check(doc: &RouteTableDoc, region: Option<&str>) -> Finding {
         // A route for the global tag covers the region too.
         matches!(Prefix::parse(&r.address_prefix), p @ Prefix::Tag { .. } if p.covers(&target) == crate::prefix::Cover::Full)
     });
-    let tunnel_label = format!(
-        "{} ({} -> {})",
-        tunnel.name, tunnel.address_prefix, tunnel.next_hop_type
-    );
+    let tunnel_label = format!("{} ({} -> {})", tunnel.name, tunnel.address_prefix, tunnel.next_hop_type);
     match batch {
         Some(r) if r.next_hop_type.eq_ignore_ascii_case("Internet") => Finding::ok(
             ID,

@@ -39,11 +39,7 @@ pub struct Subnet {
 impl Subnet {
     /// Parses `az network vnet subnet show` output.
     pub fn from_doc(doc: &SubnetDoc, path: &Path) -> Result<Subnet, NetworkError> {
-        let texts: Vec<&String> = doc
-            .address_prefix
-            .iter()
-            .chain(doc.address_prefixes.iter().flatten())
-            .collect();
+        let texts: Vec<&String> = doc.address_prefix.iter().chain(doc.address_prefixes.iter().flatten()).collect();
         let mut prefixes: Vec<Cidr> = Vec::new();
         for t in &texts {
             match Cidr::parse(t) {
@@ -70,16 +66,8 @@ impl Subnet {
             resource_group: resource_group(doc.id.as_deref(), None),
             prefixes,
             used: doc.ip_configurations.as_ref().map_or(0, |v| v.len() as u64),
-            nsg_id: doc
-                .network_security_group
-                .as_ref()
-                .and_then(|n| n.id.clone()),
-            service_endpoints: doc
-                .service_endpoints
-                .iter()
-                .flatten()
-                .filter_map(|s| s.service.clone())
-                .collect(),
+            nsg_id: doc.network_security_group.as_ref().and_then(|n| n.id.clone()),
+            service_endpoints: doc.service_endpoints.iter().flatten().filter_map(|s| s.service.clone()).collect(),
         })
     }
 
@@ -90,11 +78,7 @@ impl Subnet {
 
     /// Addresses nodes can still take.
     pub fn free(&self) -> u64 {
-        let capacity: u64 = self
-            .prefixes
-            .iter()
-            .map(|c| c.size().saturating_sub(AZURE_RESERVED))
-            .sum();
+        let capacity: u64 = self.prefixes.iter().map(|c| c.size().saturating_sub(AZURE_RESERVED)).sum();
         capacity.saturating_sub(self.used)
     }
 
@@ -102,19 +86,12 @@ impl Subnet {
     fn update_target(&self) -> String {
         match &self.id {
             Some(id) => format!("--ids {id}"),
-            None => format!(
-                "-g {} --vnet-name <vnet name> --name {}",
-                self.resource_group, self.name
-            ),
+            None => format!("-g {} --vnet-name <vnet name> --name {}", self.resource_group, self.name),
         }
     }
 
     fn prefix_list(&self) -> String {
-        self.prefixes
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.prefixes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -137,9 +114,9 @@ pub fn nsg_attached(subnet: &Subnet, nsg_id: Option<&str>, nsg_name: &str) -> Op
             "the subnet has no NSG, so none of the NSG rules apply to it",
             fix,
         )),
-        (Some(attached), Some(checked)) if attached.eq_ignore_ascii_case(checked) => Some(
-            Finding::ok(ID, requirement, Some("networkSecurityGroup".into()), ""),
-        ),
+        (Some(attached), Some(checked)) if attached.eq_ignore_ascii_case(checked) => {
+            Some(Finding::ok(ID, requirement, Some("networkSecurityGroup".into()), ""))
+        }
         (Some(attached), Some(_)) => Some(Finding::fail(
             ID,
             requirement,
@@ -168,10 +145,7 @@ pub fn size(subnet: &Subnet, max_nodes: u32) -> Finding {
         return Finding::ok(ID, requirement, rule, note);
     }
     let needed = subnet.used + u64::from(max_nodes) + AZURE_RESERVED;
-    let len = (0..=32u8)
-        .rev()
-        .find(|&l| 1u64 << (32 - u32::from(l)) >= needed)
-        .unwrap_or(0);
+    let len = (0..=32u8).rev().find(|&l| 1u64 << (32 - u32::from(l)) >= needed).unwrap_or(0);
     let bigger = subnet.prefixes[0].with_len(len);
     Finding::fail(
         ID,
@@ -189,17 +163,11 @@ pub fn size(subnet: &Subnet, max_nodes: u32) -> Finding {
 /// The subnet has the service endpoint a firewall's subnet rule needs
 /// (`Microsoft.Storage`, `Microsoft.KeyVault`).
 pub fn service_endpoint(subnet: &Subnet, service: &str) -> Finding {
-    let id = if service == "Microsoft.Storage" {
-        "subnet.endpoint-storage"
-    } else {
-        "subnet.endpoint-keyvault"
-    };
+    let id = if service == "Microsoft.Storage" { "subnet.endpoint-storage" } else { "subnet.endpoint-keyvault" };
     let requirement = format!("subnet has the {service} service endpoint");
     // `Microsoft.Storage.Global` serves the same purpose across regions.
     let has = subnet.service_endpoints.iter().any(|s| {
-        s.eq_ignore_ascii_case(service)
-            || s.to_ascii_lowercase()
-                .starts_with(&(service.to_ascii_lowercase() + "."))
+        s.eq_ignore_ascii_case(service) || s.to_ascii_lowercase().starts_with(&(service.to_ascii_lowercase() + "."))
     });
     if has {
         return Finding::ok(id, requirement, Some("serviceEndpoints".into()), "");
@@ -212,11 +180,7 @@ pub fn service_endpoint(subnet: &Subnet, service: &str) -> Finding {
         Verdict::Missing,
         Some("serviceEndpoints".into()),
         format!("without it the {service} firewall's subnet rule does not admit the nodes"),
-        format!(
-            "az network vnet subnet update {} --service-endpoints {}",
-            subnet.update_target(),
-            all.join(" ")
-        ),
+        format!("az network vnet subnet update {} --service-endpoints {}", subnet.update_target(), all.join(" ")),
     )
 }
 

@@ -38,23 +38,10 @@ fn the_good_setup_passes_every_requirement() {
             "routes.batch",
         ]
     );
-    assert_eq!(
-        report.region(),
-        Some("eastus"),
-        "region comes from the NSG's location"
-    );
-    assert_eq!(
-        row(&report, "nsg.batch-inbound").rule.as_deref(),
-        Some("AllowBatchNodeManagement (100)")
-    );
-    assert_eq!(
-        row(&report, "nsg.vnet-outbound").rule.as_deref(),
-        Some("AllowVnetOutBound (65000)")
-    );
-    assert_eq!(
-        row(&report, "nsg.outbound-storage").rule.as_deref(),
-        Some("AllowStorageOutbound (100)")
-    );
+    assert_eq!(report.region(), Some("eastus"), "region comes from the NSG's location");
+    assert_eq!(row(&report, "nsg.batch-inbound").rule.as_deref(), Some("AllowBatchNodeManagement (100)"));
+    assert_eq!(row(&report, "nsg.vnet-outbound").rule.as_deref(), Some("AllowVnetOutBound (65000)"));
+    assert_eq!(row(&report, "nsg.outbound-storage").rule.as_deref(), Some("AllowStorageOutbound (100)"));
     assert!(report.findings().iter().all(|f| f.fix.is_none()));
 }
 
@@ -64,10 +51,7 @@ fn a_missing_batch_rule_is_missing_with_a_create_fix() {
     s.remove_rule("AllowBatchNodeManagement");
     let report = s.run("missing-batch");
     assert_only(&report, &[("nsg.batch-inbound", Verdict::Missing)]);
-    assert_eq!(
-        row(&report, "nsg.batch-inbound").rule.as_deref(),
-        Some("DenyAllInBound (65500)")
-    );
+    assert_eq!(row(&report, "nsg.batch-inbound").rule.as_deref(), Some("DenyAllInBound (65500)"));
     assert_eq!(
         fix(&report, "nsg.batch-inbound"),
         format!(
@@ -86,11 +70,7 @@ fn a_wrong_port_leaves_the_other_port_missing() {
     let report = s.run("wrong-port");
     assert_only(&report, &[("nsg.batch-inbound", Verdict::Missing)]);
     let r = row(&report, "nsg.batch-inbound");
-    assert!(
-        r.note.contains("Tcp 29877 from BatchNodeManagement.eastus"),
-        "{}",
-        r.note
-    );
+    assert!(r.note.contains("Tcp 29877 from BatchNodeManagement.eastus"), "{}", r.note);
     // 100 and 110 are taken inbound: the next free one.
     let f = fix(&report, "nsg.batch-inbound");
     assert!(f.contains("--priority 120 "), "{f}");
@@ -111,30 +91,15 @@ fn a_batch_rule_for_another_region_does_not_count() {
 fn a_deny_before_the_allow_shadows_it() {
     let mut s = Setup::good();
     s.rule("AllowBatchNodeManagement")["priority"] = json!(300);
-    s.add_rule(
-        "DenyInternetInbound",
-        200,
-        "Inbound",
-        "Deny",
-        "Internet",
-        "*",
-        "*",
-    );
+    s.add_rule("DenyInternetInbound", 200, "Inbound", "Deny", "Internet", "*", "*");
     let report = s.run("shadowed");
     assert_only(&report, &[("nsg.batch-inbound", Verdict::Shadowed)]);
     let r = row(&report, "nsg.batch-inbound");
     assert_eq!(r.rule.as_deref(), Some("DenyInternetInbound (200)"));
-    assert!(
-        r.note
-            .contains("AllowBatchNodeManagement (300) would allow"),
-        "{}",
-        r.note
-    );
+    assert!(r.note.contains("AllowBatchNodeManagement (300) would allow"), "{}", r.note);
     assert_eq!(
         fix(&report, "nsg.batch-inbound"),
-        format!(
-            "az network nsg rule update {NSG_FIX} --name AllowBatchNodeManagement --priority 100"
-        )
+        format!("az network nsg rule update {NSG_FIX} --name AllowBatchNodeManagement --priority 100")
     );
 }
 
@@ -158,15 +123,7 @@ fn batch_ports_open_to_everyone_are_too_open() {
 #[test]
 fn every_port_open_to_the_internet_is_too_open_everywhere() {
     let mut s = Setup::good();
-    s.add_rule(
-        "AllowAnyInbound",
-        4000,
-        "Inbound",
-        "Allow",
-        "Internet",
-        "*",
-        "*",
-    );
+    s.add_rule("AllowAnyInbound", 4000, "Inbound", "Allow", "Internet", "*", "*");
     let report = s.run("all-open");
     assert_only(
         &report,
@@ -176,10 +133,7 @@ fn every_port_open_to_the_internet_is_too_open_everywhere() {
             ("nsg.internet-inbound", Verdict::TooOpen),
         ],
     );
-    assert_eq!(
-        row(&report, "nsg.internet-inbound").rule.as_deref(),
-        Some("AllowAnyInbound (4000)")
-    );
+    assert_eq!(row(&report, "nsg.internet-inbound").rule.as_deref(), Some("AllowAnyInbound (4000)"));
     assert_eq!(
         fix(&report, "nsg.internet-inbound"),
         format!("az network nsg rule delete {NSG_FIX} --name AllowAnyInbound")
@@ -199,10 +153,7 @@ fn ssh_open_to_the_internet_is_too_open_with_or_without_ssh() {
         s.add_rule("AllowSSH", 200, "Inbound", "Allow", "Internet", "*", "22");
         let report = s.run(&format!("ssh-internet-{ssh}"));
         assert_only(&report, &[("nsg.ssh", Verdict::TooOpen)]);
-        assert_eq!(
-            row(&report, "nsg.ssh").rule.as_deref(),
-            Some("AllowSSH (200)")
-        );
+        assert_eq!(row(&report, "nsg.ssh").rule.as_deref(), Some("AllowSSH (200)"));
         let expected = if ssh {
             format!("az network nsg rule update {NSG_FIX} --name AllowSSH --source-address-prefixes <your admin CIDR>")
         } else {
@@ -215,15 +166,7 @@ fn ssh_open_to_the_internet_is_too_open_with_or_without_ssh() {
 #[test]
 fn ssh_from_a_named_source_needs_the_ssh_flag() {
     let mut s = Setup::good();
-    s.add_rule(
-        "AllowSSH",
-        200,
-        "Inbound",
-        "Allow",
-        "203.0.113.0/24",
-        "*",
-        "22",
-    );
+    s.add_rule("AllowSSH", 200, "Inbound", "Allow", "203.0.113.0/24", "*", "22");
     let report = s.run("ssh-named-noflag");
     assert_only(&report, &[("nsg.ssh", Verdict::TooOpen)]);
     assert!(row(&report, "nsg.ssh").note.contains("not asked for"));
@@ -231,10 +174,7 @@ fn ssh_from_a_named_source_needs_the_ssh_flag() {
     s.ssh = true;
     let report = s.run("ssh-named-flag");
     assert_only(&report, &[]);
-    assert_eq!(
-        row(&report, "nsg.ssh").rule.as_deref(),
-        Some("AllowSSH (200)")
-    );
+    assert_eq!(row(&report, "nsg.ssh").rule.as_deref(), Some("AllowSSH (200)"));
 }
 
 #[test]
@@ -244,61 +184,33 @@ fn ssh_flag_without_a_rule_is_missing_and_behind_a_deny_is_shadowed() {
     let report = s.run("ssh-missing");
     assert_only(&report, &[("nsg.ssh", Verdict::Missing)]);
     let f = fix(&report, "nsg.ssh");
+    assert!(f.starts_with(&format!("az network nsg rule create {NSG_FIX} --name AllowSSH --priority 120 ")), "{f}");
     assert!(
-        f.starts_with(&format!(
-            "az network nsg rule create {NSG_FIX} --name AllowSSH --priority 120 "
-        )),
-        "{f}"
-    );
-    assert!(
-        f.contains("--source-address-prefixes <your admin CIDR>")
-            && f.ends_with("--destination-port-ranges 22"),
+        f.contains("--source-address-prefixes <your admin CIDR>") && f.ends_with("--destination-port-ranges 22"),
         "{f}"
     );
 
     s.add_rule("DenySSH", 200, "Inbound", "Deny", "Internet", "*", "22");
-    s.add_rule(
-        "AllowSSH",
-        300,
-        "Inbound",
-        "Allow",
-        "203.0.113.0/24",
-        "*",
-        "22",
-    );
+    s.add_rule("AllowSSH", 300, "Inbound", "Allow", "203.0.113.0/24", "*", "22");
     let report = s.run("ssh-shadowed");
     assert_only(&report, &[("nsg.ssh", Verdict::Shadowed)]);
-    assert_eq!(
-        row(&report, "nsg.ssh").rule.as_deref(),
-        Some("DenySSH (200)")
-    );
-    assert_eq!(
-        fix(&report, "nsg.ssh"),
-        format!("az network nsg rule update {NSG_FIX} --name AllowSSH --priority 120")
-    );
+    assert_eq!(row(&report, "nsg.ssh").rule.as_deref(), Some("DenySSH (200)"));
+    assert_eq!(fix(&report, "nsg.ssh"), format!("az network nsg rule update {NSG_FIX} --name AllowSSH --priority 120"));
 }
 
 #[test]
 fn a_deny_inside_the_vnet_breaks_mpi() {
     let mut s = Setup::good();
-    s.add_rule(
-        "DenyVnetOutbound",
-        200,
-        "Outbound",
-        "Deny",
-        "VirtualNetwork",
-        "VirtualNetwork",
-        "*",
-    );
+    s.add_rule("DenyVnetOutbound", 200, "Outbound", "Deny", "VirtualNetwork", "VirtualNetwork", "*");
     let report = s.run("vnet-deny");
     assert_only(&report, &[("nsg.vnet-outbound", Verdict::Missing)]);
-    assert_eq!(
-        row(&report, "nsg.vnet-outbound").rule.as_deref(),
-        Some("DenyVnetOutbound (200)")
-    );
+    assert_eq!(row(&report, "nsg.vnet-outbound").rule.as_deref(), Some("DenyVnetOutbound (200)"));
     let f = fix(&report, "nsg.vnet-outbound");
     // Outbound 100-140 are taken and the new rule must come before 200.
-    assert!(f.contains("--name AllowVnetOutBoundAll --priority 150 --direction Outbound --access Allow --protocol '*'"), "{f}");
+    assert!(
+        f.contains("--name AllowVnetOutBoundAll --priority 150 --direction Outbound --access Allow --protocol '*'"),
+        "{f}"
+    );
 }
 
 #[test]
@@ -319,45 +231,27 @@ fn with_outbound_internet_denied_storage_must_be_allowed() {
     s.remove_rule("AllowStorageOutbound");
     let report = s.run("storage-outbound-missing");
     assert_only(&report, &[("nsg.outbound-storage", Verdict::Missing)]);
-    assert_eq!(
-        row(&report, "nsg.outbound-storage").rule.as_deref(),
-        Some("DenyInternetOutbound (4000)")
-    );
+    assert_eq!(row(&report, "nsg.outbound-storage").rule.as_deref(), Some("DenyInternetOutbound (4000)"));
     let f = fix(&report, "nsg.outbound-storage");
-    assert!(
-        f.contains("--name AllowStorageOutbound --priority 100 --direction Outbound"),
-        "{f}"
-    );
-    assert!(
-        f.ends_with("--destination-address-prefixes Storage.eastus --destination-port-ranges 443"),
-        "{f}"
-    );
+    assert!(f.contains("--name AllowStorageOutbound --priority 100 --direction Outbound"), "{f}");
+    assert!(f.ends_with("--destination-address-prefixes Storage.eastus --destination-port-ranges 443"), "{f}");
 
     let mut s = Setup::good();
     s.rule("AllowContainerRegistryOutbound")["priority"] = json!(4010);
     let report = s.run("acr-outbound-shadowed");
     assert_only(&report, &[("nsg.outbound-acr", Verdict::Shadowed)]);
-    assert_eq!(
-        row(&report, "nsg.outbound-acr").rule.as_deref(),
-        Some("DenyInternetOutbound (4000)")
-    );
+    assert_eq!(row(&report, "nsg.outbound-acr").rule.as_deref(), Some("DenyInternetOutbound (4000)"));
 }
 
 #[test]
 fn an_nsg_without_default_rules_gets_azures_built_in_ones() {
     let mut s = Setup::good();
-    s.nsg
-        .as_object_mut()
-        .unwrap()
-        .remove("defaultSecurityRules");
+    s.nsg.as_object_mut().unwrap().remove("defaultSecurityRules");
     assert_only(&s.run("no-defaults"), &[]);
     s.remove_rule("AllowBatchNodeManagement");
     let report = s.run("no-defaults-missing");
     assert_only(&report, &[("nsg.batch-inbound", Verdict::Missing)]);
-    assert_eq!(
-        row(&report, "nsg.batch-inbound").rule.as_deref(),
-        Some("DenyAllInBound (65500)")
-    );
+    assert_eq!(row(&report, "nsg.batch-inbound").rule.as_deref(), Some("DenyAllInBound (65500)"));
 }
 
 #[test]
@@ -396,8 +290,7 @@ fn storage_without_trusted_services_is_missing() {
         fix(&report, "storage.trusted-services"),
         "az storage account update --name stylizestore -g stylize-rg --bypass Logging Metrics AzureServices"
     );
-    s.storage.as_mut().unwrap()["networkRuleSet"]["bypass"] =
-        json!("Logging, Metrics, AzureServices");
+    s.storage.as_mut().unwrap()["networkRuleSet"]["bypass"] = json!("Logging, Metrics, AzureServices");
     assert_only(&s.run("storage-bypass-ok"), &[]);
 }
 
@@ -405,30 +298,20 @@ fn storage_without_trusted_services_is_missing() {
 fn key_vault_subnet_ids_compare_case_insensitively_and_no_acls_is_open() {
     // The good fixture's key vault rule is lower-cased, as az prints it.
     let good = Setup::good();
-    let kv_id = good.keyvault.as_ref().unwrap()["properties"]["networkAcls"]["virtualNetworkRules"]
-        [0]["id"]
-        .clone();
+    let kv_id = good.keyvault.as_ref().unwrap()["properties"]["networkAcls"]["virtualNetworkRules"][0]["id"].clone();
     assert_eq!(kv_id, json!(SUBNET_ID.to_lowercase()));
 
     let mut s = Setup::good();
     s.keyvault.as_mut().unwrap()["properties"]["networkAcls"] = json!(null);
     let report = s.run("kv-no-acls");
-    assert_only(
-        &report,
-        &[
-            ("keyvault.default-action", Verdict::TooOpen),
-            ("keyvault.subnet-rule", Verdict::Missing),
-        ],
-    );
+    assert_only(&report, &[("keyvault.default-action", Verdict::TooOpen), ("keyvault.subnet-rule", Verdict::Missing)]);
     assert_eq!(
         fix(&report, "keyvault.default-action"),
         "az keyvault update --name stylize-kv -g stylize-rg --default-action Deny"
     );
     assert_eq!(
         fix(&report, "keyvault.subnet-rule"),
-        format!(
-            "az keyvault network-rule add --name stylize-kv -g stylize-rg --subnet {SUBNET_ID}"
-        )
+        format!("az keyvault network-rule add --name stylize-kv -g stylize-rg --subnet {SUBNET_ID}")
     );
 }
 
@@ -453,37 +336,27 @@ fn a_subnet_too_small_for_the_cluster_is_too_small() {
 #[test]
 fn the_subnet_must_carry_the_nsg_and_the_service_endpoints() {
     let mut s = Setup::good();
-    s.subnet.as_mut().unwrap()["networkSecurityGroup"]["id"] = json!(
-        "/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/networkSecurityGroups/other"
-    );
-    s.subnet.as_mut().unwrap()["serviceEndpoints"] = json!([{"service": "Microsoft.KeyVault", "locations": ["*"], "provisioningState": "Succeeded"}]);
+    s.subnet.as_mut().unwrap()["networkSecurityGroup"]["id"] =
+        json!("/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/networkSecurityGroups/other");
+    s.subnet.as_mut().unwrap()["serviceEndpoints"] =
+        json!([{"service": "Microsoft.KeyVault", "locations": ["*"], "provisioningState": "Succeeded"}]);
     let report = s.run("subnet-wiring");
-    assert_only(
-        &report,
-        &[
-            ("subnet.nsg", Verdict::Missing),
-            ("subnet.endpoint-storage", Verdict::Missing),
-        ],
-    );
+    assert_only(&report, &[("subnet.nsg", Verdict::Missing), ("subnet.endpoint-storage", Verdict::Missing)]);
     assert_eq!(
         fix(&report, "subnet.endpoint-storage"),
-        format!("az network vnet subnet update --ids {SUBNET_ID} --service-endpoints Microsoft.KeyVault Microsoft.Storage")
+        format!(
+            "az network vnet subnet update --ids {SUBNET_ID} --service-endpoints Microsoft.KeyVault Microsoft.Storage"
+        )
     );
 }
 
 #[test]
 fn forced_tunnelling_needs_the_batch_route() {
     let mut s = Setup::good();
-    s.route_table.as_mut().unwrap()["routes"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|r| r["name"] != "BatchNodeManagement");
+    s.route_table.as_mut().unwrap()["routes"].as_array_mut().unwrap().retain(|r| r["name"] != "BatchNodeManagement");
     let report = s.run("route-missing");
     assert_only(&report, &[("routes.batch", Verdict::Missing)]);
-    assert_eq!(
-        row(&report, "routes.batch").rule.as_deref(),
-        Some("ForcedTunnel (0.0.0.0/0 -> VirtualAppliance)")
-    );
+    assert_eq!(row(&report, "routes.batch").rule.as_deref(), Some("ForcedTunnel (0.0.0.0/0 -> VirtualAppliance)"));
     assert_eq!(
         fix(&report, "routes.batch"),
         "az network route-table route create -g stylize-rg --route-table-name stylize-compute-rt \
@@ -500,9 +373,7 @@ fn forced_tunnelling_needs_the_batch_route() {
     s.route_table.as_mut().unwrap()["routes"] = json!([]);
     let report = s.run("route-no-tunnel");
     assert_only(&report, &[]);
-    assert!(row(&report, "routes.batch")
-        .note
-        .contains("no forced tunnelling"));
+    assert!(row(&report, "routes.batch").note.contains("no forced tunnelling"));
 }
 
 #[test]
@@ -518,10 +389,7 @@ fn the_report_renders_as_a_table_and_as_json() {
             && header.contains("DECIDED BY")
             && header.ends_with("FIX")
     );
-    let line = table
-        .lines()
-        .find(|l| l.starts_with("inbound TCP 29876-29877"))
-        .unwrap();
+    let line = table.lines().find(|l| l.starts_with("inbound TCP 29876-29877")).unwrap();
     assert!(
         line.contains(" missing ")
             && line.contains("DenyAllInBound (65500)")
@@ -541,14 +409,7 @@ fn the_report_renders_as_a_table_and_as_json() {
 
 #[test]
 fn only_the_nsg_is_required() {
-    let s = Setup {
-        subnet: None,
-        storage: None,
-        keyvault: None,
-        route_table: None,
-        max_nodes: None,
-        ..Setup::good()
-    };
+    let s = Setup { subnet: None, storage: None, keyvault: None, route_table: None, max_nodes: None, ..Setup::good() };
     let report = s.run("nsg-only");
     assert_only(&report, &[]);
     assert_eq!(report.findings().len(), 8);

@@ -34,10 +34,7 @@ fn flags_parse_and_env_fills_in() {
     .unwrap();
     let a = cli.check;
     assert_eq!(a.nsg.to_str(), Some("n.json"));
-    assert_eq!(
-        a.route_table.as_deref().and_then(|p| p.to_str()),
-        Some("rt.json")
-    );
+    assert_eq!(a.route_table.as_deref().and_then(|p| p.to_str()), Some("rt.json"));
     assert_eq!(a.max_nodes, Some(8));
     assert!(a.ssh && a.json);
     assert_eq!(a.region.as_deref(), Some("westeurope"));
@@ -56,12 +53,7 @@ fn flags_parse_and_env_fills_in() {
     assert!(!a.json);
 
     let help = Cli::command().render_help().to_string();
-    for heading in [
-        "Inputs (az ... show JSON):",
-        "Cluster:",
-        "Output:",
-        "[env: STYLIZE_NETWORK_ROUTE_TABLE=",
-    ] {
+    for heading in ["Inputs (az ... show JSON):", "Cluster:", "Output:", "[env: STYLIZE_NETWORK_ROUTE_TABLE="] {
         assert!(help.contains(heading), "{heading} missing from\n{help}");
     }
 }

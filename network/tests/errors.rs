@@ -9,11 +9,7 @@ use serde_json::json;
 use stylize_network::{check, CheckArgs, NetworkError};
 
 fn run_nsg(nsg: PathBuf) -> NetworkError {
-    check(&CheckArgs {
-        nsg,
-        ..CheckArgs::default()
-    })
-    .expect_err("should not be judged")
+    check(&CheckArgs { nsg, ..CheckArgs::default() }).expect_err("should not be judged")
 }
 
 fn assert_one_line(msg: &str, path: &std::path::Path, cause: &str) {
@@ -29,11 +25,7 @@ fn malformed_json_names_the_file_and_the_position() {
     std::fs::write(&path, "{\n  \"securityRules\": [,]\n}\n").unwrap();
     let err = run_nsg(path.clone());
     assert!(matches!(err, NetworkError::Json { .. }), "{err:?}");
-    assert_one_line(
-        &err.to_string(),
-        &path,
-        "malformed JSON: expected value at line 2",
-    );
+    assert_one_line(&err.to_string(), &path, "malformed JSON: expected value at line 2");
 }
 
 #[test]
@@ -54,23 +46,14 @@ fn a_subnet_given_as_the_storage_account_is_refused() {
     let dir = scratch("err-kind-storage");
     let nsg = write(&dir, "nsg.json", &fixture("nsg.json"));
     let wrong = write(&dir, "subnet.json", &fixture("subnet.json"));
-    let err = check(&CheckArgs {
-        nsg,
-        storage: Some(wrong.clone()),
-        ..CheckArgs::default()
-    })
-    .unwrap_err();
+    let err = check(&CheckArgs { nsg, storage: Some(wrong.clone()), ..CheckArgs::default() }).unwrap_err();
     assert_one_line(&err.to_string(), &wrong, "not a storage account");
 }
 
 #[test]
 fn an_untyped_document_is_recognised_by_its_fields() {
     let dir = scratch("err-untyped");
-    let path = write(
-        &dir,
-        "kv.json",
-        &json!({"properties": {"networkAcls": null, "vaultUri": "https://x"}}),
-    );
+    let path = write(&dir, "kv.json", &json!({"properties": {"networkAcls": null, "vaultUri": "https://x"}}));
     let err = run_nsg(path.clone());
     assert_one_line(&err.to_string(), &path, "found what looks like a key vault");
 }
@@ -90,11 +73,7 @@ fn a_field_of_the_wrong_shape_is_located() {
     let path = write(&dir, "nsg.json", &nsg);
     let err = run_nsg(path.clone());
     assert!(matches!(err, NetworkError::Invalid { .. }), "{err:?}");
-    assert_one_line(
-        &err.to_string(),
-        &path,
-        "invalid type: string \"high\", expected u32 at line",
-    );
+    assert_one_line(&err.to_string(), &path, "invalid type: string \"high\", expected u32 at line");
 }
 
 #[test]
@@ -119,11 +98,6 @@ fn a_missing_file_and_a_lone_max_nodes_are_errors() {
 
     let dir = scratch("err-usage");
     let nsg = write(&dir, "nsg.json", &fixture("nsg.json"));
-    let err = check(&CheckArgs {
-        nsg,
-        max_nodes: Some(4),
-        ..CheckArgs::default()
-    })
-    .unwrap_err();
+    let err = check(&CheckArgs { nsg, max_nodes: Some(4), ..CheckArgs::default() }).unwrap_err();
     assert_eq!(err.to_string(), "--max-nodes needs --subnet");
 }

@@ -33,14 +33,9 @@ struct Arm {
 
 impl Arm {
     fn new(t: &Value) -> Arm {
-        let mut arm = Arm {
-            params: HashMap::new(),
-            vars: HashMap::new(),
-        };
+        let mut arm = Arm { params: HashMap::new(), vars: HashMap::new() };
         for (k, v) in t["parameters"].as_object().unwrap() {
-            let d = v
-                .get("defaultValue")
-                .unwrap_or_else(|| panic!("parameter {k} has no defaultValue"));
+            let d = v.get("defaultValue").unwrap_or_else(|| panic!("parameter {k} has no defaultValue"));
             arm.params.insert(k.clone(), d.clone());
         }
         for (k, v) in t["variables"].as_object().unwrap() {
@@ -54,21 +49,14 @@ impl Arm {
     fn resolve(&self, v: &Value) -> Value {
         match v {
             Value::String(s) if s.starts_with('[') && s.ends_with(']') && !s.starts_with("[[") => {
-                let mut p = Parser {
-                    s: &s[1..s.len() - 1],
-                    i: 0,
-                };
+                let mut p = Parser { s: &s[1..s.len() - 1], i: 0 };
                 let out = self.expr(&mut p);
                 p.ws();
                 assert_eq!(p.i, p.s.len(), "trailing input in {s}");
                 out
             }
             Value::Array(a) => Value::Array(a.iter().map(|x| self.resolve(x)).collect()),
-            Value::Object(o) => Value::Object(
-                o.iter()
-                    .map(|(k, x)| (k.clone(), self.resolve(x)))
-                    .collect(),
-            ),
+            Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), self.resolve(x))).collect()),
             other => other.clone(),
         }
     }
@@ -103,11 +91,7 @@ impl Arm {
                 assert!(p.eat(','), "expected , in {}", p.s);
             }
         }
-        let strs = || {
-            args.iter()
-                .map(|a| a.as_str().expect("string argument").to_owned())
-                .collect::<Vec<_>>()
-        };
+        let strs = || args.iter().map(|a| a.as_str().expect("string argument").to_owned()).collect::<Vec<_>>();
         match name {
             "parameters" => self.params[&strs()[0]].clone(),
             "variables" => self.vars[&strs()[0]].clone(),
@@ -125,9 +109,7 @@ impl Arm {
                 }
                 Value::String(id)
             }
-            other => panic!(
-                "ARM function {other} is not rendered by this test; keep the network parts simple"
-            ),
+            other => panic!("ARM function {other} is not rendered by this test; keep the network parts simple"),
         }
     }
 }
@@ -158,12 +140,7 @@ impl Parser<'_> {
 
 /// The one resource of `ty`, with its name and location resolved.
 fn resource<'a>(t: &'a Value, ty: &str) -> &'a Value {
-    let found: Vec<_> = t["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["type"] == ty)
-        .collect();
+    let found: Vec<_> = t["resources"].as_array().unwrap().iter().filter(|r| r["type"] == ty).collect();
     assert_eq!(found.len(), 1, "one {ty} expected");
     found[0]
 }
@@ -188,10 +165,7 @@ fn render() -> Rendered {
     let arm = Arm::new(&t);
     let get = |ty: &str| arm.resolve(resource(&t, ty));
     let id = |ty: &str, names: &[&Value]| {
-        let args: Vec<String> = names
-            .iter()
-            .map(|n| format!("'{}'", n.as_str().unwrap()))
-            .collect();
+        let args: Vec<String> = names.iter().map(|n| format!("'{}'", n.as_str().unwrap())).collect();
         arm.resolve(&json!(format!("[resourceId('{ty}', {})]", args.join(", "))))
     };
 
@@ -209,10 +183,7 @@ fn render() -> Rendered {
     let subnets = vnet["properties"]["subnets"].as_array().unwrap();
     assert_eq!(subnets.len(), 1);
     let mut subnet_json = flatten(&subnets[0]);
-    subnet_json["id"] = id(
-        "Microsoft.Network/virtualNetworks/subnets",
-        &[&vnet["name"], &subnets[0]["name"]],
-    );
+    subnet_json["id"] = id("Microsoft.Network/virtualNetworks/subnets", &[&vnet["name"], &subnets[0]["name"]]);
     subnet_json["ipConfigurations"] = json!([]);
     subnet_json["type"] = json!("Microsoft.Network/virtualNetworks/subnets");
 
@@ -250,28 +221,16 @@ fn render() -> Rendered {
     assert_eq!(props["vmSize"], "Standard_NC6s_v3");
     assert_eq!(props["vmPriority"], "LowPriority");
     assert_eq!(props["scaleSettings"]["minNodeCount"], 0);
-    assert_eq!(
-        props["subnet"]["id"], subnet_json["id"],
-        "the cluster runs in the checked subnet"
-    );
+    assert_eq!(props["subnet"]["id"], subnet_json["id"], "the cluster runs in the checked subnet");
     let max_nodes = props["scaleSettings"]["maxNodeCount"].as_u64().unwrap() as u32;
 
-    Rendered {
-        nsg: nsg_json,
-        subnet: subnet_json,
-        storage: storage_json,
-        keyvault: keyvault_json,
-        max_nodes,
-    }
+    Rendered { nsg: nsg_json, subnet: subnet_json, storage: storage_json, keyvault: keyvault_json, max_nodes }
 }
 
 #[test]
 fn the_template_passes_its_own_checker() {
     let r = render();
-    assert!(
-        r.nsg.get("defaultSecurityRules").is_none(),
-        "templates carry no default rules: the built-ins apply"
-    );
+    assert!(r.nsg.get("defaultSecurityRules").is_none(), "templates carry no default rules: the built-ins apply");
     let dir = scratch("template");
     let args = CheckArgs {
         nsg: write(&dir, "nsg.json", &r.nsg),
@@ -289,14 +248,8 @@ fn the_template_passes_its_own_checker() {
     assert_eq!(report.findings().len(), 18);
     assert_eq!(report.region(), Some("eastus"));
     // The template denies outbound internet, so the service tags were checked.
-    assert_eq!(
-        row(&report, "nsg.outbound-storage").note,
-        "outbound internet denied; allowed by service tag"
-    );
-    assert_eq!(
-        row(&report, "nsg.batch-inbound").rule.as_deref(),
-        Some("AllowBatchNodeManagement (100)")
-    );
+    assert_eq!(row(&report, "nsg.outbound-storage").note, "outbound internet denied; allowed by service tag");
+    assert_eq!(row(&report, "nsg.batch-inbound").rule.as_deref(), Some("AllowBatchNodeManagement (100)"));
 }
 
 #[test]
@@ -305,10 +258,7 @@ fn the_rendered_template_still_catches_a_break() {
     // would prove nothing.
     let mut r = render();
     r.storage["networkRuleSet"]["defaultAction"] = json!("Allow");
-    r.nsg["securityRules"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|x| x["name"] != "AllowContainerRegistryOutbound");
+    r.nsg["securityRules"].as_array_mut().unwrap().retain(|x| x["name"] != "AllowContainerRegistryOutbound");
     let dir = scratch("template-broken");
     let args = CheckArgs {
         nsg: write(&dir, "nsg.json", &r.nsg),
@@ -316,11 +266,5 @@ fn the_rendered_template_still_catches_a_break() {
         ..CheckArgs::default()
     };
     let report = check(&args).unwrap();
-    assert_only(
-        &report,
-        &[
-            ("nsg.outbound-acr", Verdict::Missing),
-            ("storage.default-action", Verdict::TooOpen),
-        ],
-    );
+    assert_only(&report, &[("nsg.outbound-acr", Verdict::Missing), ("storage.default-action", Verdict::TooOpen)]);
 }

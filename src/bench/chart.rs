@@ -15,7 +15,8 @@ pub fn draw(bench: &Bench, path: &Path) -> Result<()> {
     // Debian's fonts-dejavu-core (scripts/setup.sh installs it).
     let font = std::fs::read(FONT).with_context(|| format!("{FONT}: font for the chart"))?;
     let font: &'static [u8] = Box::leak(font.into_boxed_slice());
-    plotters::style::register_font("sans-serif", FontStyle::Normal, font).map_err(|_| anyhow!("{FONT}: not a usable font"))?;
+    plotters::style::register_font("sans-serif", FontStyle::Normal, font)
+        .map_err(|_| anyhow!("{FONT}: not a usable font"))?;
 
     let mut bars: Vec<(String, f64, RGBColor)> = Vec::new();
     for r in &bench.runs {
@@ -57,7 +58,8 @@ pub fn draw(bench: &Bench, path: &Path) -> Result<()> {
         .map_err(|e| anyhow!("chart: {e}"))?;
     chart
         .draw_series(bars.iter().enumerate().map(|(i, (_, fps, color))| {
-            let mut bar = Rectangle::new([(0.0, SegmentValue::Exact(i)), (*fps, SegmentValue::Exact(i + 1))], color.filled());
+            let mut bar =
+                Rectangle::new([(0.0, SegmentValue::Exact(i)), (*fps, SegmentValue::Exact(i + 1))], color.filled());
             bar.set_margin(6, 6, 0, 0);
             bar
         }))

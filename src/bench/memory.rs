@@ -52,7 +52,9 @@ fn peak_rss_mb(clip: &Path, scratch: &Path, threads: Option<u16>) -> Result<f64>
     let mut peak_kb = 0u64;
     loop {
         if let Ok(status) = std::fs::read_to_string(&status_path) {
-            if let Some(kb) = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()) {
+            if let Some(kb) =
+                status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            {
                 peak_kb = peak_kb.max(kb);
             }
         }

@@ -95,10 +95,25 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             let model_only = model_only(device, width, height, &batches, threads, flops_per_pixel)?;
             let best = model_only.iter().filter(|m| m.precision == "fp32").map(|m| m.fps).fold(0.0, f64::max);
             eprintln!("bench: {device:?} {width}x{height}: end to end");
-            let (e2e, n) = end_to_end(&clip, device, args.batch.map_or(0, usize::from), threads, DeflickerMode::Off, scratch.path())?;
-            let (deflicker, _) = end_to_end(&clip, device, args.batch.map_or(0, usize::from), threads, DeflickerMode::Still, scratch.path())?;
+            let (e2e, n) = end_to_end(
+                &clip,
+                device,
+                args.batch.map_or(0, usize::from),
+                threads,
+                DeflickerMode::Off,
+                scratch.path(),
+            )?;
+            let (deflicker, _) = end_to_end(
+                &clip,
+                device,
+                args.batch.map_or(0, usize::from),
+                threads,
+                DeflickerMode::Still,
+                scratch.path(),
+            )?;
             eprintln!("bench: {device:?} {width}x{height}: reference way");
-            let reference = if args.no_reference { None } else { reference::run(&clip, device, args.threads, scratch.path()) };
+            let reference =
+                if args.no_reference { None } else { reference::run(&clip, device, args.threads, scratch.path()) };
             runs.push(Run {
                 device: device_name(device),
                 size: format!("{width}x{height}"),
@@ -130,13 +145,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         flops_per_pixel,
         batch: args.batch.map_or(0, usize::from),
         threads: args.threads,
-        clip: args.clip.as_ref().map_or_else(|| format!("synthetic testsrc2, {frames} frames"), |c| c.display().to_string()),
+        clip: args
+            .clip
+            .as_ref()
+            .map_or_else(|| format!("synthetic testsrc2, {frames} frames"), |c| c.display().to_string()),
         runs,
         memory,
         styles,
     };
     let json = args.out.join("bench.json");
-    std::fs::write(&json, serde_json::to_vec_pretty(&bench)?).with_context(|| format!("{}: cannot write", json.display()))?;
+    std::fs::write(&json, serde_json::to_vec_pretty(&bench)?)
+        .with_context(|| format!("{}: cannot write", json.display()))?;
     let png = args.out.join("bench.png");
     chart::draw(&bench, &png)?;
     print!("{}", table(&bench));
@@ -170,7 +189,14 @@ fn device_name(d: DeviceChoice) -> String {
 }
 
 /// Frames/s of the model alone, tensors already on the device.
-fn model_only(device: DeviceChoice, w: u32, h: u32, batches: &[usize], threads: Option<usize>, flops: Option<f64>) -> Result<Vec<ModelOnly>> {
+fn model_only(
+    device: DeviceChoice,
+    w: u32,
+    h: u32,
+    batches: &[usize],
+    threads: Option<usize>,
+    flops: Option<f64>,
+) -> Result<Vec<ModelOnly>> {
     let spec = ModelSpec::builtin(StyleBlend::parse("mosaic")?);
     let mut precisions = vec![Precision::Fp32];
     if matches!(device, DeviceChoice::Cuda(_)) {
@@ -202,7 +228,14 @@ fn model_only(device: DeviceChoice, w: u32, h: u32, batches: &[usize], threads: 
 }
 
 /// Frames/s of the whole pipeline on `clip`, and its frame count.
-fn end_to_end(clip: &Path, device: DeviceChoice, batch: usize, threads: Option<usize>, deflicker: DeflickerMode, scratch: &Path) -> Result<(f64, u64)> {
+fn end_to_end(
+    clip: &Path,
+    device: DeviceChoice,
+    batch: usize,
+    threads: Option<usize>,
+    deflicker: DeflickerMode,
+    scratch: &Path,
+) -> Result<(f64, u64)> {
     let store = tempfile::tempdir_in(scratch)?;
     let job = StyleJob {
         input: Location::Local(clip.to_path_buf()),
@@ -225,12 +258,35 @@ fn table(b: &Bench) -> String {
     let mut s = format!("{:<8} {:<10} {:<22} {:>10}\n", "device", "size", "method", "frames/s");
     for r in &b.runs {
         for m in &r.model_only {
-            s += &format!("{:<8} {:<10} {:<22} {:>10.2}\n", r.device, r.size, format!("model b{} {}", m.batch, m.precision), m.fps);
+            s += &format!(
+                "{:<8} {:<10} {:<22} {:>10.2}\n",
+                r.device,
+                r.size,
+                format!("model b{} {}", m.batch, m.precision),
+                m.fps
+            );
         }
-        s += &format!("{:<8} {:<10} {:<22} {:>10.2}   efficiency {:.2}\n", r.device, r.size, "engine end to end", r.end_to_end_fps, r.efficiency);
-        s += &format!("{:<8} {:<10} {:<22} {:>10.2}   cost {:.1}%\n", r.device, r.size, "engine + deflicker", r.deflicker_fps, 100.0 * r.deflicker_cost);
+        s += &format!(
+            "{:<8} {:<10} {:<22} {:>10.2}   efficiency {:.2}\n",
+            r.device, r.size, "engine end to end", r.end_to_end_fps, r.efficiency
+        );
+        s += &format!(
+            "{:<8} {:<10} {:<22} {:>10.2}   cost {:.1}%\n",
+            r.device,
+            r.size,
+            "engine + deflicker",
+            r.deflicker_fps,
+            100.0 * r.deflicker_cost
+        );
         if let Some(x) = &r.reference {
-            s += &format!("{:<8} {:<10} {:<22} {:>10.2}   engine is {:.1}x faster\n", r.device, r.size, "reference way", x.fps, r.speedup_vs_reference.unwrap_or(0.0));
+            s += &format!(
+                "{:<8} {:<10} {:<22} {:>10.2}   engine is {:.1}x faster\n",
+                r.device,
+                r.size,
+                "reference way",
+                x.fps,
+                r.speedup_vs_reference.unwrap_or(0.0)
+            );
         }
     }
     if let Some(st) = &b.styles {
@@ -240,7 +296,10 @@ fn table(b: &Bench) -> String {
         );
     }
     if let Some(m) = &b.memory {
-        s += &format!("peak RSS: {:.0} MB for {} frames, {:.0} MB for {} frames ({:.2}x)\n", m.peak_rss_short_mb, m.short_frames, m.peak_rss_long_mb, m.long_frames, m.ratio);
+        s += &format!(
+            "peak RSS: {:.0} MB for {} frames, {:.0} MB for {} frames ({:.2}x)\n",
+            m.peak_rss_short_mb, m.short_frames, m.peak_rss_long_mb, m.long_frames, m.ratio
+        );
     }
     s
 }
@@ -283,7 +342,11 @@ fn today() -> String {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let gpu = if tch_cuda() { ", CUDA available" } else { "" };

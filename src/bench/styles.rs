@@ -28,10 +28,12 @@ pub struct StylesBench {
 }
 
 fn picture(w: u32, h: u32) -> Vec<u8> {
-    (0..w * h).flat_map(|i| {
-        let (x, y) = (i % w, i / w);
-        [(x * 255 / w) as u8, (y * 255 / h) as u8, ((x ^ y) % 256) as u8]
-    }).collect()
+    (0..w * h)
+        .flat_map(|i| {
+            let (x, y) = (i % w, i / w);
+            [(x * 255 / w) as u8, (y * 255 / h) as u8, ((x ^ y) % 256) as u8]
+        })
+        .collect()
 }
 
 fn frames_per_sec(model: &mut dyn StyleModel, w: u32, h: u32) -> Result<f64> {
@@ -59,9 +61,19 @@ pub fn measure(device: DeviceChoice, w: u32, h: u32, threads: Option<usize>) -> 
     }
     let predict_ms = t.elapsed().as_secs_f64() * 1000.0 / f64::from(runs);
 
-    let mut arbitrary = TorchModel::load_with_threads(&ModelSpec::for_style(Style::Image { vector, label: "bench".into() }), device, Precision::Fp32, threads)?;
+    let mut arbitrary = TorchModel::load_with_threads(
+        &ModelSpec::for_style(Style::Image { vector, label: "bench".into() }),
+        device,
+        Precision::Fp32,
+        threads,
+    )?;
     let arbitrary_fps = frames_per_sec(&mut arbitrary, w, h)?;
-    let mut builtin = TorchModel::load_with_threads(&ModelSpec::builtin(StyleBlend::parse("mosaic")?), device, Precision::Fp32, threads)?;
+    let mut builtin = TorchModel::load_with_threads(
+        &ModelSpec::builtin(StyleBlend::parse("mosaic")?),
+        device,
+        Precision::Fp32,
+        threads,
+    )?;
     let builtin_fps = frames_per_sec(&mut builtin, w, h)?;
 
     // Learning: the difference between 4 and 2 steps is 2 steps' cost,

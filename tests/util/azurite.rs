@@ -79,13 +79,30 @@ impl Azurite {
     /// An account SAS for blobs and queues with every permission.
     pub fn account_sas(&self, permissions: &str) -> String {
         let key = AccountKey::from_base64(KEY).unwrap();
-        account_sas(ACCOUNT, &key, "bq", "sco", permissions, SystemTime::now() + Duration::from_secs(3600), SasProtocol::HttpsAndHttp).unwrap()
+        account_sas(
+            ACCOUNT,
+            &key,
+            "bq",
+            "sco",
+            permissions,
+            SystemTime::now() + Duration::from_secs(3600),
+            SasProtocol::HttpsAndHttp,
+        )
+        .unwrap()
     }
 
     /// A service SAS for one container.
     pub fn container_sas(&self, container: &str, permissions: &str) -> String {
         let key = AccountKey::from_base64(KEY).unwrap();
-        stylize_engine::azure::container_sas(ACCOUNT, &key, container, permissions, SystemTime::now() + Duration::from_secs(3600), SasProtocol::HttpsAndHttp).unwrap()
+        stylize_engine::azure::container_sas(
+            ACCOUNT,
+            &key,
+            container,
+            permissions,
+            SystemTime::now() + Duration::from_secs(3600),
+            SasProtocol::HttpsAndHttp,
+        )
+        .unwrap()
     }
 
     /// `http://127.0.0.1:P/devstoreaccount1/<container>` (no SAS).
@@ -108,7 +125,16 @@ fn spawn(bin: &std::path::Path, dir: &std::path::Path, blob_port: u16, queue_por
     Command::new(bin)
         .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose", "--location"])
         .arg(dir)
-        .args(["--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--blobPort", &blob_port.to_string(), "--queuePort", &queue_port.to_string()])
+        .args([
+            "--blobHost",
+            "127.0.0.1",
+            "--queueHost",
+            "127.0.0.1",
+            "--blobPort",
+            &blob_port.to_string(),
+            "--queuePort",
+            &queue_port.to_string(),
+        ])
         // Azurite also serves tables, on a fixed port unless told: two
         // instances (another test binary, a developer's) would clash.
         .args(["--tableHost", "127.0.0.1", "--tablePort", &table_port.to_string()])
@@ -120,7 +146,9 @@ fn spawn(bin: &std::path::Path, dir: &std::path::Path, blob_port: u16, queue_por
 
 fn wait_ready(dir: &std::path::Path, blob_port: u16, queue_port: u16) {
     let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", queue_port)).is_err() || std::net::TcpStream::connect(("127.0.0.1", blob_port)).is_err() {
+    while std::net::TcpStream::connect(("127.0.0.1", queue_port)).is_err()
+        || std::net::TcpStream::connect(("127.0.0.1", blob_port)).is_err()
+    {
         if start.elapsed() > Duration::from_secs(60) {
             let err = std::fs::read_to_string(dir.join("stderr.txt")).unwrap_or_default();
             panic!("azurite did not start: {err}");

@@ -47,15 +47,34 @@ pub fn make_clip(dir: &Path, name: &str, spec: &ClipSpec) -> PathBuf {
     args.push("-i".into());
     args.push(format!("testsrc2=s={}x{}:r={}", spec.width, spec.height, spec.rate));
     for k in 0..spec.audio {
-        args.extend(["-f".into(), "lavfi".into(), "-i".into(), format!("sine=f={}:r=48000:d={secs:.4}", 330 + 110 * k)]);
+        args.extend([
+            "-f".into(),
+            "lavfi".into(),
+            "-i".into(),
+            format!("sine=f={}:r=48000:d={secs:.4}", 330 + 110 * k),
+        ]);
     }
     args.extend(["-map".into(), "0:v".into()]);
     for k in 0..spec.audio {
         args.extend(["-map".into(), format!("{}:a", k + 1)]);
     }
     args.extend(["-frames:v".into(), spec.frames.to_string()]);
-    args.extend(["-c:v".into(), "libx264".into(), "-preset".into(), "ultrafast".into(), "-pix_fmt".into(), "yuv420p".into()]);
-    args.extend(["-g".into(), spec.gop.to_string(), "-keyint_min".into(), spec.gop.to_string(), "-sc_threshold".into(), "0".into()]);
+    args.extend([
+        "-c:v".into(),
+        "libx264".into(),
+        "-preset".into(),
+        "ultrafast".into(),
+        "-pix_fmt".into(),
+        "yuv420p".into(),
+    ]);
+    args.extend([
+        "-g".into(),
+        spec.gop.to_string(),
+        "-keyint_min".into(),
+        spec.gop.to_string(),
+        "-sc_threshold".into(),
+        "0".into(),
+    ]);
     if spec.bframes {
         args.extend(["-bf".into(), "2".into()]);
     }
@@ -68,8 +87,17 @@ pub fn make_clip(dir: &Path, name: &str, spec: &ClipSpec) -> PathBuf {
     if let Some(r) = spec.rotate {
         // FFmpeg 5.1 writes a display matrix from `rotate` only on a remux.
         let remux: Vec<String> = vec![
-            "-v".into(), "error".into(), "-y".into(), "-i".into(), encoded.to_string_lossy().into_owned(),
-            "-c".into(), "copy".into(), "-map".into(), "0".into(), "-metadata:s:v:0".into(), format!("rotate={r}"),
+            "-v".into(),
+            "error".into(),
+            "-y".into(),
+            "-i".into(),
+            encoded.to_string_lossy().into_owned(),
+            "-c".into(),
+            "copy".into(),
+            "-map".into(),
+            "0".into(),
+            "-metadata:s:v:0".into(),
+            format!("rotate={r}"),
             path.to_string_lossy().into_owned(),
         ];
         run_ok("ffmpeg", &remux);
@@ -141,8 +169,17 @@ pub fn duration(p: &serde_json::Value) -> f64 {
 /// MD5 of the packets of audio stream `k`, stream-copied (never decoded).
 pub fn audio_md5(path: &Path, k: usize) -> String {
     let args: Vec<String> = vec![
-        "-v".into(), "error".into(), "-i".into(), path.to_string_lossy().into_owned(),
-        "-map".into(), format!("0:a:{k}"), "-c".into(), "copy".into(), "-f".into(), "md5".into(), "-".into(),
+        "-v".into(),
+        "error".into(),
+        "-i".into(),
+        path.to_string_lossy().into_owned(),
+        "-map".into(),
+        format!("0:a:{k}"),
+        "-c".into(),
+        "copy".into(),
+        "-f".into(),
+        "md5".into(),
+        "-".into(),
     ];
     String::from_utf8(run_ok("ffmpeg", &args).stdout).unwrap().trim().to_string()
 }
@@ -150,9 +187,19 @@ pub fn audio_md5(path: &Path, k: usize) -> String {
 /// Frame `n` of a video as packed RGB24, decoded by the ffmpeg CLI.
 pub fn frame_rgb(path: &Path, n: u32) -> Vec<u8> {
     let args: Vec<String> = vec![
-        "-v".into(), "error".into(), "-i".into(), path.to_string_lossy().into_owned(),
-        "-vf".into(), format!("select=eq(n\\,{n})"), "-frames:v".into(), "1".into(),
-        "-f".into(), "rawvideo".into(), "-pix_fmt".into(), "rgb24".into(), "-".into(),
+        "-v".into(),
+        "error".into(),
+        "-i".into(),
+        path.to_string_lossy().into_owned(),
+        "-vf".into(),
+        format!("select=eq(n\\,{n})"),
+        "-frames:v".into(),
+        "1".into(),
+        "-f".into(),
+        "rawvideo".into(),
+        "-pix_fmt".into(),
+        "rgb24".into(),
+        "-".into(),
     ];
     run_ok("ffmpeg", &args).stdout
 }

@@ -39,7 +39,13 @@ pub enum GuideKind {
 /// Decode `segment` and send the frames of `shard` (warm-up first), in
 /// order, to `tx`. Returns the number of frames sent; stops early (without
 /// error) when the receiver is gone, since that means a later stage failed.
-pub fn decode(segment: &Path, shard: &Shard, time_base: ff::Rational, guide: GuideKind, tx: &SyncSender<DecodedFrame>) -> Result<u64, WorkerError> {
+pub fn decode(
+    segment: &Path,
+    shard: &Shard,
+    time_base: ff::Rational,
+    guide: GuideKind,
+    tx: &SyncSender<DecodedFrame>,
+) -> Result<u64, WorkerError> {
     let err = |reason: String| WorkerError::Decode { shard: shard.index, path: segment.to_path_buf(), reason };
     let wanted = shard.all_pts();
     let mut input = ff::format::input(&segment).map_err(|e| err(e.to_string()))?;
@@ -54,8 +60,16 @@ pub fn decode(segment: &Path, shard: &Shard, time_base: ff::Rational, guide: Gui
     ctx.set_threading(threading);
     let mut decoder = open_video_decoder(ctx, guide == GuideKind::LumaAndMotion).map_err(|e| err(e.to_string()))?;
     let (w, h) = (decoder.width(), decoder.height());
-    let mut scaler = ff::software::scaling::Context::get(decoder.format(), w, h, ff::format::Pixel::RGB24, w, h, ff::software::scaling::Flags::BICUBIC)
-        .map_err(|e| err(format!("no conversion to RGB: {e}")))?;
+    let mut scaler = ff::software::scaling::Context::get(
+        decoder.format(),
+        w,
+        h,
+        ff::format::Pixel::RGB24,
+        w,
+        h,
+        ff::software::scaling::Flags::BICUBIC,
+    )
+    .map_err(|e| err(format!("no conversion to RGB: {e}")))?;
 
     // Muxers may shift a segment's timestamps (NUT keeps them non-negative)
     // and change its time base. The first packet is the keyframe the plan
@@ -65,7 +79,11 @@ pub fn decode(segment: &Path, shard: &Shard, time_base: ff::Rational, guide: Gui
     let mut next_index = 0usize;
     let mut frame = ff::frame::Video::empty();
     let mut rgb = ff::frame::Video::empty();
-    let mut drain = |decoder: &mut ff::decoder::Video, sent: &mut u64, next_index: &mut usize, offset: i64| -> Result<bool, WorkerError> {
+    let mut drain = |decoder: &mut ff::decoder::Video,
+                     sent: &mut u64,
+                     next_index: &mut usize,
+                     offset: i64|
+     -> Result<bool, WorkerError> {
         while decoder.receive_frame(&mut frame).is_ok() {
             let Some(ts) = frame.timestamp() else { continue };
             let ts = ff::Rescale::rescale(&ts, seg_tb, time_base) - offset;
@@ -109,7 +127,10 @@ pub fn decode(segment: &Path, shard: &Shard, time_base: ff::Rational, guide: Gui
 }
 
 /// Open a video decoder, asking it to export motion vectors if `motion`.
-pub(crate) fn open_video_decoder(ctx: ff::codec::context::Context, motion: bool) -> Result<ff::decoder::Video, ff::Error> {
+pub(crate) fn open_video_decoder(
+    ctx: ff::codec::context::Context,
+    motion: bool,
+) -> Result<ff::decoder::Video, ff::Error> {
     let mut options = ff::Dictionary::new();
     if motion {
         options.set("flags2", "+export_mvs");

@@ -88,7 +88,16 @@ impl Deflicker {
             })
             .collect();
         let sharp_weights = (0..256).map(|d| (-(d as f32 / SIGMA_SHARP) * (d as f32 / SIGMA_SHARP)).exp()).collect();
-        Deflicker { mode, width: width as usize, height: height as usize, prev_out: None, prev_luma: Vec::new(), prev_sharp: Vec::new(), weights, sharp_weights }
+        Deflicker {
+            mode,
+            width: width as usize,
+            height: height as usize,
+            prev_out: None,
+            prev_luma: Vec::new(),
+            prev_sharp: Vec::new(),
+            weights,
+            sharp_weights,
+        }
     }
 
     #[inline]
@@ -115,7 +124,11 @@ impl Deflicker {
                         Some((sx, sy)) if (sx, sy) != (x, y) => {
                             let q = sy * w + sx;
                             let moved = (luma[p] - self.prev_luma[q]).abs();
-                            if moved < still { (q, moved) } else { (p, still) }
+                            if moved < still {
+                                (q, moved)
+                            } else {
+                                (p, still)
+                            }
                         }
                         _ => (p, still),
                     };
@@ -141,7 +154,13 @@ impl Deflicker {
 
 /// The stage: frames `0..warmup` only prime the state and are dropped;
 /// the rest leave blended, renumbered from 0, in order.
-pub fn deflicker(mode: DeflickerMode, (width, height): (u32, u32), warmup: usize, rx: &Receiver<StyledFrame>, tx: &SyncSender<StyledFrame>) {
+pub fn deflicker(
+    mode: DeflickerMode,
+    (width, height): (u32, u32),
+    warmup: usize,
+    rx: &Receiver<StyledFrame>,
+    tx: &SyncSender<StyledFrame>,
+) {
     let mut state = Deflicker::new(mode, width, height);
     for mut frame in rx.iter() {
         if let Some(guide) = frame.guide.take() {

@@ -45,11 +45,18 @@ pub struct VideoFormat {
 }
 
 /// Encode the frames received on `rx` (in shard order) into `dst`.
-pub fn encode(dst: &Path, shard: &Shard, format: VideoFormat, settings: &EncodeSettings, rx: &Receiver<StyledFrame>) -> Result<u64, WorkerError> {
+pub fn encode(
+    dst: &Path,
+    shard: &Shard,
+    format: VideoFormat,
+    settings: &EncodeSettings,
+    rx: &Receiver<StyledFrame>,
+) -> Result<u64, WorkerError> {
     let err = |reason: String| WorkerError::Encode { shard: shard.index, path: dst.to_path_buf(), reason };
     let codec = ff::encoder::find_by_name("libx264").ok_or_else(|| err("FFmpeg was built without libx264".into()))?;
     let mut out = ff::format::output_as(&dst, ENCODED_SEGMENT_FORMAT).map_err(|e| err(e.to_string()))?;
-    let mut ctx = ff::codec::context::Context::new_with_codec(codec).encoder().video().map_err(|e| err(e.to_string()))?;
+    let mut ctx =
+        ff::codec::context::Context::new_with_codec(codec).encoder().video().map_err(|e| err(e.to_string()))?;
     ctx.set_width(format.width);
     ctx.set_height(format.height);
     ctx.set_format(ff::format::Pixel::YUV420P);
@@ -74,27 +81,36 @@ pub fn encode(dst: &Path, shard: &Shard, format: VideoFormat, settings: &EncodeS
     out.write_header().map_err(|e| err(e.to_string()))?;
     let ost_tb = out.stream(0).map(|s| s.time_base()).unwrap_or(format.time_base);
 
-    let mut scaler = ff::software::scaling::Context::get(ff::format::Pixel::RGB24, format.width, format.height, ff::format::Pixel::YUV420P, format.width, format.height, ff::software::scaling::Flags::BICUBIC)
-        .map_err(|e| err(format!("no conversion from RGB: {e}")))?;
+    let mut scaler = ff::software::scaling::Context::get(
+        ff::format::Pixel::RGB24,
+        format.width,
+        format.height,
+        ff::format::Pixel::YUV420P,
+        format.width,
+        format.height,
+        ff::software::scaling::Flags::BICUBIC,
+    )
+    .map_err(|e| err(format!("no conversion from RGB: {e}")))?;
     // Both frames are allocated once and zeroed, row padding included:
     // x264 and swscale's SIMD read a little past each row's end, and
     // uninitialised padding made the bitstream differ run to run.
     let mut rgb = zeroed(ff::format::Pixel::RGB24, format.width, format.height);
     let mut yuv = zeroed(ff::format::Pixel::YUV420P, format.width, format.height);
-    let write_packets = |encoder: &mut ff::encoder::Video, out: &mut ff::format::context::Output| -> Result<(), WorkerError> {
-        let mut packet = ff::Packet::empty();
-        while encoder.receive_packet(&mut packet).is_ok() {
-            // Every packet gets its frame's duration, or the last frame's
-            // length is lost in the container.
-            if let Some(i) = packet.pts().and_then(|p| shard.pts.binary_search(&p).ok()) {
-                packet.set_duration(shard.frame_duration(i));
+    let write_packets =
+        |encoder: &mut ff::encoder::Video, out: &mut ff::format::context::Output| -> Result<(), WorkerError> {
+            let mut packet = ff::Packet::empty();
+            while encoder.receive_packet(&mut packet).is_ok() {
+                // Every packet gets its frame's duration, or the last frame's
+                // length is lost in the container.
+                if let Some(i) = packet.pts().and_then(|p| shard.pts.binary_search(&p).ok()) {
+                    packet.set_duration(shard.frame_duration(i));
+                }
+                packet.set_stream(0);
+                packet.rescale_ts(format.time_base, ost_tb);
+                packet.write(out).map_err(|e| err(e.to_string()))?;
             }
-            packet.set_stream(0);
-            packet.rescale_ts(format.time_base, ost_tb);
-            packet.write(out).map_err(|e| err(e.to_string()))?;
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     let mut count = 0u64;
     for frame in rx.iter() {
         let width = format.width as usize * 3;

@@ -88,9 +88,26 @@ impl Frames {
         let ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| fail(e.to_string()))?;
         let decoder = crate::decode::open_video_decoder(ctx, motion).map_err(|e| fail(e.to_string()))?;
         let (w, h) = (decoder.width(), decoder.height());
-        let scaler = ff::software::scaling::Context::get(decoder.format(), w, h, ff::format::Pixel::GRAY8, w, h, ff::software::scaling::Flags::BICUBIC)
-            .map_err(|e| fail(e.to_string()))?;
-        Ok(Frames { path: path.to_path_buf(), input, stream: index, decoder, scaler, frame: ff::frame::Video::empty(), gray: ff::frame::Video::empty(), eof: false })
+        let scaler = ff::software::scaling::Context::get(
+            decoder.format(),
+            w,
+            h,
+            ff::format::Pixel::GRAY8,
+            w,
+            h,
+            ff::software::scaling::Flags::BICUBIC,
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        Ok(Frames {
+            path: path.to_path_buf(),
+            input,
+            stream: index,
+            decoder,
+            scaler,
+            frame: ff::frame::Video::empty(),
+            gray: ff::frame::Video::empty(),
+            eof: false,
+        })
     }
 
     fn size(&self) -> (usize, usize) {
@@ -101,7 +118,9 @@ impl Frames {
     fn next(&mut self) -> Result<Option<LumaFrame>, FlickerError> {
         loop {
             if self.decoder.receive_frame(&mut self.frame).is_ok() {
-                self.scaler.run(&self.frame, &mut self.gray).map_err(|e| FlickerError::Decode { path: self.path.clone(), reason: e.to_string() })?;
+                self.scaler
+                    .run(&self.frame, &mut self.gray)
+                    .map_err(|e| FlickerError::Decode { path: self.path.clone(), reason: e.to_string() })?;
                 let (w, h) = self.size();
                 let stride = self.gray.stride(0);
                 let data = self.gray.data(0);
@@ -133,7 +152,10 @@ pub fn measure(source: &Path, video: &Path) -> Result<FlickerReport, FlickerErro
     let mut out = Frames::open(video, false)?;
     if src.size() != out.size() {
         let ((a, b), (c, d)) = (src.size(), out.size());
-        return Err(FlickerError::Mismatch { path: video.to_path_buf(), reason: format!("is {c}x{d}, its source {} is {a}x{b}", source.display()) });
+        return Err(FlickerError::Mismatch {
+            path: video.to_path_buf(),
+            reason: format!("is {c}x{d}, its source {} is {a}x{b}", source.display()),
+        });
     }
     let (w, h) = src.size();
     let (mut frames, mut pairs, mut still) = (0u64, 0u64, 0u64);
@@ -180,7 +202,10 @@ pub fn measure(source: &Path, video: &Path) -> Result<FlickerReport, FlickerErro
         prev = Some((blur, luma, out_luma));
     }
     if frames < 2 {
-        return Err(FlickerError::Mismatch { path: video.to_path_buf(), reason: "fewer than 2 frames: nothing to compare".into() });
+        return Err(FlickerError::Mismatch {
+            path: video.to_path_buf(),
+            reason: "fewer than 2 frames: nothing to compare".into(),
+        });
     }
     let per = |sum: f64, n: u64| if n == 0 { 0.0 } else { sum / n as f64 };
     Ok(FlickerReport {

@@ -25,8 +25,20 @@ fn frames(w: u32, h: u32, n: usize) -> Vec<Vec<u8>> {
 fn run(pace: Option<Duration>) -> Vec<u8> {
     stylize_engine::init();
     let (w, h, n) = (320, 180, 12);
-    let shard = Shard { index: 0, start: 0, pts: (0..n as i64).map(|i| i * 512).collect(), end_pts: n as i64 * 512, warmup: vec![], key_pts: 0 };
-    let format = VideoFormat { width: w, height: h, time_base: ff::Rational::new(1, 12800), frame_rate: ff::Rational::new(25, 1) };
+    let shard = Shard {
+        index: 0,
+        start: 0,
+        pts: (0..n as i64).map(|i| i * 512).collect(),
+        end_pts: n as i64 * 512,
+        warmup: vec![],
+        key_pts: 0,
+    };
+    let format = VideoFormat {
+        width: w,
+        height: h,
+        time_base: ff::Rational::new(1, 12800),
+        frame_rate: ff::Rational::new(25, 1),
+    };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("seg.mp4");
     let (tx, rx) = sync_channel(2);

@@ -20,7 +20,8 @@ use azure_core::credentials::TokenCredential;
 use azure_core::Bytes;
 use azure_storage_blob::models::{BlobClientDownloadOptions, BlobContainerClientListBlobsOptions, BlockLookupList};
 use azure_storage_blob::{
-    BlobClient, BlobClientOptions, BlobContainerClient, BlobContainerClientOptions, BlockBlobClient, BlockBlobClientOptions,
+    BlobClient, BlobClientOptions, BlobContainerClient, BlobContainerClientOptions, BlockBlobClient,
+    BlockBlobClientOptions,
 };
 use futures::stream::{FuturesUnordered, StreamExt, TryStreamExt};
 
@@ -71,11 +72,16 @@ impl BlobStore {
             if !has_key {
                 return Err(EngineError::Remote {
                     url: redact(container_url),
-                    reason: "a connection string without AccountKey is not supported: pass the container URL with its SAS".into(),
+                    reason:
+                        "a connection string without AccountKey is not supported: pass the container URL with its SAS"
+                            .into(),
                 });
             }
             if sas_only {
-                return Err(EngineError::Remote { url: redact(container_url), reason: "--sas-only: an account key is not allowed".into() });
+                return Err(EngineError::Remote {
+                    url: redact(container_url),
+                    reason: "--sas-only: an account key is not allowed".into(),
+                });
             }
             let cs = ConnectionString::parse(container_url)?;
             let container = cs.container.clone().ok_or_else(|| EngineError::Remote {
@@ -98,7 +104,15 @@ impl BlobStore {
     pub fn open_with_key(container_url: &str, key: &AccountKey) -> Result<Self> {
         let url = StorageUrl::parse(container_url, Service::Blob)?;
         let expiry = std::time::SystemTime::now() + KEY_SAS_LIFETIME;
-        let sas = account_sas(&url.account, key, "b", "sco", "rwdlac", expiry, SasProtocol::for_endpoint(url.endpoint.as_str()))?;
+        let sas = account_sas(
+            &url.account,
+            key,
+            "b",
+            "sco",
+            "rwdlac",
+            expiry,
+            SasProtocol::for_endpoint(url.endpoint.as_str()),
+        )?;
         let store = Self::from_url(url.with_sas(Some(sas)), None)?;
         store.ensure_container();
         Ok(store)
@@ -127,8 +141,11 @@ impl BlobStore {
     /// Create the container if the SAS could allow it; errors are ignored.
     fn ensure_container(&self) {
         let Some(sas) = self.url.sas() else { return };
-        let param = |name: &str| url::form_urlencoded::parse(sas.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
-        let may_create = param("srt").is_some_and(|s| s.contains('c')) && param("sp").is_some_and(|p| p.contains('c') || p.contains('w'));
+        let param = |name: &str| {
+            url::form_urlencoded::parse(sas.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        };
+        let may_create = param("srt").is_some_and(|s| s.contains('c'))
+            && param("sp").is_some_and(|p| p.contains('c') || p.contains('w'));
         if !may_create {
             return;
         }
@@ -156,19 +173,23 @@ impl BlobStore {
 
     fn blob_client(&self, t: &Target) -> Result<BlobClient> {
         let options = BlobClientOptions { client_options: self.shared.client_options(), ..Default::default() };
-        BlobClient::new(t.sdk_url.clone(), self.credential.clone(), Some(options)).map_err(remote(&t.shown, "creating client"))
+        BlobClient::new(t.sdk_url.clone(), self.credential.clone(), Some(options))
+            .map_err(remote(&t.shown, "creating client"))
     }
 
     fn block_client(&self, t: &Target) -> Result<BlockBlobClient> {
         let options = BlockBlobClientOptions { client_options: self.shared.client_options(), ..Default::default() };
-        BlockBlobClient::new(t.sdk_url.clone(), self.credential.clone(), Some(options)).map_err(remote(&t.shown, "creating client"))
+        BlockBlobClient::new(t.sdk_url.clone(), self.credential.clone(), Some(options))
+            .map_err(remote(&t.shown, "creating client"))
     }
 
     /// All blob names (full, with the store prefix) under `name_prefix`.
     async fn list_names(&self, name_prefix: &str) -> Result<Vec<String>> {
         let client = self.container_client()?;
-        let options =
-            BlobContainerClientListBlobsOptions { prefix: Some(name_prefix.to_string()).filter(|p| !p.is_empty()), ..Default::default() };
+        let options = BlobContainerClientListBlobsOptions {
+            prefix: Some(name_prefix.to_string()).filter(|p| !p.is_empty()),
+            ..Default::default()
+        };
         let mut pages = client.list_blobs(Some(options)).map_err(remote(&self.url, "listing"))?.into_pages();
         let mut names = Vec::new();
         loop {
@@ -192,7 +213,9 @@ impl BlobStore {
         let mut keys: Vec<String> = names
             .into_iter()
             .filter_map(|n| n.strip_prefix(&self.prefix).map(str::to_string))
-            .filter(|k| prefix.is_empty() || prefix.ends_with('/') || k == prefix || k.starts_with(&format!("{prefix}/")))
+            .filter(|k| {
+                prefix.is_empty() || prefix.ends_with('/') || k == prefix || k.starts_with(&format!("{prefix}/"))
+            })
             .collect();
         keys.sort();
         Ok(keys)
@@ -229,7 +252,11 @@ async fn upload_blocks(
         ids.push(id.clone());
         let len = chunk.len() as u64;
         inflight.push(limit(shown, "uploading a block", BLOCK_TIMEOUT, async move {
-            client.stage_block(&id, len, Bytes::from(chunk).into(), None).await.map(drop).map_err(remote(shown, "uploading a block"))
+            client
+                .stage_block(&id, len, Bytes::from(chunk).into(), None)
+                .await
+                .map(drop)
+                .map_err(remote(shown, "uploading a block"))
         }));
         if inflight.len() >= PARALLEL_BLOCKS {
             inflight.next().await.expect("not empty")?;
@@ -262,8 +289,11 @@ fn is_not_found(e: &azure_core::Error) -> bool {
 /// Stream a blob into a temp file beside `dst`, then rename. `Ok(false)`
 /// when the blob does not exist.
 async fn download_to_file(client: &BlobClient, shown: &StorageUrl, dst: &Path) -> Result<bool> {
-    let options =
-        BlobClientDownloadOptions { parallel: NonZeroUsize::new(2), partition_size: NonZeroUsize::new(BLOCK_SIZE), ..Default::default() };
+    let options = BlobClientDownloadOptions {
+        parallel: NonZeroUsize::new(2),
+        partition_size: NonZeroUsize::new(BLOCK_SIZE),
+        ..Default::default()
+    };
     let started = tokio::time::timeout(OP_TIMEOUT, client.download(Some(options))).await;
     let mut body = match started {
         Err(_) => return Err(shown.error(format!("downloading: no answer within {} s", OP_TIMEOUT.as_secs()))),
@@ -274,7 +304,10 @@ async fn download_to_file(client: &BlobClient, shown: &StorageUrl, dst: &Path) -
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let mut tmp = tempfile::Builder::new().prefix(".tmp").tempfile_in(&dir).map_err(EngineError::io(&dir, "creating a temporary file"))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(EngineError::io(&dir, "creating a temporary file"))?;
     loop {
         match tokio::time::timeout(OP_TIMEOUT, body.next()).await {
             Err(_) => return Err(shown.error(format!("downloading: no data for {} s", OP_TIMEOUT.as_secs()))),
@@ -321,7 +354,9 @@ impl Store for BlobStore {
         let t = self.blob_target(key)?;
         let client = self.block_client(&t)?;
         let mut file = std::fs::File::open(src).map_err(EngineError::io(src, "opening"))?;
-        self.shared.block_on(upload_blocks(&client, &t.shown, || read_block(&mut file).map_err(EngineError::io(src, "reading"))))
+        self.shared.block_on(upload_blocks(&client, &t.shown, || {
+            read_block(&mut file).map_err(EngineError::io(src, "reading"))
+        }))
     }
 
     fn get_file(&self, key: &str, dst: &Path) -> Result<bool> {

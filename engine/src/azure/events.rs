@@ -79,7 +79,13 @@ pub fn parse_blob_created(payload: &str) -> Result<Vec<BlobCreated>, EventError>
     };
     let mut out = Vec::new();
     for (i, ev) in events.iter().enumerate() {
-        let at = |reason: String| if events.len() > 1 { EventError(format!("event {i}: {reason}")) } else { EventError(reason) };
+        let at = |reason: String| {
+            if events.len() > 1 {
+                EventError(format!("event {i}: {reason}"))
+            } else {
+                EventError(reason)
+            }
+        };
         if let Some(ev) = parse_one(ev).map_err(at)? {
             out.push(ev);
         }
@@ -102,7 +108,11 @@ fn parse_one(ev: &Value) -> Result<Option<BlobCreated>, String> {
     let subject = str_field("subject").ok_or("BlobCreated event has no \"subject\"")?;
     let (container, blob) = parse_subject(subject)?;
     let data = obj.get("data").and_then(Value::as_object).ok_or("BlobCreated event has no \"data\" object")?;
-    let url = data.get("url").and_then(Value::as_str).filter(|u| !u.is_empty()).ok_or("BlobCreated event has no \"data.url\"")?;
+    let url = data
+        .get("url")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .ok_or("BlobCreated event has no \"data.url\"")?;
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(format!("\"data.url\" is not an http(s) URL: {}", super::url::redact(url)));
     }
@@ -112,7 +122,9 @@ fn parse_one(ev: &Value) -> Result<Option<BlobCreated>, String> {
 
 /// `/blobServices/default/containers/<c>/blobs/<path>` → (c, path).
 fn parse_subject(subject: &str) -> Result<(String, String), String> {
-    let rest = subject.strip_prefix("/blobServices/default/containers/").ok_or_else(|| format!("unexpected subject {subject:?}"))?;
+    let rest = subject
+        .strip_prefix("/blobServices/default/containers/")
+        .ok_or_else(|| format!("unexpected subject {subject:?}"))?;
     let (container, blob) = rest.split_once("/blobs/").ok_or_else(|| format!("subject names no blob: {subject:?}"))?;
     if container.is_empty() || container.contains('/') || blob.is_empty() {
         return Err(format!("unexpected subject {subject:?}"));

@@ -116,7 +116,11 @@ impl EventQueue {
     pub fn delete(&self, msg: &QueueMessage) -> Result<()> {
         let url = &self.url;
         self.shared.block_on(limit(url, "deleting a message", OP_TIMEOUT, async {
-            self.client.delete_message(&msg.id, &msg.pop_receipt, None).await.map(drop).map_err(remote(url, "deleting a message"))
+            self.client
+                .delete_message(&msg.id, &msg.pop_receipt, None)
+                .await
+                .map(drop)
+                .map_err(remote(url, "deleting a message"))
         }))
     }
 
@@ -163,7 +167,12 @@ impl EventQueue {
     }
 }
 
-async fn receive_on(client: &QueueClient, url: &StorageUrl, max: u32, visibility: Duration) -> Result<Vec<QueueMessage>> {
+async fn receive_on(
+    client: &QueueClient,
+    url: &StorageUrl,
+    max: u32,
+    visibility: Duration,
+) -> Result<Vec<QueueMessage>> {
     let options = QueueClientReceiveMessagesOptions {
         number_of_messages: Some(max.clamp(1, 32) as i32),
         visibility_timeout: Some(secs(visibility)),
@@ -192,7 +201,10 @@ async fn receive_on(client: &QueueClient, url: &StorageUrl, max: u32, visibility
 async fn send_to(client: &QueueClient, url: &StorageUrl, text: &str) -> Result<()> {
     let msg = SdkMessage { message_text: Some(text.to_string()) };
     let body: RequestContent<SdkMessage, _> = msg.try_into().map_err(remote(url, "encoding a message"))?;
-    limit(url, "sending", OP_TIMEOUT, async { client.send_message(body, None).await.map(drop).map_err(remote(url, "sending")) }).await
+    limit(url, "sending", OP_TIMEOUT, async {
+        client.send_message(body, None).await.map(drop).map_err(remote(url, "sending"))
+    })
+    .await
 }
 
 fn secs(d: Duration) -> i32 {

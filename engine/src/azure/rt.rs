@@ -13,7 +13,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use azure_core::http::{new_http_client, ClientOptions, ExponentialRetryOptions, HttpClientOptions, RetryOptions, Transport};
+use azure_core::http::{
+    new_http_client, ClientOptions, ExponentialRetryOptions, HttpClientOptions, RetryOptions, Transport,
+};
 
 use super::url::{redact, StorageUrl};
 use crate::error::{EngineError, Result};
@@ -64,7 +66,12 @@ impl Shared {
 }
 
 /// Run `fut` with a time limit; on timeout the error names `what`.
-pub(crate) async fn limit<T>(what: &StorageUrl, op: &str, dur: Duration, fut: impl Future<Output = Result<T>>) -> Result<T> {
+pub(crate) async fn limit<T>(
+    what: &StorageUrl,
+    op: &str,
+    dur: Duration,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
     match tokio::time::timeout(dur, fut).await {
         Ok(r) => r,
         Err(_) => Err(what.error(format!("{op}: no answer within {} s", dur.as_secs()))),

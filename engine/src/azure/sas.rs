@@ -100,7 +100,10 @@ pub fn format_time(t: SystemTime) -> String {
 
 fn check_chars(what: &str, value: &str, allowed: &str) -> Result<()> {
     if value.is_empty() || !value.chars().all(|c| allowed.contains(c)) {
-        return Err(EngineError::Remote { url: "SAS".into(), reason: format!("{what} {value:?}: allowed letters are {allowed:?}") });
+        return Err(EngineError::Remote {
+            url: "SAS".into(),
+            reason: format!("{what} {value:?}: allowed letters are {allowed:?}"),
+        });
     }
     Ok(())
 }
@@ -127,7 +130,13 @@ pub(crate) fn account_string_to_sign(
 }
 
 /// The blob service SAS string to sign for a container (`sr=c`).
-pub(crate) fn container_string_to_sign(account: &str, container: &str, permissions: &str, expiry: &str, protocol: &str) -> String {
+pub(crate) fn container_string_to_sign(
+    account: &str,
+    container: &str,
+    permissions: &str,
+    expiry: &str,
+    protocol: &str,
+) -> String {
     let resource = format!("/blob/{account}/{container}");
     // permissions, start, expiry, resource, identifier, IP, protocol, version,
     // sr, snapshot time, encryption scope, rscc, rscd, rsce, rscl, rsct
@@ -135,7 +144,13 @@ pub(crate) fn container_string_to_sign(account: &str, container: &str, permissio
 }
 
 /// The queue service SAS string to sign.
-pub(crate) fn queue_string_to_sign(account: &str, queue: &str, permissions: &str, expiry: &str, protocol: &str) -> String {
+pub(crate) fn queue_string_to_sign(
+    account: &str,
+    queue: &str,
+    permissions: &str,
+    expiry: &str,
+    protocol: &str,
+) -> String {
     let resource = format!("/queue/{account}/{queue}");
     [permissions, "", expiry, &resource, "", "", protocol, SAS_VERSION].join("\n")
 }
@@ -181,7 +196,14 @@ pub fn container_sas(
     check_chars("permissions", permissions, "racwdxltmeopi")?;
     let se = format_time(expiry);
     let sig = key.sign(&container_string_to_sign(account, container, permissions, &se, protocol.as_str()));
-    Ok(query(&[("sv", SAS_VERSION), ("sp", permissions), ("se", &se), ("sr", "c"), ("spr", protocol.as_str()), ("sig", &sig)]))
+    Ok(query(&[
+        ("sv", SAS_VERSION),
+        ("sp", permissions),
+        ("se", &se),
+        ("sr", "c"),
+        ("spr", protocol.as_str()),
+        ("sig", &sig),
+    ]))
 }
 
 /// A service SAS for one queue: permissions from `raup` (read/peek, add,
@@ -234,8 +256,9 @@ impl ConnectionString {
             get.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
         let account = get.get("accountname").cloned().ok_or_else(|| bad("connection string has no AccountName"))?;
-        let key = AccountKey::from_base64(get.get("accountkey").ok_or_else(|| bad("connection string has no AccountKey"))?)
-            .map_err(|_| bad("AccountKey is not valid base64"))?;
+        let key =
+            AccountKey::from_base64(get.get("accountkey").ok_or_else(|| bad("connection string has no AccountKey"))?)
+                .map_err(|_| bad("AccountKey is not valid base64"))?;
         let proto = get.get("defaultendpointsprotocol").map(String::as_str).unwrap_or("https");
         let suffix = get.get("endpointsuffix").map(String::as_str).unwrap_or("core.windows.net");
         let endpoint = |svc: &str| {
@@ -279,7 +302,10 @@ mod tests {
     #[test]
     fn container_sas_matches_azurite() {
         let sts = container_string_to_sign("devstoreaccount1", "videos", "rl", SE, "https,http");
-        assert_eq!(sts, "rl\n\n2030-01-02T03:04:05Z\n/blob/devstoreaccount1/videos\n\n\nhttps,http\n2021-08-06\nc\n\n\n\n\n\n\n");
+        assert_eq!(
+            sts,
+            "rl\n\n2030-01-02T03:04:05Z\n/blob/devstoreaccount1/videos\n\n\nhttps,http\n2021-08-06\nc\n\n\n\n\n\n\n"
+        );
         assert_eq!(key().sign(&sts), "dZDO1zjyQFa+SA4gUAsJ22uwVtnwub4VhchaglTEaGA=");
     }
 

@@ -287,7 +287,9 @@ mod tests {
 
     #[test]
     fn parses_azure_host_style() {
-        let u = StorageUrl::parse("https://acct.blob.core.windows.net/videos/in/a%20b.mp4?sv=1&sig=SECRET", Service::Blob).unwrap();
+        let u =
+            StorageUrl::parse("https://acct.blob.core.windows.net/videos/in/a%20b.mp4?sv=1&sig=SECRET", Service::Blob)
+                .unwrap();
         assert_eq!(u.account, "acct");
         assert!(!u.path_style);
         assert_eq!(u.container.as_deref(), Some("videos"));
@@ -295,12 +297,18 @@ mod tests {
         assert!(u.has_sas());
         let shown = u.to_string();
         assert_eq!(shown, "https://acct.blob.core.windows.net/videos/in/a%20b.mp4?sv=1&sig=REDACTED");
-        assert_eq!(u.blob_url("x/y z").unwrap().as_str(), "https://acct.blob.core.windows.net/videos/x/y%20z?sv=1&sig=SECRET");
+        assert_eq!(
+            u.blob_url("x/y z").unwrap().as_str(),
+            "https://acct.blob.core.windows.net/videos/x/y%20z?sv=1&sig=SECRET"
+        );
         assert!(StorageUrl::parse("https://acct.queue.core.windows.net/q", Service::Blob).is_err());
         let q = StorageUrl::parse("https://acct.queue.core.windows.net/events", Service::Queue).unwrap();
         assert_eq!(q.container.as_deref(), Some("events"));
         assert!(!q.has_sas());
-        assert_eq!(q.sibling("events-poison").container_url().unwrap().as_str(), "https://acct.queue.core.windows.net/events-poison");
+        assert_eq!(
+            q.sibling("events-poison").container_url().unwrap().as_str(),
+            "https://acct.queue.core.windows.net/events-poison"
+        );
     }
 
     #[test]

@@ -308,8 +308,20 @@ mod tests {
         Task {
             header: TaskHeader {
                 job: "j".into(),
-                shard: Shard { index, start: u64::from(index), pts: vec![i64::from(index)], end_pts: i64::from(index) + 1, warmup: vec![], key_pts: i64::from(index) },
-                video: VideoParams { width: 2, height: 2, time_base: Ratio { num: 1, den: 25 }, frame_rate: Ratio { num: 25, den: 1 } },
+                shard: Shard {
+                    index,
+                    start: u64::from(index),
+                    pts: vec![i64::from(index)],
+                    end_pts: i64::from(index) + 1,
+                    warmup: vec![],
+                    key_pts: i64::from(index),
+                },
+                video: VideoParams {
+                    width: 2,
+                    height: 2,
+                    time_base: Ratio { num: 1, den: 25 },
+                    frame_rate: Ratio { num: 25, den: 1 },
+                },
             },
             segment: vec![index as u8; 3],
         }
@@ -322,7 +334,13 @@ mod tests {
                 return Err("shard 3: bad".into());
             }
             Ok(TaskOutput {
-                header: ResultHeader { shard: task.header.shard.index, rank: 0, frames: 1, wall_secs: 0.0, model_secs: 0.0 },
+                header: ResultHeader {
+                    shard: task.header.shard.index,
+                    rank: 0,
+                    frames: 1,
+                    wall_secs: 0.0,
+                    model_secs: 0.0,
+                },
                 segment: task.segment.iter().map(|b| b + 1).collect(),
             })
         }
@@ -333,10 +351,14 @@ mod tests {
         let mut t = InProcess::start(Box::new(Echo), 0);
         let mut queue: Vec<Task> = (0..3).rev().map(task).collect();
         let mut done = Vec::new();
-        scatter_gather(&mut t, || Ok(queue.pop()), |out| {
-            done.push((out.header.shard, out.segment));
-            Ok(())
-        })
+        scatter_gather(
+            &mut t,
+            || Ok(queue.pop()),
+            |out| {
+                done.push((out.header.shard, out.segment));
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(done, vec![(0, vec![1; 3]), (1, vec![2; 3]), (2, vec![3; 3])]);
     }
@@ -346,10 +368,14 @@ mod tests {
         let mut t = InProcess::start(Box::new(Echo), 0);
         let mut queue: Vec<Task> = (0..6).rev().map(task).collect();
         let mut done = Vec::new();
-        let err = scatter_gather(&mut t, || Ok(queue.pop()), |out| {
-            done.push(out.header.shard);
-            Ok(())
-        })
+        let err = scatter_gather(
+            &mut t,
+            || Ok(queue.pop()),
+            |out| {
+                done.push(out.header.shard);
+                Ok(())
+            },
+        )
         .unwrap_err()
         .to_string();
         assert_eq!(err, "rank 0: shard 3: bad");

@@ -13,7 +13,10 @@ use ::mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use ::mpi::topology::Communicator;
 use ::mpi::Tag;
 
-use super::{decode_message, encode_message, Event, Handler, InProcess, ResultHeader, Task, TaskFailure, TaskHeader, TaskOutput, Transport};
+use super::{
+    decode_message, encode_message, Event, Handler, InProcess, ResultHeader, Task, TaskFailure, TaskHeader, TaskOutput,
+    Transport,
+};
 use crate::error::{EngineError, Result};
 
 /// A worker is free: it sends this once at start; results imply it after.

@@ -115,7 +115,12 @@ impl Azurite {
     /// Azurite's stderr, appended to `<location>.log` beside the data.
     fn log_file(&self) -> Stdio {
         let path = self.dir.path().join("azurite-stderr.log");
-        std::fs::OpenOptions::new().create(true).append(true).open(path).map(Stdio::from).unwrap_or_else(|_| Stdio::null())
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null())
     }
 
     /// Kill it hard (SIGKILL), as a crash would.

@@ -21,9 +21,7 @@ pub fn fixture(name: &str) -> Value {
 
 /// A scratch folder of its own for each test.
 pub fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("network-tests")
-        .join(test);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("network-tests").join(test);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -88,10 +86,7 @@ impl Setup {
 
     /// One user rule by name.
     pub fn rule(&mut self, name: &str) -> &mut Value {
-        self.rules()
-            .iter_mut()
-            .find(|r| r["name"] == name)
-            .unwrap_or_else(|| panic!("no rule {name}"))
+        self.rules().iter_mut().find(|r| r["name"] == name).unwrap_or_else(|| panic!("no rule {name}"))
     }
 
     /// Drops a user rule.
@@ -156,10 +151,7 @@ pub fn assert_only(report: &Report, failing: &[(&str, Verdict)]) {
 
 /// The fix of a row, which a failed row always has.
 pub fn fix<'a>(report: &'a Report, id: &str) -> &'a str {
-    row(report, id)
-        .fix
-        .as_deref()
-        .unwrap_or_else(|| panic!("{id} has no fix"))
+    row(report, id).fix.as_deref().unwrap_or_else(|| panic!("{id} has no fix"))
 }
 
 /// The id the fixtures give the compute subnet.

@@ -20,13 +20,15 @@ use std::time::Instant;
 use serde_json::json;
 use stylize_engine::concat::Segment;
 use stylize_engine::job::{digest, file_digest, job_id, Manifest, SegmentRecord};
-use stylize_engine::probe::{probe, MediaInfo};
-use stylize_engine::plan::Shard;
-use stylize_engine::scatter::cut_segment;
 use stylize_engine::location::{fetch_input, open_store, Location, RemoteOptions};
+use stylize_engine::plan::Shard;
+use stylize_engine::probe::{probe, MediaInfo};
+use stylize_engine::scatter::cut_segment;
 use stylize_engine::store::Store;
 use stylize_engine::transport::mpi::{local_rank, serve as mpi_serve, MpiTransport, SimpleCommunicator};
-use stylize_engine::transport::{scatter_gather, Handler, InProcess, Task, TaskHeader, TaskOutput, Transport, VideoParams};
+use stylize_engine::transport::{
+    scatter_gather, Handler, InProcess, Task, TaskHeader, TaskOutput, Transport, VideoParams,
+};
 use stylize_engine::EngineError;
 use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
 use stylize_models::StyleModel;
@@ -74,7 +76,12 @@ pub struct StyleJob {
 
 impl StyleJob {
     fn model_settings(&self) -> ModelSettings {
-        ModelSettings { spec: self.model.clone(), device: self.device, precision: self.precision, threads: self.threads }
+        ModelSettings {
+            spec: self.model.clone(),
+            device: self.device,
+            precision: self.precision,
+            threads: self.threads,
+        }
     }
 }
 
@@ -114,11 +121,14 @@ pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> R
     log.record("start", json!({ "input": job.input.display(), "store": job.store.display() }));
     let result = run_logged(job, progress, launch, &mut log);
     match &result {
-        Ok(report) => log.record("done", json!({ "job": report.job, "output": report.output, "wall_secs": report.wall_secs })),
+        Ok(report) => {
+            log.record("done", json!({ "job": report.job, "output": report.output, "wall_secs": report.wall_secs }))
+        }
         Err(e) => log.record("failed", json!({ "error": e.to_string() })),
     }
     if let Some(logs) = &job.logs {
-        let written = open_store(logs, job.remote).and_then(|store| store.put(&format!("{}.jsonl", log.name()), &log.bytes()));
+        let written =
+            open_store(logs, job.remote).and_then(|store| store.put(&format!("{}.jsonl", log.name()), &log.bytes()));
         if let Err(e) = written {
             tracing::warn!(error = %e, "job log not written");
         }
@@ -126,9 +136,18 @@ pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> R
     result
 }
 
-fn run_logged(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>, log: &mut JobLog) -> Result<JobReport, PipelineError> {
+fn run_logged(
+    job: &StyleJob,
+    progress: Arc<dyn Progress>,
+    launch: Launch<'_>,
+    log: &mut JobLog,
+) -> Result<JobReport, PipelineError> {
     let started = Instant::now();
-    let scratch = tempfile::tempdir().map_err(|e| EngineError::Io { path: std::env::temp_dir(), op: "creating scratch directory", source: e })?;
+    let scratch = tempfile::tempdir().map_err(|e| EngineError::Io {
+        path: std::env::temp_dir(),
+        op: "creating scratch directory",
+        source: e,
+    })?;
     let input = fetch_input(&job.input, scratch.path(), job.remote)?;
     let info = probe(&input)?;
     let store = open_store(&job.store, job.remote)?;
@@ -166,7 +185,9 @@ fn run_logged(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>, l
             // Done before (the same upload announced twice, or a re-run):
             // nothing to redo.
             info!(job = %id, output = %key, "already committed");
-            let report = store.get(&format!("jobs/{id}/report.json"))?.and_then(|b| serde_json::from_slice::<JobReport>(&b).ok());
+            let report = store
+                .get(&format!("jobs/{id}/report.json"))?
+                .and_then(|b| serde_json::from_slice::<JobReport>(&b).ok());
             if let Some(mut report) = report {
                 report.shards_reused = report.shards;
                 report.timings.clear();
@@ -217,7 +238,10 @@ fn run_logged(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>, l
     let on_done = |out: TaskOutput| -> Result<(), EngineError> {
         let h = &out.header;
         store.put(&Manifest::segment_key(&id, h.shard), &out.segment)?;
-        manifest.done.insert(h.shard, SegmentRecord { sha256: digest(&out.segment), bytes: out.segment.len() as u64, frames: h.frames });
+        manifest.done.insert(
+            h.shard,
+            SegmentRecord { sha256: digest(&out.segment), bytes: out.segment.len() as u64, frames: h.frames },
+        );
         manifest.save(store)?;
         if h.rank != 0 {
             progress.advance(h.frames);
@@ -255,7 +279,11 @@ fn run_logged(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>, l
             None => {
                 let p = scratch.path().join(format!("seg-{:05}.mp4", s.index));
                 if !store.get_file(&key, &p)? {
-                    return Err(EngineError::Corrupt { path: key.into(), reason: "segment vanished from the store".into() }.into());
+                    return Err(EngineError::Corrupt {
+                        path: key.into(),
+                        reason: "segment vanished from the store".into(),
+                    }
+                    .into());
                 }
                 p
             }
@@ -311,8 +339,11 @@ fn run_logged(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>, l
 pub fn serve(job: &StyleJob, world: &SimpleCommunicator) -> Result<(), PipelineError> {
     let mut settings = job.model_settings();
     settings.device = settings.device.for_local_rank(local_rank());
-    let mut handler = ShardHandler::new(settings, job.worker.clone())
-        .map_err(|e| EngineError::Io { path: std::env::temp_dir(), op: "creating scratch directory", source: e })?;
+    let mut handler = ShardHandler::new(settings, job.worker.clone()).map_err(|e| EngineError::Io {
+        path: std::env::temp_dir(),
+        op: "creating scratch directory",
+        source: e,
+    })?;
     mpi_serve(world, &mut handler)?;
     Ok(())
 }
@@ -323,7 +354,9 @@ fn job_params(job: &StyleJob, model: &TorchModel) -> Result<serde_json::Value, P
         ModelSpec::Builtin { path, blend } => ("builtin", file_digest(path)?, json!(blend.weights())),
         ModelSpec::User { path, range } => ("user", file_digest(path)?, json!(format!("{range:?}"))),
         ModelSpec::Arbitrary { path, style, .. } => ("arbitrary", file_digest(path)?, json!(style.values)),
-        ModelSpec::Learned { path, style, .. } => ("learned", file_digest(path)?, json!({ "slot": style.slot, "rows": style.rows })),
+        ModelSpec::Learned { path, style, .. } => {
+            ("learned", file_digest(path)?, json!({ "slot": style.slot, "rows": style.rows }))
+        }
     };
     Ok(json!({
         "pipeline": "video_style/1",

@@ -28,7 +28,14 @@ pub fn plan(video: &VideoInfo, target: u64, warmup: usize) -> Plan {
             let first = start.saturating_sub(warmup);
             let key = video.keyframes.iter().rev().find(|&&k| k as usize <= first).copied().unwrap_or(0);
             let warmup = video.pts[first..start].to_vec();
-            Shard { index: i as u32, start: w[0], pts: video.pts[start..end].to_vec(), end_pts, warmup, key_pts: video.pts[key as usize] }
+            Shard {
+                index: i as u32,
+                start: w[0],
+                pts: video.pts[start..end].to_vec(),
+                end_pts,
+                warmup,
+                key_pts: video.pts[key as usize],
+            }
         })
         .collect();
     Plan { target_len: target, shards }
@@ -69,7 +76,10 @@ mod tests {
                 let before = &v.pts[(s.start as usize).saturating_sub(3)..s.start as usize];
                 assert_eq!(s.warmup, before, "warm-up frames are the ones just before");
                 let key = v.pts.binary_search(&s.key_pts).unwrap() as u64;
-                assert!(v.keyframes.contains(&key) && key <= s.start.saturating_sub(3), "decoding starts on a keyframe before the warm-up");
+                assert!(
+                    v.keyframes.contains(&key) && key <= s.start.saturating_sub(3),
+                    "decoding starts on a keyframe before the warm-up"
+                );
             }
         }
     }

@@ -15,7 +15,13 @@ use crate::error::PipelineError;
 /// locally a rename, remotely one block-list commit. Returns a local copy
 /// of the output (the committed file itself for a local store, a file in
 /// `scratch` otherwise), for measuring it.
-pub fn stitch(source: &MediaInfo, segments: &[Segment], store: &dyn Store, key: &str, scratch: &Path) -> Result<PathBuf, PipelineError> {
+pub fn stitch(
+    source: &MediaInfo,
+    segments: &[Segment],
+    store: &dyn Store,
+    key: &str,
+    scratch: &Path,
+) -> Result<PathBuf, PipelineError> {
     let dir = store.staging_dir(key).unwrap_or_else(|| scratch.to_path_buf());
     let tmp = temp_file_in(&dir)?.into_temp_path();
     concat(source, segments, &tmp, container_for(Path::new(key)))?;
@@ -26,8 +32,15 @@ pub fn stitch(source: &MediaInfo, segments: &[Segment], store: &dyn Store, key: 
         }
         None => {
             store.put_file(key, &tmp)?;
-            let kept = scratch.join(format!("output-{}", Path::new(key).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()));
-            tmp.persist(&kept).map_err(|e| stylize_engine::EngineError::Io { path: kept.clone(), op: "keeping output", source: e.error })?;
+            let kept = scratch.join(format!(
+                "output-{}",
+                Path::new(key).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            ));
+            tmp.persist(&kept).map_err(|e| stylize_engine::EngineError::Io {
+                path: kept.clone(),
+                op: "keeping output",
+                source: e.error,
+            })?;
             Ok(kept)
         }
     }

@@ -164,7 +164,9 @@ fn handle(
 fn is_permanent(e: &PipelineError) -> bool {
     match e {
         PipelineError::Engine(EngineError::BadInput { .. }) | PipelineError::Model(_) => true,
-        PipelineError::Engine(EngineError::Remote { reason, .. }) => reason.contains("no such blob") || reason.contains("BlobNotFound"),
+        PipelineError::Engine(EngineError::Remote { reason, .. }) => {
+            reason.contains("no such blob") || reason.contains("BlobNotFound")
+        }
         _ => false,
     }
 }

@@ -42,8 +42,19 @@ impl ShardHandler {
 
     /// A handler with a model already loaded and checked, reporting frames
     /// as they are done to `progress` (rank 0's own worker).
-    pub fn with_model(model: TorchModel, settings: ModelSettings, options: WorkerOptions, progress: Arc<dyn Progress>) -> std::io::Result<Self> {
-        Ok(ShardHandler { model: Some(model), settings, options, scratch: tempfile::tempdir()?, progress: Some(progress) })
+    pub fn with_model(
+        model: TorchModel,
+        settings: ModelSettings,
+        options: WorkerOptions,
+        progress: Arc<dyn Progress>,
+    ) -> std::io::Result<Self> {
+        Ok(ShardHandler {
+            model: Some(model),
+            settings,
+            options,
+            scratch: tempfile::tempdir()?,
+            progress: Some(progress),
+        })
     }
 }
 
@@ -54,7 +65,8 @@ impl Handler for ShardHandler {
         inject_fault(shard.index)?;
         if self.model.is_none() {
             let s = &self.settings;
-            let model = TorchModel::load_with_threads(&s.spec, s.device, s.precision, s.threads).map_err(|e| e.to_string())?;
+            let model =
+                TorchModel::load_with_threads(&s.spec, s.device, s.precision, s.threads).map_err(|e| e.to_string())?;
             self.options.batch = self.options.batch_for(model.device().is_cuda());
             self.model = Some(model);
         }
@@ -63,7 +75,12 @@ impl Handler for ShardHandler {
         let output = self.scratch.path().join(format!("out-{:05}.mp4", shard.index));
         std::fs::write(&input, &task.segment).map_err(|e| format!("{}: {e}", input.display()))?;
         let v = task.header.video;
-        let format = VideoFormat { width: v.width, height: v.height, time_base: v.time_base.into(), frame_rate: v.frame_rate.into() };
+        let format = VideoFormat {
+            width: v.width,
+            height: v.height,
+            time_base: v.time_base.into(),
+            frame_rate: v.frame_rate.into(),
+        };
         let progress = self.progress.clone();
         let on_frames = move |n: u64| {
             if let Some(p) = &progress {
