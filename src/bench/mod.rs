@@ -38,6 +38,9 @@ pub struct ModelOnly {
     pub fps: f64,
     /// Achieved compute, from the model's FLOPs per pixel.
     pub gflops: Option<f64>,
+    /// Achieved compute ÷ the GPU's dense peak at this precision, where
+    /// the GPU is known (`nvidia-smi` name, vendor figures).
+    pub share_of_peak: Option<f64>,
 }
 
 /// Figures for one device at one size.
@@ -216,11 +219,14 @@ fn model_only(
             }
             model.synchronize();
             let fps = (iters * batch) as f64 / t.elapsed().as_secs_f64();
+            let gflops = flops.map(|f| f * f64::from(w) * f64::from(h) * fps / 1e9);
+            let peak = if matches!(device, DeviceChoice::Cuda(_)) { gpu_peak_tflops(precision) } else { None };
             out.push(ModelOnly {
                 batch,
                 precision: format!("{precision:?}").to_lowercase(),
                 fps,
-                gflops: flops.map(|f| f * f64::from(w) * f64::from(h) * fps / 1e9),
+                gflops,
+                share_of_peak: gflops.zip(peak).map(|(g, p)| g / (p * 1e3)),
             });
         }
     }
@@ -265,6 +271,9 @@ fn table(b: &Bench) -> String {
                 format!("model b{} {}", m.batch, m.precision),
                 m.fps
             );
+            if let Some(p) = m.share_of_peak {
+                s += &format!("{:<8} {:<10} {:<22} {:>9.0}%\n", r.device, r.size, "  share of GPU peak", 100.0 * p);
+            }
         }
         s += &format!(
             "{:<8} {:<10} {:<22} {:>10.2}   efficiency {:.2}\n",
@@ -332,6 +341,25 @@ pub(crate) fn make_clip(dir: &Path, width: u32, height: u32, frames: u32) -> Res
 fn flops_per_pixel() -> Option<f64> {
     let json = std::fs::read(stylize_models::model_dir().join("multistyle26.json")).ok()?;
     serde_json::from_slice::<serde_json::Value>(&json).ok()?["flops_per_pixel"].as_f64().filter(|f| *f > 0.0)
+}
+
+/// Dense peak TFLOP/s of the first GPU at `precision`, from its name
+/// (`nvidia-smi`) and the vendor's data sheets; `None` if unknown.
+fn gpu_peak_tflops(precision: Precision) -> Option<f64> {
+    let out = Command::new("nvidia-smi").args(["--query-gpu=name", "--format=csv,noheader"]).output().ok()?;
+    let name = String::from_utf8_lossy(&out.stdout).lines().next()?.to_ascii_uppercase();
+    // (name part, fp32, fp16 tensor dense)
+    const TABLE: [(&str, f64, f64); 7] = [
+        ("H200", 67.0, 989.0),
+        ("H100 PCIE", 51.0, 756.0),
+        ("H100", 67.0, 989.0),
+        ("A100", 19.5, 312.0),
+        ("L40S", 91.6, 362.0),
+        ("A10", 31.2, 125.0),
+        ("V100", 15.7, 125.0),
+    ];
+    let (_, fp32, fp16) = TABLE.iter().find(|(n, _, _)| name.contains(n))?;
+    Some(if precision == Precision::Fp16 { *fp16 } else { *fp32 })
 }
 
 /// Today's date (UTC), YYYY-MM-DD.
