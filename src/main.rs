@@ -54,8 +54,8 @@ fn main() -> ExitCode {
 
 /// `stylize flicker`: the output's figures beside the input's own.
 fn flicker(args: &cli::FlickerArgs) -> anyhow::Result<()> {
-    let source = stylize_worker::flicker::measure(&args.input, &args.input)?;
-    let output = stylize_worker::flicker::measure(&args.input, &args.output)?;
+    let stylize_worker::flicker::FlickerPair { source, output } =
+        stylize_worker::flicker::measure(&args.input, &args.output)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "input": source, "output": output }))?);
     } else {

@@ -145,9 +145,19 @@ impl Frames {
     }
 }
 
-/// Measure `video` against its `source` (which may be the same file, for
-/// the source's own figures).
-pub fn measure(source: &Path, video: &Path) -> Result<FlickerReport, FlickerError> {
+/// Flicker figures of a video, and of its source measured the same way
+/// (its own noise and motion: the floor the video is compared with).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FlickerPair {
+    /// The source against itself.
+    pub source: FlickerReport,
+    /// The video against its source.
+    pub output: FlickerReport,
+}
+
+/// Measure `video` against its `source`, and the source itself, in one
+/// pass over both files.
+pub fn measure(source: &Path, video: &Path) -> Result<FlickerPair, FlickerError> {
     let mut src = Frames::open(source, true)?;
     let mut out = Frames::open(video, false)?;
     if src.size() != out.size() {
@@ -160,7 +170,7 @@ pub fn measure(source: &Path, video: &Path) -> Result<FlickerReport, FlickerErro
     let (w, h) = src.size();
     let (mut frames, mut pairs, mut still) = (0u64, 0u64, 0u64);
     let (mut src_change, mut out_change) = (0f64, 0f64);
-    let (mut warp_sum, mut warp_n) = (0f64, 0u64);
+    let (mut warp_sum, mut warp_n, mut src_warp_sum) = (0f64, 0u64, 0f64);
     let mut prev: Option<(Vec<f32>, Vec<u8>, Vec<u8>)> = None;
     loop {
         let (a, b) = (src.next()?, out.next()?);
@@ -192,7 +202,9 @@ pub fn measure(source: &Path, video: &Path) -> Result<FlickerReport, FlickerErro
                         let (p, q) = (y * w + x, sy * w + sx);
                         if (f32::from(luma[p]) - f32::from(pluma[q])).abs() < TRUST_LEVEL {
                             let e = f64::from(out_luma[p]) - f64::from(pout[q]);
+                            let s = f64::from(luma[p]) - f64::from(pluma[q]);
                             warp_sum += e * e;
+                            src_warp_sum += s * s;
                             warp_n += 1;
                         }
                     }
@@ -208,11 +220,15 @@ pub fn measure(source: &Path, video: &Path) -> Result<FlickerReport, FlickerErro
         });
     }
     let per = |sum: f64, n: u64| if n == 0 { 0.0 } else { sum / n as f64 };
-    Ok(FlickerReport {
+    let report = |instability: f64, warp: f64| FlickerReport {
         frames,
         still_fraction: per(still as f64, pairs),
         source_instability: per(src_change, still),
-        instability: per(out_change, still),
-        warp_error: (warp_n > 0).then(|| warp_sum / warp_n as f64),
+        instability,
+        warp_error: (warp_n > 0).then(|| warp / warp_n as f64),
+    };
+    Ok(FlickerPair {
+        source: report(per(src_change, still), src_warp_sum),
+        output: report(per(out_change, still), warp_sum),
     })
 }

@@ -296,9 +296,9 @@ fn run_logged(
     manifest.save(store)?;
 
     let flicker = if job.measure_flicker {
-        match (measure(&input, &input), measure(&input, &output_file)) {
-            (Ok(source), Ok(styled)) => Some(report::Flicker { source, output: styled }),
-            (Err(e), _) | (_, Err(e)) => {
+        match measure(&input, &output_file) {
+            Ok(pair) => Some(pair),
+            Err(e) => {
                 tracing::warn!(error = %e, "flicker not measured");
                 None
             }

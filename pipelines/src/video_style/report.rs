@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use stylize_engine::probe::Ratio;
-use stylize_worker::flicker::FlickerReport;
+use stylize_worker::flicker::FlickerPair;
 
 /// Facts about a video file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,13 +74,7 @@ pub struct JobReport {
 
 /// Flicker figures (see `stylize_worker::flicker`): the input measured
 /// against itself, and the output against the input.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Flicker {
-    /// The input's own figures.
-    pub source: FlickerReport,
-    /// The output's.
-    pub output: FlickerReport,
-}
+pub type Flicker = FlickerPair;
 
 /// Bytes that crossed between the coordinator and other ranks: compressed
 /// segments both ways, against what raw RGB frames would have cost.
