@@ -12,8 +12,8 @@ pub mod stitch;
 pub mod watch;
 pub mod work;
 
-use std::collections::VecDeque;
-use std::path::Path;
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -195,7 +195,21 @@ fn run_logged(
             }
         }
     }
-    manifest.done.retain(|index, record| segment_intact(store, &id, *index, record));
+    // Each segment as a local file, checked once against the manifest: in
+    // place in a local store, downloaded once from a remote one (the stitch
+    // uses the same file), written here as soon as a worker returns it.
+    let mut local_segments: HashMap<u32, PathBuf> = HashMap::new();
+    let done: Vec<u32> = manifest.done.keys().copied().collect();
+    for index in done {
+        match intact_segment(store, &id, index, &manifest.done[&index], scratch.path()) {
+            Some(path) => {
+                local_segments.insert(index, path);
+            }
+            None => {
+                manifest.done.remove(&index);
+            }
+        }
+    }
     let reused = manifest.done.len();
     manifest.save(store)?;
     log.record("plan", json!({ "job": id, "shards": plan.shards.len(), "reused": reused, "frames": plan.frames() }));
@@ -237,7 +251,17 @@ fn run_logged(
     };
     let on_done = |out: TaskOutput| -> Result<(), EngineError> {
         let h = &out.header;
-        store.put(&Manifest::segment_key(&id, h.shard), &out.segment)?;
+        let key = Manifest::segment_key(&id, h.shard);
+        store.put(&key, &out.segment)?;
+        let local = match store.local_path(&key) {
+            Some(p) => p,
+            None => {
+                let p = scratch.path().join(format!("seg-{:05}.mp4", h.shard));
+                std::fs::write(&p, &out.segment).map_err(EngineError::io_at(&p, "keeping segment"))?;
+                p
+            }
+        };
+        local_segments.insert(h.shard, local);
         manifest.done.insert(
             h.shard,
             SegmentRecord { sha256: digest(&out.segment), bytes: out.segment.len() as u64, frames: h.frames },
@@ -269,25 +293,12 @@ fn run_logged(
     for t in &timings {
         log.record("shard", json!({ "shard": t.shard, "rank": t.rank, "frames": t.frames, "wall_secs": t.wall_secs }));
     }
-    // Segments as local files: in place for a local store, fetched (and
-    // checked against the manifest) from a remote one.
     let mut segments = Vec::with_capacity(plan.shards.len());
     for s in &plan.shards {
-        let key = Manifest::segment_key(&id, s.index);
-        let path = match store.local_path(&key) {
-            Some(p) => p,
-            None => {
-                let p = scratch.path().join(format!("seg-{:05}.mp4", s.index));
-                if !store.get_file(&key, &p)? {
-                    return Err(EngineError::Corrupt {
-                        path: key.into(),
-                        reason: "segment vanished from the store".into(),
-                    }
-                    .into());
-                }
-                p
-            }
-        };
+        let path = local_segments.remove(&s.index).ok_or_else(|| EngineError::Corrupt {
+            path: Manifest::segment_key(&id, s.index).into(),
+            reason: "segment missing after all shards ran".into(),
+        })?;
         segments.push(Segment { path, first_pts: s.pts[0] });
     }
     let output_key = output_name(Path::new(&job.input.file_name()), &label);
@@ -376,9 +387,19 @@ fn job_params(job: &StyleJob, model: &TorchModel) -> Result<serde_json::Value, P
     }))
 }
 
-/// A stored segment counts as done only if its bytes match the manifest.
-fn segment_intact(store: &dyn Store, id: &str, index: u32, record: &SegmentRecord) -> bool {
-    matches!(store.get(&Manifest::segment_key(id, index)), Ok(Some(bytes)) if digest(&bytes) == record.sha256)
+/// A stored segment counts as done only if its bytes match the manifest;
+/// returns it as a local file (in place, or downloaded into `scratch`).
+fn intact_segment(store: &dyn Store, id: &str, index: u32, record: &SegmentRecord, scratch: &Path) -> Option<PathBuf> {
+    let key = Manifest::segment_key(id, index);
+    let path = match store.local_path(&key) {
+        Some(p) => p,
+        None => {
+            let p = scratch.join(format!("seg-{index:05}.mp4"));
+            store.get_file(&key, &p).ok().filter(|found| *found)?;
+            p
+        }
+    };
+    (file_digest(&path).ok()? == record.sha256).then_some(path)
 }
 
 /// `clip.mp4` styled `mosaic` → `clip.mosaic.mp4` (same container when it
