@@ -393,13 +393,15 @@ fn single_blob(blob_url: &str) -> Result<(BlobStore, String)> {
 }
 
 /// Download one blob, given by its full URL with SAS, to `dst` (streamed
-/// to a temp file beside it, then renamed). A missing blob is an error.
+/// to a temp file beside it, then renamed). A missing blob is a bad input,
+/// like a missing file: no retry will make it appear.
 pub fn download_blob(blob_url: &str, dst: &Path) -> Result<()> {
     let (store, name) = single_blob(blob_url)?;
     if store.get_file(&name, dst)? {
         Ok(())
     } else {
-        Err(store.blob_target(&name)?.shown.error("no such blob"))
+        let shown = store.blob_target(&name)?.shown.to_string();
+        Err(EngineError::BadInput { path: shown.into(), reason: "no such blob".into() })
     }
 }
 

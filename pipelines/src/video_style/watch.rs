@@ -162,11 +162,5 @@ fn handle(
 /// Failures a retry cannot fix: the input is not there or not a video,
 /// the model or style is wrong.
 fn is_permanent(e: &PipelineError) -> bool {
-    match e {
-        PipelineError::Engine(EngineError::BadInput { .. }) | PipelineError::Model(_) => true,
-        PipelineError::Engine(EngineError::Remote { reason, .. }) => {
-            reason.contains("no such blob") || reason.contains("BlobNotFound")
-        }
-        _ => false,
-    }
+    matches!(e, PipelineError::Engine(EngineError::BadInput { .. }) | PipelineError::Model(_))
 }
