@@ -83,13 +83,7 @@ pub fn learn(args: &LearnArgs) -> Result<()> {
         })?;
     bar.finish_and_clear();
     let path = styles_dir().join(format!("{}.json", args.name));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| anyhow!("{}: cannot create ({e})", dir.display()))?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(&style)?)
-        .and_then(|_| std::fs::rename(&tmp, &path))
-        .map_err(|e| anyhow!("{}: cannot write ({e})", path.display()))?;
+    style.save(&path).map_err(|e| anyhow!("{}: cannot write ({e})", path.display()))?;
     println!(
         "learned style {} ({}): style loss {:.4}, from {:.4} for the closest built-in style ({})",
         args.name,

@@ -50,6 +50,13 @@ fn styles_env(cmd: &mut std::process::Command, dir: &Path) {
     cmd.env("STYLIZE_STYLES", dir.join("styles"));
 }
 
+/// `stylize submit CLIP -o DIR/STORE ARGS…` with the saved styles of `dir`.
+fn submit_here(dir: &Path, clip: &Path, store: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = stylize();
+    styles_env(&mut cmd, dir);
+    cmd.current_dir(dir).arg("submit").arg(clip).arg("-o").arg(dir.join(store)).args(args).output().unwrap()
+}
+
 #[test]
 fn the_output_follows_the_painting() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,16 +96,7 @@ fn saved_styles_work_by_name_and_in_blends() {
     assert!(list.contains("sea") && list.contains("fire"), "{list}");
 
     let run = |store: &str, style: &str| {
-        let mut cmd = stylize();
-        styles_env(&mut cmd, dir.path());
-        let out = cmd
-            .arg("submit")
-            .arg(&clip)
-            .arg("-o")
-            .arg(dir.path().join(store))
-            .args(["--style", style])
-            .output()
-            .unwrap();
+        let out = submit_here(dir.path(), &clip, store, &["--style", style]);
         assert!(out.status.success(), "{style}: {}", String::from_utf8_lossy(&out.stderr));
         outputs_in(&dir.path().join(store)).remove(0)
     };
@@ -108,16 +106,7 @@ fn saved_styles_work_by_name_and_in_blends() {
     assert!(sea > mix && mix > fire, "blueness sea {sea:.1} > mix {mix:.1} > fire {fire:.1}");
 
     // A saved style cannot blend with a built-in one (another network).
-    let mut cmd = stylize();
-    styles_env(&mut cmd, dir.path());
-    let out = cmd
-        .arg("submit")
-        .arg(&clip)
-        .arg("-o")
-        .arg(dir.path().join("x"))
-        .args(["--style", "sea:0.5,mosaic:0.5"])
-        .output()
-        .unwrap();
+    let out = submit_here(dir.path(), &clip, "x", &["--style", "sea:0.5,mosaic:0.5"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot blend built-in style 'mosaic'"));
 }
@@ -143,9 +132,7 @@ fn bad_paintings_and_style_files_are_refused() {
     ];
     for (args, names, cause) in cases {
         let store = d.join("out");
-        let mut cmd = stylize();
-        styles_env(&mut cmd, d);
-        let out = cmd.current_dir(d).arg("submit").arg(&clip).arg("-o").arg(&store).args(args).output().unwrap();
+        let out = submit_here(d, &clip, "out", args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
@@ -173,16 +160,7 @@ fn a_learned_style_runs_by_name_and_bad_learned_files_are_refused() {
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("styles/mine.json")).unwrap()).unwrap();
     assert_eq!(saved["model"], "multistyle26-cin-v1");
 
-    let mut cmd = stylize();
-    styles_env(&mut cmd, d);
-    let out = cmd
-        .arg("submit")
-        .arg(&clip)
-        .arg("-o")
-        .arg(d.join("o"))
-        .args(["--style", "mine", "--deflicker", "off"])
-        .output()
-        .unwrap();
+    let out = submit_here(d, &clip, "o", &["--style", "mine", "--deflicker", "off"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let output = outputs_in(&d.join("o")).remove(0);
     assert_eq!(output.file_name().unwrap(), "clip.mine.mp4");
@@ -194,9 +172,7 @@ fn a_learned_style_runs_by_name_and_bad_learned_files_are_refused() {
     // A learned file for another network, or with rows that do not fit.
     std::fs::write(d.join("styles/bent.json"), br#"{"model": "multistyle26-cin-v1", "slot": 3, "rows": [[1.0, 2.0]]}"#)
         .unwrap();
-    let mut cmd = stylize();
-    styles_env(&mut cmd, d);
-    let out = cmd.arg("submit").arg(&clip).arg("-o").arg(d.join("x")).args(["--style", "bent"]).output().unwrap();
+    let out = submit_here(d, &clip, "x", &["--style", "bent"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.lines().count() == 1 && err.contains("does not fit this network"), "{err}");

@@ -112,25 +112,16 @@ impl StyleVector {
 
     /// Read a saved style, refusing a corrupt file or one of another network.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let bad = |reason: String| ModelError::Style { spec: path.display().to_string(), reason };
-        let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read ({e})")))?;
-        let v: StyleVector = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a saved style ({e})")))?;
-        if v.model != STYLE_MODEL {
-            return Err(bad(format!("a style of another model ({}), not {STYLE_MODEL}", v.model)));
-        }
+        let v: StyleVector = crate::styles::read_saved(path, STYLE_MODEL, |v: &StyleVector| &v.model)?;
         if v.values.len() != STYLE_DIM || v.values.iter().any(|x| !x.is_finite()) {
-            return Err(bad(format!("corrupt: expected {STYLE_DIM} finite numbers")));
+            let reason = format!("corrupt: expected {STYLE_DIM} finite numbers");
+            return Err(ModelError::Style { spec: path.display().to_string(), reason });
         }
         Ok(v)
     }
 
     /// Save atomically (temp file + rename).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("serialisable"))?;
-        std::fs::rename(tmp, path)
+        crate::styles::write_saved(self, path)
     }
 }

@@ -127,16 +127,16 @@ impl LearnedStyle {
 
     /// Read a saved learned style, refusing corrupt files and other networks.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let bad = |reason: String| ModelError::Style { spec: path.display().to_string(), reason };
-        let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read ({e})")))?;
-        let s: LearnedStyle = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a saved style ({e})")))?;
-        if s.model != LEARNED_MODEL {
-            return Err(bad(format!("a style of another model ({}), not {LEARNED_MODEL}", s.model)));
-        }
+        let s: LearnedStyle = crate::styles::read_saved(path, LEARNED_MODEL, |s: &LearnedStyle| &s.model)?;
         if s.slot >= NUM_STYLES || s.rows.is_empty() || s.rows.iter().flatten().any(|x| !x.is_finite()) {
-            return Err(bad("corrupt learned style".into()));
+            return Err(ModelError::Style { spec: path.display().to_string(), reason: "corrupt learned style".into() });
         }
         Ok(s)
+    }
+
+    /// Save atomically (temp file + rename).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        crate::styles::write_saved(self, path)
     }
 }
 

@@ -98,22 +98,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             let model_only = model_only(device, width, height, &batches, threads, flops_per_pixel)?;
             let best = model_only.iter().filter(|m| m.precision == "fp32").map(|m| m.fps).fold(0.0, f64::max);
             eprintln!("bench: {device:?} {width}x{height}: end to end");
-            let (e2e, n) = end_to_end(
-                &clip,
-                device,
-                args.batch.map_or(0, usize::from),
-                threads,
-                DeflickerMode::Off,
-                scratch.path(),
-            )?;
-            let (deflicker, _) = end_to_end(
-                &clip,
-                device,
-                args.batch.map_or(0, usize::from),
-                threads,
-                DeflickerMode::Still,
-                scratch.path(),
-            )?;
+            let batch = args.batch.map_or(0, usize::from);
+            let run = |mode| end_to_end(&clip, device, batch, threads, mode, scratch.path());
+            let (e2e, n) = run(DeflickerMode::Off)?;
+            let (deflicker, _) = run(DeflickerMode::Still)?;
             eprintln!("bench: {device:?} {width}x{height}: reference way");
             let reference =
                 if args.no_reference { None } else { reference::run(&clip, device, args.threads, scratch.path()) };
