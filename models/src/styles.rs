@@ -201,6 +201,32 @@ pub fn style_index(name: &str) -> Option<usize> {
     STYLE_NAMES.iter().position(|n| *n == lower).or_else(|| lower.parse::<usize>().ok().filter(|i| *i < NUM_STYLES))
 }
 
+/// Read a saved style (`NAME.json`) of network `model`: a file that does
+/// not parse, or belongs to another network, is refused naming the file.
+pub(crate) fn read_saved<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    model: &str,
+    model_of: impl Fn(&T) -> &str,
+) -> Result<T, ModelError> {
+    let bad = |reason: String| ModelError::Style { spec: path.display().to_string(), reason };
+    let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read ({e})")))?;
+    let value: T = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a saved style ({e})")))?;
+    if model_of(&value) != model {
+        return Err(bad(format!("a style of another model ({}), not {model}", model_of(&value))));
+    }
+    Ok(value)
+}
+
+/// Write a saved style atomically (temp file + rename).
+pub(crate) fn write_saved<T: serde::Serialize>(value: &T, path: &std::path::Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(value).expect("serialisable"))?;
+    std::fs::rename(tmp, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,30 +263,4 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), NUM_STYLES);
     }
-}
-
-/// Read a saved style (`NAME.json`) of network `model`: a file that does
-/// not parse, or belongs to another network, is refused naming the file.
-pub(crate) fn read_saved<T: serde::de::DeserializeOwned>(
-    path: &std::path::Path,
-    model: &str,
-    model_of: impl Fn(&T) -> &str,
-) -> Result<T, ModelError> {
-    let bad = |reason: String| ModelError::Style { spec: path.display().to_string(), reason };
-    let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read ({e})")))?;
-    let value: T = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a saved style ({e})")))?;
-    if model_of(&value) != model {
-        return Err(bad(format!("a style of another model ({}), not {model}", model_of(&value))));
-    }
-    Ok(value)
-}
-
-/// Write a saved style atomically (temp file + rename).
-pub(crate) fn write_saved<T: serde::Serialize>(value: &T, path: &std::path::Path) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(value).expect("serialisable"))?;
-    std::fs::rename(tmp, path)
 }
