@@ -79,7 +79,7 @@ stop)
     if kill -0 "$pid" 2>/dev/null; then
         kill "$pid"
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+        if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
     fi
     rm -f "$dir/pid"
     ;;

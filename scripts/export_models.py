@@ -93,6 +93,14 @@ class Invert255(torch.nn.Module):
         return 255.0 - x
 
 
+class Identity(torch.nn.Module):
+    """A pass-through model (0-1 in, 0-1 out): what the media-fidelity tests
+    and the pipeline-ceiling bench use to see everything but the model."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+
 class HalfSize(torch.nn.Module):
     """A module of the wrong shape: it halves the image, which stylize must refuse."""
 
@@ -104,7 +112,11 @@ def export_test_modules(out_dir: pathlib.Path) -> None:
     """Small TorchScript modules the tests use as `--model` (see tests/cli.rs)."""
     test_dir = out_dir / "test"
     test_dir.mkdir(parents=True, exist_ok=True)
-    for name, module in (("invert255.pt", Invert255()), ("half_size.pt", HalfSize())):
+    for name, module in (
+        ("invert255.pt", Invert255()),
+        ("half_size.pt", HalfSize()),
+        ("identity.pt", Identity()),
+    ):
         torch.jit.script(module).save(str(test_dir / name))
     print(f"export_models: wrote test modules in {test_dir}")
 

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Run every test: unit tests, end-to-end CLI tests on clips the tests make
-# themselves with FFmpeg. Expects scripts/setup.sh to have run.
+# Run every test: the set-up guard and shellcheck over the scripts, then
+# unit tests and end-to-end CLI tests on clips the tests make themselves
+# with FFmpeg. Expects scripts/setup.sh to have run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-if [ ! -f "$STYLIZE_MODELS/multistyle26.pt" ]; then
-  echo "test: models missing in $STYLIZE_MODELS: run scripts/setup.sh first" >&2
+missing=()
+for f in "${STYLIZE_MODEL_FILES[@]}"; do
+  [ -f "$STYLIZE_MODELS/$f" ] || missing+=("$f")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test: models missing in $STYLIZE_MODELS (${missing[*]}): run scripts/setup.sh first" >&2
   exit 2
 fi
+command -v shellcheck >/dev/null || { echo "test: shellcheck missing: run scripts/setup.sh first" >&2; exit 2; }
+shellcheck -x -P scripts scripts/*.sh tests/*.sh .ci/run
+bash tests/setup_guard.sh
 cargo test --release --workspace "$@"

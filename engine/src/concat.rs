@@ -2,25 +2,19 @@
 //! audio stream of the source copied packet for packet (never re-encoded)
 //! and the source's rotation kept. Video timestamps are the ones the
 //! workers gave the frames, which are the source's own: the output has the
-//! source's exact frame rate and duration, constant or variable.
+//! source's exact frame rate and duration, constant or variable. Every
+//! stream is shifted by the source's start time, so the output starts at
+//! zero (a broadcast TS starting at 10 h gets no 10 h lead-in) with its
+//! audio/video sync as in the source. Subtitle and data streams that the
+//! container can carry are copied like the audio.
 
 use std::path::{Path, PathBuf};
 
 use ffmpeg_next as ff;
 
+use crate::container::StreamPlan;
 use crate::error::{EngineError, Result};
-use crate::probe::MediaInfo;
-
-/// The muxer for an output path's extension. Unknown extensions get MP4,
-/// which every player reads.
-pub fn container_for(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("mov") => "mov",
-        Some("mkv") => "matroska",
-        Some("nut") => "nut",
-        _ => "mp4",
-    }
-}
+use crate::probe::{open_input, MediaInfo};
 
 /// An encoded segment and the source timestamp of its first frame.
 ///
@@ -35,9 +29,11 @@ pub struct Segment {
     pub first_pts: i64,
 }
 
-/// Write to `dst` (muxer `format`) the video packets of `segments`, in
-/// order, and the audio streams of `source`, interleaved by time.
-pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, format: &str) -> Result<()> {
+/// Write to `dst` the video packets of `segments`, in order, and the audio
+/// and copied streams of `source`, interleaved by time, in the container
+/// `streams` chose.
+pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, streams: &StreamPlan) -> Result<()> {
+    let format = streams.format.as_str();
     crate::init();
     let src_path = source.path.as_path();
     let first = &segments.first().ok_or_else(|| EngineError::bad_input(dst, "no segments to join"))?.path;
@@ -47,7 +43,7 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, format: &str
     let extradata = extradata(&video_params);
     drop(seg0);
 
-    let mut src = ff::format::input(&src_path).map_err(EngineError::media(src_path, "opening"))?;
+    let mut src = open_input(src_path).map_err(EngineError::media(src_path, "opening"))?;
     let mut out = ff::format::output_as(&dst, format).map_err(EngineError::media(dst, "creating output"))?;
 
     // Output stream 0 is the video; audio streams follow in source order.
@@ -64,22 +60,37 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, format: &str
         ost.set_rate(src_video.rate());
         ost.set_metadata(src_video.metadata().to_owned());
         // SAFETY: the stream is ours and mutable; codecpar is valid.
-        unsafe { (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0 };
+        // The worker deinterlaced what was interlaced; the aspect is the
+        // source's (MOV writes it from the stream, MP4 from the codec).
+        // SAFETY: as above.
+        unsafe {
+            let st = ost.as_mut_ptr();
+            (*(*st).codecpar).codec_tag = 0;
+            (*(*st).codecpar).field_order = ff::ffi::AVFieldOrder::AV_FIELD_PROGRESSIVE;
+            if let Some(sar) = source.video.picture.anamorphic() {
+                (*st).sample_aspect_ratio = ff::ffi::AVRational { num: sar.num, den: sar.den };
+                (*(*st).codecpar).sample_aspect_ratio = (*st).sample_aspect_ratio;
+            }
+        }
         copy_display_matrix(&src_video, &mut ost);
     }
     let mut audio_map = vec![None; src.nb_streams() as usize];
-    for a in &source.audio {
-        let ist =
-            src.stream(a.stream_index).ok_or_else(|| EngineError::bad_input(src_path, "audio stream vanished"))?;
+    let copied = source.audio.iter().map(|a| a.stream_index).chain(streams.copied.iter().copied());
+    for index in copied {
+        let ist = src.stream(index).ok_or_else(|| EngineError::bad_input(src_path, "a stream vanished"))?;
         let mut ost = out
             .add_stream(ff::encoder::find(ff::codec::Id::None))
-            .map_err(EngineError::media(dst, "adding audio stream"))?;
+            .map_err(EngineError::media(src_path, "adding a copied stream to the output"))?;
         ost.set_parameters(ist.parameters());
         ost.set_time_base(ist.time_base());
         ost.set_metadata(ist.metadata().to_owned());
-        // SAFETY: as above.
-        unsafe { (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0 };
-        audio_map[a.stream_index] = Some((ost.index(), ist.time_base()));
+        // SAFETY: as above; the disposition (default, forced, language
+        // flags) goes along.
+        unsafe {
+            (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0;
+            (*ost.as_mut_ptr()).disposition = (*ist.as_ptr()).disposition;
+        }
+        audio_map[index] = Some((ost.index(), ist.time_base()));
     }
     let mut opts = ff::Dictionary::new();
     if matches!(format, "mp4" | "mov") {
@@ -88,6 +99,10 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, format: &str
     }
     out.write_header_with(opts).map_err(EngineError::media(dst, "writing header"))?;
     let out_tbs: Vec<ff::Rational> = out.streams().map(|s| s.time_base()).collect();
+    // The source's start, in each output stream's time base.
+    let start_us = source.start_us();
+    let starts: Vec<i64> =
+        out_tbs.iter().map(|tb| ff::Rescale::rescale(&start_us, ff::Rational::new(1, 1_000_000), *tb)).collect();
 
     let src_tb: ff::Rational = source.video.time_base.into();
     let mut video = SegmentPackets { segments, next: 0, current: None, extradata, src_tb, shift: None };
@@ -106,7 +121,7 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, format: &str
             packet.set_stream(0);
             packet.set_position(-1);
             packet.rescale_ts(tb, out_tbs[0]);
-            let shift = video.shift_in(out_tbs[0]);
+            let shift = video.shift_in(out_tbs[0]) + starts[0];
             packet.set_pts(packet.pts().map(|t| t - shift));
             packet.set_dts(packet.dts().map(|t| t - shift));
             // Segments are encoded apart; keep decode timestamps strictly
@@ -124,7 +139,9 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, format: &str
             packet.set_stream(index);
             packet.set_position(-1);
             packet.rescale_ts(tb, out_tbs[index]);
-            packet.write_interleaved(&mut out).map_err(EngineError::media(dst, "writing audio"))?;
+            packet.set_pts(packet.pts().map(|t| t - starts[index]));
+            packet.set_dts(packet.dts().map(|t| t - starts[index]));
+            packet.write_interleaved(&mut out).map_err(EngineError::media(src_path, "writing a copied stream"))?;
             next_audio = read_audio(&mut src, &audio_map, src_path)?;
         }
     }

@@ -10,9 +10,11 @@
 
 pub mod azure;
 pub mod concat;
+pub mod container;
 pub mod error;
 pub mod job;
 pub mod location;
+pub mod picture;
 pub mod plan;
 pub mod probe;
 pub mod scatter;

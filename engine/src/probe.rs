@@ -12,6 +12,7 @@ use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
+use crate::picture::Picture;
 
 /// An exact rational number (frame rates, time bases): 30000/1001 must stay
 /// 30000/1001, not 29.97.
@@ -82,6 +83,9 @@ pub struct VideoInfo {
     pub rotation: Option<f64>,
     /// True when frame intervals are not all equal.
     pub variable_rate: bool,
+    /// How the pixels are coded: colour, depth, chroma, aspect, fields.
+    #[serde(default)]
+    pub picture: Picture,
 }
 
 impl VideoInfo {
@@ -116,6 +120,41 @@ pub struct AudioInfo {
     pub codec: String,
     /// Number of packets.
     pub packets: u64,
+    /// Timestamp of its first packet, in microseconds.
+    #[serde(default)]
+    pub start_us: Option<i64>,
+}
+
+/// What a stream that is neither the stylized video nor audio is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OtherKind {
+    /// Subtitles: copied when the output container can hold them.
+    Subtitle,
+    /// Timecode or other data: copied when the container can hold it.
+    Data,
+    /// A picture attached to the file (cover art): not kept.
+    CoverArt,
+    /// A second video stream: only one video is stylized; not kept.
+    Video,
+    /// A font or other attachment: not kept.
+    Attachment,
+}
+
+/// A stream besides the stylized video and the audio.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OtherStream {
+    /// Index of the stream in the container.
+    pub stream_index: usize,
+    /// What it is.
+    pub kind: OtherKind,
+    /// Codec name, e.g. `mov_text`.
+    pub codec: String,
+    /// Number of packets.
+    pub packets: u64,
+    /// Timestamp of its first packet, in microseconds.
+    #[serde(default)]
+    pub start_us: Option<i64>,
 }
 
 /// Everything the plan and the stitch need to know about an input.
@@ -129,6 +168,31 @@ pub struct MediaInfo {
     pub video: VideoInfo,
     /// Audio streams, in container order.
     pub audio: Vec<AudioInfo>,
+    /// Subtitle, data, attached-picture and extra video streams.
+    #[serde(default)]
+    pub others: Vec<OtherStream>,
+}
+
+impl MediaInfo {
+    /// Where the output's time zero falls in the source, in microseconds:
+    /// the earliest first timestamp of the video and audio streams. Every
+    /// copied stream is shifted by this same amount, so a file that starts
+    /// at 10 h (broadcast TS) starts at 0 with its sync kept.
+    pub fn start_us(&self) -> i64 {
+        let v = &self.video;
+        let video =
+            (i128::from(v.pts[0]) * i128::from(v.time_base.num) * 1_000_000 / i128::from(v.time_base.den)) as i64;
+        self.audio.iter().filter_map(|a| a.start_us).fold(video, i64::min)
+    }
+}
+
+/// Open a media file for reading packets. `genpts` makes the demuxer fill
+/// in presentation timestamps that some containers leave out (AVI with
+/// B-frames, MPEG-PS), so every container gives every frame its timestamp.
+pub fn open_input(path: &Path) -> std::result::Result<ff::format::context::Input, ff::Error> {
+    let mut opts = ff::Dictionary::new();
+    opts.set("fflags", "+genpts");
+    ff::format::input_with_dictionary(&path, opts)
 }
 
 /// Probe `path`: check it is a video the engine can handle and read its
@@ -145,7 +209,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
     if meta.len() == 0 {
         return Err(EngineError::bad_input(path, "empty file (0 bytes)"));
     }
-    let mut input = ff::format::input(&path)
+    let mut input = open_input(path)
         .map_err(|e| EngineError::bad_input(path, format!("not a readable video ({})", describe(&e))))?;
     let format = input.format().name().to_string();
     if format == "image2" || format.ends_with("_pipe") {
@@ -169,6 +233,14 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
     if width == 0 || height == 0 {
         return Err(EngineError::bad_input(path, "video stream has no frame size"));
     }
+    let picture = Picture::from_stream(&video_stream.parameters(), decoder.format(), width, height);
+    if picture.is_hdr() {
+        let curve = if picture.transfer == crate::picture::TRANSFER_PQ { "PQ" } else { "HLG" };
+        return Err(EngineError::bad_input(
+            path,
+            format!("HDR video ({curve} transfer) is not supported: stylizing it would silently make it SDR"),
+        ));
+    }
     let time_base: Ratio = video_stream.time_base().into();
     let avg = video_stream.avg_frame_rate();
     let frame_rate: Ratio = if avg.numerator() > 0 && avg.denominator() > 0 { avg } else { video_stream.rate() }.into();
@@ -183,6 +255,24 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
             stream_index: s.index(),
             codec: format!("{:?}", s.parameters().id()).to_lowercase(),
             packets: 0,
+            start_us: None,
+        })
+        .collect();
+    let mut others: Vec<OtherStream> = input
+        .streams()
+        .filter(|s| s.index() != stream_index && s.parameters().medium() != Type::Audio)
+        .filter_map(|s| {
+            let attached = s.disposition().contains(ff::format::stream::Disposition::ATTACHED_PIC);
+            let kind = match s.parameters().medium() {
+                Type::Video if attached => OtherKind::CoverArt,
+                Type::Video => OtherKind::Video,
+                Type::Subtitle => OtherKind::Subtitle,
+                Type::Data => OtherKind::Data,
+                Type::Attachment => OtherKind::Attachment,
+                _ => return None,
+            };
+            let codec = format!("{:?}", s.parameters().id()).to_lowercase();
+            Some(OtherStream { stream_index: s.index(), kind, codec, packets: 0, start_us: None })
         })
         .collect();
 
@@ -205,9 +295,18 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
             packets.push((ts, packet.is_key(), packet.duration()));
         } else if let Some(a) = audio.iter_mut().find(|a| a.stream_index == packet.stream()) {
             a.packets += 1;
+            if a.start_us.is_none() {
+                a.start_us = packet_start_us(&input, &packet);
+            }
+        } else if let Some(o) = others.iter_mut().find(|o| o.stream_index == packet.stream()) {
+            o.packets += 1;
+            if o.start_us.is_none() {
+                o.start_us = packet_start_us(&input, &packet);
+            }
         }
     }
     audio.retain(|a| a.packets > 0);
+    others.retain(|o| o.packets > 0 || o.kind == OtherKind::Attachment);
     if packets.is_empty() {
         return Err(EngineError::bad_input(path, "video stream has no frames"));
     }
@@ -251,9 +350,18 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
             last_frame_duration,
             rotation,
             variable_rate,
+            picture,
         },
         audio,
+        others,
     })
+}
+
+/// A packet's first timestamp, in microseconds.
+fn packet_start_us(input: &ff::format::context::Input, packet: &ff::Packet) -> Option<i64> {
+    let tb = input.stream(packet.stream())?.time_base();
+    let ts = packet.pts().or(packet.dts())?;
+    Some(ff::Rescale::rescale(&ts, tb, ff::Rational::new(1, 1_000_000)))
 }
 
 /// One frame's duration at the nominal rate, in the time base.

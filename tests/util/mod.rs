@@ -247,3 +247,109 @@ pub fn digest(path: &Path) -> String {
     let out = run_ok("sha256sum", &[path.to_string_lossy().into_owned()]);
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
 }
+
+/// MD5 of the packets of stream `kind:k` (`"v"`, `"a"`, `"s"`), stream-copied
+/// (never decoded): the bytes of all its packets, in order.
+pub fn stream_md5(path: &Path, kind: &str, k: usize) -> String {
+    let args: Vec<String> = vec![
+        "-v".into(),
+        "error".into(),
+        "-i".into(),
+        path.to_string_lossy().into_owned(),
+        "-map".into(),
+        format!("0:{kind}:{k}"),
+        "-c".into(),
+        "copy".into(),
+        "-f".into(),
+        "md5".into(),
+        "-".into(),
+    ];
+    String::from_utf8(run_ok("ffmpeg", &args).stdout).unwrap().trim().to_string()
+}
+
+/// Like `audio_md5`, but AAC is hashed as its raw frames: MPEG-TS carries
+/// AAC with an ADTS header on every frame, MP4 and Matroska without, and
+/// `aac_adtstoasc` strips the headers (and leaves raw AAC as it is).
+pub fn audio_payload_md5(path: &Path, k: usize, codec: &str) -> String {
+    if codec != "aac" {
+        return audio_md5(path, k);
+    }
+    let args: Vec<String> = vec![
+        "-v".into(),
+        "error".into(),
+        "-i".into(),
+        path.to_string_lossy().into_owned(),
+        "-map".into(),
+        format!("0:a:{k}"),
+        "-c".into(),
+        "copy".into(),
+        "-bsf:a".into(),
+        "aac_adtstoasc".into(),
+        "-f".into(),
+        "md5".into(),
+        "-".into(),
+    ];
+    String::from_utf8(run_ok("ffmpeg", &args).stdout).unwrap().trim().to_string()
+}
+
+/// Mean absolute difference of two same-sized 8-bit images, in levels.
+pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "images differ in size");
+    assert!(!a.is_empty(), "empty images");
+    a.iter().zip(b).map(|(x, y)| f64::from(x.abs_diff(*y))).sum::<f64>() / a.len() as f64
+}
+
+/// `ffprobe -v error -of json ARGS... PATH`, parsed.
+pub fn ffprobe_json(args: &[&str], path: &Path) -> serde_json::Value {
+    let mut v: Vec<String> = ["-v", "error", "-of", "json"].iter().map(|s| s.to_string()).collect();
+    v.extend(args.iter().map(|s| s.to_string()));
+    v.push(path.to_string_lossy().into_owned());
+    serde_json::from_slice(&run_ok("ffprobe", &v).stdout).unwrap()
+}
+
+/// A time as ffprobe prints it (`"1.480000"`), in seconds.
+pub fn secs(v: &serde_json::Value) -> f64 {
+    v.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a time: {v}"))
+}
+
+/// The streams of one `codec_type` (`"video"`, `"audio"`, `"subtitle"`).
+pub fn streams_of<'a>(p: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value> {
+    p["streams"].as_array().unwrap().iter().filter(|s| s["codec_type"] == kind).collect()
+}
+
+/// The first video stream that is a picture sequence, not cover art.
+pub fn main_video(p: &serde_json::Value) -> &serde_json::Value {
+    streams_of(p, "video")
+        .into_iter()
+        .find(|s| s["disposition"]["attached_pic"] != 1)
+        .expect("a video stream that is not cover art")
+}
+
+/// How long the main video stream lasts: its duration where the container
+/// gives one, else Matroska's `DURATION` tag (an end time) less its start.
+pub fn video_duration(p: &serde_json::Value) -> f64 {
+    let v = main_video(p);
+    if let Some(d) = v["duration"].as_str().and_then(|s| s.parse::<f64>().ok()) {
+        return d;
+    }
+    if let Some(t) = v["tags"]["DURATION"].as_str() {
+        let end = t.split(':').fold(0.0, |acc, part| acc * 60.0 + part.parse::<f64>().unwrap());
+        return end - secs(&v["start_time"]);
+    }
+    secs(&p["format"]["duration"])
+}
+
+/// Presentation times of the frames of the first video stream, decoded.
+pub fn frame_times(path: &Path) -> Vec<f64> {
+    let p =
+        ffprobe_json(&["-select_streams", "v:0", "-show_entries", "frame=pts_time,best_effort_timestamp_time"], path);
+    p["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| match f["pts_time"].as_str().and_then(|s| s.parse::<f64>().ok()) {
+            Some(t) => t,
+            None => secs(&f["best_effort_timestamp_time"]),
+        })
+        .collect()
+}

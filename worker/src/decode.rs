@@ -9,9 +9,12 @@ use std::sync::mpsc::SyncSender;
 use ffmpeg_next as ff;
 use stylize_engine::plan::Shard;
 
+use stylize_engine::picture::Picture;
+
 use crate::deflicker::Guide;
 use crate::error::WorkerError;
 use crate::motion::{flow_of, luma_of};
+use crate::picture::{self, Deinterlacer};
 
 /// One decoded frame, tagged with its position: warm-up frames first,
 /// then the shard's own.
@@ -37,12 +40,15 @@ pub enum GuideKind {
 }
 
 /// Decode `segment` and send the frames of `shard` (warm-up first), in
-/// order, to `tx`. Returns the number of frames sent; stops early (without
-/// error) when the receiver is gone, since that means a later stage failed.
+/// order, to `tx`, as RGB converted with the source's matrix and range
+/// (`picture`), deinterlaced first when the source is interlaced. Returns
+/// the number of frames sent; stops early (without error) when the
+/// receiver is gone, since that means a later stage failed.
 pub fn decode(
     segment: &Path,
     shard: &Shard,
     time_base: ff::Rational,
+    picture: &Picture,
     guide: GuideKind,
     tx: &SyncSender<DecodedFrame>,
 ) -> Result<u64, WorkerError> {
@@ -60,16 +66,9 @@ pub fn decode(
     ctx.set_threading(threading);
     let mut decoder = open_video_decoder(ctx, guide == GuideKind::LumaAndMotion).map_err(|e| err(e.to_string()))?;
     let (w, h) = (decoder.width(), decoder.height());
-    let mut scaler = ff::software::scaling::Context::get(
-        decoder.format(),
-        w,
-        h,
-        ff::format::Pixel::RGB24,
-        w,
-        h,
-        ff::software::scaling::Flags::BICUBIC,
-    )
-    .map_err(|e| err(format!("no conversion to RGB: {e}")))?;
+    let mut deinterlacer =
+        if picture.interlaced { Some(Deinterlacer::new(decoder.format(), (w, h), seg_tb).map_err(err)?) } else { None };
+    let mut scaler: Option<ff::software::scaling::Context> = None;
 
     // Muxers may shift a segment's timestamps (NUT keeps them non-negative)
     // and change its time base. The first packet is the keyframe the plan
@@ -77,35 +76,73 @@ pub fn decode(
     let mut offset: Option<i64> = None;
     let mut sent = 0u64;
     let mut next_index = 0usize;
-    let mut frame = ff::frame::Video::empty();
+    let mut decoded = ff::frame::Video::empty();
+    let mut progressive = ff::frame::Video::empty();
     let mut rgb = ff::frame::Video::empty();
+    // Hands one decoded (and deinterlaced) frame on if it is wanted;
+    // false when the receiver is gone.
+    let mut accept = |frame: &ff::frame::Video, offset: i64, sent: &mut u64, next_index: &mut usize| {
+        let Some(ts) = frame.timestamp().or(frame.pts()) else { return Ok(true) };
+        let ts = ff::Rescale::rescale(&ts, seg_tb, time_base) - offset;
+        let Ok(index) = wanted.binary_search(&ts) else { return Ok(true) };
+        if index < *next_index {
+            return Ok(true);
+        }
+        if index != *next_index {
+            return Err(err(format!("frame {} of the shard is missing", *next_index)));
+        }
+        if scaler.is_none() {
+            // Made from the first frame: its format is the decoder's real
+            // one (hardware-agnostic, after any deinterlacer).
+            let s = picture::scaler(picture, frame.format(), ff::format::Pixel::RGB24, (w, h)).map_err(err)?;
+            scaler = Some(s);
+        }
+        let sc = scaler.as_mut().expect("made above");
+        sc.run(frame, &mut rgb).map_err(|e| err(format!("converting to RGB: {e}")))?;
+        let pixels = packed_rgb(&rgb);
+        let guide = match guide {
+            GuideKind::None => None,
+            GuideKind::Luma => Some(Guide { luma: luma_of(&pixels), flow: None }),
+            GuideKind::LumaAndMotion => Some(Guide { luma: luma_of(&pixels), flow: flow_of(frame) }),
+        };
+        if tx.send(DecodedFrame { index, rgb: pixels, guide }).is_err() {
+            return Ok(false);
+        }
+        *sent += 1;
+        *next_index += 1;
+        Ok(true)
+    };
     let mut drain = |decoder: &mut ff::decoder::Video,
+                     deinterlacer: &mut Option<Deinterlacer>,
+                     at_end: bool,
                      sent: &mut u64,
                      next_index: &mut usize,
                      offset: i64|
      -> Result<bool, WorkerError> {
-        while decoder.receive_frame(&mut frame).is_ok() {
-            let Some(ts) = frame.timestamp() else { continue };
-            let ts = ff::Rescale::rescale(&ts, seg_tb, time_base) - offset;
-            let Ok(index) = wanted.binary_search(&ts) else { continue };
-            if index < *next_index {
-                continue;
+        while decoder.receive_frame(&mut decoded).is_ok() {
+            match deinterlacer.as_mut() {
+                None => {
+                    if !accept(&decoded, offset, sent, next_index)? {
+                        return Ok(false);
+                    }
+                }
+                Some(d) => {
+                    d.push(Some(&decoded)).map_err(err)?;
+                    while d.pull(&mut progressive) {
+                        if !accept(&progressive, offset, sent, next_index)? {
+                            return Ok(false);
+                        }
+                    }
+                }
             }
-            if index != *next_index {
-                return Err(err(format!("frame {} of the shard is missing", *next_index)));
+        }
+        if let (true, Some(d)) = (at_end, deinterlacer.as_mut()) {
+            d.push(None).map_err(err)?;
+            while d.pull(&mut progressive) {
+                if !accept(&progressive, offset, sent, next_index)? {
+                    return Ok(false);
+                }
             }
-            scaler.run(&frame, &mut rgb).map_err(|e| err(format!("converting to RGB: {e}")))?;
-            let pixels = packed_rgb(&rgb);
-            let guide = match guide {
-                GuideKind::None => None,
-                GuideKind::Luma => Some(Guide { luma: luma_of(&pixels), flow: None }),
-                GuideKind::LumaAndMotion => Some(Guide { luma: luma_of(&pixels), flow: flow_of(&frame) }),
-            };
-            if tx.send(DecodedFrame { index, rgb: pixels, guide }).is_err() {
-                return Ok(false);
-            }
-            *sent += 1;
-            *next_index += 1;
         }
         Ok(true)
     };
@@ -114,15 +151,17 @@ pub fn decode(
             packet.pts().map_or(0, |p| ff::Rescale::rescale(&p, seg_tb, time_base) - shard.key_pts)
         });
         decoder.send_packet(&packet).map_err(|e| err(e.to_string()))?;
-        if !drain(&mut decoder, &mut sent, &mut next_index, anchor)? {
+        if !drain(&mut decoder, &mut deinterlacer, false, &mut sent, &mut next_index, anchor)? {
             return Ok(sent);
         }
         if next_index == wanted.len() {
             break;
         }
     }
-    decoder.send_eof().map_err(|e| err(e.to_string()))?;
-    drain(&mut decoder, &mut sent, &mut next_index, offset.unwrap_or(0))?;
+    if next_index < wanted.len() {
+        decoder.send_eof().map_err(|e| err(e.to_string()))?;
+        drain(&mut decoder, &mut deinterlacer, true, &mut sent, &mut next_index, offset.unwrap_or(0))?;
+    }
     Ok(sent)
 }
 

@@ -9,7 +9,10 @@ use ffmpeg_next as ff;
 use stylize_engine::plan::Shard;
 use stylize_engine::scatter::ENCODED_SEGMENT_FORMAT;
 
+use stylize_engine::picture::{tag_codec_context, Picture};
+
 use crate::error::WorkerError;
+use crate::picture::scaler;
 use crate::stylize::StyledFrame;
 
 /// x264 settings: they shape the output bytes, so they are job parameters.
@@ -42,6 +45,9 @@ pub struct VideoFormat {
     pub time_base: ff::Rational,
     /// The nominal frame rate.
     pub frame_rate: ff::Rational,
+    /// The source's pixel coding, given back to the output: colour tags
+    /// and matrix, range, bit depth, chroma layout, aspect.
+    pub picture: Picture,
 }
 
 /// Encode the frames received on `rx` (in shard order) into `dst`.
@@ -59,7 +65,11 @@ pub fn encode(
         ff::codec::context::Context::new_with_codec(codec).encoder().video().map_err(|e| err(e.to_string()))?;
     ctx.set_width(format.width);
     ctx.set_height(format.height);
-    ctx.set_format(ff::format::Pixel::YUV420P);
+    let pixel = format.picture.encode_format();
+    ctx.set_format(pixel);
+    let matrix = format.picture.effective_matrix(format.width, format.height);
+    // SAFETY: the encoder context is valid and not opened yet.
+    tag_codec_context(unsafe { ctx.as_mut_ptr() }, &format.picture, matrix);
     ctx.set_time_base(format.time_base);
     ctx.set_frame_rate(Some(format.frame_rate));
     // Parameter sets in the stream header (avcC), as MP4 wants them; all
@@ -81,21 +91,13 @@ pub fn encode(
     out.write_header().map_err(|e| err(e.to_string()))?;
     let ost_tb = out.stream(0).map(|s| s.time_base()).unwrap_or(format.time_base);
 
-    let mut scaler = ff::software::scaling::Context::get(
-        ff::format::Pixel::RGB24,
-        format.width,
-        format.height,
-        ff::format::Pixel::YUV420P,
-        format.width,
-        format.height,
-        ff::software::scaling::Flags::BICUBIC,
-    )
-    .map_err(|e| err(format!("no conversion from RGB: {e}")))?;
+    let mut scaler = scaler(&format.picture, ff::format::Pixel::RGB24, pixel, (format.width, format.height))
+        .map_err(|e| err(format!("converting from RGB: {e}")))?;
     // Both frames are allocated once and zeroed, row padding included:
     // x264 and swscale's SIMD read a little past each row's end, and
     // uninitialised padding made the bitstream differ run to run.
     let mut rgb = zeroed(ff::format::Pixel::RGB24, format.width, format.height);
-    let mut yuv = zeroed(ff::format::Pixel::YUV420P, format.width, format.height);
+    let mut yuv = zeroed(pixel, format.width, format.height);
     let write_packets =
         |encoder: &mut ff::encoder::Video, out: &mut ff::format::context::Output| -> Result<(), WorkerError> {
             let mut packet = ff::Packet::empty();

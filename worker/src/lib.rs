@@ -13,6 +13,7 @@ pub mod encode;
 pub mod error;
 pub mod flicker;
 pub mod motion;
+mod picture;
 pub mod stylize;
 
 use std::path::Path;
@@ -85,7 +86,8 @@ pub fn run_shard(
     let (styled_tx, styled_rx) = sync_channel(depth);
     let (smooth_tx, smooth_rx) = sync_channel(depth);
     let (decoded, model_time, encoded) = std::thread::scope(|s| {
-        let decoder = s.spawn(move || decode::decode(segment, shard, format.time_base, guide, &decoded_tx));
+        let decoder =
+            s.spawn(move || decode::decode(segment, shard, format.time_base, &format.picture, guide, &decoded_tx));
         // The deflicker stage sits between model and encoder whenever it
         // has work: blending, or dropping warm-up frames.
         let encoder_rx = if options.deflicker != DeflickerMode::Off || warmup > 0 {

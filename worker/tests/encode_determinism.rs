@@ -38,6 +38,7 @@ fn run(pace: Option<Duration>) -> Vec<u8> {
         height: h,
         time_base: ff::Rational::new(1, 12800),
         frame_rate: ff::Rational::new(25, 1),
+        picture: Default::default(),
     };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("seg.mp4");

@@ -30,6 +30,9 @@ pub struct VideoParams {
     pub time_base: Ratio,
     /// The nominal frame rate.
     pub frame_rate: Ratio,
+    /// The source's pixel coding (colour, depth, chroma, aspect, fields).
+    #[serde(default)]
+    pub picture: crate::picture::Picture,
 }
 
 /// The description of a task; the segment bytes travel beside it.
@@ -321,6 +324,7 @@ mod tests {
                     height: 2,
                     time_base: Ratio { num: 1, den: 25 },
                     frame_rate: Ratio { num: 25, den: 1 },
+                    picture: Default::default(),
                 },
             },
             segment: vec![index as u8; 3],

@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use serde_json::json;
 use stylize_engine::concat::Segment;
+use stylize_engine::container::plan_streams;
 use stylize_engine::job::{digest, file_digest, job_id, Manifest, SegmentRecord};
 use stylize_engine::location::{fetch_input, open_store, Location, RemoteOptions};
 use stylize_engine::plan::Shard;
@@ -40,6 +41,10 @@ use tracing::{debug, info};
 use crate::error::PipelineError;
 use report::{JobReport, ShardTiming, Transfer, VideoFacts};
 use work::{ModelSettings, ShardHandler};
+
+/// The smallest side the style networks take: they downsample by 4 and
+/// reflect-pad, which smaller pictures cannot hold.
+pub const MIN_SIDE: u32 = 16;
 
 /// Default shard length in frames: long enough that x264 has room for its
 /// lookahead, short enough that many ranks share a short clip.
@@ -150,6 +155,19 @@ fn run_logged(
     })?;
     let input = fetch_input(&job.input, scratch.path(), job.remote)?;
     let info = probe(&input)?;
+    let (width, height) = (info.video.width, info.video.height);
+    if width < MIN_SIDE || height < MIN_SIDE {
+        return Err(EngineError::BadInput {
+            path: input.clone(),
+            reason: format!("{width}x{height} is too small: the style networks need at least {MIN_SIDE}x{MIN_SIDE}"),
+        }
+        .into());
+    }
+    // Whatever would fail at the stitch fails here, before any frame.
+    let streams = plan_streams(&info, None)?;
+    for w in &streams.warnings {
+        tracing::warn!("warning: {}: {w}", job.input.display());
+    }
     let store = open_store(&job.store, job.remote)?;
     let store = store.as_ref();
     // Load and check the model before any frame is decoded, on every
@@ -237,6 +255,7 @@ fn run_logged(
         height: info.video.height,
         time_base: info.video.time_base,
         frame_rate: info.video.frame_rate,
+        picture: info.video.picture,
     };
     let mut timings = Vec::new();
     let mut segment_in = std::collections::HashMap::new();
@@ -301,8 +320,8 @@ fn run_logged(
         })?;
         segments.push(Segment { path, first_pts: s.pts[0] });
     }
-    let output_key = output_name(Path::new(&job.input.file_name()), &label);
-    let output_file = stitch::stitch(&info, &segments, store, &output_key, scratch.path())?;
+    let output_key = output_name(Path::new(&job.input.file_name()), &label, streams.extension());
+    let output_file = stitch::stitch(&info, &streams, &segments, store, &output_key, scratch.path())?;
     manifest.output = Some(output_key.clone());
     manifest.save(store)?;
 
@@ -339,6 +358,7 @@ fn run_logged(
             raw_bytes_per_frame: 2 * raw_frame_bytes,
         },
         flicker,
+        warnings: streams.warnings.clone(),
     };
     store.put(&format!("jobs/{id}/report.json"), &serde_json::to_vec_pretty(&report).expect("serialisable"))?;
     Ok(report)
@@ -370,7 +390,8 @@ fn job_params(job: &StyleJob, model: &TorchModel) -> Result<serde_json::Value, P
         }
     };
     Ok(json!({
-        "pipeline": "video_style/1",
+        // 2: colour, depth, chroma and aspect follow the source.
+        "pipeline": "video_style/2",
         "model": kind,
         "model_sha256": model_digest,
         "style": style,
@@ -402,15 +423,11 @@ fn intact_segment(store: &dyn Store, id: &str, index: u32, record: &SegmentRecor
     (file_digest(&path).ok()? == record.sha256).then_some(path)
 }
 
-/// `clip.mp4` styled `mosaic` → `clip.mosaic.mp4` (same container when it
-/// can hold H.264, MP4 otherwise).
-pub fn output_name(input: &Path, label: &str) -> String {
+/// `clip.mp4` styled `mosaic` → `clip.mosaic.mp4`; the extension is the
+/// container's that [`plan_streams`] chose (it follows the source).
+pub fn output_name(input: &Path, label: &str, extension: &str) -> String {
     let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
-    let ext = match input.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some(e @ ("mov" | "mkv")) => e.to_string(),
-        _ => "mp4".to_string(),
-    };
-    format!("{stem}.{label}.{ext}")
+    format!("{stem}.{label}.{extension}")
 }
 
 /// Where the output is, for the report: a path, or a redacted URL.

@@ -70,6 +70,9 @@ pub struct JobReport {
     pub transfer: Transfer,
     /// Temporal stability of the output against the input's own.
     pub flicker: Option<Flicker>,
+    /// Streams of the source not kept in the output, and why.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// Flicker figures (see `stylize_worker::flicker`): the input measured

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use stylize_engine::concat::{concat, container_for, Segment};
+use stylize_engine::concat::{concat, Segment};
+use stylize_engine::container::StreamPlan;
 use stylize_engine::probe::MediaInfo;
 use stylize_engine::store::{temp_file_in, Store};
 
@@ -17,6 +18,7 @@ use crate::error::PipelineError;
 /// `scratch` otherwise), for measuring it.
 pub fn stitch(
     source: &MediaInfo,
+    streams: &StreamPlan,
     segments: &[Segment],
     store: &dyn Store,
     key: &str,
@@ -24,7 +26,7 @@ pub fn stitch(
 ) -> Result<PathBuf, PipelineError> {
     let dir = store.staging_dir(key).unwrap_or_else(|| scratch.to_path_buf());
     let tmp = temp_file_in(&dir)?.into_temp_path();
-    concat(source, segments, &tmp, container_for(Path::new(key)))?;
+    concat(source, segments, &tmp, streams)?;
     match store.staging_dir(key) {
         Some(_) => {
             store.commit_file(key, tmp)?;

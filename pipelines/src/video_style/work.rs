@@ -80,6 +80,7 @@ impl Handler for ShardHandler {
             height: v.height,
             time_base: v.time_base.into(),
             frame_rate: v.frame_rate.into(),
+            picture: v.picture,
         };
         let progress = self.progress.clone();
         let on_frames = move |n: u64| {

@@ -1,0 +1,150 @@
+//! container: which output container can carry the source's streams, and
+//! which streams go along, decided at probe time. What MP4 cannot hold
+//! (PCM audio from ProRes, MXF or AVI sources) used to fail at the final
+//! stitch, after every frame had been stylized; now it picks the
+//! container up front, or refuses before any work.
+//!
+//! The rule: the container follows the source (`.mov` -> MOV, `.mkv` and
+//! `.webm` -> Matroska, everything else MP4); when that one cannot carry
+//! every audio stream (and, where possible, every subtitle stream), MOV,
+//! then Matroska. A container named by the user (an output file name) is
+//! taken as is, and refused if it cannot carry the audio.
+
+use std::path::Path;
+
+use ffmpeg_next as ff;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+use crate::probe::{open_input, MediaInfo, OtherKind};
+
+/// The output containers, by FFmpeg muxer name.
+pub const CANDIDATES: [&str; 3] = ["mp4", "mov", "matroska"];
+
+/// What goes into the output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPlan {
+    /// FFmpeg muxer name: `mp4`, `mov` or `matroska`.
+    pub format: String,
+    /// Stream indices (in the source) of the subtitle and data streams
+    /// copied packet for packet beside the audio.
+    pub copied: Vec<usize>,
+    /// One line for each stream not kept, and why (also in the report).
+    pub warnings: Vec<String>,
+}
+
+impl StreamPlan {
+    /// The file extension for the container.
+    pub fn extension(&self) -> &'static str {
+        extension(&self.format)
+    }
+}
+
+/// The file extension for a muxer name.
+pub fn extension(format: &str) -> &'static str {
+    match format {
+        "mov" => "mov",
+        "matroska" => "mkv",
+        _ => "mp4",
+    }
+}
+
+/// The muxer an output path's extension asks for, if it names one.
+pub fn container_for(path: &Path) -> Option<&'static str> {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("mp4" | "m4v") => Some("mp4"),
+        Some("mov" | "qt") => Some("mov"),
+        Some("mkv" | "webm") => Some("matroska"),
+        _ => None,
+    }
+}
+
+/// Decide the container and the streams for `info`. `requested` is the
+/// container a user's output file name asks for, if any.
+pub fn plan_streams(info: &MediaInfo, requested: Option<&str>) -> Result<StreamPlan> {
+    crate::init();
+    // The header again (cheap): the probe keeps codec names, FFmpeg's
+    // tables want ids.
+    let input = open_input(&info.path).map_err(EngineError::media(&info.path, "opening"))?;
+    let codec_id =
+        |_: &MediaInfo, index: usize| input.stream(index).map_or(ff::codec::Id::None, |s| s.parameters().id());
+    let audio: Vec<ff::codec::Id> = info.audio.iter().map(|a| codec_id(info, a.stream_index)).collect();
+    let subs: Vec<(usize, ff::codec::Id)> = info
+        .others
+        .iter()
+        .filter(|o| matches!(o.kind, OtherKind::Subtitle | OtherKind::Data))
+        .map(|o| (o.stream_index, codec_id(info, o.stream_index)))
+        .collect();
+    let sub_ids: Vec<ff::codec::Id> = subs.iter().map(|s| s.1).collect();
+    let holds = |format: &str, ids: &[ff::codec::Id]| ids.iter().all(|id| can_hold(format, *id));
+    let format = match requested {
+        Some(f) => {
+            if !holds(f, &audio) {
+                let names: Vec<&str> = info.audio.iter().map(|a| a.codec.as_str()).collect();
+                return Err(EngineError::bad_input(
+                    &info.path,
+                    format!(
+                        "{} cannot carry its audio ({}): name a .mov or .mkv output",
+                        extension(f),
+                        names.join(", ")
+                    ),
+                ));
+            }
+            f.to_string()
+        }
+        None => {
+            let preferred = container_for(&info.path).unwrap_or("mp4");
+            let order: Vec<&str> =
+                std::iter::once(preferred).chain(CANDIDATES.iter().copied().filter(|c| *c != preferred)).collect();
+            let all = order.iter().find(|f| holds(f, &audio) && holds(f, &sub_ids));
+            let audio_only = order.iter().find(|f| holds(f, &audio));
+            match all.or(audio_only) {
+                Some(f) => f.to_string(),
+                None => {
+                    let names: Vec<&str> = info.audio.iter().map(|a| a.codec.as_str()).collect();
+                    return Err(EngineError::bad_input(
+                        &info.path,
+                        format!("no output container (MP4, MOV, MKV) can carry its audio ({})", names.join(", ")),
+                    ));
+                }
+            }
+        }
+    };
+    let mut copied = Vec::new();
+    let mut warnings = Vec::new();
+    for o in &info.others {
+        let what = match o.kind {
+            OtherKind::Subtitle => "subtitle",
+            OtherKind::Data => "data",
+            OtherKind::CoverArt => "cover art",
+            OtherKind::Video => "second video",
+            OtherKind::Attachment => "attachment",
+        };
+        let why = match o.kind {
+            OtherKind::Subtitle | OtherKind::Data if can_hold(&format, codec_id(info, o.stream_index)) => {
+                copied.push(o.stream_index);
+                continue;
+            }
+            OtherKind::Subtitle | OtherKind::Data => format!("{} cannot carry it", extension(&format).to_uppercase()),
+            OtherKind::CoverArt => "cover art is not stylized".to_string(),
+            OtherKind::Video => "only the first video stream is stylized".to_string(),
+            OtherKind::Attachment => "attachments are not copied".to_string(),
+        };
+        warnings.push(format!("{what} stream #{} ({}) not kept: {why}", o.stream_index, o.codec));
+    }
+    Ok(StreamPlan { format, copied, warnings })
+}
+
+/// True if muxer `format` can store codec `id` (FFmpeg's own table).
+fn can_hold(format: &str, id: ff::codec::Id) -> bool {
+    let Ok(name) = std::ffi::CString::new(format) else { return false };
+    // SAFETY: av_guess_format returns a static muxer description or null;
+    // avformat_query_codec only reads it.
+    unsafe {
+        let oformat = ff::ffi::av_guess_format(name.as_ptr(), std::ptr::null(), std::ptr::null());
+        if oformat.is_null() {
+            return false;
+        }
+        ff::ffi::avformat_query_codec(oformat, id.into(), ff::ffi::FF_COMPLIANCE_NORMAL) == 1
+    }
+}
