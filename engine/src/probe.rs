@@ -86,6 +86,10 @@ pub struct VideoInfo {
     /// How the pixels are coded: colour, depth, chroma, aspect, fields.
     #[serde(default)]
     pub picture: Picture,
+    /// Some keyframe is followed (in decode order) by frames shown before
+    /// it: leading pictures of an open GOP, which need the GOP before.
+    #[serde(default)]
+    pub open_gop: bool,
 }
 
 impl VideoInfo {
@@ -317,6 +321,14 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
         ));
     }
 
+    // Leading pictures: after a keyframe (not the first) in decode order,
+    // a frame that is shown before it.
+    let open_gop = packets
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, p)| p.1)
+        .any(|(i, key)| packets[i + 1..].iter().take_while(|p| !p.1).any(|p| p.0 < key.0));
     let mut order: Vec<(i64, bool, i64)> = packets.clone();
     order.sort_by_key(|p| p.0);
     if order.windows(2).any(|w| w[0].0 == w[1].0) {
@@ -351,6 +363,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
             rotation,
             variable_rate,
             picture,
+            open_gop,
         },
         audio,
         others,

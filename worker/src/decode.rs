@@ -82,7 +82,7 @@ pub fn decode(
     // Hands one decoded (and deinterlaced) frame on if it is wanted;
     // false when the receiver is gone.
     let mut accept = |frame: &ff::frame::Video, offset: i64, sent: &mut u64, next_index: &mut usize| {
-        let Some(ts) = frame.timestamp().or(frame.pts()) else { return Ok(true) };
+        let Some(ts) = frame.pts().or(frame.timestamp()) else { return Ok(true) };
         let ts = ff::Rescale::rescale(&ts, seg_tb, time_base) - offset;
         let Ok(index) = wanted.binary_search(&ts) else { return Ok(true) };
         if index < *next_index {

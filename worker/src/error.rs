@@ -1,4 +1,6 @@
-//! Errors of the worker: each names the shard and the segment file.
+//! Errors of the worker: each names the shard. The segment file is kept
+//! for the logs but not shown: it is a scratch file the user never saw
+//! (the coordinator names the user's input).
 
 use std::path::PathBuf;
 
@@ -6,7 +8,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     /// The shard's segment could not be decoded.
-    #[error("shard {shard}: {}: decoding: {reason}", path.display())]
+    #[error("shard {shard}: decoding: {reason}")]
     Decode {
         /// Shard index.
         shard: u32,
@@ -16,7 +18,7 @@ pub enum WorkerError {
         reason: String,
     },
     /// The stylized frames could not be encoded.
-    #[error("shard {shard}: {}: encoding: {reason}", path.display())]
+    #[error("shard {shard}: encoding: {reason}")]
     Encode {
         /// Shard index.
         shard: u32,
@@ -26,7 +28,7 @@ pub enum WorkerError {
         reason: String,
     },
     /// The segment did not hold exactly the shard's frames.
-    #[error("shard {shard}: {}: decoded {got} of the shard's {expected} frames", path.display())]
+    #[error("shard {shard}: decoded {got} of the shard's {expected} frames")]
     FrameCount {
         /// Shard index.
         shard: u32,

@@ -301,7 +301,13 @@ fn run_logged(
         });
         Ok(())
     };
-    scatter_gather(transport.as_mut(), next_task, on_done)?;
+    scatter_gather(transport.as_mut(), next_task, on_done).map_err(|e| match e {
+        // A worker knows its shard, not the user's file: name it here.
+        EngineError::Worker { rank, shard, message } => {
+            EngineError::Worker { rank, shard, message: format!("{message} (in {})", job.input.display()) }
+        }
+        e => e,
+    })?;
     let (bytes_sent, bytes_received) = transport.bytes_moved();
     drop(transport);
     for t in &mut timings {

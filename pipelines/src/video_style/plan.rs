@@ -26,7 +26,10 @@ pub fn plan(video: &VideoInfo, target: u64, warmup: usize) -> Plan {
             let (start, end) = (w[0] as usize, w[1] as usize);
             let end_pts = video.pts.get(end).copied().unwrap_or_else(|| video.pts[end - 1] + video.last_frame_duration);
             let first = start.saturating_sub(warmup);
-            let key = video.keyframes.iter().rev().find(|&&k| k as usize <= first).copied().unwrap_or(0);
+            // In an open GOP the frames just before a keyframe are coded
+            // after it and need the GOP before: decoding starts there.
+            let decode_from = if video.open_gop { first.saturating_sub(1) } else { first };
+            let key = video.keyframes.iter().rev().find(|&&k| k as usize <= decode_from).copied().unwrap_or(0);
             let warmup = video.pts[first..start].to_vec();
             Shard {
                 index: i as u32,
@@ -59,6 +62,8 @@ mod tests {
             last_frame_duration: 512,
             rotation: None,
             variable_rate: false,
+            picture: Default::default(),
+            open_gop: false,
         }
     }
 

@@ -1,0 +1,590 @@
+//! The media corpus: the kinds of files a media company holds (ProRes and
+//! DNxHR masters with PCM, Xvid and MJPEG AVIs, XDCAM-like MXF, broadcast
+//! MPEG-TS starting late or wrapping its 33-bit clock, DVD-style MPEG-PS,
+//! anamorphic, interlaced, tagged BT.601/BT.709/full-range, 10-bit, odd-sized,
+//! open-GOP, variable-frame-rate, subtitled, cover art, WebM), each run
+//! through `stylize submit` with the pass-through model `test/identity.pt`
+//! and compared with its input by ffprobe: frames, rate, size, aspect,
+//! duration, start at zero, A/V sync, audio and subtitle bytes, colour tags
+//! and colours, bit depth, field order, container. HDR10 and a 2x2 picture
+//! are refused with one line; an extra video stream is dropped with a warning.
+//!
+//! Nothing is stored: each test makes its clip with the ffmpeg CLI from lavfi
+//! sources on every run (tiny: 128x72 unless a codec needs more, 10-75
+//! frames, several shards of 12), then first asserts that the clip really is
+//! what it claims (codec, pix_fmt, field order, colour tags, start time,
+//! streams, wrapping timestamps), so that no test passes on a wrong input.
+//! To look at a clip by hand, run `ffmpeg -v error -y ARGS... NAME` with the
+//! arguments of its `make`/`clip` call. One `#[test]` per kind.
+
+#[path = "media_corpus/check.rs"]
+mod check;
+#[path = "media_corpus/clips.rs"]
+mod clips;
+mod util;
+
+use std::path::{Path, PathBuf};
+
+use check::*;
+use clips::*;
+use util::*;
+
+#[test]
+fn prores_422_mov_with_pcm_s16le() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["-c:v", "prores_ks", "-profile:v", "2", "-c:a", "pcm_s16le"];
+    let input = clip(dir.path(), "master.mov", "128x72", "25", "1.2", true, &args);
+    let p = probe(&input);
+    claim(
+        &p,
+        &[("codec_name", "prores"), ("profile", "Standard"), ("pix_fmt", "yuv422p10le"), ("nb_read_frames", "30")],
+    );
+    claim_audio(&p, &["pcm_s16le"]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn prores_4444_mov() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["-c:v", "prores_ks", "-profile:v", "4", "-pix_fmt", "yuv444p10le"];
+    let input = clip(dir.path(), "graphics.mov", "128x72", "25", "1.2", false, &args);
+    let p = probe(&input);
+    // FFmpeg's decoder gives ProRes 4444 as 12-bit.
+    claim(&p, &[("codec_name", "prores"), ("profile", "4444"), ("pix_fmt", "yuv444p12le")]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn dnxhr_hq_mov_with_pcm_s24le() {
+    let dir = tempfile::tempdir().unwrap();
+    // DNxHR refuses pictures under 256x120.
+    let args = ["-c:v", "dnxhd", "-profile:v", "dnxhr_hq", "-pix_fmt", "yuv422p", "-c:a", "pcm_s24le"];
+    let input = clip(dir.path(), "avid.mov", "256x144", "25", "1.2", true, &args);
+    let p = probe(&input);
+    claim(&p, &[("codec_name", "dnxhd"), ("profile", "DNXHR HQ"), ("width", "256"), ("color_space", "bt709")]);
+    claim_audio(&p, &["pcm_s24le"]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+fn xvid_avi(audio: &[&str], name: &str, want_audio: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["-c:v", "mpeg4", "-vtag", "XVID", "-bf", "2", "-g", "12", "-q:v", "3"];
+    args.extend_from_slice(audio);
+    let input = clip(dir.path(), name, "160x90", "25", "1.6", true, &args);
+    let p = probe(&input);
+    claim(
+        &p,
+        &[("codec_name", "mpeg4"), ("codec_tag_string", "XVID"), ("has_b_frames", "1"), ("nb_read_frames", "40")],
+    );
+    claim_audio(&p, &[want_audio]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn xvid_avi_with_b_frames_and_pcm() {
+    xvid_avi(&["-c:a", "pcm_s16le"], "divx.avi", "pcm_s16le");
+}
+
+#[test]
+fn xvid_avi_with_b_frames_and_mp3() {
+    xvid_avi(&["-c:a", "libmp3lame", "-b:a", "64k"], "divx-mp3.avi", "mp3");
+}
+
+#[test]
+fn mjpeg_avi_with_pcm() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["-c:v", "mjpeg", "-q:v", "3", "-c:a", "pcm_s16le"];
+    let input = clip(dir.path(), "camera.avi", "160x90", "25", "1.2", true, &args);
+    let p = probe(&input);
+    claim(&p, &[("codec_name", "mjpeg"), ("pix_fmt", "yuvj420p"), ("color_range", "pc"), ("color_space", "bt470bg")]);
+    claim_audio(&p, &["pcm_s16le"]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn mxf_xdcam_like_mpeg2_422_with_pcm() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["-c:v", "mpeg2video", "-pix_fmt", "yuv422p", "-g", "12", "-bf", "2", "-b:v", "4M", "-c:a", "pcm_s16le"];
+    let input = clip(dir.path(), "xdcam.mxf", "160x90", "25", "1.44", true, &args);
+    let p = probe(&input);
+    assert_eq!(p["format"]["format_name"], "mxf");
+    claim(&p, &[("codec_name", "mpeg2video"), ("profile", "4:2:2"), ("pix_fmt", "yuv422p"), ("nb_read_frames", "36")]);
+    claim_audio(&p, &["pcm_s16le"]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+/// An MPEG-TS clip of `secs` seconds with x264 video and ARGS after it.
+fn ts_h264(dir: &Path, name: &str, secs: &str, args: &[&str]) -> PathBuf {
+    let mut all: Vec<&str> = X264.to_vec();
+    all.extend(["-pix_fmt", "yuv420p", "-sc_threshold", "0"]);
+    all.extend_from_slice(args);
+    clip(dir, name, "128x72", "25", secs, true, &all)
+}
+
+#[test]
+fn mpegts_h264_aac_over_several_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = ts_h264(dir.path(), "broadcast.ts", "1.6", &["-c:a", "aac", "-b:a", "64k"]);
+    let p = probe(&input);
+    assert_eq!(p["format"]["format_name"], "mpegts");
+    assert!(secs(&p["format"]["start_time"]) > 1.3, "MPEG-TS starts late: {}", p["format"]);
+    claim(&p, &[("codec_name", "h264"), ("nb_read_frames", "40")]);
+    claim_audio(&p, &["aac"]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn mpegts_mpeg2_mp2_over_several_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["-c:v", "mpeg2video", "-g", "12", "-bf", "2", "-b:v", "1M", "-c:a", "mp2", "-b:a", "128k"];
+    let input = clip(dir.path(), "dvb.ts", "128x72", "25", "1.6", true, &args);
+    let p = probe(&input);
+    assert_eq!(p["format"]["format_name"], "mpegts");
+    assert!(secs(&p["format"]["start_time"]) > 1.3, "MPEG-TS starts late: {}", p["format"]);
+    claim(&p, &[("codec_name", "mpeg2video"), ("nb_read_frames", "40")]);
+    claim_audio(&p, &["mp2"]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn mpegts_starting_at_ten_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = ts_h264(dir.path(), "late.ts", "1.2", &["-c:a", "ac3", "-b:a", "96k", "-output_ts_offset", "36000"]);
+    let p = probe(&input);
+    assert!(secs(&p["format"]["start_time"]) > 36000.0, "starts at 10 h: {}", p["format"]);
+    claim_audio(&p, &["ac3"]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn mpegts_whose_33_bit_clock_wraps() {
+    let dir = tempfile::tempdir().unwrap();
+    // The 90 kHz clock wraps at 2^33 ticks = 95443.72 s, 1.7 s into the clip.
+    let input = ts_h264(dir.path(), "wrap.ts", "3", &["-c:a", "aac", "-b:a", "64k", "-output_ts_offset", "95442"]);
+    let raw =
+        ffprobe_json(&["-correct_ts_overflow", "0", "-select_streams", "v:0", "-show_entries", "packet=pts"], &input);
+    let pts: Vec<i64> = raw["packets"].as_array().unwrap().iter().map(|p| p["pts"].as_i64().unwrap()).collect();
+    let wrap = 1i64 << 33;
+    assert!(pts.iter().any(|&t| t > wrap - 10 * 90_000), "pts near 2^33: {pts:?}");
+    assert!(pts.iter().any(|&t| t < 10 * 90_000), "pts after the wrap: {pts:?}");
+    let p = probe(&input);
+    claim(&p, &[("nb_read_frames", "75")]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn mpeg_ps_mpg_with_mp2() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["-c:v", "mpeg2video", "-g", "12", "-bf", "2", "-b:v", "1M", "-c:a", "mp2", "-b:a", "128k", "-f", "vob"];
+    let input = clip(dir.path(), "dvd.mpg", "128x72", "25", "1.2", true, &args);
+    let p = probe(&input);
+    assert_eq!(p["format"]["format_name"], "mpeg");
+    assert!(secs(&p["format"]["start_time"]) > 0.3, "MPEG-PS starts late: {}", p["format"]);
+    claim(&p, &[("codec_name", "mpeg2video"), ("field_order", "progressive")]);
+    claim_audio(&p, &["mp2"]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn interlaced_mpeg2_mpg() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "-c:v",
+        "mpeg2video",
+        "-flags",
+        "+ilme+ildct",
+        "-top",
+        "1",
+        "-g",
+        "12",
+        "-bf",
+        "2",
+        "-b:v",
+        "2M",
+        "-c:a",
+        "mp2",
+        "-b:a",
+        "128k",
+        "-f",
+        "vob",
+    ];
+    let input = clip(dir.path(), "pal-i.mpg", "128x72", "25", "1.2", true, &args);
+    claim(&probe(&input), &[("codec_name", "mpeg2video"), ("field_order", "tt")]);
+    faithful(dir.path(), &input, SHARD, &DEINTERLACED);
+}
+
+#[test]
+fn interlaced_h264_mpegts() {
+    let dir = tempfile::tempdir().unwrap();
+    let input =
+        ts_h264(dir.path(), "1080i.ts", "1.2", &["-flags", "+ildct+ilme", "-x264-params", "tff=1", "-c:a", "aac"]);
+    claim(&probe(&input), &[("codec_name", "h264"), ("field_order", "tt")]);
+    faithful(dir.path(), &input, SHARD, &DEINTERLACED);
+}
+
+#[test]
+fn anamorphic_h264_mp4() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["-vf", "setsar=4/3"];
+    args.extend(X264);
+    args.extend(["-c:a", "aac"]);
+    let input = clip(dir.path(), "anamorphic.mp4", "128x96", "25", "1.2", true, &args);
+    claim(&probe(&input), &[("sample_aspect_ratio", "4:3"), ("display_aspect_ratio", "16:9")]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+/// A clip with subtitles from a small SRT file, subtitle codec `sub`.
+fn subtitled(dir: &Path, name: &str, audio: &str, sub: &str) -> PathBuf {
+    let srt = dir.join("captions.srt");
+    std::fs::write(
+        &srt,
+        "1\n00:00:00,000 --> 00:00:00,600\nHello there\n\n2\n00:00:00,700 --> 00:00:01,100\nSecond line\n",
+    )
+    .unwrap();
+    let (v, a) = (pic("128x72", "25", "1.2"), tone("1.2", 440));
+    let srt = srt.to_string_lossy().into_owned();
+    let mut args = vec!["-f", "lavfi", "-i", v.as_str(), "-f", "lavfi", "-i", a.as_str(), "-i", srt.as_str()];
+    args.extend(["-map", "0", "-map", "1", "-map", "2"]);
+    args.extend(X264);
+    args.extend(["-c:a", audio, "-c:s", sub]);
+    make(dir, name, &args)
+}
+
+#[test]
+fn mp4_with_mov_text_subtitles() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = subtitled(dir.path(), "captioned.mp4", "aac", "mov_text");
+    let p = probe(&input);
+    let subs: Vec<&str> = streams_of(&p, "subtitle").iter().map(|s| s["codec_name"].as_str().unwrap()).collect();
+    assert_eq!(subs, ["mov_text"]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn mkv_with_srt_subtitles() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = subtitled(dir.path(), "captioned.mkv", "ac3", "srt");
+    let p = probe(&input);
+    let subs: Vec<&str> = streams_of(&p, "subtitle").iter().map(|s| s["codec_name"].as_str().unwrap()).collect();
+    assert_eq!(subs, ["subrip"]);
+    claim_audio(&p, &["ac3"]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+/// An H.264 MP4 converted with `matrix`/`range` and tagged `tag`/`range`.
+fn tagged_h264(dir: &Path, name: &str, rate: &str, matrix: &str, tag: &str, range: &str) -> PathBuf {
+    let vf = format!("scale=out_color_matrix={matrix}:out_range={range},format=yuv420p");
+    let mut args = vec!["-vf", vf.as_str()];
+    args.extend(X264);
+    args.extend(["-colorspace", tag, "-color_primaries", tag, "-color_trc", tag, "-color_range", range, "-c:a", "aac"]);
+    clip(dir, name, "128x72", rate, "1.2", true, &args)
+}
+
+#[test]
+fn h264_tagged_bt709() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = tagged_h264(dir.path(), "hd.mp4", "25", "bt709", "bt709", "tv");
+    let facts =
+        [("color_space", "bt709"), ("color_primaries", "bt709"), ("color_transfer", "bt709"), ("color_range", "tv")];
+    claim(&probe(&input), &facts);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn h264_tagged_bt601_ntsc_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = tagged_h264(dir.path(), "sd.mp4", "30000/1001", "bt601", "smpte170m", "tv");
+    let p = probe(&input);
+    claim(&p, &[("color_space", "smpte170m"), ("color_primaries", "smpte170m"), ("color_transfer", "smpte170m")]);
+    claim(&p, &[("avg_frame_rate", "30000/1001"), ("nb_read_frames", "36")]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn h264_full_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = tagged_h264(dir.path(), "full.mp4", "25", "bt709", "bt709", "pc");
+    claim(&probe(&input), &[("color_range", "pc"), ("pix_fmt", "yuvj420p")]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+/// Extreme green, limited-range BT.709: a wrong matrix or range on the way
+/// (decoding it as BT.601 gave G=218) shows at once.
+#[test]
+fn pure_green_bt709_stays_green() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x00FF00:s=128x72:r=25:d=0.8",
+        "-vf",
+        "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "12",
+        "-colorspace",
+        "bt709",
+        "-color_primaries",
+        "bt709",
+        "-color_trc",
+        "bt709",
+        "-color_range",
+        "tv",
+    ];
+    let input = make(dir.path(), "green.mp4", &args);
+    claim(&probe(&input), &[("color_space", "bt709"), ("color_range", "tv"), ("nb_read_frames", "20")]);
+    let green = |rgb: &[u8]| {
+        let px: Vec<&[u8]> = rgb.chunks(3).collect();
+        let (r, g, b) = (
+            px.iter().map(|p| p[0]).max().unwrap(),
+            px.iter().map(|p| p[1]).min().unwrap(),
+            px.iter().map(|p| p[2]).max().unwrap(),
+        );
+        assert!(g >= 245 && r <= 10 && b <= 10, "not pure green: R<={r} G>={g} B<={b}");
+    };
+    green(&frame_rgb(&input, 0));
+    let output = faithful(dir.path(), &input, SHARD, &FAITHFUL);
+    green(&frame_rgb(&output, 0));
+}
+
+#[test]
+fn hdr10_hevc_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let x265 = "log-level=error:hdr10=1:max-cll=1000,400:\
+                master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)";
+    let args = [
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p10le",
+        "-color_primaries",
+        "bt2020",
+        "-color_trc",
+        "smpte2084",
+        "-colorspace",
+        "bt2020nc",
+        "-x265-params",
+        x265,
+    ];
+    let input = clip(dir.path(), "hdr10.mp4", "128x72", "25", "0.4", false, &args);
+    claim(&probe(&input), &[("codec_name", "hevc"), ("color_transfer", "smpte2084"), ("color_primaries", "bt2020")]);
+    let store = dir.path().join("out");
+    let out = pass_through(&input, &store, SHARD, false);
+    check_refused(&input, &store, &out, "HDR");
+}
+
+#[test]
+fn two_by_two_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["-f", "lavfi", "-i", "color=c=gray:s=2x2:r=25:d=0.4", "-c:v", "libx264", "-pix_fmt", "yuv420p"];
+    let input = make(dir.path(), "tiny.mp4", &args);
+    claim(&probe(&input), &[("width", "2"), ("height", "2")]);
+    let store = dir.path().join("out");
+    let out = pass_through(&input, &store, SHARD, false);
+    check_refused(&input, &store, &out, "at least");
+}
+
+#[test]
+fn hevc_10bit_sdr_mkv_with_opus() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p10le",
+        "-x265-params",
+        "log-level=error:keyint=12:min-keyint=12",
+        "-colorspace",
+        "bt709",
+        "-color_primaries",
+        "bt709",
+        "-color_trc",
+        "bt709",
+        "-color_range",
+        "tv",
+        "-c:a",
+        "libopus",
+        "-b:a",
+        "48k",
+    ];
+    let input = clip(dir.path(), "hevc10.mkv", "128x72", "25", "1.2", true, &args);
+    let p = probe(&input);
+    claim(&p, &[("codec_name", "hevc"), ("pix_fmt", "yuv420p10le"), ("color_transfer", "bt709")]);
+    claim_audio(&p, &["opus"]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn h264_high10_mp4() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = X264.to_vec();
+    args.extend(["-pix_fmt", "yuv420p10le", "-c:a", "aac"]);
+    let input = clip(dir.path(), "high10.mp4", "128x72", "25", "1.2", true, &args);
+    claim(&probe(&input), &[("profile", "High 10"), ("pix_fmt", "yuv420p10le")]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn odd_size_65x49_h264_444() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["-vf", "scale=65:49,setsar=1,format=yuv444p"];
+    args.extend(X264);
+    args.extend(["-c:a", "aac"]);
+    let input = clip(dir.path(), "odd.mp4", "128x96", "25", "1.2", true, &args);
+    claim(&probe(&input), &[("width", "65"), ("height", "49"), ("pix_fmt", "yuv444p")]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn odd_size_65x49_ffv1_mkv() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["-vf", "scale=65:49,setsar=1,format=yuv420p", "-c:v", "ffv1", "-c:a", "pcm_s16le"];
+    let input = clip(dir.path(), "odd.mkv", "128x96", "25", "1.2", true, &args);
+    claim(&probe(&input), &[("codec_name", "ffv1"), ("width", "65"), ("height", "49"), ("pix_fmt", "yuv420p")]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn open_gop_h264_over_several_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-x264-params",
+        "open-gop=1:keyint=8:min-keyint=8:scenecut=0",
+        "-bf",
+        "3",
+        "-c:a",
+        "aac",
+    ];
+    let input = clip(dir.path(), "open-gop.mp4", "128x72", "25", "1.6", true, &args);
+    claim(&probe(&input), &[("nb_read_frames", "40")]);
+    // Open GOP: frames after a later keyframe in decode order that are
+    // shown before it (they reference the GOP before).
+    let raw = ffprobe_json(&["-select_streams", "v:0", "-show_entries", "packet=pts,flags"], &input);
+    let packets: Vec<(i64, bool)> = raw["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["pts"].as_i64().unwrap(), p["flags"].as_str().unwrap().starts_with('K')))
+        .collect();
+    let leading = (1..packets.len()).any(|i| packets[i].1 && packets[i + 1..].iter().any(|q| q.0 < packets[i].0));
+    assert!(leading, "no leading pictures after a keyframe: not an open GOP: {packets:?}");
+    faithful(dir.path(), &input, "8", &FAITHFUL);
+}
+
+#[test]
+fn mp4_with_cover_art_drops_it_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let png = make(d, "cover.png", &["-f", "lavfi", "-i", "color=c=red:s=64x64", "-frames:v", "1"]);
+    let (v, a, png) = (pic("128x72", "25", "1.2"), tone("1.2", 440), png.to_string_lossy().into_owned());
+    let mut args = vec!["-f", "lavfi", "-i", v.as_str(), "-f", "lavfi", "-i", a.as_str(), "-i", png.as_str()];
+    args.extend(["-map", "0", "-map", "1", "-map", "2"]);
+    args.extend(["-c:v:0", "libx264", "-preset", "ultrafast", "-g", "12", "-c:v:1", "png"]);
+    args.extend(["-disposition:v:1", "attached_pic", "-c:a", "aac"]);
+    let input = make(d, "album.mp4", &args);
+    let p = probe(&input);
+    let cover = &p["streams"][2];
+    assert_eq!(cover["codec_name"], "png");
+    assert_eq!(cover["disposition"]["attached_pic"], 1);
+    check_drops_with_warning(d, &input, 2);
+}
+
+#[test]
+fn mkv_with_a_second_video_stream_drops_it_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, a) = (pic("128x72", "25", "1.2"), tone("1.2", 440));
+    let mut args = vec!["-f", "lavfi", "-i", v.as_str(), "-f", "lavfi", "-i", "testsrc=s=96x64:r=25:d=1.2"];
+    args.extend(["-f", "lavfi", "-i", a.as_str(), "-map", "0", "-map", "1", "-map", "2"]);
+    args.extend(X264);
+    args.extend(["-pix_fmt", "yuv420p", "-c:a", "aac"]);
+    let input = make(dir.path(), "multicam.mkv", &args);
+    let p = probe(&input);
+    assert_eq!(streams_of(&p, "video").len(), 2);
+    assert_eq!(p["streams"][1]["codec_type"], "video");
+    assert_eq!(p["streams"][1]["width"], 96);
+    check_drops_with_warning(dir.path(), &input, 1);
+}
+
+#[test]
+fn vp9_opus_webm() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+        "-b:v",
+        "300k",
+        "-g",
+        "12",
+        "-c:a",
+        "libopus",
+        "-b:a",
+        "48k",
+    ];
+    let input = clip(dir.path(), "web.webm", "128x72", "25", "1.2", true, &args);
+    let p = probe(&input);
+    assert!(p["format"]["format_name"].as_str().unwrap().contains("webm"));
+    claim(&p, &[("codec_name", "vp9")]);
+    claim_audio(&p, &["opus"]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+#[test]
+fn mov_with_four_mono_pcm_tracks() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = pic("128x72", "25", "1.2");
+    let tones: Vec<String> = (0..4).map(|k| tone("1.2", 440 + 110 * k)).collect();
+    let mut args = vec!["-f", "lavfi", "-i", v.as_str()];
+    for t in &tones {
+        args.extend(["-f", "lavfi", "-i", t.as_str()]);
+    }
+    args.extend(["-map", "0", "-map", "1", "-map", "2", "-map", "3", "-map", "4"]);
+    args.extend(X264);
+    args.extend(["-c:a", "pcm_s24le"]);
+    let input = make(dir.path(), "stems.mov", &args);
+    claim_audio(&probe(&input), &["pcm_s24le"; 4]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
+/// Variable frame rate: 25 fps, then 30 fps, with a 0-12 ms jitter; every
+/// frame keeps its time (relative to the first; the start is checked with
+/// A/V sync).
+#[test]
+fn vfr_mkv_keeps_every_frame_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let times = "settb=1/1000,setpts='(if(lt(N,15),N*0.04,0.6+(N-15)*0.0333)+mod(N,4)*0.004)/TB'";
+    let mut args = vec!["-vf", times, "-fps_mode", "vfr", "-enc_time_base:v", "1/1000"];
+    args.extend(X264);
+    args.extend(["-c:a", "aac"]);
+    let input = clip(dir.path(), "phone.mkv", "128x72", "25", "1.6", true, &args);
+    claim(&probe(&input), &[("nb_read_frames", "40")]);
+    let ti = frame_times(&input);
+    let steps: Vec<i64> = ti.windows(2).map(|w| ((w[1] - w[0]) * 1000.0).round() as i64).collect();
+    assert!(steps.iter().min() != steps.iter().max(), "the input is not variable: {steps:?}");
+    let output = faithful(dir.path(), &input, SHARD, &FAITHFUL);
+    let to = frame_times(&output);
+    assert_eq!(to.len(), ti.len());
+    for (k, (a, b)) in ti.iter().zip(&to).enumerate() {
+        assert!(
+            ((a - ti[0]) - (b - to[0])).abs() <= 0.001 + 1e-6,
+            "frame {k}: {} s in, {} s out",
+            a - ti[0],
+            b - to[0]
+        );
+    }
+}
