@@ -15,7 +15,8 @@
 //! what it claims (codec, pix_fmt, field order, colour tags, start time,
 //! streams, wrapping timestamps), so that no test passes on a wrong input.
 //! To look at a clip by hand, run `ffmpeg -v error -y ARGS... NAME` with the
-//! arguments of its `make`/`clip` call. One `#[test]` per kind.
+//! arguments of its `make`/`clip` call (the `words` there are split at
+//! spaces). One `#[test]` per kind.
 
 #[path = "media_corpus/check.rs"]
 mod check;
@@ -25,6 +26,8 @@ mod util;
 
 use std::path::{Path, PathBuf};
 
+use serde_json::Value;
+
 use check::*;
 use clips::*;
 use util::*;
@@ -32,13 +35,11 @@ use util::*;
 #[test]
 fn prores_422_mov_with_pcm_s16le() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["-c:v", "prores_ks", "-profile:v", "2", "-c:a", "pcm_s16le"];
-    let input = clip(dir.path(), "master.mov", "128x72", "25", "1.2", true, &args);
+    let args = "-c:v prores_ks -profile:v 2 -c:a pcm_s16le";
+    let input = clip(dir.path(), "master.mov", "128x72", "25", "1.2", true, args);
     let p = probe(&input);
-    claim(
-        &p,
-        &[("codec_name", "prores"), ("profile", "Standard"), ("pix_fmt", "yuv422p10le"), ("nb_read_frames", "30")],
-    );
+    claim(&p, &[("codec_name", "prores"), ("profile", "Standard"), ("pix_fmt", "yuv422p10le")]);
+    claim(&p, &[("nb_read_frames", "30")]);
     claim_audio(&p, &["pcm_s16le"]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
 }
@@ -46,11 +47,10 @@ fn prores_422_mov_with_pcm_s16le() {
 #[test]
 fn prores_4444_mov() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["-c:v", "prores_ks", "-profile:v", "4", "-pix_fmt", "yuv444p10le"];
-    let input = clip(dir.path(), "graphics.mov", "128x72", "25", "1.2", false, &args);
-    let p = probe(&input);
+    let args = "-c:v prores_ks -profile:v 4 -pix_fmt yuv444p10le";
+    let input = clip(dir.path(), "graphics.mov", "128x72", "25", "1.2", false, args);
     // FFmpeg's decoder gives ProRes 4444 as 12-bit.
-    claim(&p, &[("codec_name", "prores"), ("profile", "4444"), ("pix_fmt", "yuv444p12le")]);
+    claim(&probe(&input), &[("codec_name", "prores"), ("profile", "4444"), ("pix_fmt", "yuv444p12le")]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
 }
 
@@ -58,43 +58,40 @@ fn prores_4444_mov() {
 fn dnxhr_hq_mov_with_pcm_s24le() {
     let dir = tempfile::tempdir().unwrap();
     // DNxHR refuses pictures under 256x120.
-    let args = ["-c:v", "dnxhd", "-profile:v", "dnxhr_hq", "-pix_fmt", "yuv422p", "-c:a", "pcm_s24le"];
-    let input = clip(dir.path(), "avid.mov", "256x144", "25", "1.2", true, &args);
+    let args = "-c:v dnxhd -profile:v dnxhr_hq -pix_fmt yuv422p -c:a pcm_s24le";
+    let input = clip(dir.path(), "avid.mov", "256x144", "25", "1.2", true, args);
     let p = probe(&input);
     claim(&p, &[("codec_name", "dnxhd"), ("profile", "DNXHR HQ"), ("width", "256"), ("color_space", "bt709")]);
     claim_audio(&p, &["pcm_s24le"]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
 }
 
-fn xvid_avi(audio: &[&str], name: &str, want_audio: &str) {
+/// Xvid-style MPEG-4 part 2 with B-frames in AVI, 40 frames.
+fn xvid_avi(name: &str, audio: &str, want_audio: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = vec!["-c:v", "mpeg4", "-vtag", "XVID", "-bf", "2", "-g", "12", "-q:v", "3"];
-    args.extend_from_slice(audio);
+    let args = format!("-c:v mpeg4 -vtag XVID -bf 2 -g 12 -q:v 3 {audio}");
     let input = clip(dir.path(), name, "160x90", "25", "1.6", true, &args);
     let p = probe(&input);
-    claim(
-        &p,
-        &[("codec_name", "mpeg4"), ("codec_tag_string", "XVID"), ("has_b_frames", "1"), ("nb_read_frames", "40")],
-    );
+    claim(&p, &[("codec_name", "mpeg4"), ("codec_tag_string", "XVID"), ("has_b_frames", "1")]);
+    claim(&p, &[("nb_read_frames", "40")]);
     claim_audio(&p, &[want_audio]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
 }
 
 #[test]
 fn xvid_avi_with_b_frames_and_pcm() {
-    xvid_avi(&["-c:a", "pcm_s16le"], "divx.avi", "pcm_s16le");
+    xvid_avi("divx.avi", "-c:a pcm_s16le", "pcm_s16le");
 }
 
 #[test]
 fn xvid_avi_with_b_frames_and_mp3() {
-    xvid_avi(&["-c:a", "libmp3lame", "-b:a", "64k"], "divx-mp3.avi", "mp3");
+    xvid_avi("divx-mp3.avi", "-c:a libmp3lame -b:a 64k", "mp3");
 }
 
 #[test]
 fn mjpeg_avi_with_pcm() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["-c:v", "mjpeg", "-q:v", "3", "-c:a", "pcm_s16le"];
-    let input = clip(dir.path(), "camera.avi", "160x90", "25", "1.2", true, &args);
+    let input = clip(dir.path(), "camera.avi", "160x90", "25", "1.2", true, "-c:v mjpeg -q:v 3 -c:a pcm_s16le");
     let p = probe(&input);
     claim(&p, &[("codec_name", "mjpeg"), ("pix_fmt", "yuvj420p"), ("color_range", "pc"), ("color_space", "bt470bg")]);
     claim_audio(&p, &["pcm_s16le"]);
@@ -104,30 +101,33 @@ fn mjpeg_avi_with_pcm() {
 #[test]
 fn mxf_xdcam_like_mpeg2_422_with_pcm() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["-c:v", "mpeg2video", "-pix_fmt", "yuv422p", "-g", "12", "-bf", "2", "-b:v", "4M", "-c:a", "pcm_s16le"];
-    let input = clip(dir.path(), "xdcam.mxf", "160x90", "25", "1.44", true, &args);
+    let args = "-c:v mpeg2video -pix_fmt yuv422p -g 12 -bf 2 -b:v 4M -c:a pcm_s16le";
+    let input = clip(dir.path(), "xdcam.mxf", "160x90", "25", "1.44", true, args);
     let p = probe(&input);
     assert_eq!(p["format"]["format_name"], "mxf");
-    claim(&p, &[("codec_name", "mpeg2video"), ("profile", "4:2:2"), ("pix_fmt", "yuv422p"), ("nb_read_frames", "36")]);
+    claim(&p, &[("codec_name", "mpeg2video"), ("profile", "4:2:2"), ("pix_fmt", "yuv422p")]);
+    claim(&p, &[("nb_read_frames", "36")]);
     claim_audio(&p, &["pcm_s16le"]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
 }
 
-/// An MPEG-TS clip of `secs` seconds with x264 video and ARGS after it.
-fn ts_h264(dir: &Path, name: &str, secs: &str, args: &[&str]) -> PathBuf {
-    let mut all: Vec<&str> = X264.to_vec();
-    all.extend(["-pix_fmt", "yuv420p", "-sc_threshold", "0"]);
-    all.extend_from_slice(args);
-    clip(dir, name, "128x72", "25", secs, true, &all)
+/// An MPEG-TS clip of `secs` seconds: H.264 and then `args`.
+fn ts_h264(dir: &Path, name: &str, secs: &str, args: &str) -> PathBuf {
+    clip(dir, name, "128x72", "25", secs, true, &format!("{X264} -pix_fmt yuv420p {args}"))
+}
+
+/// MPEG-TS starts its clock at 1.4 s (or wherever `-output_ts_offset` says).
+fn assert_starts_late(p: &Value, after: f64) {
+    assert_eq!(p["format"]["format_name"], "mpegts");
+    assert!(secs(&p["format"]["start_time"]) > after, "starts after {after} s: {}", p["format"]);
 }
 
 #[test]
 fn mpegts_h264_aac_over_several_shards() {
     let dir = tempfile::tempdir().unwrap();
-    let input = ts_h264(dir.path(), "broadcast.ts", "1.6", &["-c:a", "aac", "-b:a", "64k"]);
+    let input = ts_h264(dir.path(), "broadcast.ts", "1.6", "-c:a aac -b:a 64k");
     let p = probe(&input);
-    assert_eq!(p["format"]["format_name"], "mpegts");
-    assert!(secs(&p["format"]["start_time"]) > 1.3, "MPEG-TS starts late: {}", p["format"]);
+    assert_starts_late(&p, 1.3);
     claim(&p, &[("codec_name", "h264"), ("nb_read_frames", "40")]);
     claim_audio(&p, &["aac"]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
@@ -136,11 +136,10 @@ fn mpegts_h264_aac_over_several_shards() {
 #[test]
 fn mpegts_mpeg2_mp2_over_several_shards() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["-c:v", "mpeg2video", "-g", "12", "-bf", "2", "-b:v", "1M", "-c:a", "mp2", "-b:a", "128k"];
-    let input = clip(dir.path(), "dvb.ts", "128x72", "25", "1.6", true, &args);
+    let args = "-c:v mpeg2video -g 12 -bf 2 -b:v 1M -c:a mp2 -b:a 128k";
+    let input = clip(dir.path(), "dvb.ts", "128x72", "25", "1.6", true, args);
     let p = probe(&input);
-    assert_eq!(p["format"]["format_name"], "mpegts");
-    assert!(secs(&p["format"]["start_time"]) > 1.3, "MPEG-TS starts late: {}", p["format"]);
+    assert_starts_late(&p, 1.3);
     claim(&p, &[("codec_name", "mpeg2video"), ("nb_read_frames", "40")]);
     claim_audio(&p, &["mp2"]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
@@ -149,9 +148,9 @@ fn mpegts_mpeg2_mp2_over_several_shards() {
 #[test]
 fn mpegts_starting_at_ten_hours() {
     let dir = tempfile::tempdir().unwrap();
-    let input = ts_h264(dir.path(), "late.ts", "1.2", &["-c:a", "ac3", "-b:a", "96k", "-output_ts_offset", "36000"]);
+    let input = ts_h264(dir.path(), "late.ts", "1.2", "-c:a ac3 -b:a 96k -output_ts_offset 36000");
     let p = probe(&input);
-    assert!(secs(&p["format"]["start_time"]) > 36000.0, "starts at 10 h: {}", p["format"]);
+    assert_starts_late(&p, 36000.0);
     claim_audio(&p, &["ac3"]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
 }
@@ -159,24 +158,22 @@ fn mpegts_starting_at_ten_hours() {
 #[test]
 fn mpegts_whose_33_bit_clock_wraps() {
     let dir = tempfile::tempdir().unwrap();
-    // The 90 kHz clock wraps at 2^33 ticks = 95443.72 s, 1.7 s into the clip.
-    let input = ts_h264(dir.path(), "wrap.ts", "3", &["-c:a", "aac", "-b:a", "64k", "-output_ts_offset", "95442"]);
-    let raw =
-        ffprobe_json(&["-correct_ts_overflow", "0", "-select_streams", "v:0", "-show_entries", "packet=pts"], &input);
+    // The 90 kHz clock wraps at 2^33 ticks = 95443.72 s, 0.3 s into the clip.
+    let input = ts_h264(dir.path(), "wrap.ts", "3", "-c:a aac -b:a 64k -output_ts_offset 95442");
+    let raw = ffprobe_json(&words("-correct_ts_overflow 0 -select_streams v:0 -show_entries packet=pts"), &input);
     let pts: Vec<i64> = raw["packets"].as_array().unwrap().iter().map(|p| p["pts"].as_i64().unwrap()).collect();
     let wrap = 1i64 << 33;
     assert!(pts.iter().any(|&t| t > wrap - 10 * 90_000), "pts near 2^33: {pts:?}");
     assert!(pts.iter().any(|&t| t < 10 * 90_000), "pts after the wrap: {pts:?}");
-    let p = probe(&input);
-    claim(&p, &[("nb_read_frames", "75")]);
+    claim(&probe(&input), &[("nb_read_frames", "75")]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
 }
 
 #[test]
 fn mpeg_ps_mpg_with_mp2() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["-c:v", "mpeg2video", "-g", "12", "-bf", "2", "-b:v", "1M", "-c:a", "mp2", "-b:a", "128k", "-f", "vob"];
-    let input = clip(dir.path(), "dvd.mpg", "128x72", "25", "1.2", true, &args);
+    let args = "-c:v mpeg2video -g 12 -bf 2 -b:v 1M -c:a mp2 -b:a 128k -f vob";
+    let input = clip(dir.path(), "dvd.mpg", "128x72", "25", "1.2", true, args);
     let p = probe(&input);
     assert_eq!(p["format"]["format_name"], "mpeg");
     assert!(secs(&p["format"]["start_time"]) > 0.3, "MPEG-PS starts late: {}", p["format"]);
@@ -188,27 +185,8 @@ fn mpeg_ps_mpg_with_mp2() {
 #[test]
 fn interlaced_mpeg2_mpg() {
     let dir = tempfile::tempdir().unwrap();
-    let args = [
-        "-c:v",
-        "mpeg2video",
-        "-flags",
-        "+ilme+ildct",
-        "-top",
-        "1",
-        "-g",
-        "12",
-        "-bf",
-        "2",
-        "-b:v",
-        "2M",
-        "-c:a",
-        "mp2",
-        "-b:a",
-        "128k",
-        "-f",
-        "vob",
-    ];
-    let input = clip(dir.path(), "pal-i.mpg", "128x72", "25", "1.2", true, &args);
+    let args = "-c:v mpeg2video -flags +ilme+ildct -top 1 -g 12 -bf 2 -b:v 2M -c:a mp2 -b:a 128k -f vob";
+    let input = clip(dir.path(), "pal-i.mpg", "128x72", "25", "1.2", true, args);
     claim(&probe(&input), &[("codec_name", "mpeg2video"), ("field_order", "tt")]);
     faithful(dir.path(), &input, SHARD, &DEINTERLACED);
 }
@@ -216,8 +194,7 @@ fn interlaced_mpeg2_mpg() {
 #[test]
 fn interlaced_h264_mpegts() {
     let dir = tempfile::tempdir().unwrap();
-    let input =
-        ts_h264(dir.path(), "1080i.ts", "1.2", &["-flags", "+ildct+ilme", "-x264-params", "tff=1", "-c:a", "aac"]);
+    let input = ts_h264(dir.path(), "1080i.ts", "1.2", "-flags +ildct+ilme -x264-params tff=1 -c:a aac");
     claim(&probe(&input), &[("codec_name", "h264"), ("field_order", "tt")]);
     faithful(dir.path(), &input, SHARD, &DEINTERLACED);
 }
@@ -225,58 +202,52 @@ fn interlaced_h264_mpegts() {
 #[test]
 fn anamorphic_h264_mp4() {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = vec!["-vf", "setsar=4/3"];
-    args.extend(X264);
-    args.extend(["-c:a", "aac"]);
-    let input = clip(dir.path(), "anamorphic.mp4", "128x96", "25", "1.2", true, &args);
+    let input =
+        clip(dir.path(), "anamorphic.mp4", "128x96", "25", "1.2", true, &format!("-vf setsar=4/3 {X264} -c:a aac"));
     claim(&probe(&input), &[("sample_aspect_ratio", "4:3"), ("display_aspect_ratio", "16:9")]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
 }
 
-/// A clip with subtitles from a small SRT file, subtitle codec `sub`.
-fn subtitled(dir: &Path, name: &str, audio: &str, sub: &str) -> PathBuf {
+/// A clip with subtitles from a small SRT file; `args` picks the codecs.
+fn subtitled(dir: &Path, name: &str, args: &str) -> PathBuf {
     let srt = dir.join("captions.srt");
-    std::fs::write(
-        &srt,
-        "1\n00:00:00,000 --> 00:00:00,600\nHello there\n\n2\n00:00:00,700 --> 00:00:01,100\nSecond line\n",
-    )
-    .unwrap();
-    let (v, a) = (pic("128x72", "25", "1.2"), tone("1.2", 440));
-    let srt = srt.to_string_lossy().into_owned();
-    let mut args = vec!["-f", "lavfi", "-i", v.as_str(), "-f", "lavfi", "-i", a.as_str(), "-i", srt.as_str()];
-    args.extend(["-map", "0", "-map", "1", "-map", "2"]);
-    args.extend(X264);
-    args.extend(["-c:a", audio, "-c:s", sub]);
-    make(dir, name, &args)
+    let captions = "1\n00:00:00,000 --> 00:00:00,600\nHello there\n\n2\n00:00:00,700 --> 00:00:01,100\nSecond line\n";
+    std::fs::write(&srt, captions).unwrap();
+    let (v, a, srt) = (pic("128x72", "25", "1.2"), tone("1.2", 440), srt.to_string_lossy().into_owned());
+    let mut all = vec!["-f", "lavfi", "-i", v.as_str(), "-f", "lavfi", "-i", a.as_str(), "-i", srt.as_str()];
+    let codecs = format!("-map 0 -map 1 -map 2 {X264} {args}");
+    all.extend(words(&codecs));
+    make(dir, name, &all)
+}
+
+fn subtitle_codecs(p: &Value) -> Vec<&str> {
+    streams_of(p, "subtitle").iter().map(|s| s["codec_name"].as_str().unwrap()).collect()
 }
 
 #[test]
 fn mp4_with_mov_text_subtitles() {
     let dir = tempfile::tempdir().unwrap();
-    let input = subtitled(dir.path(), "captioned.mp4", "aac", "mov_text");
-    let p = probe(&input);
-    let subs: Vec<&str> = streams_of(&p, "subtitle").iter().map(|s| s["codec_name"].as_str().unwrap()).collect();
-    assert_eq!(subs, ["mov_text"]);
+    let input = subtitled(dir.path(), "captioned.mp4", "-c:a aac -c:s mov_text");
+    assert_eq!(subtitle_codecs(&probe(&input)), ["mov_text"]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
 }
 
 #[test]
 fn mkv_with_srt_subtitles() {
     let dir = tempfile::tempdir().unwrap();
-    let input = subtitled(dir.path(), "captioned.mkv", "ac3", "srt");
+    let input = subtitled(dir.path(), "captioned.mkv", "-c:a ac3 -c:s srt");
     let p = probe(&input);
-    let subs: Vec<&str> = streams_of(&p, "subtitle").iter().map(|s| s["codec_name"].as_str().unwrap()).collect();
-    assert_eq!(subs, ["subrip"]);
+    assert_eq!(subtitle_codecs(&p), ["subrip"]);
     claim_audio(&p, &["ac3"]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
 }
 
-/// An H.264 MP4 converted with `matrix`/`range` and tagged `tag`/`range`.
+/// H.264 in MP4 converted with `matrix` and `range`, and tagged `tag` and `range`.
 fn tagged_h264(dir: &Path, name: &str, rate: &str, matrix: &str, tag: &str, range: &str) -> PathBuf {
-    let vf = format!("scale=out_color_matrix={matrix}:out_range={range},format=yuv420p");
-    let mut args = vec!["-vf", vf.as_str()];
-    args.extend(X264);
-    args.extend(["-colorspace", tag, "-color_primaries", tag, "-color_trc", tag, "-color_range", range, "-c:a", "aac"]);
+    let args = format!(
+        "-vf scale=out_color_matrix={matrix}:out_range={range},format=yuv420p {X264} -colorspace {tag} \
+         -color_primaries {tag} -color_trc {tag} -color_range {range} -c:a aac"
+    );
     clip(dir, name, "128x72", rate, "1.2", true, &args)
 }
 
@@ -284,9 +255,9 @@ fn tagged_h264(dir: &Path, name: &str, rate: &str, matrix: &str, tag: &str, rang
 fn h264_tagged_bt709() {
     let dir = tempfile::tempdir().unwrap();
     let input = tagged_h264(dir.path(), "hd.mp4", "25", "bt709", "bt709", "tv");
-    let facts =
-        [("color_space", "bt709"), ("color_primaries", "bt709"), ("color_transfer", "bt709"), ("color_range", "tv")];
-    claim(&probe(&input), &facts);
+    let p = probe(&input);
+    claim(&p, &[("color_space", "bt709"), ("color_primaries", "bt709"), ("color_transfer", "bt709")]);
+    claim(&p, &[("color_range", "tv")]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
 }
 
@@ -313,37 +284,17 @@ fn h264_full_range() {
 #[test]
 fn pure_green_bt709_stays_green() {
     let dir = tempfile::tempdir().unwrap();
-    let args = [
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=0x00FF00:s=128x72:r=25:d=0.8",
-        "-vf",
-        "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "12",
-        "-colorspace",
-        "bt709",
-        "-color_primaries",
-        "bt709",
-        "-color_trc",
-        "bt709",
-        "-color_range",
-        "tv",
-    ];
+    let args = words(
+        "-f lavfi -i color=c=0x00FF00:s=128x72:r=25:d=0.8 -vf scale=out_color_matrix=bt709:out_range=tv,format=yuv420p \
+         -c:v libx264 -preset ultrafast -g 12 -colorspace bt709 -color_primaries bt709 -color_trc bt709 -color_range tv",
+    );
     let input = make(dir.path(), "green.mp4", &args);
     claim(&probe(&input), &[("color_space", "bt709"), ("color_range", "tv"), ("nb_read_frames", "20")]);
     let green = |rgb: &[u8]| {
         let px: Vec<&[u8]> = rgb.chunks(3).collect();
-        let (r, g, b) = (
-            px.iter().map(|p| p[0]).max().unwrap(),
-            px.iter().map(|p| p[1]).min().unwrap(),
-            px.iter().map(|p| p[2]).max().unwrap(),
-        );
+        let r = px.iter().map(|p| p[0]).max().unwrap();
+        let g = px.iter().map(|p| p[1]).min().unwrap();
+        let b = px.iter().map(|p| p[2]).max().unwrap();
         assert!(g >= 245 && r <= 10 && b <= 10, "not pure green: R<={r} G>={g} B<={b}");
     };
     green(&frame_rgb(&input, 0));
@@ -354,25 +305,10 @@ fn pure_green_bt709_stays_green() {
 #[test]
 fn hdr10_hevc_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let x265 = "log-level=error:hdr10=1:max-cll=1000,400:\
-                master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)";
-    let args = [
-        "-c:v",
-        "libx265",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p10le",
-        "-color_primaries",
-        "bt2020",
-        "-color_trc",
-        "smpte2084",
-        "-colorspace",
-        "bt2020nc",
-        "-x265-params",
-        x265,
-    ];
-    let input = clip(dir.path(), "hdr10.mp4", "128x72", "25", "0.4", false, &args);
+    let args = "-c:v libx265 -preset ultrafast -pix_fmt yuv420p10le -color_primaries bt2020 -color_trc smpte2084 \
+                -colorspace bt2020nc -x265-params log-level=error:hdr10=1:max-cll=1000,400:master-display=\
+                G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)";
+    let input = clip(dir.path(), "hdr10.mp4", "128x72", "25", "0.4", false, args);
     claim(&probe(&input), &[("codec_name", "hevc"), ("color_transfer", "smpte2084"), ("color_primaries", "bt2020")]);
     let store = dir.path().join("out");
     let out = pass_through(&input, &store, SHARD, false);
@@ -382,8 +318,7 @@ fn hdr10_hevc_is_refused() {
 #[test]
 fn two_by_two_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["-f", "lavfi", "-i", "color=c=gray:s=2x2:r=25:d=0.4", "-c:v", "libx264", "-pix_fmt", "yuv420p"];
-    let input = make(dir.path(), "tiny.mp4", &args);
+    let input = make(dir.path(), "tiny.mp4", &words("-f lavfi -i color=c=gray:s=2x2:r=25:d=0.4 -c:v libx264"));
     claim(&probe(&input), &[("width", "2"), ("height", "2")]);
     let store = dir.path().join("out");
     let out = pass_through(&input, &store, SHARD, false);
@@ -393,29 +328,10 @@ fn two_by_two_is_refused() {
 #[test]
 fn hevc_10bit_sdr_mkv_with_opus() {
     let dir = tempfile::tempdir().unwrap();
-    let args = [
-        "-c:v",
-        "libx265",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p10le",
-        "-x265-params",
-        "log-level=error:keyint=12:min-keyint=12",
-        "-colorspace",
-        "bt709",
-        "-color_primaries",
-        "bt709",
-        "-color_trc",
-        "bt709",
-        "-color_range",
-        "tv",
-        "-c:a",
-        "libopus",
-        "-b:a",
-        "48k",
-    ];
-    let input = clip(dir.path(), "hevc10.mkv", "128x72", "25", "1.2", true, &args);
+    let args =
+        "-c:v libx265 -preset ultrafast -pix_fmt yuv420p10le -x265-params log-level=error:keyint=12:min-keyint=12 \
+                -colorspace bt709 -color_primaries bt709 -color_trc bt709 -color_range tv -c:a libopus -b:a 48k";
+    let input = clip(dir.path(), "hevc10.mkv", "128x72", "25", "1.2", true, args);
     let p = probe(&input);
     claim(&p, &[("codec_name", "hevc"), ("pix_fmt", "yuv420p10le"), ("color_transfer", "bt709")]);
     claim_audio(&p, &["opus"]);
@@ -425,9 +341,8 @@ fn hevc_10bit_sdr_mkv_with_opus() {
 #[test]
 fn h264_high10_mp4() {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = X264.to_vec();
-    args.extend(["-pix_fmt", "yuv420p10le", "-c:a", "aac"]);
-    let input = clip(dir.path(), "high10.mp4", "128x72", "25", "1.2", true, &args);
+    let input =
+        clip(dir.path(), "high10.mp4", "128x72", "25", "1.2", true, &format!("{X264} -pix_fmt yuv420p10le -c:a aac"));
     claim(&probe(&input), &[("profile", "High 10"), ("pix_fmt", "yuv420p10le")]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
 }
@@ -435,9 +350,7 @@ fn h264_high10_mp4() {
 #[test]
 fn odd_size_65x49_h264_444() {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = vec!["-vf", "scale=65:49,setsar=1,format=yuv444p"];
-    args.extend(X264);
-    args.extend(["-c:a", "aac"]);
+    let args = format!("-vf scale=65:49,setsar=1,format=yuv444p {X264} -c:a aac");
     let input = clip(dir.path(), "odd.mp4", "128x96", "25", "1.2", true, &args);
     claim(&probe(&input), &[("width", "65"), ("height", "49"), ("pix_fmt", "yuv444p")]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
@@ -446,8 +359,8 @@ fn odd_size_65x49_h264_444() {
 #[test]
 fn odd_size_65x49_ffv1_mkv() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["-vf", "scale=65:49,setsar=1,format=yuv420p", "-c:v", "ffv1", "-c:a", "pcm_s16le"];
-    let input = clip(dir.path(), "odd.mkv", "128x96", "25", "1.2", true, &args);
+    let args = "-vf scale=65:49,setsar=1,format=yuv420p -c:v ffv1 -c:a pcm_s16le";
+    let input = clip(dir.path(), "odd.mkv", "128x96", "25", "1.2", true, args);
     claim(&probe(&input), &[("codec_name", "ffv1"), ("width", "65"), ("height", "49"), ("pix_fmt", "yuv420p")]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
 }
@@ -455,23 +368,12 @@ fn odd_size_65x49_ffv1_mkv() {
 #[test]
 fn open_gop_h264_over_several_shards() {
     let dir = tempfile::tempdir().unwrap();
-    let args = [
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-x264-params",
-        "open-gop=1:keyint=8:min-keyint=8:scenecut=0",
-        "-bf",
-        "3",
-        "-c:a",
-        "aac",
-    ];
-    let input = clip(dir.path(), "open-gop.mp4", "128x72", "25", "1.6", true, &args);
+    let args = "-c:v libx264 -preset ultrafast -x264-params open-gop=1:keyint=8:min-keyint=8:scenecut=0 -bf 3 -c:a aac";
+    let input = clip(dir.path(), "open-gop.mp4", "128x72", "25", "1.6", true, args);
     claim(&probe(&input), &[("nb_read_frames", "40")]);
-    // Open GOP: frames after a later keyframe in decode order that are
-    // shown before it (they reference the GOP before).
-    let raw = ffprobe_json(&["-select_streams", "v:0", "-show_entries", "packet=pts,flags"], &input);
+    // Open GOP: a keyframe followed in decode order by frames shown before
+    // it (they lean on the GOP before).
+    let raw = ffprobe_json(&words("-select_streams v:0 -show_entries packet=pts,flags"), &input);
     let packets: Vec<(i64, bool)> = raw["packets"]
         .as_array()
         .unwrap()
@@ -487,17 +389,16 @@ fn open_gop_h264_over_several_shards() {
 fn mp4_with_cover_art_drops_it_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let png = make(d, "cover.png", &["-f", "lavfi", "-i", "color=c=red:s=64x64", "-frames:v", "1"]);
+    let png = make(d, "cover.png", &words("-f lavfi -i color=c=red:s=64x64 -frames:v 1"));
     let (v, a, png) = (pic("128x72", "25", "1.2"), tone("1.2", 440), png.to_string_lossy().into_owned());
     let mut args = vec!["-f", "lavfi", "-i", v.as_str(), "-f", "lavfi", "-i", a.as_str(), "-i", png.as_str()];
-    args.extend(["-map", "0", "-map", "1", "-map", "2"]);
-    args.extend(["-c:v:0", "libx264", "-preset", "ultrafast", "-g", "12", "-c:v:1", "png"]);
-    args.extend(["-disposition:v:1", "attached_pic", "-c:a", "aac"]);
+    args.extend(words(
+        "-map 0 -map 1 -map 2 -c:v:0 libx264 -preset ultrafast -g 12 -c:v:1 png -disposition:v:1 attached_pic -c:a aac",
+    ));
     let input = make(d, "album.mp4", &args);
     let p = probe(&input);
-    let cover = &p["streams"][2];
-    assert_eq!(cover["codec_name"], "png");
-    assert_eq!(cover["disposition"]["attached_pic"], 1);
+    assert_eq!(p["streams"][2]["codec_name"], "png");
+    assert_eq!(p["streams"][2]["disposition"]["attached_pic"], 1);
     check_drops_with_warning(d, &input, 2);
 }
 
@@ -506,9 +407,8 @@ fn mkv_with_a_second_video_stream_drops_it_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let (v, a) = (pic("128x72", "25", "1.2"), tone("1.2", 440));
     let mut args = vec!["-f", "lavfi", "-i", v.as_str(), "-f", "lavfi", "-i", "testsrc=s=96x64:r=25:d=1.2"];
-    args.extend(["-f", "lavfi", "-i", a.as_str(), "-map", "0", "-map", "1", "-map", "2"]);
-    args.extend(X264);
-    args.extend(["-pix_fmt", "yuv420p", "-c:a", "aac"]);
+    let rest = format!("-f lavfi -i {a} -map 0 -map 1 -map 2 {X264} -pix_fmt yuv420p -c:a aac");
+    args.extend(words(&rest));
     let input = make(dir.path(), "multicam.mkv", &args);
     let p = probe(&input);
     assert_eq!(streams_of(&p, "video").len(), 2);
@@ -520,23 +420,8 @@ fn mkv_with_a_second_video_stream_drops_it_with_a_warning() {
 #[test]
 fn vp9_opus_webm() {
     let dir = tempfile::tempdir().unwrap();
-    let args = [
-        "-c:v",
-        "libvpx-vp9",
-        "-deadline",
-        "realtime",
-        "-cpu-used",
-        "8",
-        "-b:v",
-        "300k",
-        "-g",
-        "12",
-        "-c:a",
-        "libopus",
-        "-b:a",
-        "48k",
-    ];
-    let input = clip(dir.path(), "web.webm", "128x72", "25", "1.2", true, &args);
+    let args = "-c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 300k -g 12 -c:a libopus -b:a 48k";
+    let input = clip(dir.path(), "web.webm", "128x72", "25", "1.2", true, args);
     let p = probe(&input);
     assert!(p["format"]["format_name"].as_str().unwrap().contains("webm"));
     claim(&p, &[("codec_name", "vp9")]);
@@ -553,24 +438,21 @@ fn mov_with_four_mono_pcm_tracks() {
     for t in &tones {
         args.extend(["-f", "lavfi", "-i", t.as_str()]);
     }
-    args.extend(["-map", "0", "-map", "1", "-map", "2", "-map", "3", "-map", "4"]);
-    args.extend(X264);
-    args.extend(["-c:a", "pcm_s24le"]);
+    let codecs = format!("-map 0 -map 1 -map 2 -map 3 -map 4 {X264} -c:a pcm_s24le");
+    args.extend(words(&codecs));
     let input = make(dir.path(), "stems.mov", &args);
     claim_audio(&probe(&input), &["pcm_s24le"; 4]);
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
 }
 
 /// Variable frame rate: 25 fps, then 30 fps, with a 0-12 ms jitter; every
-/// frame keeps its time (relative to the first; the start is checked with
+/// frame keeps its time (relative to the first: the start is checked with
 /// A/V sync).
 #[test]
 fn vfr_mkv_keeps_every_frame_time() {
     let dir = tempfile::tempdir().unwrap();
     let times = "settb=1/1000,setpts='(if(lt(N,15),N*0.04,0.6+(N-15)*0.0333)+mod(N,4)*0.004)/TB'";
-    let mut args = vec!["-vf", times, "-fps_mode", "vfr", "-enc_time_base:v", "1/1000"];
-    args.extend(X264);
-    args.extend(["-c:a", "aac"]);
+    let args = format!("-vf {times} -fps_mode vfr -enc_time_base:v 1/1000 {X264} -c:a aac");
     let input = clip(dir.path(), "phone.mkv", "128x72", "25", "1.6", true, &args);
     claim(&probe(&input), &[("nb_read_frames", "40")]);
     let ti = frame_times(&input);
@@ -580,11 +462,7 @@ fn vfr_mkv_keeps_every_frame_time() {
     let to = frame_times(&output);
     assert_eq!(to.len(), ti.len());
     for (k, (a, b)) in ti.iter().zip(&to).enumerate() {
-        assert!(
-            ((a - ti[0]) - (b - to[0])).abs() <= 0.001 + 1e-6,
-            "frame {k}: {} s in, {} s out",
-            a - ti[0],
-            b - to[0]
-        );
+        let (a, b) = (a - ti[0], b - to[0]);
+        assert!((a - b).abs() <= 0.001 + 1e-6, "frame {k}: {a} s in, {b} s out");
     }
 }

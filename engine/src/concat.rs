@@ -97,8 +97,31 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, streams: &St
         // Index at the front: the output plays while it streams.
         opts.set("movflags", "+faststart");
     }
+    if format == "matroska" {
+        // Matroska stores presentation times only, so the B-frames'
+        // negative decode times are harmless; its muxer would otherwise
+        // move the video by the audio's pre-skip (Opus), 7 ms out of sync.
+        opts.set("avoid_negative_ts", "disabled");
+    }
     out.write_header_with(opts).map_err(EngineError::media(dst, "writing header"))?;
     let out_tbs: Vec<ff::Rational> = out.streams().map(|s| s.time_base()).collect();
+    // Matroska's muxer writes a stream's timestamps less its codec delay
+    // (Opus pre-skip), which its demuxer had already taken off: add it
+    // back, or the audio lands one pre-skip early (7 ms; `ffmpeg -c copy`
+    // does the same to WebM files).
+    let delays: Vec<i64> = out
+        .streams()
+        .map(|st| {
+            let par = st.parameters();
+            // SAFETY: the parameters are valid for the stream's lifetime.
+            let (padding, rate) = unsafe { ((*par.as_ptr()).initial_padding, (*par.as_ptr()).sample_rate) };
+            if format == "matroska" && padding > 0 && rate > 0 {
+                ff::Rescale::rescale(&i64::from(padding), ff::Rational::new(1, rate), st.time_base())
+            } else {
+                0
+            }
+        })
+        .collect();
     // The source's start, in each output stream's time base.
     let start_us = source.start_us();
     let starts: Vec<i64> =
@@ -139,8 +162,8 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, streams: &St
             packet.set_stream(index);
             packet.set_position(-1);
             packet.rescale_ts(tb, out_tbs[index]);
-            packet.set_pts(packet.pts().map(|t| t - starts[index]));
-            packet.set_dts(packet.dts().map(|t| t - starts[index]));
+            packet.set_pts(packet.pts().map(|t| t - starts[index] + delays[index]));
+            packet.set_dts(packet.dts().map(|t| t - starts[index] + delays[index]));
             packet.write_interleaved(&mut out).map_err(EngineError::media(src_path, "writing a copied stream"))?;
             next_audio = read_audio(&mut src, &audio_map, src_path)?;
         }

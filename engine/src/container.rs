@@ -135,8 +135,13 @@ pub fn plan_streams(info: &MediaInfo, requested: Option<&str>) -> Result<StreamP
     Ok(StreamPlan { format, copied, warnings })
 }
 
-/// True if muxer `format` can store codec `id` (FFmpeg's own table).
+/// True if muxer `format` can store codec `id` (FFmpeg's own table), and
+/// read it back as the same codec: MP4 stores MP2 under the MPEG audio
+/// object type, which comes back as MP3.
 fn can_hold(format: &str, id: ff::codec::Id) -> bool {
+    if format == "mp4" && id == ff::codec::Id::MP2 {
+        return false;
+    }
     let Ok(name) = std::ffi::CString::new(format) else { return false };
     // SAFETY: av_guess_format returns a static muxer description or null;
     // avformat_query_codec only reads it.

@@ -45,6 +45,8 @@ pub enum EngineError {
         rank: i32,
         /// The shard it was working on.
         shard: u32,
+        /// What kind of failure (decides retries).
+        kind: crate::task::TaskErrorKind,
         /// Its error (which names the shard).
         message: String,
     },

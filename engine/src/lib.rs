@@ -19,6 +19,7 @@ pub mod plan;
 pub mod probe;
 pub mod scatter;
 pub mod store;
+pub mod task;
 pub mod transport;
 
 pub use error::{EngineError, Result};

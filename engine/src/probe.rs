@@ -181,12 +181,20 @@ impl MediaInfo {
     /// Where the output's time zero falls in the source, in microseconds:
     /// the earliest first timestamp of the video and audio streams. Every
     /// copied stream is shifted by this same amount, so a file that starts
-    /// at 10 h (broadcast TS) starts at 0 with its sync kept.
+    /// at 10 h (broadcast TS) starts at 0 with its sync kept. A video that
+    /// starts at or after 0 is never shifted below 0: audio before it
+    /// (AAC priming in MP4, Opus pre-skip in WebM) is codec delay the
+    /// container already hides, not picture time.
     pub fn start_us(&self) -> i64 {
         let v = &self.video;
         let video =
             (i128::from(v.pts[0]) * i128::from(v.time_base.num) * 1_000_000 / i128::from(v.time_base.den)) as i64;
-        self.audio.iter().filter_map(|a| a.start_us).fold(video, i64::min)
+        let earliest = self.audio.iter().filter_map(|a| a.start_us).fold(video, i64::min);
+        if video >= 0 {
+            earliest.max(0)
+        } else {
+            earliest
+        }
     }
 }
 

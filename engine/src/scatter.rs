@@ -116,7 +116,8 @@ fn cut_once(info: &MediaInfo, shard: &Shard, wanted: &[i64], dst: &Path, from_st
 
     let mut started = false;
     let mut found = 0u64;
-    for (stream, mut packet) in input.packets() {
+    let mut packets = Vec::new();
+    for (stream, packet) in input.packets() {
         if stream.index() != vi {
             continue;
         }
@@ -130,13 +131,19 @@ fn cut_once(info: &MediaInfo, shard: &Shard, wanted: &[i64], dst: &Path, from_st
         if (first..=last).contains(&ts) && wanted.binary_search(&ts).is_ok() {
             found += 1;
         }
+        packets.push(packet);
+        if found == wanted.len() as u64 {
+            break;
+        }
+    }
+    if packets.iter().any(|p| p.dts().is_none()) {
+        regenerate_dts(&mut packets);
+    }
+    for mut packet in packets {
         packet.set_stream(0);
         packet.rescale_ts(in_tb, out_tb);
         packet.set_position(-1);
         packet.write(&mut out).map_err(failed("writing its segment"))?;
-        if found == wanted.len() as u64 {
-            break;
-        }
     }
     out.write_trailer().map_err(failed("finishing its segment"))?;
     Ok(match (started, found == wanted.len() as u64) {
@@ -144,4 +151,19 @@ fn cut_once(info: &MediaInfo, shard: &Shard, wanted: &[i64], dst: &Path, from_st
         (true, true) => Cut::Done,
         (true, false) => Cut::Short(found),
     })
+}
+
+/// Give every packet a decode timestamp, for containers that store none
+/// (Matroska, and so the first packets after a seek in one): the sorted
+/// presentation timestamps, moved back just enough that no packet is
+/// decoded after it is shown. Decoders go by packet order; the segment's
+/// muxer only needs the timestamps to increase.
+fn regenerate_dts(packets: &mut [ff::Packet]) {
+    let pts: Vec<i64> = packets.iter().map(|p| p.pts().or(p.dts()).unwrap_or(0)).collect();
+    let mut sorted = pts.clone();
+    sorted.sort_unstable();
+    let delay = sorted.iter().zip(&pts).map(|(s, p)| s - p).max().unwrap_or(0).max(0);
+    for (packet, s) in packets.iter_mut().zip(&sorted) {
+        packet.set_dts(Some(s - delay));
+    }
 }

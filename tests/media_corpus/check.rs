@@ -61,22 +61,31 @@ pub fn faithful(dir: &Path, input: &Path, shard: &str, expect: &Expect) -> PathB
     output
 }
 
+/// Bits per sample of a pix_fmt: the number after its last `p`
+/// (`yuv420p10le`: 10, `p010le`: 10), 8 when there is none (`yuvj420p`).
 pub fn bit_depth(pix_fmt: &str) -> u32 {
-    ["16", "14", "12", "10", "9"].iter().find(|d| pix_fmt.contains(*d)).map_or(8, |d| d.parse().unwrap())
+    let tail = pix_fmt.rsplit_once('p').map_or("", |(_, t)| t);
+    let digits: String = tail.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or(8)
 }
 
-pub fn is_pcm(p: &Value) -> bool {
-    streams_of(p, "audio").iter().any(|a| a["codec_name"].as_str().unwrap_or_default().starts_with("pcm_"))
+/// Audio that MP4 cannot carry as itself: PCM, and MP2 (an MP4 reads it
+/// back as MP3, so its codec would change).
+pub fn mp4_cannot_hold(p: &Value) -> bool {
+    streams_of(p, "audio").iter().any(|a| {
+        let codec = a["codec_name"].as_str().unwrap_or_default();
+        codec.starts_with("pcm_") || codec == "mp2"
+    })
 }
 
 /// The container rule: the source's own kind for MP4, MOV and Matroska;
-/// otherwise MP4, or, where MP4 cannot hold the audio (PCM), MOV or MKV.
+/// otherwise MP4, or, where MP4 cannot hold the audio, MOV or MKV.
 pub fn containers_for(input: &Path, pi: &Value) -> &'static [&'static str] {
     match input.extension().and_then(|e| e.to_str()).unwrap_or_default() {
         "mp4" => &["mp4"],
         "mov" => &["mov"],
         "mkv" | "webm" => &["mkv"],
-        _ if is_pcm(pi) => &["mov", "mkv"],
+        _ if mp4_cannot_hold(pi) => &["mov", "mkv"],
         _ => &["mp4"],
     }
 }
@@ -103,8 +112,15 @@ pub fn check_faithful(input: &Path, output: &Path, expect: &Expect) -> Value {
     }
 
     let frame = 1.0 / rate_f64(vi["avg_frame_rate"].as_str().unwrap());
-    let (di, dout) = (video_duration(&pi), video_duration(&po));
-    assert!((di - dout).abs() < frame, "{name}: video lasts {dout} s, input {di} s");
+    // The decoded frames say when the video starts and how long it lasts:
+    // a container may only estimate the duration (MPEG-PS), and a stream's
+    // start_time may be its first packet's, not its first frame's (AVI
+    // with B-frames).
+    let ((v0_in, end_in), (v0_out, end_out)) = (decoded_span(input), decoded_span(output));
+    let di = end_in - v0_in;
+    for (what, dout) in [("decoded", end_out - v0_out), ("as the container says", video_duration(&po))] {
+        assert!((di - dout).abs() < frame, "{name}: video lasts {dout} s {what}, input {di} s");
+    }
     let start = secs(&po["format"]["start_time"]);
     assert!(start.abs() < frame, "{name}: output starts at {start} s, not 0");
 
@@ -114,8 +130,8 @@ pub fn check_faithful(input: &Path, output: &Path, expect: &Expect) -> Value {
         assert_eq!(ao[k]["codec_name"], ai[k]["codec_name"], "{name}: audio {k} codec");
         let codec = ai[k]["codec_name"].as_str().unwrap();
         assert_eq!(audio_payload_md5(output, k, codec), audio_payload_md5(input, k, codec), "{name}: audio {k} bytes");
-        let skew_in = secs(&ai[k]["start_time"]) - secs(&vi["start_time"]);
-        let skew_out = secs(&ao[k]["start_time"]) - secs(&vo["start_time"]);
+        let skew_in = secs(&ai[k]["start_time"]) - v0_in;
+        let skew_out = secs(&ao[k]["start_time"]) - v0_out;
         assert!((skew_in - skew_out).abs() <= 0.002, "{name}: audio {k} - video start {skew_out} s, input {skew_in} s");
     }
 
@@ -158,9 +174,13 @@ pub fn check_refused(input: &Path, store: &Path, out: &Output, needle: &str) {
 }
 
 /// The stream at `index` is dropped with a warning on stderr and in the
-/// report, and the output is otherwise faithful.
-pub fn check_drops_with_warning(dir: &Path, input: &Path, index: u64) {
-    let names = |text: &str| text.split(|c: char| !c.is_ascii_alphanumeric()).any(|t| t == index.to_string());
+/// report (naming it by its index and codec), and the output is otherwise
+/// faithful.
+pub fn check_drops_with_warning(dir: &Path, input: &Path, index: usize) {
+    let codec = probe(input)["streams"][index]["codec_name"].as_str().unwrap().to_string();
+    let names = |text: &str| {
+        text.split(|c: char| !c.is_ascii_alphanumeric()).any(|t| t == index.to_string()) && text.contains(&codec)
+    };
     let store = dir.join("plain");
     let out = pass_through(input, &store, SHARD, false);
     let stderr = String::from_utf8_lossy(&out.stderr);

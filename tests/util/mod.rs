@@ -339,17 +339,41 @@ pub fn video_duration(p: &serde_json::Value) -> f64 {
     secs(&p["format"]["duration"])
 }
 
+/// Presentation time and duration of each frame of the first video stream,
+/// decoded. A frame the demuxer gives no time (the last one of an MPEG-PS,
+/// say) is placed right after the one before it.
+pub fn frame_timeline(path: &Path) -> Vec<(f64, f64)> {
+    let entries = "frame=pts_time,best_effort_timestamp_time,pkt_duration_time,duration_time";
+    let p = ffprobe_json(&["-select_streams", "v:0", "-show_entries", entries], path);
+    let time = |f: &serde_json::Value, keys: &[&str]| {
+        keys.iter().find_map(|k| f[*k].as_str().and_then(|s| s.parse::<f64>().ok()))
+    };
+    let mut out: Vec<(f64, f64)> = Vec::new();
+    for f in p["frames"].as_array().unwrap() {
+        let step = match out.as_slice() {
+            [.., a, b] => b.0 - a.0,
+            _ => 0.0,
+        };
+        let dur = time(f, &["duration_time", "pkt_duration_time"]).unwrap_or(step);
+        let pts = time(f, &["pts_time", "best_effort_timestamp_time"]).unwrap_or_else(|| match out.last() {
+            Some(&(t, d)) => t + d,
+            None => panic!("{}: the first frame has no time", path.display()),
+        });
+        out.push((pts, dur));
+    }
+    out
+}
+
 /// Presentation times of the frames of the first video stream, decoded.
 pub fn frame_times(path: &Path) -> Vec<f64> {
-    let p =
-        ffprobe_json(&["-select_streams", "v:0", "-show_entries", "frame=pts_time,best_effort_timestamp_time"], path);
-    p["frames"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| match f["pts_time"].as_str().and_then(|s| s.parse::<f64>().ok()) {
-            Some(t) => t,
-            None => secs(&f["best_effort_timestamp_time"]),
-        })
-        .collect()
+    frame_timeline(path).into_iter().map(|(t, _)| t).collect()
+}
+
+/// When the decoded frames of the first video stream start, and when the
+/// last one ends.
+pub fn decoded_span(path: &Path) -> (f64, f64) {
+    let frames = frame_timeline(path);
+    let start = frames.iter().map(|f| f.0).fold(f64::INFINITY, f64::min);
+    let end = frames.iter().map(|f| f.0 + f.1).fold(f64::NEG_INFINITY, f64::max);
+    (start, end)
 }

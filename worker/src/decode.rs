@@ -81,37 +81,39 @@ pub fn decode(
     let mut rgb = ff::frame::Video::empty();
     // Hands one decoded (and deinterlaced) frame on if it is wanted;
     // false when the receiver is gone.
-    let mut accept = |frame: &ff::frame::Video, offset: i64, sent: &mut u64, next_index: &mut usize| {
-        let Some(ts) = frame.pts().or(frame.timestamp()) else { return Ok(true) };
-        let ts = ff::Rescale::rescale(&ts, seg_tb, time_base) - offset;
-        let Ok(index) = wanted.binary_search(&ts) else { return Ok(true) };
-        if index < *next_index {
-            return Ok(true);
-        }
-        if index != *next_index {
-            return Err(err(format!("frame {} of the shard is missing", *next_index)));
-        }
-        if scaler.is_none() {
-            // Made from the first frame: its format is the decoder's real
-            // one (hardware-agnostic, after any deinterlacer).
-            let s = picture::scaler(picture, frame.format(), ff::format::Pixel::RGB24, (w, h)).map_err(err)?;
-            scaler = Some(s);
-        }
-        let sc = scaler.as_mut().expect("made above");
-        sc.run(frame, &mut rgb).map_err(|e| err(format!("converting to RGB: {e}")))?;
-        let pixels = packed_rgb(&rgb);
-        let guide = match guide {
-            GuideKind::None => None,
-            GuideKind::Luma => Some(Guide { luma: luma_of(&pixels), flow: None }),
-            GuideKind::LumaAndMotion => Some(Guide { luma: luma_of(&pixels), flow: flow_of(frame) }),
+    let mut accept =
+        |frame: &ff::frame::Video, tb: ff::Rational, offset: i64, sent: &mut u64, next_index: &mut usize| {
+            let Some(ts) = frame.pts().or(frame.timestamp()) else { return Ok(true) };
+            let ts = ff::Rescale::rescale(&ts, tb, time_base) - offset;
+            tracing::trace!(shard = shard.index, ts, "decoded frame");
+            let Ok(index) = wanted.binary_search(&ts) else { return Ok(true) };
+            if index < *next_index {
+                return Ok(true);
+            }
+            if index != *next_index {
+                return Err(err(format!("frame {} of the shard is missing", *next_index)));
+            }
+            if scaler.is_none() {
+                // Made from the first frame: its format is the decoder's real
+                // one (hardware-agnostic, after any deinterlacer).
+                let s = picture::scaler(picture, frame.format(), ff::format::Pixel::RGB24, (w, h)).map_err(err)?;
+                scaler = Some(s);
+            }
+            let sc = scaler.as_mut().expect("made above");
+            sc.run(frame, &mut rgb).map_err(|e| err(format!("converting to RGB: {e}")))?;
+            let pixels = packed_rgb(&rgb);
+            let guide = match guide {
+                GuideKind::None => None,
+                GuideKind::Luma => Some(Guide { luma: luma_of(&pixels), flow: None }),
+                GuideKind::LumaAndMotion => Some(Guide { luma: luma_of(&pixels), flow: flow_of(frame) }),
+            };
+            if tx.send(DecodedFrame { index, rgb: pixels, guide }).is_err() {
+                return Ok(false);
+            }
+            *sent += 1;
+            *next_index += 1;
+            Ok(true)
         };
-        if tx.send(DecodedFrame { index, rgb: pixels, guide }).is_err() {
-            return Ok(false);
-        }
-        *sent += 1;
-        *next_index += 1;
-        Ok(true)
-    };
     let mut drain = |decoder: &mut ff::decoder::Video,
                      deinterlacer: &mut Option<Deinterlacer>,
                      at_end: bool,
@@ -122,14 +124,15 @@ pub fn decode(
         while decoder.receive_frame(&mut decoded).is_ok() {
             match deinterlacer.as_mut() {
                 None => {
-                    if !accept(&decoded, offset, sent, next_index)? {
+                    if !accept(&decoded, seg_tb, offset, sent, next_index)? {
                         return Ok(false);
                     }
                 }
                 Some(d) => {
                     d.push(Some(&decoded)).map_err(err)?;
+                    let tb = d.time_base();
                     while d.pull(&mut progressive) {
-                        if !accept(&progressive, offset, sent, next_index)? {
+                        if !accept(&progressive, tb, offset, sent, next_index)? {
                             return Ok(false);
                         }
                     }
@@ -138,8 +141,9 @@ pub fn decode(
         }
         if let (true, Some(d)) = (at_end, deinterlacer.as_mut()) {
             d.push(None).map_err(err)?;
+            let tb = d.time_base();
             while d.pull(&mut progressive) {
-                if !accept(&progressive, offset, sent, next_index)? {
+                if !accept(&progressive, tb, offset, sent, next_index)? {
                     return Ok(false);
                 }
             }

@@ -15,11 +15,8 @@ pub(crate) fn scaler(
     to: ff::format::Pixel,
     (width, height): (u32, u32),
 ) -> Result<ff::software::scaling::Context, String> {
-    // Exact conversions: no dithering noise, no bicubic chroma overshoot.
-    let flags = ff::software::scaling::Flags::BICUBIC
-        | ff::software::scaling::Flags::ACCURATE_RND
-        | ff::software::scaling::Flags::FULL_CHR_H_INT
-        | ff::software::scaling::Flags::FULL_CHR_H_INP;
+    // The ffmpeg CLI's own flags: what users compare against.
+    let flags = ff::software::scaling::Flags::BICUBIC;
     let mut ctx = ff::software::scaling::Context::get(from, width, height, to, width, height, flags)
         .map_err(|e| format!("no conversion from {from:?} to {to:?}: {e}"))?;
     let matrix = picture.effective_matrix(width, height);
@@ -87,6 +84,12 @@ impl Deinterlacer {
             None => src.flush(),
         }
         .map_err(|e| format!("deinterlacer: {e}"))
+    }
+
+    /// The time base of the frames out: bwdif halves the input's (it could
+    /// send one frame per field).
+    pub(crate) fn time_base(&mut self) -> ff::Rational {
+        self.graph.get("out").map_or(ff::Rational::new(1, 1), |mut sink| sink.sink().time_base())
     }
 
     /// The next deinterlaced frame, if one is ready.

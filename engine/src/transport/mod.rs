@@ -16,84 +16,14 @@ use std::thread::JoinHandle;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
-use crate::plan::Shard;
-use crate::probe::Ratio;
-
-/// What a worker needs to know about the video besides the shard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VideoParams {
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// The source stream's time base.
-    pub time_base: Ratio,
-    /// The nominal frame rate.
-    pub frame_rate: Ratio,
-    /// The source's pixel coding (colour, depth, chroma, aspect, fields).
-    #[serde(default)]
-    pub picture: crate::picture::Picture,
-}
-
-/// The description of a task; the segment bytes travel beside it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TaskHeader {
-    /// The job the shard belongs to.
-    pub job: String,
-    /// The shard.
-    pub shard: Shard,
-    /// The video's geometry and timing.
-    pub video: VideoParams,
-}
-
-/// A shard and its compressed source segment.
-#[derive(Debug, Clone)]
-pub struct Task {
-    /// What to do.
-    pub header: TaskHeader,
-    /// The stream-copied source segment.
-    pub segment: Vec<u8>,
-}
-
-/// The description of a finished task.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ResultHeader {
-    /// Shard index.
-    pub shard: u32,
-    /// Rank that did it (0 in-process).
-    pub rank: i32,
-    /// Frames encoded.
-    pub frames: u64,
-    /// Seconds the worker spent on the shard.
-    pub wall_secs: f64,
-    /// Seconds inside the model.
-    pub model_secs: f64,
-}
-
-/// A finished task: its encoded segment.
-#[derive(Debug, Clone)]
-pub struct TaskOutput {
-    /// What was done.
-    pub header: ResultHeader,
-    /// The encoded segment.
-    pub segment: Vec<u8>,
-}
-
-/// A task that failed on a worker.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TaskFailure {
-    /// Rank of the worker.
-    pub rank: i32,
-    /// The shard.
-    pub shard: u32,
-    /// The worker's error, one line.
-    pub message: String,
-}
+pub use crate::task::{ResultHeader, Task, TaskError, TaskErrorKind, TaskFailure, TaskHeader, TaskOutput, VideoParams};
 
 /// What a worker does with a task (the pipeline supplies it).
 pub trait Handler: Send {
-    /// Process one task; the error is one line naming the cause.
-    fn handle(&mut self, task: Task) -> std::result::Result<TaskOutput, String>;
+    /// Process one task; the error says what kind of failure it is (the
+    /// coordinator and the trigger decide retries on the kind, never on
+    /// text) and, in one line, its cause.
+    fn handle(&mut self, task: Task) -> std::result::Result<TaskOutput, TaskError>;
 }
 
 /// What the coordinator hears from the workers.
@@ -187,7 +117,12 @@ fn drive(
             }
             Event::Failed(f) => {
                 in_flight -= 1;
-                failure.get_or_insert(EngineError::Worker { rank: f.rank, shard: f.shard, message: f.message });
+                failure.get_or_insert(EngineError::Worker {
+                    rank: f.rank,
+                    shard: f.shard,
+                    kind: f.error.kind,
+                    message: f.error.message,
+                });
             }
         }
     }
@@ -218,7 +153,7 @@ impl InProcess {
                     let shard = task.header.shard.index;
                     let event = match handler.handle(task) {
                         Ok(out) => Event::Done(out),
-                        Err(message) => Event::Failed(TaskFailure { rank, shard, message }),
+                        Err(error) => Event::Failed(TaskFailure { rank, shard, error }),
                     };
                     if event_tx.send(event).is_err() {
                         break;
@@ -333,9 +268,9 @@ mod tests {
 
     struct Echo;
     impl Handler for Echo {
-        fn handle(&mut self, task: Task) -> std::result::Result<TaskOutput, String> {
+        fn handle(&mut self, task: Task) -> std::result::Result<TaskOutput, TaskError> {
             if task.header.shard.index == 3 {
-                return Err("shard 3: bad".into());
+                return Err(TaskError::new(TaskErrorKind::BadInput, "shard 3: bad"));
             }
             Ok(TaskOutput {
                 header: ResultHeader {

@@ -210,8 +210,8 @@ pub fn serve(world: &SimpleCommunicator, handler: &mut dyn Handler) -> Result<()
                         out.header.rank = rank;
                         root.send_with_tag(&encode_message(&out.header, &out.segment)[..], TAG_RESULT);
                     }
-                    Err(message) => {
-                        root.send_with_tag(&encode_message(&TaskFailure { rank, shard, message }, &[])[..], TAG_FAILED);
+                    Err(error) => {
+                        root.send_with_tag(&encode_message(&TaskFailure { rank, shard, error }, &[])[..], TAG_FAILED);
                     }
                 }
             }

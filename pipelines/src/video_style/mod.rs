@@ -31,7 +31,7 @@ use stylize_engine::transport::{
     scatter_gather, Handler, InProcess, Task, TaskHeader, TaskOutput, Transport, VideoParams,
 };
 use stylize_engine::EngineError;
-use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
+use stylize_models::torch::{DeviceChoice, ModelSpec, PixelRange, Precision, TorchModel};
 use stylize_models::StyleModel;
 use stylize_worker::deflicker::WARMUP_FRAMES;
 use stylize_worker::flicker::measure;
@@ -183,7 +183,7 @@ fn run_logged(
     let warmup = if job.worker.deflicker == DeflickerMode::Off { 0 } else { WARMUP_FRAMES };
     let plan = plan::plan(&info.video, job.shard_frames, warmup);
     let input_digest = file_digest(&input)?;
-    let params = job_params(job, &model)?;
+    let params = job_params(job, model.device().is_cuda())?;
     let id = job_id(&input_digest, &params);
     log.job = Some(id.clone());
     let mut manifest = match Manifest::load(store, &id)? {
@@ -303,8 +303,8 @@ fn run_logged(
     };
     scatter_gather(transport.as_mut(), next_task, on_done).map_err(|e| match e {
         // A worker knows its shard, not the user's file: name it here.
-        EngineError::Worker { rank, shard, message } => {
-            EngineError::Worker { rank, shard, message: format!("{message} (in {})", job.input.display()) }
+        EngineError::Worker { rank, shard, kind, message } => {
+            EngineError::Worker { rank, shard, kind, message: format!("{message} (in {})", job.input.display()) }
         }
         e => e,
     })?;
@@ -385,15 +385,34 @@ pub fn serve(job: &StyleJob, world: &SimpleCommunicator) -> Result<(), PipelineE
     Ok(())
 }
 
-/// The parameters that shape the output bytes, and so the job id.
-fn job_params(job: &StyleJob, model: &TorchModel) -> Result<serde_json::Value, PipelineError> {
+/// The parameters that shape the output bytes, and so the job id: a
+/// stable, versioned serialisation. Every value is spelled out here, never
+/// taken from `Debug` or from serde's variant names, so renaming a type
+/// cannot silently change every job id (and so disable every resume);
+/// `tests::job_id_is_pinned` fails if the serialisation changes.
+fn job_params(job: &StyleJob, cuda: bool) -> Result<serde_json::Value, PipelineError> {
     let (kind, model_digest, style) = match &job.model {
         ModelSpec::Builtin { path, blend } => ("builtin", file_digest(path)?, json!(blend.weights())),
-        ModelSpec::User { path, range } => ("user", file_digest(path)?, json!(format!("{range:?}"))),
+        ModelSpec::User { path, range } => {
+            let range = match range {
+                PixelRange::Unit => "0-1",
+                PixelRange::Byte => "0-255",
+            };
+            ("user", file_digest(path)?, json!(range))
+        }
         ModelSpec::Arbitrary { path, style, .. } => ("arbitrary", file_digest(path)?, json!(style.values)),
         ModelSpec::Learned { path, style, .. } => {
             ("learned", file_digest(path)?, json!({ "slot": style.slot, "rows": style.rows }))
         }
+    };
+    let precision = match job.precision {
+        Precision::Fp32 => "fp32",
+        Precision::Fp16 => "fp16",
+    };
+    let deflicker = match job.worker.deflicker {
+        DeflickerMode::Off => "off",
+        DeflickerMode::Still => "still",
+        DeflickerMode::Motion => "motion",
     };
     Ok(json!({
         // 2: colour, depth, chroma and aspect follow the source.
@@ -401,15 +420,15 @@ fn job_params(job: &StyleJob, model: &TorchModel) -> Result<serde_json::Value, P
         "model": kind,
         "model_sha256": model_digest,
         "style": style,
-        "device": if model.device().is_cuda() { "cuda" } else { "cpu" },
-        "precision": format!("{:?}", job.precision),
+        "device": if cuda { "cuda" } else { "cpu" },
+        "precision": precision,
         "batch": job.worker.batch,
         // CPU kernels' last bits depend on the thread count.
         "model_threads": job.threads,
         "crf": job.worker.encode.crf,
         "preset": job.worker.encode.preset,
         "x264_threads": job.worker.encode.threads,
-        "deflicker": job.worker.deflicker,
+        "deflicker": deflicker,
         "shard_frames": job.shard_frames,
     }))
 }
@@ -481,5 +500,38 @@ fn facts(info: &MediaInfo) -> VideoFacts {
         frame_rate: info.video.frame_rate,
         duration_secs: info.video.duration_secs(),
         audio_streams: info.audio.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One job id, pinned: if this fails, the parameters' serialisation
+    /// changed and every stored job would be redone from scratch. Change
+    /// the pinned value only together with the `pipeline` version.
+    #[test]
+    fn job_id_is_pinned() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("model.pt");
+        std::fs::write(&model, b"not a real model, only its digest counts").unwrap();
+        let job = StyleJob {
+            input: Location::Local("clip.mp4".into()),
+            store: Location::Local("out".into()),
+            logs: None,
+            remote: RemoteOptions::default(),
+            model: ModelSpec::User { path: model, range: PixelRange::Byte },
+            device: DeviceChoice::Cpu,
+            precision: Precision::Fp32,
+            worker: WorkerOptions { batch: 1, ..WorkerOptions::default() },
+            threads: Some(2),
+            shard_frames: 48,
+            measure_flicker: false,
+        };
+        let params = job_params(&job, false).unwrap();
+        assert_eq!(params["precision"], "fp32");
+        assert_eq!(params["deflicker"], "still");
+        assert_eq!(params["style"], "0-255");
+        assert_eq!(job_id(&"ab".repeat(32), &params), "PINNED");
     }
 }

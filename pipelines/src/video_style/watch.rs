@@ -162,5 +162,9 @@ fn handle(
 /// Failures a retry cannot fix: the input is not there or not a video,
 /// the model or style is wrong.
 fn is_permanent(e: &PipelineError) -> bool {
-    matches!(e, PipelineError::Engine(EngineError::BadInput { .. }) | PipelineError::Model(_))
+    match e {
+        PipelineError::Engine(EngineError::BadInput { .. }) | PipelineError::Model(_) => true,
+        PipelineError::Engine(EngineError::Worker { kind, .. }) => kind.is_permanent(),
+        _ => false,
+    }
 }

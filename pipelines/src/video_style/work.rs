@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use stylize_engine::transport::{Handler, ResultHeader, Task, TaskOutput};
+use stylize_engine::transport::{Handler, ResultHeader, Task, TaskError, TaskErrorKind, TaskOutput};
 use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
+use stylize_worker::WorkerError;
 use stylize_worker::{run_shard, VideoFormat, WorkerOptions};
 
 use super::Progress;
@@ -59,21 +60,21 @@ impl ShardHandler {
 }
 
 impl Handler for ShardHandler {
-    fn handle(&mut self, task: Task) -> Result<TaskOutput, String> {
+    fn handle(&mut self, task: Task) -> Result<TaskOutput, TaskError> {
         let started = Instant::now();
         let shard = &task.header.shard;
         inject_fault(shard.index)?;
         if self.model.is_none() {
             let s = &self.settings;
-            let model =
-                TorchModel::load_with_threads(&s.spec, s.device, s.precision, s.threads).map_err(|e| e.to_string())?;
+            let model = TorchModel::load_with_threads(&s.spec, s.device, s.precision, s.threads)
+                .map_err(|e| TaskError::new(TaskErrorKind::Model, e.to_string()))?;
             self.options.batch = self.options.batch_for(model.device().is_cuda());
             self.model = Some(model);
         }
         let model = self.model.as_mut().expect("loaded above");
         let input = self.scratch.path().join(format!("in-{:05}.nut", shard.index));
         let output = self.scratch.path().join(format!("out-{:05}.mp4", shard.index));
-        std::fs::write(&input, &task.segment).map_err(|e| format!("{}: {e}", input.display()))?;
+        std::fs::write(&input, &task.segment).map_err(|e| io_error(shard.index, "writing its segment", &e))?;
         let v = task.header.video;
         let format = VideoFormat {
             width: v.width,
@@ -90,8 +91,8 @@ impl Handler for ShardHandler {
         };
         let result = run_shard(shard, &input, &output, format, model, &self.options, &on_frames);
         let _ = std::fs::remove_file(&input);
-        let stats = result.map_err(|e| e.to_string())?;
-        let segment = std::fs::read(&output).map_err(|e| format!("{}: {e}", output.display()))?;
+        let stats = result.map_err(|e| TaskError::new(worker_error_kind(&e), e.to_string()))?;
+        let segment = std::fs::read(&output).map_err(|e| io_error(shard.index, "reading its encoded segment", &e))?;
         let _ = std::fs::remove_file(&output);
         Ok(TaskOutput {
             header: ResultHeader {
@@ -109,16 +110,32 @@ impl Handler for ShardHandler {
 /// Fault injection for the tests of failure handling (never set in use):
 /// `STYLIZE_FAULT=error:3` fails shard 3 with an error, `panic:3` panics
 /// on it, `exit:3` kills the worker process there.
-fn inject_fault(shard: u32) -> Result<(), String> {
+fn inject_fault(shard: u32) -> Result<(), TaskError> {
     let Ok(spec) = std::env::var("STYLIZE_FAULT") else { return Ok(()) };
     let Some((kind, at)) = spec.split_once(':') else { return Ok(()) };
     if at.parse::<u32>().ok() != Some(shard) {
         return Ok(());
     }
     match kind {
-        "error" => Err(format!("shard {shard}: injected fault")),
+        "error" => Err(TaskError::new(TaskErrorKind::Transient, format!("shard {shard}: injected fault"))),
         "panic" => panic!("shard {shard}: injected panic"),
         "exit" => std::process::abort(),
         _ => Ok(()),
     }
+}
+
+/// The kind of a worker's failure: what the coordinator and the trigger
+/// decide retries on.
+fn worker_error_kind(e: &WorkerError) -> TaskErrorKind {
+    match e {
+        WorkerError::Decode { .. } | WorkerError::FrameCount { .. } => TaskErrorKind::BadInput,
+        WorkerError::Model { .. } => TaskErrorKind::Model,
+        WorkerError::Encode { .. } => TaskErrorKind::Io,
+    }
+}
+
+/// A scratch-file failure on a worker (disk full, permissions): named by
+/// the shard, not by the scratch path the user never saw.
+fn io_error(shard: u32, op: &str, e: &std::io::Error) -> TaskError {
+    TaskError::new(TaskErrorKind::Io, format!("shard {shard}: {op} in the worker's scratch directory: {e}"))
 }
