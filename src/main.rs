@@ -18,14 +18,13 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.verbose);
     // Under mpirun every rank runs this same command; MPI lives as long as
-    // `universe` does.
-    let universe = stylize_engine::transport::mpi::initialize();
-    let world = universe.as_ref().map(|u| u.world());
-    if let Some(w) = &world {
-        abort_on_panic(stylize_engine::transport::mpi::rank_and_size(w).0);
+    // `cluster` does.
+    let cluster = stylize_pipelines::video_style::Cluster::init();
+    if cluster.is_mpi() {
+        abort_on_panic(cluster.rank());
     }
     let result = match cli.command {
-        cli::Command::Submit(args) => submit::run(&args, world.as_ref()),
+        cli::Command::Submit(args) => submit::run(&args, &cluster),
         cli::Command::Watch(args) => submit::watch_queue(&args),
         cli::Command::Bench(args) => bench::run(&args),
         cli::Command::Jobs(args) => jobs::run(&args),

@@ -7,13 +7,12 @@ use std::time::Duration;
 use anyhow::Result;
 use stylize_engine::azure::EventFilter;
 use stylize_engine::location::{Location, RemoteOptions};
-use stylize_engine::transport::mpi::{release_workers, SimpleCommunicator};
 use stylize_models::arbitrary::StyleVector;
 use stylize_models::styles::{resolve, Style};
 use stylize_models::styles_dir;
 use stylize_models::torch::{set_threads, DeviceChoice, ModelSpec, PixelRange, Precision};
 use stylize_pipelines::video_style::watch::{watch, WatchOptions};
-use stylize_pipelines::video_style::{run as run_job, serve, Launch, StyleJob};
+use stylize_pipelines::video_style::{run as run_job, serve, Cluster, Launch, StyleJob};
 use stylize_worker::{DeflickerMode, EncodeSettings, WorkerOptions};
 
 use crate::cli::{DeflickerArg, DeviceArg, JobArgs, PrecisionArg, RangeArg, SubmitArgs, WatchArgs};
@@ -102,32 +101,22 @@ fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
     })
 }
 
-/// Run the job: in-process, or as one rank of an MPI job (`world`).
-pub fn run(args: &SubmitArgs, world: Option<&SimpleCommunicator>) -> Result<()> {
-    let rank = world.map_or(0, |w| stylize_engine::transport::mpi::rank_and_size(w).0);
-    let job = match build_job(&args.job, Location::parse(&args.input.to_string_lossy())) {
-        Ok(job) => job,
-        Err(e) => {
-            if let (Some(world), 0) = (world, rank) {
-                release_workers(world);
-            }
-            return Err(e);
-        }
-    };
-    if let (Some(world), true) = (world, rank != 0) {
-        serve(&job, world)?;
+/// Run the job: in-process, or as one rank of an MPI job. Worker ranks
+/// are released by the cluster, once, however the job ends.
+pub fn run(args: &SubmitArgs, cluster: &Cluster) -> Result<()> {
+    let job = build_job(&args.job, Location::parse(&args.input.to_string_lossy()))?;
+    if !cluster.is_coordinator() {
+        serve(&job, cluster)?;
         return Ok(());
     }
     let bar = Arc::new(Bar::new());
-    let launch = match world {
-        Some(world) => Launch::Mpi { world, coordinator_only: args.job.coordinator_only },
-        None => Launch::InProcess,
+    let launch = if cluster.is_mpi() {
+        Launch::Cluster { cluster, coordinator_only: args.job.coordinator_only }
+    } else {
+        Launch::InProcess
     };
     let report = run_job(&job, bar.clone(), launch);
     bar.finish();
-    if let (Err(_), Some(world)) = (&report, world) {
-        release_workers(world);
-    }
     let report = report?;
     if args.job.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -153,7 +142,7 @@ pub fn run(args: &SubmitArgs, world: Option<&SimpleCommunicator>) -> Result<()> 
             String::new()
         },
     );
-    if let Some(f) = &report.flicker {
+    if let Some(f) = &report.extra.flicker {
         println!(
             "flicker where the input is still: {:.2} levels/frame (input {:.2}); warp error {}",
             f.output.instability,

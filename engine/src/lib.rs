@@ -1,22 +1,32 @@
 //! The generic batch-scoring engine under stylize.
 //!
-//! It works on packets and bytes, never on pixels: [`probe`] reads what a
-//! video holds, [`plan`] holds the shard types, [`scatter`] cuts a shard
-//! into a small standalone segment by stream copy, [`concat`] joins encoded
-//! segments and copies the source audio untouched, [`store`] keeps job
-//! state and commits outputs atomically, and [`job`] names a job and keeps
-//! its manifest so that a re-run redoes only what is missing.
+//! It owns the job: [`driver`] walks one from probe to commit for any
+//! pipeline (which supplies its plan, shard handler and stitch through
+//! [`driver::Pipeline`]). It works on packets and bytes, never on pixels:
+//! [`probe`] reads what a video holds, [`container`] decides the output's
+//! container and streams, [`plan`] holds the shard types, [`scatter`] cuts
+//! a shard into a small standalone segment by stream copy, [`task`] is
+//! what travels to workers and back over a [`transport`] (chosen by
+//! [`launch`]), [`gather`] stores results with their digests in the job's
+//! manifest ([`job`]) so a re-run redoes only what is missing, [`concat`]
+//! joins segments and copies the source's streams untouched, [`commit`]
+//! makes the output appear atomically, and [`report`] records it all.
 #![deny(missing_docs)]
 
 pub mod azure;
+pub mod commit;
 pub mod concat;
 pub mod container;
+pub mod driver;
 pub mod error;
+pub mod gather;
 pub mod job;
+pub mod launch;
 pub mod location;
 pub mod picture;
 pub mod plan;
 pub mod probe;
+pub mod report;
 pub mod scatter;
 pub mod store;
 pub mod task;

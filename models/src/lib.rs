@@ -38,6 +38,12 @@ impl RgbBatch {
 pub trait StyleModel: Send {
     /// What runs, for logs and reports (model file, style, device).
     fn describe(&self) -> String;
+    /// A short label of the style, for output names (`mosaic`).
+    fn label(&self) -> String;
+    /// True when it runs on a GPU (which wants larger batches).
+    fn is_cuda(&self) -> bool {
+        false
+    }
     /// Stylize every frame of the batch.
     fn stylize(&mut self, batch: RgbBatch) -> Result<RgbBatch, ModelError>;
 }

@@ -348,6 +348,14 @@ impl StyleModel for TorchModel {
         format!("{} [{}] on {:?} ({:?})", self.path.display(), self.label, self.device, self.kind)
     }
 
+    fn label(&self) -> String {
+        self.label.clone()
+    }
+
+    fn is_cuda(&self) -> bool {
+        self.device.is_cuda()
+    }
+
     fn stylize(&mut self, batch: RgbBatch) -> Result<RgbBatch, ModelError> {
         let (w, h, n) = (i64::from(batch.width), i64::from(batch.height), batch.frames.len() as i64);
         if n == 0 {

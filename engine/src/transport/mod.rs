@@ -241,6 +241,8 @@ pub(crate) fn decode_message<H: for<'de> Deserialize<'de>>(mut buf: Vec<u8>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Shard;
+    use crate::probe::Ratio;
 
     fn task(index: u32) -> Task {
         Task {

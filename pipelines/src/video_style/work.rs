@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use stylize_engine::transport::{Handler, ResultHeader, Task, TaskError, TaskErrorKind, TaskOutput};
-use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
+use stylize_models::torch::{DeviceChoice, ModelSpec, Precision};
+use stylize_models::StyleModel;
 use stylize_worker::WorkerError;
 use stylize_worker::{run_shard, VideoFormat, WorkerOptions};
 
-use super::Progress;
+use super::{ModelLoader, Progress};
 
 /// The model a worker loads: the same on every rank.
 #[derive(Debug, Clone)]
@@ -27,35 +28,32 @@ pub struct ModelSettings {
 
 /// Runs shards through the worker stages.
 pub struct ShardHandler {
-    model: Option<TorchModel>,
-    settings: ModelSettings,
+    model: Option<Box<dyn StyleModel>>,
+    loader: ModelLoader,
+    device: DeviceChoice,
     options: WorkerOptions,
     scratch: tempfile::TempDir,
     progress: Option<Arc<dyn Progress>>,
 }
 
 impl ShardHandler {
-    /// A handler that loads its model on the first task (remote ranks: a
-    /// load error then fails that task, naming the rank).
-    pub fn new(settings: ModelSettings, options: WorkerOptions) -> std::io::Result<Self> {
-        Ok(ShardHandler { model: None, settings, options, scratch: tempfile::tempdir()?, progress: None })
+    /// A handler that loads its model with `loader` on the first task
+    /// (remote ranks: a load error then fails that task, naming the rank).
+    pub fn new(loader: ModelLoader, device: DeviceChoice, options: WorkerOptions) -> std::io::Result<Self> {
+        Ok(ShardHandler { model: None, loader, device, options, scratch: tempfile::tempdir()?, progress: None })
     }
 
-    /// A handler with a model already loaded and checked, reporting frames
-    /// as they are done to `progress` (rank 0's own worker).
-    pub fn with_model(
-        model: TorchModel,
-        settings: ModelSettings,
-        options: WorkerOptions,
-        progress: Arc<dyn Progress>,
-    ) -> std::io::Result<Self> {
-        Ok(ShardHandler {
-            model: Some(model),
-            settings,
-            options,
-            scratch: tempfile::tempdir()?,
-            progress: Some(progress),
-        })
+    /// Use a model already loaded and checked (the coordinator's own).
+    pub fn with_model(mut self, model: Option<Box<dyn StyleModel>>) -> Self {
+        self.model = model;
+        self
+    }
+
+    /// Report frames as they are done (the coordinator's own worker; other
+    /// ranks' frames are counted as their results arrive).
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = Some(progress);
+        self
     }
 }
 
@@ -65,13 +63,11 @@ impl Handler for ShardHandler {
         let shard = &task.header.shard;
         inject_fault(shard.index)?;
         if self.model.is_none() {
-            let s = &self.settings;
-            let model = TorchModel::load_with_threads(&s.spec, s.device, s.precision, s.threads)
-                .map_err(|e| TaskError::new(TaskErrorKind::Model, e.to_string()))?;
-            self.options.batch = self.options.batch_for(model.device().is_cuda());
+            let model = (self.loader)(self.device).map_err(|e| TaskError::new(TaskErrorKind::Model, e.to_string()))?;
+            self.options.batch = self.options.batch_for(model.is_cuda());
             self.model = Some(model);
         }
-        let model = self.model.as_mut().expect("loaded above");
+        let model = self.model.as_mut().expect("loaded above").as_mut();
         let input = self.scratch.path().join(format!("in-{:05}.nut", shard.index));
         let output = self.scratch.path().join(format!("out-{:05}.mp4", shard.index));
         std::fs::write(&input, &task.segment).map_err(|e| io_error(shard.index, "writing its segment", &e))?;

@@ -1,0 +1,342 @@
+//! driver: one job from submit to commit, for any pipeline. The engine owns
+//! the lifecycle; a pipeline supplies its pieces through [`Pipeline`]:
+//!
+//! ```text
+//! fetch → probe → pipeline.prepare (check, model, params) → streams
+//!   → pipeline.plan → job id → manifest (resume) → scatter/gather over
+//!   the launch's transport → pipeline.stitch → commit → report, job log
+//! ```
+//!
+//! Written once here, so a second pipeline is a new [`Pipeline`], not a
+//! copy of this function.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::json;
+use tracing::info;
+
+use crate::concat::Segment;
+use crate::container::{plan_streams, StreamPlan};
+use crate::error::EngineError;
+use crate::gather::Gather;
+use crate::job::{file_digest, job_id, Manifest};
+use crate::launch::Cluster;
+use crate::location::{fetch_input, open_store, Location, RemoteOptions};
+use crate::plan::{Plan, Shard};
+use crate::probe::{probe, MediaInfo};
+use crate::report::{JobReport, Transfer, VideoFacts};
+use crate::scatter::cut_segment;
+use crate::task::{Task, TaskHeader, VideoParams};
+use crate::transport::{scatter_gather, Handler};
+
+/// Where a job reads and writes.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    /// The input video: a path, or a blob URL.
+    pub input: Location,
+    /// The store (outputs and job state): a directory, or a container URL.
+    pub store: Location,
+    /// The job's log (JSON lines, `<job>.jsonl`) goes to this separate
+    /// store when given: those who upload inputs need not read logs.
+    pub logs: Option<Location>,
+    /// How remote locations may be reached (`--sas-only`).
+    pub remote: RemoteOptions,
+}
+
+/// How this process runs the job's shards.
+pub enum Launch<'a> {
+    /// One worker thread in this process.
+    InProcess,
+    /// Rank 0 of an MPI job: the other ranks serve ([`Cluster::serve`]).
+    Cluster {
+        /// The MPI job.
+        cluster: &'a Cluster,
+        /// Rank 0 only coordinates, it runs no shard itself.
+        coordinator_only: bool,
+    },
+}
+
+/// Hears how a job advances (the CLI draws a progress bar).
+pub trait Progress: Send + Sync {
+    /// The job will process `frames` frames now (after skipping done shards).
+    fn start(&self, frames: u64);
+    /// `frames` more frames are done.
+    fn advance(&self, frames: u64);
+}
+
+/// A progress listener that ignores everything.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+/// What a pipeline supplies to the driver.
+pub trait Pipeline {
+    /// The pipeline's error: the engine's errors convert into it.
+    type Error: From<EngineError> + std::fmt::Display;
+    /// The pipeline's own part of the job report.
+    type Extra: Serialize + DeserializeOwned;
+
+    /// Check the probed input, load what the job needs (its model), and
+    /// return the parameters that shape the output bytes: with the input's
+    /// digest they make the job id. Runs before any work, so a wrong
+    /// model or an input the pipeline cannot take fails in one line.
+    fn prepare(&mut self, info: &MediaInfo) -> Result<serde_json::Value, Self::Error>;
+    /// Cut the video into shards (never depending on the worker count).
+    fn plan(&self, info: &MediaInfo) -> Plan;
+    /// The output's store key, for the input's file name and container.
+    fn output_name(&self, input_file: &str, streams: &StreamPlan) -> String;
+    /// The worker this process runs (in-process, or rank 0's own).
+    fn local_handler(&mut self, progress: Arc<dyn Progress>) -> Result<Box<dyn Handler>, Self::Error>;
+    /// Join the encoded segments into `dst`.
+    fn stitch(
+        &self,
+        info: &MediaInfo,
+        streams: &StreamPlan,
+        segments: &[Segment],
+        dst: &Path,
+    ) -> Result<(), Self::Error> {
+        crate::concat::concat(info, segments, dst, streams).map_err(Into::into)
+    }
+    /// The pipeline's facts once the output is committed (`input` and
+    /// `output` are local files).
+    fn extra(&self, input: &Path, output: &Path) -> Self::Extra;
+}
+
+/// Run the whole job and commit its output; returns its report. With a
+/// logs store, the job's log goes there, whether it succeeded or not.
+pub fn run_job<P: Pipeline>(
+    spec: &JobSpec,
+    pipeline: &mut P,
+    launch: Launch<'_>,
+    progress: Arc<dyn Progress>,
+) -> Result<JobReport<P::Extra>, P::Error> {
+    let mut log = JobLog::default();
+    log.record("start", json!({ "input": spec.input.display(), "store": spec.store.display() }));
+    let result = drive(spec, pipeline, launch, progress, &mut log);
+    match &result {
+        Ok(report) => {
+            log.record("done", json!({ "job": report.job, "output": report.output, "wall_secs": report.wall_secs }))
+        }
+        Err(e) => log.record("failed", json!({ "error": e.to_string() })),
+    }
+    if let Some(logs) = &spec.logs {
+        let written =
+            open_store(logs, spec.remote).and_then(|store| store.put(&format!("{}.jsonl", log.name()), &log.bytes()));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "job log not written");
+        }
+    }
+    result
+}
+
+fn drive<P: Pipeline>(
+    spec: &JobSpec,
+    pipeline: &mut P,
+    launch: Launch<'_>,
+    progress: Arc<dyn Progress>,
+    log: &mut JobLog,
+) -> Result<JobReport<P::Extra>, P::Error> {
+    let started = Instant::now();
+    let scratch =
+        tempfile::tempdir().map_err(EngineError::io_at(std::env::temp_dir(), "creating scratch directory"))?;
+    let input = fetch_input(&spec.input, scratch.path(), spec.remote)?;
+    // Errors about a downloaded copy name the user's input, never scratch.
+    let info = probe(&input).map_err(|e| rename_input(e, &input, &spec.input))?;
+    let store = open_store(&spec.store, spec.remote)?;
+    let store = store.as_ref();
+    let params = pipeline.prepare(&info)?;
+    // Whatever would fail at the stitch fails here, before any frame.
+    let streams = plan_streams(&info, None).map_err(|e| rename_input(e, &input, &spec.input))?;
+    for w in &streams.warnings {
+        tracing::warn!("warning: {}: {w}", spec.input.display());
+    }
+    let plan = pipeline.plan(&info);
+    let id = job_id(&file_digest(&input)?, &params);
+    log.job = Some(id.clone());
+    info!(job = %id, input = %spec.input.display(), frames = info.video.frames(), "job starts");
+
+    let manifest = match Manifest::load(store, &id)? {
+        Some(m) if m.plan == plan => m,
+        _ => Manifest {
+            job: id.clone(),
+            input: spec.input.display(),
+            input_digest: file_digest(&input)?,
+            params,
+            plan: plan.clone(),
+            done: Default::default(),
+            output: None,
+        },
+    };
+    if let Some(report) = already_committed::<P::Extra>(store, &manifest)? {
+        return Ok(report);
+    }
+    let mut gather = Gather::resume(store, manifest, scratch.path())?;
+    let reused = gather.reused();
+    log.record("plan", json!({ "job": id, "shards": plan.shards.len(), "reused": reused, "frames": plan.frames() }));
+    let mut pending: VecDeque<&Shard> = plan.shards.iter().filter(|s| !gather.is_done(s.index)).collect();
+    progress.start(pending.iter().map(|s| s.len()).sum());
+
+    // The transport is made after everything that may refuse the job, so
+    // worker ranks are released once, by it (or by the cluster's drop).
+    let solo;
+    let (cluster, coordinator_only) = match launch {
+        Launch::InProcess => {
+            solo = Cluster::none();
+            (&solo, false)
+        }
+        Launch::Cluster { cluster, coordinator_only } => (cluster, coordinator_only),
+    };
+    let local = if coordinator_only { None } else { Some(pipeline.local_handler(progress.clone())?) };
+    let mut transport = cluster.transport(local)?;
+    let transport_name = transport.describe();
+    info!(job = %id, shards = plan.shards.len(), reused, transport = %transport_name, "plan ready");
+
+    let video = VideoParams {
+        width: info.video.width,
+        height: info.video.height,
+        time_base: info.video.time_base,
+        frame_rate: info.video.frame_rate,
+        picture: info.video.picture,
+    };
+    // Bytes of each shard's source segment, for the report.
+    let segment_in = std::cell::RefCell::new(HashMap::<u32, u64>::new());
+    let next_task = || -> Result<Option<Task>, EngineError> {
+        let Some(shard) = pending.pop_front() else { return Ok(None) };
+        let cut = scratch.path().join(format!("in-{:05}.nut", shard.index));
+        cut_segment(&info, shard, &cut).map_err(|e| rename_input(e, &input, &spec.input))?;
+        let segment = std::fs::read(&cut).map_err(EngineError::io_at(&cut, "reading segment"))?;
+        let _ = std::fs::remove_file(&cut);
+        segment_in.borrow_mut().insert(shard.index, segment.len() as u64);
+        Ok(Some(Task { header: TaskHeader { job: id.clone(), shard: shard.clone(), video }, segment }))
+    };
+    let on_done = |out: crate::task::TaskOutput| -> Result<(), EngineError> {
+        let sent = segment_in.borrow().get(&out.header.shard).copied().unwrap_or(0);
+        gather.store_result(&out, sent)?;
+        // Rank 0's own worker reports its frames as it goes.
+        if out.header.rank != 0 {
+            progress.advance(out.header.frames);
+        }
+        Ok(())
+    };
+    scatter_gather(transport.as_mut(), next_task, on_done).map_err(|e| match e {
+        // A worker knows its shard, not the user's file: name it here.
+        EngineError::Worker { rank, shard, kind, message } => {
+            EngineError::Worker { rank, shard, kind, message: format!("{message} (in {})", spec.input.display()) }
+        }
+        e => e,
+    })?;
+    let (bytes_sent, bytes_received) = transport.bytes_moved();
+    drop(transport);
+    let (segments, mut manifest, timings) = gather.finish(&plan)?;
+    for t in &timings {
+        log.record("shard", json!({ "shard": t.shard, "rank": t.rank, "frames": t.frames, "wall_secs": t.wall_secs }));
+    }
+
+    let output_key = pipeline.output_name(&spec.input.file_name(), &streams);
+    let output_file = crate::commit::commit(store, &output_key, scratch.path(), |dst| {
+        pipeline.stitch(&info, &streams, &segments, dst)
+    })?;
+    manifest.output = Some(output_key.clone());
+    manifest.save(store)?;
+
+    let extra = pipeline.extra(&input, &output_file);
+    let processed: u64 = timings.iter().map(|t| t.frames).sum();
+    let wall = started.elapsed().as_secs_f64();
+    let raw_frame_bytes = u64::from(info.video.width) * u64::from(info.video.height) * 3;
+    let report = JobReport {
+        job: id.clone(),
+        input: spec.input.display(),
+        output: match store.local_path(&output_key) {
+            Some(p) => p.display().to_string(),
+            None => format!("{}/{output_key}", store.describe()),
+        },
+        transport: transport_name,
+        video: VideoFacts::of(&info),
+        shards: plan.shards.len(),
+        shards_reused: reused,
+        timings,
+        wall_secs: wall,
+        frames_per_sec: if wall > 0.0 { processed as f64 / wall } else { 0.0 },
+        transfer: Transfer {
+            bytes_sent,
+            bytes_received,
+            bytes_per_frame: if processed > 0 { (bytes_sent + bytes_received) as f64 / processed as f64 } else { 0.0 },
+            raw_bytes_per_frame: 2 * raw_frame_bytes,
+        },
+        warnings: streams.warnings.clone(),
+        extra,
+    };
+    let bytes = serde_json::to_vec_pretty(&report)
+        .map_err(|e| EngineError::Corrupt { path: format!("jobs/{id}/report.json").into(), reason: e.to_string() })?;
+    store.put(&format!("jobs/{id}/report.json"), &bytes)?;
+    Ok(report)
+}
+
+/// The stored report of a job whose output is already committed (the same
+/// upload announced twice, or a re-run): nothing to redo.
+fn already_committed<X: DeserializeOwned>(
+    store: &dyn crate::store::Store,
+    manifest: &Manifest,
+) -> Result<Option<JobReport<X>>, EngineError> {
+    let Some(key) = &manifest.output else { return Ok(None) };
+    if !store.exists(key)? {
+        return Ok(None);
+    }
+    info!(job = %manifest.job, output = %key, "already committed");
+    let report = store
+        .get(&format!("jobs/{}/report.json", manifest.job))?
+        .and_then(|b| serde_json::from_slice::<JobReport<X>>(&b).ok());
+    Ok(report.map(|mut r| {
+        r.shards_reused = r.shards;
+        r.timings.clear();
+        r
+    }))
+}
+
+/// An error about the local copy of a remote input names the input as the
+/// user gave it (redacted URL), never the scratch file.
+fn rename_input(e: EngineError, local: &Path, input: &Location) -> EngineError {
+    match e {
+        EngineError::BadInput { path, reason } if path == local && matches!(input, Location::Remote(_)) => {
+            EngineError::BadInput { path: input.display().into(), reason }
+        }
+        e => e,
+    }
+}
+
+/// The job's log: JSON lines, one per event, with seconds since the start.
+#[derive(Default)]
+struct JobLog {
+    job: Option<String>,
+    lines: Vec<String>,
+    started: Option<Instant>,
+}
+
+impl JobLog {
+    fn record(&mut self, event: &str, fields: serde_json::Value) {
+        let t = self.started.get_or_insert_with(Instant::now).elapsed().as_secs_f64();
+        let mut line = json!({ "t": t, "event": event });
+        if let (Some(obj), serde_json::Value::Object(extra)) = (line.as_object_mut(), fields) {
+            obj.extend(extra);
+        }
+        self.lines.push(line.to_string());
+    }
+
+    fn name(&self) -> String {
+        self.job.clone().unwrap_or_else(|| format!("failed-{}", std::process::id()))
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let mut out = self.lines.join("\n");
+        out.push('\n');
+        out.into_bytes()
+    }
+}

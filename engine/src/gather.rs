@@ -1,0 +1,127 @@
+//! gather: finished segments into the store, each one's digest in the
+//! job's manifest before the next result is taken, so an interrupted job,
+//! run again, redoes only what is missing; and, on that re-run, the check
+//! of what is already stored (a segment counts as done only if its bytes
+//! match the manifest).
+//!
+//! Each segment is kept as a local file for the stitch: in place in a
+//! local store, downloaded once from a remote one, or written to scratch as
+//! soon as a worker returns it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use tracing::debug;
+
+use crate::concat::Segment;
+use crate::error::{EngineError, Result};
+use crate::job::{digest, file_digest, Manifest, SegmentRecord};
+use crate::plan::Plan;
+use crate::report::ShardTiming;
+use crate::store::Store;
+use crate::task::TaskOutput;
+
+/// The gathering side of a running job.
+pub struct Gather<'a> {
+    store: &'a dyn Store,
+    scratch: &'a Path,
+    manifest: Manifest,
+    local: HashMap<u32, PathBuf>,
+    timings: Vec<ShardTiming>,
+    reused: usize,
+}
+
+impl<'a> Gather<'a> {
+    /// Start from `manifest`: keep the segments it lists that are intact
+    /// in the store, forget the others, and save the result.
+    pub fn resume(store: &'a dyn Store, mut manifest: Manifest, scratch: &'a Path) -> Result<Self> {
+        let mut local = HashMap::new();
+        let done: Vec<u32> = manifest.done.keys().copied().collect();
+        for index in done {
+            match intact_segment(store, &manifest.job, index, &manifest.done[&index], scratch) {
+                Some(path) => {
+                    local.insert(index, path);
+                }
+                None => {
+                    manifest.done.remove(&index);
+                }
+            }
+        }
+        let reused = manifest.done.len();
+        manifest.save(store)?;
+        Ok(Gather { store, scratch, manifest, local, timings: Vec::new(), reused })
+    }
+
+    /// Shards found done and intact, not to be redone.
+    pub fn reused(&self) -> usize {
+        self.reused
+    }
+
+    /// True if shard `index` needs no work.
+    pub fn is_done(&self, index: u32) -> bool {
+        self.manifest.done.contains_key(&index)
+    }
+
+    /// Store a worker's result and record it in the manifest.
+    pub fn store_result(&mut self, out: &TaskOutput, segment_in_bytes: u64) -> Result<()> {
+        let h = &out.header;
+        let id = &self.manifest.job;
+        let key = Manifest::segment_key(id, h.shard);
+        self.store.put(&key, &out.segment)?;
+        let local = match self.store.local_path(&key) {
+            Some(p) => p,
+            None => {
+                let p = self.scratch.join(format!("seg-{:05}.mp4", h.shard));
+                std::fs::write(&p, &out.segment).map_err(EngineError::io_at(&p, "keeping segment"))?;
+                p
+            }
+        };
+        self.local.insert(h.shard, local);
+        self.manifest.done.insert(
+            h.shard,
+            SegmentRecord { sha256: digest(&out.segment), bytes: out.segment.len() as u64, frames: h.frames },
+        );
+        self.manifest.save(self.store)?;
+        debug!(job = %id, shard = h.shard, rank = h.rank, frames = h.frames, "shard stored");
+        self.timings.push(ShardTiming {
+            shard: h.shard,
+            rank: h.rank,
+            frames: h.frames,
+            wall_secs: h.wall_secs,
+            model_secs: h.model_secs,
+            segment_in_bytes,
+            segment_out_bytes: out.segment.len() as u64,
+        });
+        Ok(())
+    }
+
+    /// Every segment of `plan`, in order, as local files; the manifest and
+    /// the timings of the shards run now.
+    pub fn finish(mut self, plan: &Plan) -> Result<(Vec<Segment>, Manifest, Vec<ShardTiming>)> {
+        let mut segments = Vec::with_capacity(plan.shards.len());
+        for s in &plan.shards {
+            let path = self.local.remove(&s.index).ok_or_else(|| EngineError::Corrupt {
+                path: Manifest::segment_key(&self.manifest.job, s.index).into(),
+                reason: "segment missing after all shards ran".into(),
+            })?;
+            segments.push(Segment { path, first_pts: s.pts[0] });
+        }
+        self.timings.sort_by_key(|t| t.shard);
+        Ok((segments, self.manifest, self.timings))
+    }
+}
+
+/// A stored segment counts as done only if its bytes match the manifest;
+/// returns it as a local file (in place, or downloaded into `scratch`).
+fn intact_segment(store: &dyn Store, id: &str, index: u32, record: &SegmentRecord, scratch: &Path) -> Option<PathBuf> {
+    let key = Manifest::segment_key(id, index);
+    let path = match store.local_path(&key) {
+        Some(p) => p,
+        None => {
+            let p = scratch.join(format!("seg-{index:05}.mp4"));
+            store.get_file(&key, &p).ok().filter(|found| *found)?;
+            p
+        }
+    };
+    (file_digest(&path).ok()? == record.sha256).then_some(path)
+}

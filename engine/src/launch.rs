@@ -1,0 +1,91 @@
+//! launch: how this process takes part in a job, with MPI's types kept
+//! inside. Under `mpirun` every rank runs the same command: rank 0
+//! coordinates (and works, unless told not to), the others serve shards.
+//! Without `mpirun` the job runs in-process.
+//!
+//! A [`Cluster`] releases the worker ranks exactly once: when the job's
+//! transport finishes, or, if the job failed before one started (a bad
+//! input found at probe), when the cluster is dropped. Ranks are never
+//! told to stop twice, and never left waiting.
+
+use std::cell::Cell;
+
+use crate::error::Result;
+use crate::transport::mpi::{self as mpi_transport, MpiTransport};
+use crate::transport::{Handler, InProcess, Transport};
+
+/// This process's part in an MPI job, or none.
+pub struct Cluster {
+    // Dropping the universe finalises MPI: it lives as long as the cluster.
+    universe: Option<::mpi::environment::Universe>,
+    world: Option<::mpi::topology::SimpleCommunicator>,
+    released: Cell<bool>,
+}
+
+impl Cluster {
+    /// Join the MPI job when launched by mpirun; a cluster of one otherwise.
+    pub fn init() -> Cluster {
+        let universe = mpi_transport::initialize();
+        let world = universe.as_ref().map(|u| u.world());
+        Cluster { universe, world, released: Cell::new(false) }
+    }
+
+    /// A cluster of this process alone (no MPI), whatever launched it.
+    pub fn none() -> Cluster {
+        Cluster { universe: None, world: None, released: Cell::new(false) }
+    }
+
+    /// True under mpirun.
+    pub fn is_mpi(&self) -> bool {
+        self.universe.is_some()
+    }
+
+    /// This process's rank (0 without MPI).
+    pub fn rank(&self) -> i32 {
+        self.world.as_ref().map_or(0, |w| mpi_transport::rank_and_size(w).0)
+    }
+
+    /// True on the rank that coordinates (rank 0, or the only process).
+    pub fn is_coordinator(&self) -> bool {
+        self.rank() == 0
+    }
+
+    /// This rank's index among the ranks on its node (to pick a GPU).
+    pub fn local_rank(&self) -> usize {
+        mpi_transport::local_rank()
+    }
+
+    /// A worker rank's part: run the tasks rank 0 sends through `handler`
+    /// until it says stop.
+    pub fn serve(&self, handler: &mut dyn Handler) -> Result<()> {
+        match &self.world {
+            Some(world) => mpi_transport::serve(world, handler),
+            None => Ok(()),
+        }
+    }
+
+    /// The coordinator's transport: MPI ranks (plus `local`, rank 0's own
+    /// worker, unless `None`), or `local` alone in-process.
+    pub(crate) fn transport(&self, local: Option<Box<dyn Handler>>) -> Result<Box<dyn Transport + '_>> {
+        match &self.world {
+            Some(world) => {
+                self.released.set(true);
+                Ok(Box::new(MpiTransport::new(world, local)?))
+            }
+            None => {
+                let handler = local.ok_or_else(|| {
+                    crate::EngineError::Transport("--coordinator-only needs mpirun and at least 2 ranks".into())
+                })?;
+                Ok(Box::new(InProcess::start(handler, 0)))
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let (Some(world), false, true) = (&self.world, self.released.get(), self.is_coordinator()) {
+            mpi_transport::release_workers(world);
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! report: one record of what a job did, written beside its manifest as
+//! JSON. The CLI prints its summary, `stylize watch` logs it and the
+//! benchmark reads it: one record, not three. The engine fills what every
+//! job has; a pipeline adds its own facts (`extra`, flattened into the
+//! same JSON object).
+
+use serde::{Deserialize, Serialize};
+
+use crate::probe::{MediaInfo, Ratio};
+
+/// Facts about a video file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VideoFacts {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frame count.
+    pub frames: u64,
+    /// Exact nominal frame rate.
+    pub frame_rate: Ratio,
+    /// Seconds.
+    pub duration_secs: f64,
+    /// Audio streams copied.
+    pub audio_streams: usize,
+}
+
+impl VideoFacts {
+    /// The facts of a probed input.
+    pub fn of(info: &MediaInfo) -> Self {
+        VideoFacts {
+            width: info.video.width,
+            height: info.video.height,
+            frames: info.video.frames(),
+            frame_rate: info.video.frame_rate,
+            duration_secs: info.video.duration_secs(),
+            audio_streams: info.audio.len(),
+        }
+    }
+}
+
+/// Timing of one shard.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShardTiming {
+    /// Shard index.
+    pub shard: u32,
+    /// Rank that ran it (0: the coordinator's own worker, or in-process).
+    pub rank: i32,
+    /// Frames.
+    pub frames: u64,
+    /// Seconds the worker spent on it.
+    pub wall_secs: f64,
+    /// Seconds inside the model.
+    pub model_secs: f64,
+    /// Bytes of the compressed source segment that carried the shard.
+    pub segment_in_bytes: u64,
+    /// Bytes of the encoded result.
+    pub segment_out_bytes: u64,
+}
+
+/// Bytes that crossed between the coordinator and other ranks: compressed
+/// segments both ways, against what raw RGB frames would have cost.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Transfer {
+    /// Bytes sent to other ranks (source segments and headers).
+    pub bytes_sent: u64,
+    /// Bytes received from other ranks (encoded segments and headers).
+    pub bytes_received: u64,
+    /// Both directions, per frame stylized now.
+    pub bytes_per_frame: f64,
+    /// What raw RGB frames there and back would have cost per frame.
+    pub raw_bytes_per_frame: u64,
+}
+
+/// What a job did; `X` is the pipeline's own part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobReport<X> {
+    /// The job id.
+    pub job: String,
+    /// The input file.
+    pub input: String,
+    /// The committed output file.
+    pub output: String,
+    /// How shards reached workers (`in-process`, `MPI, 3 ranks`).
+    pub transport: String,
+    /// The input.
+    pub video: VideoFacts,
+    /// Shards in the plan.
+    pub shards: usize,
+    /// Shards found already done (resume) and not redone.
+    pub shards_reused: usize,
+    /// Per-shard timings of the shards run now.
+    pub timings: Vec<ShardTiming>,
+    /// Seconds of the whole job.
+    pub wall_secs: f64,
+    /// Frames processed now, per second of wall time.
+    pub frames_per_sec: f64,
+    /// What crossed between processes.
+    pub transfer: Transfer,
+    /// Streams of the source not kept in the output, and why.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// The pipeline's facts (model, flicker...), in the same JSON object.
+    #[serde(flatten)]
+    pub extra: X,
+}
