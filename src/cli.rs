@@ -49,7 +49,7 @@ pub enum Command {
 pub enum NetworkCommand {
     /// Evaluate NSG rules, subnet size, firewalls and routes as Azure does;
     /// exit status 1 when a requirement fails.
-    Check(stylize_network::CheckArgs),
+    Check(NetworkCheckArgs),
 }
 
 /// `stylize styles …`
@@ -296,6 +296,23 @@ pub struct BenchArgs {
     pub out: PathBuf,
 }
 
+impl BenchArgs {
+    /// The bench crate's plain options (it owns no command line).
+    pub fn options(&self) -> stylize_bench::BenchOptions {
+        stylize_bench::BenchOptions {
+            clip: self.clip.clone(),
+            devices: self.devices.clone(),
+            sizes: self.sizes.clone(),
+            frames: self.frames,
+            quick: self.quick,
+            no_reference: self.no_reference,
+            batch: self.batch,
+            threads: self.threads,
+            out: self.out.clone(),
+        }
+    }
+}
+
 /// `stylize styles add`
 #[derive(Debug, Args)]
 pub struct AddStyleArgs {
@@ -340,4 +357,132 @@ pub struct PreviewArgs {
     /// Longest side of each tile, in pixels.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(16..=2048))]
     pub tile: u32,
+}
+
+/// `stylize network check`: each file is the unmodified output of the
+/// `az ... show` command named in its help; only `--nsg` is required, and
+/// each other file adds its checks.
+#[derive(Debug, Clone, Args)]
+pub struct NetworkCheckArgs {
+    /// NSG of the compute subnet: `az network nsg show -g RG -n NAME`.
+    #[arg(long, value_name = "FILE", env = "STYLIZE_NETWORK_NSG", help_heading = "Inputs (az ... show JSON)")]
+    pub nsg: PathBuf,
+
+    /// The compute subnet: `az network vnet subnet show -g RG --vnet-name VNET -n NAME`.
+    #[arg(long, value_name = "FILE", env = "STYLIZE_NETWORK_SUBNET", help_heading = "Inputs (az ... show JSON)")]
+    pub subnet: Option<PathBuf>,
+
+    /// The storage account: `az storage account show -g RG -n NAME`.
+    #[arg(long, value_name = "FILE", env = "STYLIZE_NETWORK_STORAGE", help_heading = "Inputs (az ... show JSON)")]
+    pub storage: Option<PathBuf>,
+
+    /// The key vault: `az keyvault show -g RG -n NAME`.
+    #[arg(long, value_name = "FILE", env = "STYLIZE_NETWORK_KEYVAULT", help_heading = "Inputs (az ... show JSON)")]
+    pub keyvault: Option<PathBuf>,
+
+    /// The subnet's route table: `az network route-table show -g RG -n NAME`.
+    #[arg(
+        long = "route-table",
+        value_name = "FILE",
+        env = "STYLIZE_NETWORK_ROUTE_TABLE",
+        help_heading = "Inputs (az ... show JSON)"
+    )]
+    pub route_table: Option<PathBuf>,
+
+    /// The cluster's maximum node count; the subnet must have that many free
+    /// addresses (needs --subnet).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "STYLIZE_NETWORK_MAX_NODES",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help_heading = "Cluster"
+    )]
+    pub max_nodes: Option<u32>,
+
+    /// SSH to the nodes is wanted: TCP 22 must be open, but not to the internet.
+    #[arg(long, env = "STYLIZE_NETWORK_SSH", help_heading = "Cluster")]
+    pub ssh: bool,
+
+    /// Azure region for the service tags (e.g. eastus); defaults to the NSG's location.
+    #[arg(long, value_name = "REGION", env = "STYLIZE_NETWORK_REGION", help_heading = "Cluster")]
+    pub region: Option<String>,
+
+    /// Print the report as JSON instead of a table.
+    #[arg(long, env = "STYLIZE_NETWORK_JSON", help_heading = "Output")]
+    pub json: bool,
+}
+
+impl NetworkCheckArgs {
+    /// The network crate's plain inputs.
+    pub fn inputs(&self) -> stylize_network::CheckArgs {
+        stylize_network::CheckArgs {
+            nsg: self.nsg.clone(),
+            subnet: self.subnet.clone(),
+            storage: self.storage.clone(),
+            keyvault: self.keyvault.clone(),
+            route_table: self.route_table.clone(),
+            max_nodes: self.max_nodes,
+            ssh: self.ssh,
+            region: self.region.clone(),
+            json: self.json,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser, Debug)]
+    struct Check {
+        #[command(flatten)]
+        check: NetworkCheckArgs,
+    }
+
+    /// The flags, their env fallbacks and value checks (env variables are
+    /// set only in this one test of the binary's).
+    #[test]
+    fn network_check_flags_parse_and_env_fills_in() {
+        let cli = Check::try_parse_from([
+            "check",
+            "--nsg",
+            "n.json",
+            "--subnet",
+            "s.json",
+            "--route-table",
+            "rt.json",
+            "--max-nodes",
+            "8",
+            "--ssh",
+            "--region",
+            "westeurope",
+            "--json",
+        ])
+        .unwrap();
+        let a = cli.check.inputs();
+        assert_eq!(a.nsg.to_str(), Some("n.json"));
+        assert_eq!(a.route_table.as_deref().and_then(|p| p.to_str()), Some("rt.json"));
+        assert_eq!(a.max_nodes, Some(8));
+        assert!(a.ssh && a.json);
+        assert_eq!(a.region.as_deref(), Some("westeurope"));
+        assert!(Check::try_parse_from(["check", "--nsg", "n.json", "--max-nodes", "0"]).is_err());
+
+        std::env::set_var("STYLIZE_NETWORK_NSG", "env-nsg.json");
+        std::env::set_var("STYLIZE_NETWORK_MAX_NODES", "3");
+        let a = Check::try_parse_from(["check"]).unwrap().check.inputs();
+        assert_eq!(a.nsg.to_str(), Some("env-nsg.json"));
+        assert_eq!(a.max_nodes, Some(3));
+        std::env::remove_var("STYLIZE_NETWORK_NSG");
+        std::env::remove_var("STYLIZE_NETWORK_MAX_NODES");
+        assert!(Check::try_parse_from(["check"]).is_err(), "--nsg is required");
+
+        use clap::CommandFactory;
+        let help = Check::command().render_help().to_string();
+        for heading in ["Inputs (az ... show JSON):", "Cluster:", "Output:", "[env: STYLIZE_NETWORK_ROUTE_TABLE="] {
+            assert!(help.contains(heading), "{heading} missing from\n{help}");
+        }
+    }
 }

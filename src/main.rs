@@ -3,7 +3,6 @@
 //! Exit status: 0 success, 1 the job failed (one line on stderr says which
 //! file and why), 2 the command line was wrong.
 
-mod bench;
 mod cli;
 mod jobs;
 mod preview;
@@ -26,7 +25,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Submit(args) => submit::run(&args, &cluster),
         cli::Command::Watch(args) => submit::watch_queue(&args),
-        cli::Command::Bench(args) => bench::run(&args),
+        cli::Command::Bench(args) => stylize_bench::run(&args.options()).map_err(Into::into),
         cli::Command::Jobs(args) => jobs::run(&args),
         cli::Command::Flicker(args) => flicker(&args),
         cli::Command::Network { command: cli::NetworkCommand::Check(args) } => network_check(&args),
@@ -53,13 +52,13 @@ fn main() -> ExitCode {
 
 /// `stylize flicker`: the output's figures beside the input's own.
 fn flicker(args: &cli::FlickerArgs) -> anyhow::Result<()> {
-    let stylize_worker::flicker::FlickerPair { source, output } =
-        stylize_worker::flicker::measure(&args.input, &args.output)?;
+    let stylize_pipelines::flicker::FlickerPair { source, output } =
+        stylize_pipelines::flicker::measure(&args.input, &args.output)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "input": source, "output": output }))?);
     } else {
         let warp =
-            |r: &stylize_worker::flicker::FlickerReport| r.warp_error.map_or("n/a".into(), |e| format!("{e:.2}"));
+            |r: &stylize_pipelines::flicker::FlickerReport| r.warp_error.map_or("n/a".into(), |e| format!("{e:.2}"));
         println!("{:<10} {:>14} {:>12} {:>12}", "", "instability", "warp error", "still share");
         println!("{:<10} {:>14.3} {:>12} {:>12.3}", "input", source.instability, warp(&source), source.still_fraction);
         println!("{:<10} {:>14.3} {:>12} {:>12.3}", "output", output.instability, warp(&output), output.still_fraction);
@@ -82,8 +81,8 @@ fn abort_on_panic(rank: i32) {
 
 /// `stylize network check`: the table (or JSON) on stdout; a failed
 /// requirement is an error of its own (exit 1), after the table.
-fn network_check(args: &stylize_network::CheckArgs) -> anyhow::Result<()> {
-    let report = stylize_network::check(args)?;
+fn network_check(args: &cli::NetworkCheckArgs) -> anyhow::Result<()> {
+    let report = stylize_network::check(&args.inputs())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

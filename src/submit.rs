@@ -5,17 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use stylize_engine::azure::EventFilter;
-use stylize_engine::location::{Location, RemoteOptions};
-use stylize_models::arbitrary::StyleVector;
-use stylize_models::styles::{resolve, Style};
-use stylize_models::styles_dir;
-use stylize_models::torch::{set_threads, DeviceChoice, ModelSpec, PixelRange, Precision};
-use stylize_pipelines::video_style::watch::{watch, WatchOptions};
-use stylize_pipelines::video_style::{run as run_job, serve, Cluster, Launch, StyleJob};
-use stylize_worker::{DeflickerMode, EncodeSettings, WorkerOptions};
+use stylize_pipelines::styles::{model_for, StyleChoice};
+use stylize_pipelines::video_style::watch::{watch, EventFilter, WatchOptions};
+use stylize_pipelines::video_style::{
+    run as run_job, serve, set_threads, Cluster, DeflickerMode, EncodeSettings, Launch, Location, PixelRange,
+    Precision, RemoteOptions, StyleJob, WorkerOptions,
+};
 
-use crate::cli::{DeflickerArg, DeviceArg, JobArgs, PrecisionArg, RangeArg, SubmitArgs, WatchArgs};
+use crate::cli::{DeflickerArg, JobArgs, PrecisionArg, RangeArg, SubmitArgs, WatchArgs};
 use crate::progress::Bar;
 
 /// `--network-check DIR`: the subnet's NSG, firewalls and routes must
@@ -49,25 +46,18 @@ fn network_gate(args: &JobArgs) -> Result<()> {
 /// The job the flags describe, for `input`.
 fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
     network_gate(args)?;
-    let model = match &args.model {
-        Some(path) => ModelSpec::User {
+    let choice = match (&args.model, &args.style_image) {
+        (Some(path), _) => StyleChoice::Model {
             path: path.clone(),
             range: match args.range {
                 RangeArg::Unit => PixelRange::Unit,
                 RangeArg::Byte => PixelRange::Byte,
             },
         },
-        None => match &args.style_image {
-            Some(painting) => {
-                let (rgb, w, h) = crate::preview::read_rgb(painting)?;
-                let vector = StyleVector::from_image(&rgb, w, h, painting, DeviceChoice::Auto)?;
-                let label =
-                    painting.file_stem().map_or_else(|| "painting".into(), |s| s.to_string_lossy().into_owned());
-                ModelSpec::for_style(Style::Image { vector, label })
-            }
-            None => ModelSpec::for_style(resolve(&args.style, &styles_dir())?),
-        },
+        (None, Some(painting)) => StyleChoice::Painting(painting.clone()),
+        (None, None) => StyleChoice::Named(args.style.clone()),
     };
+    let model = model_for(&choice)?;
     if let Some(n) = args.threads {
         set_threads(n.into());
     }
@@ -77,11 +67,7 @@ fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
         logs: args.logs.as_ref().map(|l| Location::parse(&l.to_string_lossy())),
         remote: RemoteOptions { sas_only: args.sas_only, managed_identity: args.managed_identity },
         model,
-        device: match args.device {
-            DeviceArg::Auto => DeviceChoice::Auto,
-            DeviceArg::Cpu => DeviceChoice::Cpu,
-            DeviceArg::Cuda => DeviceChoice::Cuda(0),
-        },
+        device: crate::preview::device(args.device),
         precision: match args.precision {
             PrecisionArg::Fp32 => Precision::Fp32,
             PrecisionArg::Fp16 => Precision::Fp16,

@@ -185,23 +185,3 @@ fn pixel_descriptor(pixel: ff::format::Pixel) -> Option<(u32, u32, u32, bool, u3
         Some((d.comp[0].depth as u32, u32::from(d.log2_chroma_w), u32::from(d.log2_chroma_h), rgb, comps))
     }
 }
-
-/// Tag a codec context (encoder) with the picture's colour description,
-/// so players read the output as they read the source.
-pub fn tag_codec_context(ctx: *mut ff::ffi::AVCodecContext, picture: &Picture, matrix: i32) {
-    // SAFETY: the caller passes a valid, not yet opened codec context; the
-    // values are H.273 code points, which these enums share.
-    unsafe {
-        *std::ptr::addr_of_mut!((*ctx).colorspace).cast::<i32>() = matrix;
-        *std::ptr::addr_of_mut!((*ctx).color_primaries).cast::<i32>() = picture.primaries;
-        *std::ptr::addr_of_mut!((*ctx).color_trc).cast::<i32>() = picture.transfer;
-        (*ctx).color_range = match picture.range {
-            Range::Unspecified => ff::ffi::AVColorRange::AVCOL_RANGE_UNSPECIFIED,
-            Range::Limited => ff::ffi::AVColorRange::AVCOL_RANGE_MPEG,
-            Range::Full => ff::ffi::AVColorRange::AVCOL_RANGE_JPEG,
-        };
-        if let Some(sar) = picture.anamorphic() {
-            (*ctx).sample_aspect_ratio = ff::ffi::AVRational { num: sar.num, den: sar.den };
-        }
-    }
-}

@@ -156,11 +156,6 @@ pub struct TorchModel {
     per_frame: bool,
 }
 
-// SAFETY: a CModule and Tensors are owned handles into libtorch, which is
-// thread-safe for use from one thread at a time; TorchModel is only ever
-// used by one thread at a time (it is moved, never shared).
-unsafe impl Send for TorchModel {}
-
 impl std::fmt::Debug for TorchModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.describe())

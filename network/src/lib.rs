@@ -15,19 +15,17 @@
 //! [`firewall`] and [`routes`] check the other resources, [`report`] prints.
 //!
 //! ```no_run
-//! use clap::Parser;
-//!
-//! #[derive(Parser)]
-//! struct Cli {
-//!     #[command(flatten)]
-//!     check: stylize_network::CheckArgs,
-//! }
-//!
-//! let cli = Cli::parse_from(["stylize", "--nsg", "nsg.json", "--region", "eastus"]);
-//! let report = stylize_network::check(&cli.check).expect("readable inputs");
+//! let args = stylize_network::CheckArgs {
+//!     nsg: "nsg.json".into(),
+//!     region: Some("eastus".into()),
+//!     ..Default::default()
+//! };
+//! let report = stylize_network::check(&args).expect("readable inputs");
 //! print!("{}", report.to_table());
 //! std::process::exit(if report.passed() { 0 } else { 1 });
 //! ```
+//!
+//! The crate takes plain inputs; the `stylize` CLI owns the flags.
 #![deny(missing_docs)]
 
 pub mod error;
@@ -53,54 +51,27 @@ use prefix::Prefix;
 ///
 /// Each file is the unmodified output of the `az ... show` command named in
 /// its help; only `--nsg` is required, and each other file adds its checks.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default)]
 pub struct CheckArgs {
     /// NSG of the compute subnet: `az network nsg show -g RG -n NAME`.
-    #[arg(long, value_name = "FILE", env = "STYLIZE_NETWORK_NSG", help_heading = "Inputs (az ... show JSON)")]
     pub nsg: PathBuf,
-
     /// The compute subnet: `az network vnet subnet show -g RG --vnet-name VNET -n NAME`.
-    #[arg(long, value_name = "FILE", env = "STYLIZE_NETWORK_SUBNET", help_heading = "Inputs (az ... show JSON)")]
     pub subnet: Option<PathBuf>,
-
     /// The storage account: `az storage account show -g RG -n NAME`.
-    #[arg(long, value_name = "FILE", env = "STYLIZE_NETWORK_STORAGE", help_heading = "Inputs (az ... show JSON)")]
     pub storage: Option<PathBuf>,
-
     /// The key vault: `az keyvault show -g RG -n NAME`.
-    #[arg(long, value_name = "FILE", env = "STYLIZE_NETWORK_KEYVAULT", help_heading = "Inputs (az ... show JSON)")]
     pub keyvault: Option<PathBuf>,
-
     /// The subnet's route table: `az network route-table show -g RG -n NAME`.
-    #[arg(
-        long = "route-table",
-        value_name = "FILE",
-        env = "STYLIZE_NETWORK_ROUTE_TABLE",
-        help_heading = "Inputs (az ... show JSON)"
-    )]
     pub route_table: Option<PathBuf>,
-
     /// The cluster's maximum node count; the subnet must have that many free
-    /// addresses (needs --subnet).
-    #[arg(
-        long,
-        value_name = "N",
-        env = "STYLIZE_NETWORK_MAX_NODES",
-        value_parser = clap::value_parser!(u32).range(1..),
-        help_heading = "Cluster"
-    )]
+    /// addresses (needs `subnet`).
     pub max_nodes: Option<u32>,
-
     /// SSH to the nodes is wanted: TCP 22 must be open, but not to the internet.
-    #[arg(long, env = "STYLIZE_NETWORK_SSH", help_heading = "Cluster")]
     pub ssh: bool,
-
     /// Azure region for the service tags (e.g. eastus); defaults to the NSG's location.
-    #[arg(long, value_name = "REGION", env = "STYLIZE_NETWORK_REGION", help_heading = "Cluster")]
     pub region: Option<String>,
-
-    /// Print the report as JSON instead of a table.
-    #[arg(long, env = "STYLIZE_NETWORK_JSON", help_heading = "Output")]
+    /// Print the report as JSON instead of a table (for the caller: the
+    /// check itself does not print).
     pub json: bool,
 }
 

@@ -13,4 +13,16 @@ pub enum PipelineError {
     /// Loading or checking the model.
     #[error(transparent)]
     Model(#[from] stylize_models::ModelError),
+    /// A file or name the user gave that cannot be used (an image, a style
+    /// name, a job id), with the reason.
+    #[error("{}: {reason}", path.display())]
+    Input {
+        /// The file or name at fault.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Measuring flicker failed.
+    #[error(transparent)]
+    Flicker(#[from] crate::flicker::FlickerError),
 }

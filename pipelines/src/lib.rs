@@ -4,6 +4,9 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod flicker;
+pub mod jobs;
+pub mod styles;
 pub mod video_style;
 
 pub use error::PipelineError;

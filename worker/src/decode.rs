@@ -11,33 +11,10 @@ use stylize_engine::plan::Shard;
 
 use stylize_engine::picture::Picture;
 
-use crate::deflicker::Guide;
 use crate::error::WorkerError;
+use crate::frame::{DecodedFrame, Guide, GuideKind};
 use crate::motion::{flow_of, luma_of};
 use crate::picture::{self, Deinterlacer};
-
-/// One decoded frame, tagged with its position: warm-up frames first,
-/// then the shard's own.
-#[derive(Debug)]
-pub struct DecodedFrame {
-    /// Position among the warm-up frames and the shard's frames.
-    pub index: usize,
-    /// RGB24, tightly packed.
-    pub rgb: Vec<u8>,
-    /// What the deflicker needs of the input, when it runs.
-    pub guide: Option<Guide>,
-}
-
-/// What the decoder should hand on besides pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GuideKind {
-    /// Pixels only.
-    None,
-    /// Luma for the still mask.
-    Luma,
-    /// Luma and the source's motion vectors.
-    LumaAndMotion,
-}
 
 /// Decode `segment` and send the frames of `shard` (warm-up first), in
 /// order, to `tx`, as RGB converted with the source's matrix and range
@@ -170,10 +147,7 @@ pub fn decode(
 }
 
 /// Open a video decoder, asking it to export motion vectors if `motion`.
-pub(crate) fn open_video_decoder(
-    ctx: ff::codec::context::Context,
-    motion: bool,
-) -> Result<ff::decoder::Video, ff::Error> {
+pub fn open_video_decoder(ctx: ff::codec::context::Context, motion: bool) -> Result<ff::decoder::Video, ff::Error> {
     let mut options = ff::Dictionary::new();
     if motion {
         options.set("flags2", "+export_mvs");

@@ -24,8 +24,8 @@
 
 use std::sync::mpsc::{Receiver, SyncSender};
 
-use crate::motion::{blurred, Flow};
-use crate::stylize::StyledFrame;
+use crate::frame::{Guide, StyledFrame};
+use crate::motion::blurred;
 
 /// How to reduce flicker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -52,15 +52,6 @@ pub const SIGMA: f32 = 4.0;
 pub const SIGMA_SHARP: f32 = 24.0;
 /// Warm-up frames before each shard (none before the first).
 pub const WARMUP_FRAMES: usize = 4;
-
-/// What the deflicker needs to know about the input frame.
-#[derive(Debug, Clone)]
-pub struct Guide {
-    /// Input luma, one byte per pixel.
-    pub luma: Vec<u8>,
-    /// The input's motion to its previous frame, when known.
-    pub flow: Option<Flow>,
-}
 
 /// The deflicker's state across the frames of one shard.
 pub struct Deflicker {

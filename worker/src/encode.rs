@@ -9,11 +9,11 @@ use ffmpeg_next as ff;
 use stylize_engine::plan::Shard;
 use stylize_engine::scatter::ENCODED_SEGMENT_FORMAT;
 
-use stylize_engine::picture::{tag_codec_context, Picture};
+use stylize_engine::picture::Picture;
 
 use crate::error::WorkerError;
-use crate::picture::scaler;
-use crate::stylize::StyledFrame;
+use crate::frame::StyledFrame;
+use crate::picture::{scaler, tag_codec_context};
 
 /// x264 settings: they shape the output bytes, so they are job parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,7 @@ pub fn encode(
     ctx.set_format(pixel);
     let matrix = format.picture.effective_matrix(format.width, format.height);
     // SAFETY: the encoder context is valid and not opened yet.
-    tag_codec_context(unsafe { ctx.as_mut_ptr() }, &format.picture, matrix);
+    unsafe { tag_codec_context(ctx.as_mut_ptr(), &format.picture, matrix) };
     ctx.set_time_base(format.time_base);
     ctx.set_frame_rate(Some(format.frame_rate));
     // Parameter sets in the stream header (avcC), as MP4 wants them; all

@@ -11,7 +11,7 @@ pub mod decode;
 pub mod deflicker;
 pub mod encode;
 pub mod error;
-pub mod flicker;
+pub mod frame;
 pub mod motion;
 mod picture;
 pub mod stylize;
@@ -78,9 +78,9 @@ pub fn run_shard(
     let depth = options.batch.max(1) * 2;
     let warmup = shard.warmup.len();
     let guide = match options.deflicker {
-        DeflickerMode::Off => decode::GuideKind::None,
-        DeflickerMode::Still => decode::GuideKind::Luma,
-        DeflickerMode::Motion => decode::GuideKind::LumaAndMotion,
+        DeflickerMode::Off => frame::GuideKind::None,
+        DeflickerMode::Still => frame::GuideKind::Luma,
+        DeflickerMode::Motion => frame::GuideKind::LumaAndMotion,
     };
     let (decoded_tx, decoded_rx) = sync_channel(depth);
     let (styled_tx, styled_rx) = sync_channel(depth);

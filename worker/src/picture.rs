@@ -100,3 +100,27 @@ impl Deinterlacer {
         }
     }
 }
+
+/// Tag a codec context (encoder) with the picture's colour description,
+/// so players read the output as they read the source.
+///
+/// # Safety
+/// `ctx` must point to a valid codec context that is not opened yet.
+pub(crate) unsafe fn tag_codec_context(ctx: *mut ff::ffi::AVCodecContext, picture: &Picture, matrix: i32) {
+    // SAFETY: the caller passes a valid, not yet opened codec context; the
+    // values are H.273 code points, which these enums share (written as
+    // plain integers: no Rust enum value is ever made of them).
+    unsafe {
+        *std::ptr::addr_of_mut!((*ctx).colorspace).cast::<i32>() = matrix;
+        *std::ptr::addr_of_mut!((*ctx).color_primaries).cast::<i32>() = picture.primaries;
+        *std::ptr::addr_of_mut!((*ctx).color_trc).cast::<i32>() = picture.transfer;
+        (*ctx).color_range = match picture.range {
+            stylize_engine::picture::Range::Unspecified => ff::ffi::AVColorRange::AVCOL_RANGE_UNSPECIFIED,
+            stylize_engine::picture::Range::Limited => ff::ffi::AVColorRange::AVCOL_RANGE_MPEG,
+            stylize_engine::picture::Range::Full => ff::ffi::AVColorRange::AVCOL_RANGE_JPEG,
+        };
+        if let Some(sar) = picture.anamorphic() {
+            (*ctx).sample_aspect_ratio = ff::ffi::AVRational { num: sar.num, den: sar.den };
+        }
+    }
+}

@@ -7,21 +7,8 @@ use std::time::{Duration, Instant};
 
 use stylize_models::{RgbBatch, StyleModel};
 
-use crate::decode::DecodedFrame;
-use crate::deflicker::Guide;
 use crate::error::WorkerError;
-
-/// One stylized frame, tagged with its position (warm-up frames first
-/// until the deflicker stage drops them and renumbers from 0).
-#[derive(Debug)]
-pub struct StyledFrame {
-    /// Position of the frame.
-    pub index: usize,
-    /// RGB24, tightly packed.
-    pub rgb: Vec<u8>,
-    /// The input's guide for the deflicker, passed through.
-    pub guide: Option<Guide>,
-}
+use crate::frame::{DecodedFrame, StyledFrame};
 
 /// Run batches of up to `batch` frames through `model`. `on_frames` hears
 /// how many of the shard's frames (warm-up frames not counted) each batch

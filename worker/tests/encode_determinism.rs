@@ -7,7 +7,7 @@ use std::time::Duration;
 use ffmpeg_next as ff;
 use stylize_engine::plan::Shard;
 use stylize_worker::encode::{encode, EncodeSettings, VideoFormat};
-use stylize_worker::stylize::StyledFrame;
+use stylize_worker::frame::StyledFrame;
 
 fn frames(w: u32, h: u32, n: usize) -> Vec<Vec<u8>> {
     (0..n)

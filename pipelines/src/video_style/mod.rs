@@ -16,20 +16,21 @@ pub mod work;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::flicker::measure;
 use serde_json::json;
 use stylize_engine::container::StreamPlan;
 use stylize_engine::driver::{run_job, JobSpec, Pipeline};
 use stylize_engine::job::file_digest;
-use stylize_engine::location::{Location, RemoteOptions};
+pub use stylize_engine::location::{Location, RemoteOptions};
 use stylize_engine::plan::Plan;
 use stylize_engine::probe::MediaInfo;
 use stylize_engine::transport::Handler;
 use stylize_engine::EngineError;
-use stylize_models::torch::{DeviceChoice, ModelSpec, PixelRange, Precision, TorchModel};
+use stylize_models::torch::TorchModel;
+pub use stylize_models::torch::{set_threads, DeviceChoice, ModelSpec, PixelRange, Precision};
 use stylize_models::{ModelError, StyleModel};
 use stylize_worker::deflicker::WARMUP_FRAMES;
-use stylize_worker::flicker::measure;
-use stylize_worker::{DeflickerMode, WorkerOptions};
+pub use stylize_worker::{DeflickerMode, EncodeSettings, WorkerOptions};
 
 pub use stylize_engine::driver::{Launch, NoProgress, Progress};
 pub use stylize_engine::launch::Cluster;

@@ -1,8 +1,8 @@
 //! report: the video style pipeline's part of the job report (the engine
 //! writes the rest, `stylize_engine::report`).
 
+use crate::flicker::FlickerPair;
 use serde::{Deserialize, Serialize};
-use stylize_worker::flicker::FlickerPair;
 
 pub use stylize_engine::report::{ShardTiming, Transfer, VideoFacts};
 

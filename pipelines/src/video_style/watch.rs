@@ -13,7 +13,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use stylize_engine::azure::{parse_blob_created, EventFilter, EventQueue, QueueMessage, Service, StorageUrl};
+pub use stylize_engine::azure::EventFilter;
+use stylize_engine::azure::{parse_blob_created, EventQueue, QueueMessage, Service, StorageUrl};
 use stylize_engine::location::Location;
 use stylize_engine::EngineError;
 use tracing::{info, warn};

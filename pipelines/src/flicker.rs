@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
-use crate::motion::{blurred, flow_of, Flow};
+use stylize_worker::motion::{blurred, flow_of, Flow};
 
 /// Luma change (blurred) under which a source pixel counts as still.
 pub const STILL_LEVEL: f32 = 1.0;
@@ -86,7 +86,7 @@ impl Frames {
         let stream = input.streams().best(ff::media::Type::Video).ok_or_else(|| fail("no video stream".into()))?;
         let index = stream.index();
         let ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| fail(e.to_string()))?;
-        let decoder = crate::decode::open_video_decoder(ctx, motion).map_err(|e| fail(e.to_string()))?;
+        let decoder = stylize_worker::decode::open_video_decoder(ctx, motion).map_err(|e| fail(e.to_string()))?;
         let (w, h) = (decoder.width(), decoder.height());
         let scaler = ff::software::scaling::Context::get(
             decoder.format(),

@@ -11,16 +11,17 @@
 //! clip, which must not grow with the clip.
 
 mod chart;
-mod memory;
-mod reference;
-mod styles;
+pub mod error;
+pub mod memory;
+pub mod reference;
+pub mod styles;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use serde::Serialize;
 use stylize_engine::location::{Location, RemoteOptions};
 use stylize_models::styles::StyleBlend;
@@ -28,7 +29,30 @@ use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
 use stylize_pipelines::video_style::{run as run_job, Launch, NoProgress, StyleJob, DEFAULT_SHARD_FRAMES};
 use stylize_worker::{DeflickerMode, WorkerOptions};
 
-use crate::cli::BenchArgs;
+pub use error::BenchError;
+
+/// What to measure: the CLI's `stylize bench` flags, as plain values.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// A clip to measure on (default: a synthetic clip made with FFmpeg).
+    pub clip: Option<PathBuf>,
+    /// Devices to compare (those present), comma-separated: cpu, cuda.
+    pub devices: String,
+    /// Frame sizes of the synthetic clip, comma-separated (`640x360`).
+    pub sizes: String,
+    /// Frames in the synthetic clip.
+    pub frames: u32,
+    /// Fewer frames, batches and no memory check: a smoke run.
+    pub quick: bool,
+    /// Skip the reference way (it needs the Python venv).
+    pub no_reference: bool,
+    /// Frames per model call in the end-to-end runs (None: the device's default).
+    pub batch: Option<u16>,
+    /// CPU threads for the model.
+    pub threads: Option<u16>,
+    /// Where `bench.json` and `bench.png` go.
+    pub out: PathBuf,
+}
 
 /// The model alone at one batch size and precision.
 #[derive(Debug, Clone, Serialize)]
@@ -79,7 +103,8 @@ pub struct Bench {
     pub styles: Option<styles::StylesBench>,
 }
 
-pub fn run(args: &BenchArgs) -> Result<()> {
+/// Run the benchmark; writes `bench.json` and `bench.png` under `args.out`.
+pub fn run(args: &BenchOptions) -> Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create directory", args.out.display()))?;
     let scratch = tempfile::tempdir()?;
     let frames = if args.quick { 16 } else { args.frames };
@@ -145,7 +170,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         styles,
     };
     let json = args.out.join("bench.json");
-    std::fs::write(&json, serde_json::to_vec_pretty(&bench)?)
+    std::fs::write(&json, serde_json::to_vec_pretty(&bench).context("bench.json")?)
         .with_context(|| format!("{}: cannot write", json.display()))?;
     let png = args.out.join("bench.png");
     chart::draw(&bench, &png)?;

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use anyhow::Result;
+use crate::error::Result;
 use serde::Serialize;
 use stylize_models::arbitrary::StyleVector;
 use stylize_models::learn::{learn, Image, LearnOptions};

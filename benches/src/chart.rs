@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use crate::error::{BenchError, Context, Result};
 use plotters::prelude::*;
 
 use super::Bench;
@@ -16,7 +16,7 @@ pub fn draw(bench: &Bench, path: &Path) -> Result<()> {
     let font = std::fs::read(FONT).with_context(|| format!("{FONT}: font for the chart"))?;
     let font: &'static [u8] = Box::leak(font.into_boxed_slice());
     plotters::style::register_font("sans-serif", FontStyle::Normal, font)
-        .map_err(|_| anyhow!("{FONT}: not a usable font"))?;
+        .map_err(|_| BenchError::Step(format!("{FONT}: not a usable font")))?;
 
     let mut bars: Vec<(String, f64, RGBColor)> = Vec::new();
     for r in &bench.runs {
@@ -34,7 +34,7 @@ pub fn draw(bench: &Bench, path: &Path) -> Result<()> {
     let max = bars.iter().map(|b| b.1).fold(1.0, f64::max) * 1.15;
     let height = 120 + 40 * bars.len() as u32;
     let root = BitMapBackend::new(path, (1000, height)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    root.fill(&WHITE).map_err(|e| BenchError::Step(format!("{}: {e}", path.display())))?;
     let title = format!("stylize bench {} — {}", bench.date, bench.machine);
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
@@ -42,7 +42,7 @@ pub fn draw(bench: &Bench, path: &Path) -> Result<()> {
         .x_label_area_size(40)
         .y_label_area_size(330)
         .build_cartesian_2d(0.0..max, (0..bars.len()).into_segmented())
-        .map_err(|e| anyhow!("chart: {e}"))?;
+        .map_err(|e| BenchError::Step(format!("chart: {e}")))?;
     let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     chart
         .configure_mesh()
@@ -55,7 +55,7 @@ pub fn draw(bench: &Bench, path: &Path) -> Result<()> {
         })
         .label_style(("sans-serif", 14))
         .draw()
-        .map_err(|e| anyhow!("chart: {e}"))?;
+        .map_err(|e| BenchError::Step(format!("chart: {e}")))?;
     chart
         .draw_series(bars.iter().enumerate().map(|(i, (_, fps, color))| {
             let mut bar =
@@ -63,12 +63,12 @@ pub fn draw(bench: &Bench, path: &Path) -> Result<()> {
             bar.set_margin(6, 6, 0, 0);
             bar
         }))
-        .map_err(|e| anyhow!("chart: {e}"))?;
+        .map_err(|e| BenchError::Step(format!("chart: {e}")))?;
     chart
         .draw_series(bars.iter().enumerate().map(|(i, (_, fps, _))| {
             Text::new(format!("{fps:.1}"), (*fps + max * 0.01, SegmentValue::CenterOf(i)), ("sans-serif", 14))
         }))
-        .map_err(|e| anyhow!("chart: {e}"))?;
-    root.present().map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        .map_err(|e| BenchError::Step(format!("chart: {e}")))?;
+    root.present().map_err(|e| BenchError::Step(format!("{}: {e}", path.display())))?;
     Ok(())
 }

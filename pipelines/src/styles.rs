@@ -1,0 +1,228 @@
+//! styles: choosing a style before spending a job on one, and making new
+//! ones: the catalogue (built-in and saved), a preview sheet of a frame in
+//! every style, a painting's style saved under a name, a style learned into
+//! the 26-style network, and the model a job's style flags ask for.
+
+use std::path::{Path, PathBuf};
+
+use image::{imageops, Rgb, RgbImage};
+use stylize_models::arbitrary::StyleVector;
+use stylize_models::learn::{Image, LearnOptions};
+use stylize_models::styles::{resolve, style_index, Style, StyleBlend, NUM_STYLES, STYLE_NAMES};
+use stylize_models::styles_dir;
+use stylize_models::torch::{DeviceChoice, ModelSpec, PixelRange, Precision, TorchModel};
+use stylize_models::{RgbBatch, StyleModel};
+
+use crate::error::PipelineError;
+
+/// The built-in styles' names, by index.
+pub fn builtin_names() -> &'static [&'static str] {
+    &STYLE_NAMES[..]
+}
+
+/// Where saved styles live, and their names.
+pub fn saved_names() -> (PathBuf, Vec<String>) {
+    let dir = styles_dir();
+    let mut saved: Vec<String> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries.filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_string)).collect()
+        })
+        .unwrap_or_default();
+    saved.sort();
+    (dir, saved)
+}
+
+/// What a job's style flags ask for.
+#[derive(Debug, Clone)]
+pub enum StyleChoice {
+    /// A user's TorchScript module and its pixel range.
+    Model {
+        /// The module file.
+        path: PathBuf,
+        /// 0-1 or 0-255.
+        range: PixelRange,
+    },
+    /// Any painting, through the arbitrary-style networks.
+    Painting(PathBuf),
+    /// A built-in or saved style, or a blend (`mosaic`, `starry:0.7,mosaic:0.3`).
+    Named(String),
+}
+
+/// The model a job runs for `choice` (a painting's style vector is
+/// computed here, once per job).
+pub fn model_for(choice: &StyleChoice) -> Result<ModelSpec, PipelineError> {
+    Ok(match choice {
+        StyleChoice::Model { path, range } => ModelSpec::User { path: path.clone(), range: *range },
+        StyleChoice::Painting(painting) => {
+            let (rgb, w, h) = read_rgb(painting)?;
+            let vector = StyleVector::from_image(&rgb, w, h, painting, DeviceChoice::Auto)?;
+            let label = painting.file_stem().map_or_else(|| "painting".into(), |s| s.to_string_lossy().into_owned());
+            ModelSpec::for_style(Style::Image { vector, label })
+        }
+        StyleChoice::Named(spec) => ModelSpec::for_style(resolve(spec, &styles_dir())?),
+    })
+}
+
+/// Read an image file as packed RGB24, with one-line errors naming it.
+pub fn read_rgb(path: &Path) -> Result<(Vec<u8>, u32, u32), PipelineError> {
+    let bad = |reason: String| PipelineError::Input { path: path.to_path_buf(), reason };
+    let meta = std::fs::metadata(path).map_err(|e| {
+        bad(match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".into(),
+            _ => e.to_string(),
+        })
+    })?;
+    if meta.len() == 0 {
+        return Err(bad("empty file (0 bytes)".into()));
+    }
+    let img = image::open(path).map_err(|e| bad(format!("not a readable image ({e})")))?.to_rgb8();
+    let (w, h) = img.dimensions();
+    Ok((img.into_raw(), w, h))
+}
+
+fn check_name(name: &str) -> Result<(), PipelineError> {
+    let bad = |reason: &str| PipelineError::Input { path: name.into(), reason: reason.into() };
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(bad("a style name takes letters, digits, '-' and '_' only"));
+    }
+    if style_index(name).is_some() {
+        return Err(bad("a built-in style has this name"));
+    }
+    Ok(())
+}
+
+fn write_error(path: &Path, e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::Input { path: path.to_path_buf(), reason: format!("cannot write ({e})") }
+}
+
+/// Save the style of `painting` under `name`; returns the file written.
+pub fn add(name: &str, painting: &Path) -> Result<PathBuf, PipelineError> {
+    check_name(name)?;
+    let (rgb, w, h) = read_rgb(painting)?;
+    let vector = StyleVector::from_image(&rgb, w, h, painting, DeviceChoice::Auto)?;
+    let path = styles_dir().join(format!("{name}.json"));
+    vector.save(&path).map_err(|e| write_error(&path, e))?;
+    Ok(path)
+}
+
+/// What learning a style did.
+#[derive(Debug, Clone)]
+pub struct Learned {
+    /// The file written.
+    pub path: PathBuf,
+    /// Style loss at the end.
+    pub final_style_loss: f64,
+    /// Style loss of the closest built-in style, where learning started.
+    pub initial_style_loss: f64,
+    /// That built-in style's name.
+    pub closest: &'static str,
+}
+
+/// Learn the style of `painting` into the 26-style network under `name`
+/// (content frames: `contents`, or the painting itself); `on_step` hears
+/// each step's loss.
+pub fn learn(
+    name: &str,
+    painting: &Path,
+    contents: &[PathBuf],
+    steps: usize,
+    size: i64,
+    device: DeviceChoice,
+    on_step: &dyn Fn(usize, f64),
+) -> Result<Learned, PipelineError> {
+    check_name(name)?;
+    let (rgb, width, height) = read_rgb(painting)?;
+    let images = contents.iter().map(|p| read_rgb(p)).collect::<Result<Vec<_>, _>>()?;
+    let contents: Vec<Image> = if images.is_empty() {
+        vec![Image { rgb: &rgb, width, height }]
+    } else {
+        images.iter().map(|(rgb, width, height)| Image { rgb, width: *width, height: *height }).collect()
+    };
+    let options = LearnOptions { steps, size, device, ..LearnOptions::default() };
+    let (style, report) =
+        stylize_models::learn::learn(&Image { rgb: &rgb, width, height }, &contents, &options, on_step)?;
+    let path = styles_dir().join(format!("{name}.json"));
+    style.save(&path).map_err(|e| write_error(&path, e))?;
+    Ok(Learned {
+        path,
+        final_style_loss: report.final_style_loss,
+        initial_style_loss: report.initial_style_loss,
+        closest: STYLE_NAMES[report.closest_builtin.0],
+    })
+}
+
+/// Tiles of `image` in every style, seven to a row, each labelled with its
+/// index in the top-left corner, written to `output`.
+pub fn preview(image: &Path, tile: u32, output: &Path) -> Result<(), PipelineError> {
+    let source = image::open(image)
+        .map_err(|e| PipelineError::Input { path: image.to_path_buf(), reason: format!("not a readable image ({e})") })?
+        .to_rgb8();
+    let (w, h) = source.dimensions();
+    let scale = f64::from(tile) / f64::from(w.max(h));
+    let (tw, th) = (((f64::from(w) * scale) as u32).max(8), ((f64::from(h) * scale) as u32).max(8));
+    let small = imageops::resize(&source, tw, th, imageops::FilterType::Triangle);
+    let mut model = TorchModel::load(&ModelSpec::builtin(StyleBlend::single(0)), DeviceChoice::Auto, Precision::Fp32)?;
+    let cols = 7u32;
+    let rows = (NUM_STYLES as u32).div_ceil(cols);
+    let mut sheet = RgbImage::from_pixel(cols * tw, rows * th, Rgb([255, 255, 255]));
+    for i in 0..NUM_STYLES {
+        model.set_style(&StyleBlend::single(i));
+        let out = model.stylize(RgbBatch { width: tw, height: th, frames: vec![small.as_raw().clone()] })?;
+        let mut styled =
+            RgbImage::from_raw(tw, th, out.frames.into_iter().next().unwrap_or_default()).ok_or_else(|| {
+                PipelineError::Input {
+                    path: image.to_path_buf(),
+                    reason: "model returned a frame of the wrong size".into(),
+                }
+            })?;
+        label(&mut styled, i);
+        imageops::replace(&mut sheet, &styled, i64::from(i as u32 % cols * tw), i64::from(i as u32 / cols * th));
+    }
+    sheet.save(output).map_err(|e| write_error(output, e))?;
+    Ok(())
+}
+
+/// Digits of a 3x5 pixel font, one row per `u8`'s low 3 bits.
+const DIGITS: [[u8; 5]; 10] = [
+    [7, 5, 5, 5, 7],
+    [2, 6, 2, 2, 7],
+    [7, 1, 7, 4, 7],
+    [7, 1, 7, 1, 7],
+    [5, 5, 7, 1, 1],
+    [7, 4, 7, 1, 7],
+    [7, 4, 7, 5, 7],
+    [7, 1, 1, 1, 1],
+    [7, 5, 7, 5, 7],
+    [7, 5, 7, 1, 7],
+];
+
+/// Draw the style index on a white box, scaled 2x, in the corner.
+fn label(img: &mut RgbImage, index: usize) {
+    let text = index.to_string();
+    let (scale, pad) = (2u32, 2u32);
+    let box_w = pad * 2 + text.len() as u32 * 4 * scale;
+    let box_h = pad * 2 + 5 * scale;
+    for y in 0..box_h.min(img.height()) {
+        for x in 0..box_w.min(img.width()) {
+            img.put_pixel(x, y, Rgb([255, 255, 255]));
+        }
+    }
+    for (k, ch) in text.bytes().enumerate() {
+        let glyph = DIGITS[(ch - b'0') as usize];
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..3u32 {
+                if bits >> (2 - col) & 1 == 1 {
+                    for dy in 0..scale {
+                        for dx in 0..scale {
+                            let x = pad + k as u32 * 4 * scale + col * scale + dx;
+                            let y = pad + row as u32 * scale + dy;
+                            if x < img.width() && y < img.height() {
+                                img.put_pixel(x, y, Rgb([0, 0, 0]));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

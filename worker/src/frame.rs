@@ -1,0 +1,49 @@
+//! frame: the types that travel between the worker's stages (decode →
+//! stylize → deflicker → encode), apart from the stages themselves so no
+//! stage imports another.
+
+use crate::motion::Flow;
+
+/// One decoded frame, tagged with its position: warm-up frames first,
+/// then the shard's own.
+#[derive(Debug)]
+pub struct DecodedFrame {
+    /// Position among the warm-up frames and the shard's frames.
+    pub index: usize,
+    /// RGB24, tightly packed.
+    pub rgb: Vec<u8>,
+    /// What the deflicker needs of the input, when it runs.
+    pub guide: Option<Guide>,
+}
+
+/// What the decoder should hand on besides pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuideKind {
+    /// Pixels only.
+    None,
+    /// Luma for the still mask.
+    Luma,
+    /// Luma and the source's motion vectors.
+    LumaAndMotion,
+}
+
+/// What the deflicker needs to know about the input frame.
+#[derive(Debug, Clone)]
+pub struct Guide {
+    /// Input luma, one byte per pixel.
+    pub luma: Vec<u8>,
+    /// The input's motion to its previous frame, when known.
+    pub flow: Option<Flow>,
+}
+
+/// One stylized frame, tagged with its position (warm-up frames first
+/// until the deflicker stage drops them and renumbers from 0).
+#[derive(Debug)]
+pub struct StyledFrame {
+    /// Position of the frame.
+    pub index: usize,
+    /// RGB24, tightly packed.
+    pub rgb: Vec<u8>,
+    /// The input's guide for the deflicker, passed through.
+    pub guide: Option<Guide>,
+}
