@@ -16,4 +16,7 @@ fi
 command -v shellcheck >/dev/null || { echo "test: shellcheck missing: run scripts/setup.sh first" >&2; exit 2; }
 shellcheck -x -P scripts scripts/*.sh tests/*.sh .ci/run
 bash tests/setup_guard.sh
+if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
+  echo "test: no GPU here: the CUDA tests (models/tests/cuda.rs) run and report themselves skipped"
+fi
 cargo test --release --workspace "$@"

@@ -294,6 +294,13 @@ pub struct BenchArgs {
     /// Where `bench.json` and `bench.png` go.
     #[arg(long, default_value = "bench-out")]
     pub out: PathBuf,
+    /// Measure only the pipeline ceiling: the engine with a pass-through
+    /// model against FFmpeg's own decode -> RGB -> x264 (`ceiling.json`).
+    #[arg(long)]
+    pub ceiling: bool,
+    /// Runs of each side in the ceiling measurement (medians compared).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=50))]
+    pub repeats: u16,
 }
 
 impl BenchArgs {
@@ -309,6 +316,8 @@ impl BenchArgs {
             batch: self.batch,
             threads: self.threads,
             out: self.out.clone(),
+            ceiling_only: self.ceiling,
+            repeats: usize::from(self.repeats),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! per-frame Python loop). Then peak memory of a short and a 10x longer
 //! clip, which must not grow with the clip.
 
+pub mod ceiling;
 mod chart;
 pub mod error;
 pub mod memory;
@@ -52,6 +53,10 @@ pub struct BenchOptions {
     pub threads: Option<u16>,
     /// Where `bench.json` and `bench.png` go.
     pub out: PathBuf,
+    /// Measure only the pipeline ceiling (identity model vs FFmpeg).
+    pub ceiling_only: bool,
+    /// Runs of each side in the ceiling measurement (medians compared).
+    pub repeats: usize,
 }
 
 /// The model alone at one batch size and precision.
@@ -101,6 +106,8 @@ pub struct Bench {
     pub memory: Option<memory::Memory>,
     /// Bring-your-own-painting costs (first device, first size).
     pub styles: Option<styles::StylesBench>,
+    /// The engine with a free model against FFmpeg alone.
+    pub ceiling: Option<ceiling::Ceiling>,
 }
 
 /// Run the benchmark; writes `bench.json` and `bench.png` under `args.out`.
@@ -111,9 +118,34 @@ pub fn run(args: &BenchOptions) -> Result<()> {
     let batches: Vec<usize> = if args.quick { vec![1, 4] } else { vec![1, 4, 8] };
     let threads = args.threads.map(usize::from);
     let flops_per_pixel = flops_per_pixel();
+    if args.ceiling_only {
+        let clip = match &args.clip {
+            Some(c) => c.clone(),
+            None => {
+                let (w, h) = parse_size(args.sizes.split(',').next().unwrap_or("640x360"))?;
+                make_clip(scratch.path(), w, h, frames)?
+            }
+        };
+        let c = ceiling::measure(&clip, clip_frames(&clip)?, scratch.path(), args.repeats, args.threads)?;
+        let json = args.out.join("ceiling.json");
+        std::fs::write(&json, serde_json::to_vec_pretty(&c).context("ceiling.json")?)
+            .with_context(|| format!("{}: cannot write", json.display()))?;
+        println!(
+            "pipeline ceiling on {} ({} frames, medians of {}): FFmpeg {:.1} frames/s, stylize (identity model) {:.1} frames/s, ratio {:.2}",
+            c.clip, c.frames, c.repeats, c.ffmpeg_fps, c.stylize_fps, c.ratio
+        );
+        println!("written {}", json.display());
+        return Ok(());
+    }
     let mut runs = Vec::new();
     for device in devices(&args.devices)? {
-        for size in args.sizes.split(',') {
+        // A clip of one's own is measured at its own size, the model alone
+        // too (else efficiency compares two sizes).
+        let sizes: Vec<String> = match &args.clip {
+            Some(c) => vec![clip_size(c)?],
+            None => args.sizes.split(',').map(str::to_string).collect(),
+        };
+        for size in &sizes {
             let (width, height) = parse_size(size)?;
             let clip = match &args.clip {
                 Some(c) => c.clone(),
@@ -145,6 +177,15 @@ pub fn run(args: &BenchOptions) -> Result<()> {
         }
     }
     let memory = if args.quick { None } else { Some(memory::measure(scratch.path(), args.threads)?) };
+    let ceiling = match &args.clip {
+        _ if args.quick => None,
+        Some(c) => Some(ceiling::measure(c, clip_frames(c)?, scratch.path(), args.repeats, args.threads)?),
+        None => {
+            let (w, h) = parse_size(args.sizes.split(',').next().unwrap_or("640x360"))?;
+            let c = make_clip(scratch.path(), w, h, frames)?;
+            Some(ceiling::measure(&c, u64::from(frames), scratch.path(), args.repeats, args.threads)?)
+        }
+    };
     let styles = match (devices(&args.devices)?.first(), args.sizes.split(',').next()) {
         (Some(&device), Some(size)) if !args.quick => {
             eprintln!("bench: styles from paintings");
@@ -168,6 +209,7 @@ pub fn run(args: &BenchOptions) -> Result<()> {
         runs,
         memory,
         styles,
+        ceiling,
     };
     let json = args.out.join("bench.json");
     std::fs::write(&json, serde_json::to_vec_pretty(&bench).context("bench.json")?)
@@ -329,6 +371,31 @@ fn table(b: &Bench) -> String {
 pub(crate) fn parse_size(s: &str) -> Result<(u32, u32)> {
     let (w, h) = s.split_once('x').with_context(|| format!("{s}: size must look like 640x360"))?;
     Ok((w.parse().with_context(|| format!("{s}: bad width"))?, h.parse().with_context(|| format!("{s}: bad height"))?))
+}
+
+/// `WxH` of a clip's first video stream (ffprobe).
+fn clip_size(clip: &Path) -> Result<String> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0:s=x"])
+        .arg(clip)
+        .output()
+        .context("ffprobe: cannot run")?;
+    let size = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || !size.contains('x') {
+        bail!("{}: no video stream", clip.display());
+    }
+    Ok(size)
+}
+
+/// Frames of a clip's first video stream, counted by ffprobe.
+fn clip_frames(clip: &Path) -> Result<u64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets"])
+        .args(["-of", "csv=p=0"])
+        .arg(clip)
+        .output()
+        .context("ffprobe: cannot run")?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().with_context(|| format!("{}: frame count", clip.display()))
 }
 
 /// A synthetic clip with motion and audio, made by the ffmpeg CLI (argument

@@ -3,6 +3,8 @@
 //! Tools are called with argument vectors, never through a shell.
 #![allow(dead_code)]
 
+// The one Azurite harness, shared with the engine's tests.
+#[path = "../../engine/tests/azurite_support/mod.rs"]
 pub mod azurite;
 
 use std::path::{Path, PathBuf};
@@ -168,20 +170,7 @@ pub fn duration(p: &serde_json::Value) -> f64 {
 
 /// MD5 of the packets of audio stream `k`, stream-copied (never decoded).
 pub fn audio_md5(path: &Path, k: usize) -> String {
-    let args: Vec<String> = vec![
-        "-v".into(),
-        "error".into(),
-        "-i".into(),
-        path.to_string_lossy().into_owned(),
-        "-map".into(),
-        format!("0:a:{k}"),
-        "-c".into(),
-        "copy".into(),
-        "-f".into(),
-        "md5".into(),
-        "-".into(),
-    ];
-    String::from_utf8(run_ok("ffmpeg", &args).stdout).unwrap().trim().to_string()
+    packets_md5(path, &format!("0:a:{k}"), &[])
 }
 
 /// Frame `n` of a video as packed RGB24, decoded by the ffmpeg CLI.
@@ -251,20 +240,7 @@ pub fn digest(path: &Path) -> String {
 /// MD5 of the packets of stream `kind:k` (`"v"`, `"a"`, `"s"`), stream-copied
 /// (never decoded): the bytes of all its packets, in order.
 pub fn stream_md5(path: &Path, kind: &str, k: usize) -> String {
-    let args: Vec<String> = vec![
-        "-v".into(),
-        "error".into(),
-        "-i".into(),
-        path.to_string_lossy().into_owned(),
-        "-map".into(),
-        format!("0:{kind}:{k}"),
-        "-c".into(),
-        "copy".into(),
-        "-f".into(),
-        "md5".into(),
-        "-".into(),
-    ];
-    String::from_utf8(run_ok("ffmpeg", &args).stdout).unwrap().trim().to_string()
+    packets_md5(path, &format!("0:{kind}:{k}"), &[])
 }
 
 /// Like `audio_md5`, but AAC is hashed as its raw frames: MPEG-TS carries
@@ -274,21 +250,16 @@ pub fn audio_payload_md5(path: &Path, k: usize, codec: &str) -> String {
     if codec != "aac" {
         return audio_md5(path, k);
     }
-    let args: Vec<String> = vec![
-        "-v".into(),
-        "error".into(),
-        "-i".into(),
-        path.to_string_lossy().into_owned(),
-        "-map".into(),
-        format!("0:a:{k}"),
-        "-c".into(),
-        "copy".into(),
-        "-bsf:a".into(),
-        "aac_adtstoasc".into(),
-        "-f".into(),
-        "md5".into(),
-        "-".into(),
-    ];
+    packets_md5(path, &format!("0:a:{k}"), &["-bsf:a", "aac_adtstoasc"])
+}
+
+/// MD5 of the packets of the streams `map` selects, stream-copied through
+/// the extra `filters` (bitstream filters only: never decoded).
+fn packets_md5(path: &Path, map: &str, filters: &[&str]) -> String {
+    let mut args: Vec<String> = vec!["-v".into(), "error".into(), "-i".into(), path.to_string_lossy().into_owned()];
+    args.extend(["-map".into(), map.to_string(), "-c".into(), "copy".into()]);
+    args.extend(filters.iter().map(|f| f.to_string()));
+    args.extend(["-f".into(), "md5".into(), "-".into()]);
     String::from_utf8(run_ok("ffmpeg", &args).stdout).unwrap().trim().to_string()
 }
 

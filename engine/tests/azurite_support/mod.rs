@@ -1,6 +1,11 @@
-//! A private Azurite per test: spawned on free loopback ports with its own
-//! temporary `--location`, killed on drop, restartable on the same
-//! location and ports (to test what survives a crash).
+//! The one Azurite harness of every test (the engine's tests and the CLI's
+//! `tests/`, which include this file): a private Azurite per test, spawned
+//! on free loopback ports with its own temporary `--location`, killed on
+//! drop, restartable on the same location and ports (to test what survives
+//! a crash), freezable (SIGSTOP, an outage without data loss).
+//!
+//! A missing Azurite fails the test (never a silent pass): `scripts/setup.sh`
+//! installs it.
 
 #![allow(dead_code)]
 
@@ -19,6 +24,9 @@ pub const KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz
 
 /// A running (or stopped) Azurite.
 pub struct Azurite {
+    // One Azurite at a time per test binary: started side by side on this
+    // small machine, they starve each other's start-up.
+    _turn: std::sync::MutexGuard<'static, ()>,
     child: Option<Child>,
     /// Its data directory (`--location`), removed on drop.
     pub dir: tempfile::TempDir,
@@ -28,8 +36,12 @@ pub struct Azurite {
     pub queue_port: u16,
 }
 
-/// Where the Azurite binary is installed, if it is.
+/// Where the Azurite binary is installed, if it is (`STYLIZE_AZURITE`
+/// overrides).
 pub fn binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("STYLIZE_AZURITE") {
+        return Some(PathBuf::from(p));
+    }
     let cache = std::env::var_os("STYLIZE_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/stylize")))?;
@@ -47,14 +59,16 @@ fn answers(port: u16) -> bool {
 }
 
 impl Azurite {
-    /// Start one, or `None` (with a note on stderr) when not installed.
-    pub fn start() -> Option<Self> {
-        if binary().is_none() {
-            eprintln!("SKIPPED: azurite is not installed (scripts/setup.sh installs it into ~/.cache/stylize/azurite)");
-            return None;
-        }
+    /// Start one; the test fails when Azurite is not installed.
+    pub fn start() -> Self {
+        static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(
+            binary().is_some(),
+            "azurite is not installed: scripts/setup.sh installs it into ~/.cache/stylize/azurite"
+        );
         let dir = tempfile::tempdir().unwrap();
-        let mut a = Azurite { child: None, dir, blob_port: 0, queue_port: 0 };
+        let mut a = Azurite { _turn: turn, child: None, dir, blob_port: 0, queue_port: 0 };
         // Free ports can be taken by a parallel test before Azurite binds
         // them: then it exits, and we try other ports.
         for attempt in 1..=3 {
@@ -64,7 +78,7 @@ impl Azurite {
                 a.queue_port = free_port();
             }
             match a.spawn() {
-                Ok(()) => return Some(a),
+                Ok(()) => return a,
                 Err(e) if attempt < 3 => eprintln!("azurite start failed ({e}); retrying on other ports"),
                 Err(e) => panic!("{e}"),
             }
@@ -137,6 +151,62 @@ impl Azurite {
         self.spawn().unwrap();
     }
 
+    /// Kill the emulator, keeping its files (Azurite saves its metadata
+    /// every few seconds: the last seconds of writes may be lost).
+    pub fn stop(&mut self) {
+        self.kill();
+    }
+
+    /// Freeze the emulator (SIGSTOP): requests hang, as in a network
+    /// outage, and no data is lost.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaw it (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill").args([sig, &c.id().to_string()]).status();
+        }
+    }
+
+    /// An account SAS for blobs and queues with `permissions`.
+    pub fn account_sas(&self, permissions: &str) -> String {
+        account_sas(ACCOUNT, &key(), "bq", "sco", permissions, in_an_hour(), SasProtocol::HttpsAndHttp).unwrap()
+    }
+
+    /// A service SAS for one container.
+    pub fn container_sas(&self, container: &str, permissions: &str) -> String {
+        stylize_engine::azure::container_sas(
+            ACCOUNT,
+            &key(),
+            container,
+            permissions,
+            in_an_hour(),
+            SasProtocol::HttpsAndHttp,
+        )
+        .unwrap()
+    }
+
+    /// `http://127.0.0.1:P/devstoreaccount1/<container>` (no SAS).
+    pub fn container(&self, name: &str) -> String {
+        format!("{}/{name}", self.blob_endpoint())
+    }
+
+    /// `http://127.0.0.1:Q/devstoreaccount1/<queue>` (no SAS).
+    pub fn queue(&self, name: &str) -> String {
+        format!("{}/{name}", self.queue_endpoint())
+    }
+
+    /// The signature value of a SAS query string (to grep for leaks).
+    pub fn signature(sas: &str) -> String {
+        sas.split('&').find_map(|kv| kv.strip_prefix("sig=")).unwrap_or_default().to_string()
+    }
+
     /// `http://127.0.0.1:<blob port>/devstoreaccount1`
     pub fn blob_endpoint(&self) -> String {
         format!("http://127.0.0.1:{}/{ACCOUNT}", self.blob_port)
@@ -165,6 +235,7 @@ impl Azurite {
 
 impl Drop for Azurite {
     fn drop(&mut self) {
+        self.resume();
         self.kill();
     }
 }
