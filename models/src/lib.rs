@@ -9,6 +9,7 @@
 pub mod arbitrary;
 pub mod error;
 pub mod learn;
+mod planar;
 pub mod styles;
 pub mod torch;
 
