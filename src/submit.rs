@@ -84,6 +84,7 @@ fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
         measure_flicker: !args.no_flicker_report,
         threads: args.threads.map(usize::from),
         shard_frames: args.shard_frames,
+        parallel_shards: usize::from(args.parallel_shards),
     })
 }
 

@@ -309,6 +309,7 @@ fn end_to_end(
         worker: WorkerOptions { batch, deflicker, ..WorkerOptions::default() },
         threads,
         shard_frames: DEFAULT_SHARD_FRAMES,
+        parallel_shards: 2,
         measure_flicker: false,
     };
     let report = run_job(&job, Arc::new(NoProgress), Launch::InProcess)?;

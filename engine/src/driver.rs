@@ -93,8 +93,9 @@ pub trait Pipeline {
     fn plan(&self, info: &MediaInfo) -> Plan;
     /// The output's store key, for the input's file name and container.
     fn output_name(&self, input_file: &str, streams: &StreamPlan) -> String;
-    /// The worker this process runs (in-process, or rank 0's own).
-    fn local_handler(&mut self, progress: Arc<dyn Progress>) -> Result<Box<dyn Handler>, Self::Error>;
+    /// The workers this process runs (in-process, or rank 0's own): one
+    /// per shard it runs side by side.
+    fn local_handlers(&mut self, progress: Arc<dyn Progress>) -> Result<Vec<Box<dyn Handler>>, Self::Error>;
     /// Join the encoded segments into `dst`.
     fn stitch(
         &self,
@@ -194,7 +195,7 @@ fn drive<P: Pipeline>(
         }
         Launch::Cluster { cluster, coordinator_only } => (cluster, coordinator_only),
     };
-    let local = if coordinator_only { None } else { Some(pipeline.local_handler(progress.clone())?) };
+    let local = if coordinator_only { Vec::new() } else { pipeline.local_handlers(progress.clone())? };
     let mut transport = cluster.transport(local)?;
     let transport_name = transport.describe();
     info!(job = %id, shards = plan.shards.len(), reused, transport = %transport_name, "plan ready");

@@ -65,19 +65,17 @@ impl Cluster {
     }
 
     /// The coordinator's transport: MPI ranks (plus `local`, rank 0's own
-    /// worker, unless `None`), or `local` alone in-process.
-    pub(crate) fn transport(&self, local: Option<Box<dyn Handler>>) -> Result<Box<dyn Transport + '_>> {
+    /// workers, if any), or `local` alone in-process.
+    pub(crate) fn transport(&self, local: Vec<Box<dyn Handler>>) -> Result<Box<dyn Transport + '_>> {
         match &self.world {
             Some(world) => {
                 self.released.set(true);
                 Ok(Box::new(MpiTransport::new(world, local)?))
             }
-            None => {
-                let handler = local.ok_or_else(|| {
-                    crate::EngineError::Transport("--coordinator-only needs mpirun and at least 2 ranks".into())
-                })?;
-                Ok(Box::new(InProcess::start(handler, 0)))
+            None if local.is_empty() => {
+                Err(crate::EngineError::Transport("--coordinator-only needs mpirun and at least 2 ranks".into()))
             }
+            None => Ok(Box::new(InProcess::start(local, 0))),
         }
     }
 }

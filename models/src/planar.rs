@@ -77,7 +77,8 @@ mod tests {
         assert_eq!(Vec::<f32>::try_from(x.contiguous().flatten(0, -1)).unwrap(), planar);
 
         // Values that need rounding, clamping and ties.
-        let y: Vec<f32> = planar.iter().enumerate().map(|(i, v)| v * 1.3 - 0.1 + (i % 3) as f32 * 0.5 / 255.0).collect();
+        let y: Vec<f32> =
+            planar.iter().enumerate().map(|(i, v)| v * 1.3 - 0.1 + (i % 3) as f32 * 0.5 / 255.0).collect();
         let t = Tensor::from_slice(&y).view([n as i64, 3, h as i64, w as i64]);
         let bytes = (t * 255.0)
             .clamp(0.0, 255.0)

@@ -377,7 +377,11 @@ impl StyleModel for TorchModel {
                 Vec::<f32>::try_from(y.flatten(0, -1))
             })
             .map_err(fail)?;
-            return Ok(RgbBatch { width: batch.width, height: batch.height, frames: crate::planar::from_planar(&out, wu, hu, unit) });
+            return Ok(RgbBatch {
+                width: batch.width,
+                height: batch.height,
+                frames: crate::planar::from_planar(&out, wu, hu, unit),
+            });
         }
         let out = tch::no_grad(|| -> Result<Tensor, tch::TchError> {
             let mut host = Vec::with_capacity(batch.frame_bytes() * n as usize);

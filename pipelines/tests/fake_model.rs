@@ -76,6 +76,7 @@ fn job(dir: &Path, input: &Path) -> StyleJob {
         worker: WorkerOptions { deflicker: DeflickerMode::Off, ..WorkerOptions::default() },
         threads: Some(1),
         shard_frames: 12,
+        parallel_shards: 1,
         measure_flicker: false,
     }
 }

@@ -132,76 +132,96 @@ fn drive(
     }
 }
 
-/// One worker thread in this process.
+/// Worker threads in this process, each with its own handler: several
+/// shards side by side, so that while one shard's encoder drains or the
+/// next one's decoder starts, the others keep the cores (and a GPU) busy.
+/// Each shard's bytes depend on its segment and handler only, never on
+/// which thread ran it.
 pub struct InProcess {
     tasks: Option<SyncSender<Task>>,
     events: Receiver<Event>,
-    busy: bool,
-    thread: Option<JoinHandle<()>>,
+    busy: usize,
+    threads: Vec<JoinHandle<()>>,
     rank: i32,
 }
 
 impl InProcess {
-    /// Start a worker thread running `handler`; `rank` tags its results.
-    pub fn start(mut handler: Box<dyn Handler>, rank: i32) -> Self {
+    /// Start one worker thread per handler; `rank` tags their results.
+    pub fn start(handlers: Vec<Box<dyn Handler>>, rank: i32) -> Self {
+        // A rendezvous: a task is handed over only to a thread that is free.
         let (task_tx, task_rx) = sync_channel::<Task>(0);
+        let task_rx = std::sync::Arc::new(std::sync::Mutex::new(task_rx));
         let (event_tx, event_rx) = channel();
-        let thread = std::thread::Builder::new()
-            .name("worker".into())
-            .spawn(move || {
-                for task in task_rx {
-                    let shard = task.header.shard.index;
-                    let event = match handler.handle(task) {
-                        Ok(out) => Event::Done(out),
-                        Err(error) => Event::Failed(TaskFailure { rank, shard, error }),
-                    };
-                    if event_tx.send(event).is_err() {
-                        break;
-                    }
-                }
+        let threads = handlers
+            .into_iter()
+            .enumerate()
+            .map(|(k, mut handler)| {
+                let (task_rx, event_tx) = (task_rx.clone(), event_tx.clone());
+                std::thread::Builder::new()
+                    .name(format!("worker-{k}"))
+                    .spawn(move || loop {
+                        let next = task_rx.lock().map(|rx| rx.recv());
+                        let Ok(Ok(task)) = next else { break };
+                        let shard = task.header.shard.index;
+                        let event = match handler.handle(task) {
+                            Ok(out) => Event::Done(out),
+                            Err(error) => Event::Failed(TaskFailure { rank, shard, error }),
+                        };
+                        if event_tx.send(event).is_err() {
+                            break;
+                        }
+                    })
+                    .expect("a thread can be spawned")
             })
-            .expect("a thread can be spawned");
-        InProcess { tasks: Some(task_tx), events: event_rx, busy: false, thread: Some(thread), rank }
+            .collect();
+        InProcess { tasks: Some(task_tx), events: event_rx, busy: 0, threads, rank }
     }
 
-    /// True while the worker runs a task.
+    /// True while every worker runs a task.
     pub fn is_busy(&self) -> bool {
-        self.busy
+        self.busy >= self.threads.len()
     }
 
     /// The next event if one is ready, without waiting.
     pub fn try_event(&mut self) -> Option<Event> {
         let event = self.events.try_recv().ok()?;
-        self.busy = false;
+        self.busy = self.busy.saturating_sub(1);
         Some(event)
     }
 }
 
 impl Transport for InProcess {
     fn describe(&self) -> String {
-        format!("in-process (rank {})", self.rank)
+        match self.threads.len() {
+            1 => format!("in-process (rank {})", self.rank),
+            k => format!("in-process (rank {}, {k} shards side by side)", self.rank),
+        }
     }
 
     fn offer(&mut self, task: Task) -> Result<Option<Task>> {
-        if self.busy {
+        if self.is_busy() {
             return Ok(Some(task));
         }
         let tx = self.tasks.as_ref().ok_or_else(|| EngineError::Transport("worker already finished".into()))?;
         tx.send(task).map_err(|_| EngineError::Transport("worker thread stopped".into()))?;
-        self.busy = true;
+        self.busy += 1;
         Ok(None)
     }
 
     fn next_event(&mut self) -> Result<Event> {
         let event = self.events.recv().map_err(|_| EngineError::Transport("worker thread stopped".into()))?;
-        self.busy = false;
+        self.busy = self.busy.saturating_sub(1);
         Ok(event)
     }
 
     fn finish(&mut self) -> Result<()> {
         self.tasks = None;
-        if let Some(t) = self.thread.take() {
-            t.join().map_err(|_| EngineError::Transport("worker thread panicked".into()))?;
+        let mut panicked = false;
+        for t in self.threads.drain(..) {
+            panicked |= t.join().is_err();
+        }
+        if panicked {
+            return Err(EngineError::Transport("worker thread panicked".into()));
         }
         Ok(())
     }
@@ -289,7 +309,7 @@ mod tests {
 
     #[test]
     fn every_task_once_in_process() {
-        let mut t = InProcess::start(Box::new(Echo), 0);
+        let mut t = InProcess::start(vec![Box::new(Echo)], 0);
         let mut queue: Vec<Task> = (0..3).rev().map(task).collect();
         let mut done = Vec::new();
         scatter_gather(
@@ -306,7 +326,7 @@ mod tests {
 
     #[test]
     fn a_failure_names_rank_and_shard_and_stops_new_work() {
-        let mut t = InProcess::start(Box::new(Echo), 0);
+        let mut t = InProcess::start(vec![Box::new(Echo)], 0);
         let mut queue: Vec<Task> = (0..6).rev().map(task).collect();
         let mut done = Vec::new();
         let err = scatter_gather(

@@ -73,9 +73,10 @@ pub struct MpiTransport<'w> {
 }
 
 impl<'w> MpiTransport<'w> {
-    /// Coordinate the ranks of `world`; `local` is rank 0's own worker.
-    pub fn new(world: &'w SimpleCommunicator, local: Option<Box<dyn Handler>>) -> Result<Self> {
-        let local = local.map(|h| InProcess::start(h, world.rank()));
+    /// Coordinate the ranks of `world`; `local` are rank 0's own workers
+    /// (none: it only coordinates).
+    pub fn new(world: &'w SimpleCommunicator, local: Vec<Box<dyn Handler>>) -> Result<Self> {
+        let local = (!local.is_empty()).then(|| InProcess::start(local, world.rank()));
         if local.is_none() && world.size() < 2 {
             return Err(EngineError::Transport("--coordinator-only needs at least 2 ranks".into()));
         }

@@ -71,6 +71,10 @@ pub struct StyleJob {
     pub threads: Option<usize>,
     /// Target shard length in frames.
     pub shard_frames: u64,
+    /// Shards this process runs side by side (each with its own model):
+    /// keeps the cores busy while one shard's encoder drains. Not part of
+    /// the job id: the bytes do not depend on it.
+    pub parallel_shards: usize,
     /// Measure the output's flicker for the report (a decode of input and
     /// output after the commit).
     pub measure_flicker: bool,
@@ -164,12 +168,18 @@ impl Pipeline for VideoStyle<'_> {
         output_name(Path::new(input_file), &self.label, streams.extension())
     }
 
-    fn local_handler(&mut self, progress: Arc<dyn Progress>) -> Result<Box<dyn Handler>, PipelineError> {
-        let handler = ShardHandler::new(self.loader.clone(), self.job.device, self.worker.clone())
-            .map_err(scratch_error)?
-            .with_model(self.model.take())
-            .with_progress(progress);
-        Ok(Box::new(handler))
+    fn local_handlers(&mut self, progress: Arc<dyn Progress>) -> Result<Vec<Box<dyn Handler>>, PipelineError> {
+        // The first worker takes the model loaded by `prepare`; the others
+        // load their own with their first shard.
+        (0..self.job.parallel_shards.max(1))
+            .map(|k| {
+                let handler = ShardHandler::new(self.loader.clone(), self.job.device, self.worker.clone())
+                    .map_err(scratch_error)?
+                    .with_model(if k == 0 { self.model.take() } else { None })
+                    .with_progress(progress.clone());
+                Ok(Box::new(handler) as Box<dyn Handler>)
+            })
+            .collect()
     }
 
     fn extra(&self, input: &Path, output: &Path) -> StyleFacts {
@@ -282,6 +292,7 @@ mod tests {
             worker: WorkerOptions { batch: 1, ..WorkerOptions::default() },
             threads: Some(2),
             shard_frames: 48,
+            parallel_shards: 1,
             measure_flicker: false,
         };
         let params = job_params(&job, false).unwrap();
