@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tch::{CModule, Device, Kind, Tensor};
 
+use crate::device::DeviceChoice;
 use crate::error::{first_line, ModelError};
-use crate::torch::DeviceChoice;
 
 /// Length of a style vector.
 pub const STYLE_DIM: usize = 100;
@@ -112,7 +112,7 @@ impl StyleVector {
 
     /// Read a saved style, refusing a corrupt file or one of another network.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let v: StyleVector = crate::styles::read_saved(path, STYLE_MODEL, |v: &StyleVector| &v.model)?;
+        let v: StyleVector = crate::saved::read_saved(path, STYLE_MODEL, |v: &StyleVector| &v.model)?;
         if v.values.len() != STYLE_DIM || v.values.iter().any(|x| !x.is_finite()) {
             let reason = format!("corrupt: expected {STYLE_DIM} finite numbers");
             return Err(ModelError::Style { spec: path.display().to_string(), reason });
@@ -122,6 +122,6 @@ impl StyleVector {
 
     /// Save atomically (temp file + rename).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        crate::styles::write_saved(self, path)
+        crate::saved::write_saved(self, path)
     }
 }

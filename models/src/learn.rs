@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tch::{CModule, Device, IValue, Kind, Reduction, Tensor};
 
+use crate::catalog::NUM_STYLES;
+use crate::device::DeviceChoice;
 use crate::error::{first_line, ModelError};
-use crate::styles::NUM_STYLES;
-use crate::torch::DeviceChoice;
 
 /// The network a learned style belongs to.
 pub const LEARNED_MODEL: &str = "multistyle26-cin-v1";
@@ -127,7 +127,7 @@ impl LearnedStyle {
 
     /// Read a saved learned style, refusing corrupt files and other networks.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let s: LearnedStyle = crate::styles::read_saved(path, LEARNED_MODEL, |s: &LearnedStyle| &s.model)?;
+        let s: LearnedStyle = crate::saved::read_saved(path, LEARNED_MODEL, |s: &LearnedStyle| &s.model)?;
         if s.slot >= NUM_STYLES || s.rows.is_empty() || s.rows.iter().flatten().any(|x| !x.is_finite()) {
             return Err(ModelError::Style { spec: path.display().to_string(), reason: "corrupt learned style".into() });
         }
@@ -136,7 +136,7 @@ impl LearnedStyle {
 
     /// Save atomically (temp file + rename).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        crate::styles::write_saved(self, path)
+        crate::saved::write_saved(self, path)
     }
 }
 

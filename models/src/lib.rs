@@ -7,9 +7,12 @@
 #![deny(missing_docs)]
 
 pub mod arbitrary;
+pub mod catalog;
+pub mod device;
 pub mod error;
 pub mod learn;
 mod planar;
+mod saved;
 pub mod styles;
 pub mod torch;
 

@@ -1,0 +1,120 @@
+//! catalog: the 26 built-in styles of the multi-style network, by name,
+//! and blends of them. The network (Dumoulin et al., conditional instance
+//! norm) takes a weight per style, so any convex mix of styles is one
+//! forward pass: `starry:0.7,mosaic:0.3`.
+
+use crate::error::ModelError;
+
+/// How many styles the built-in network knows.
+pub const NUM_STYLES: usize = 26;
+
+/// Readable names of the built-in styles, by index. Named after what each
+/// looks like (see `stylize styles preview`); the index is an alias.
+pub const STYLE_NAMES: [&str; NUM_STYLES] = [
+    "amber",
+    "bold-ink",
+    "charcoal",
+    "vortex",
+    "ember",
+    "fauve",
+    "midnight",
+    "swirl",
+    "pastel",
+    "tapestry",
+    "sepia",
+    "parchment",
+    "lilac",
+    "emerald",
+    "frost",
+    "stained-glass",
+    "starry",
+    "mosaic",
+    "sandstone",
+    "pointillist",
+    "crimson",
+    "cartoon",
+    "dusk",
+    "noir",
+    "porcelain",
+    "weave",
+];
+
+/// A normalised weight per built-in style (they sum to 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StyleBlend {
+    weights: [f32; NUM_STYLES],
+}
+
+impl StyleBlend {
+    /// Parse a style spec: a name (`mosaic`), an index (`17`), or a blend
+    /// of either with weights (`starry:0.7,mosaic:0.3`; weights are
+    /// normalised, so `starry:7,mosaic:3` is the same blend).
+    ///
+    /// ```
+    /// use stylize_models::styles::StyleBlend;
+    /// let blend = StyleBlend::parse("starry:0.7,mosaic:0.3").unwrap();
+    /// assert!((blend.weights()[16] - 0.7).abs() < 1e-6);
+    /// assert_eq!(StyleBlend::parse("17").unwrap(), StyleBlend::parse("mosaic").unwrap());
+    /// assert!(StyleBlend::parse("no-such-style").is_err());
+    /// ```
+    pub fn parse(spec: &str) -> Result<Self, ModelError> {
+        let err = |reason: String| ModelError::Style { spec: spec.to_string(), reason };
+        let mut weights = [0f32; NUM_STYLES];
+        if spec.trim().is_empty() {
+            return Err(err("empty style".into()));
+        }
+        for part in spec.split(',') {
+            let (name, weight) = match part.split_once(':') {
+                Some((n, w)) => {
+                    let w: f32 = w.trim().parse().map_err(|_| err(format!("weight '{w}' is not a number")))?;
+                    (n.trim(), w)
+                }
+                None => (part.trim(), 1.0),
+            };
+            if !(weight.is_finite() && weight >= 0.0) {
+                return Err(err(format!("weight of '{name}' must be a number >= 0")));
+            }
+            let index =
+                style_index(name).ok_or_else(|| err(format!("unknown style '{name}' (see `stylize styles list`)")))?;
+            weights[index] += weight;
+        }
+        let total: f32 = weights.iter().sum();
+        if total <= 0.0 {
+            return Err(err("the weights add up to zero".into()));
+        }
+        weights.iter_mut().for_each(|w| *w /= total);
+        Ok(StyleBlend { weights })
+    }
+
+    /// One built-in style alone.
+    pub fn single(index: usize) -> Self {
+        let mut weights = [0f32; NUM_STYLES];
+        weights[index] = 1.0;
+        StyleBlend { weights }
+    }
+
+    /// The weights, one per built-in style.
+    pub fn weights(&self) -> &[f32; NUM_STYLES] {
+        &self.weights
+    }
+
+    /// A short canonical label, e.g. `starry` or `starry-70+mosaic-30`,
+    /// used in output file names.
+    pub fn label(&self) -> String {
+        let parts: Vec<(usize, f32)> = self.weights.iter().copied().enumerate().filter(|(_, w)| *w > 0.0).collect();
+        if let [(i, _)] = parts.as_slice() {
+            return STYLE_NAMES[*i].to_string();
+        }
+        parts
+            .iter()
+            .map(|(i, w)| format!("{}-{}", STYLE_NAMES[*i], (w * 100.0).round() as u32))
+            .collect::<Vec<_>>()
+            .join("+")
+    }
+}
+
+/// The index of a style given by name or by number.
+pub fn style_index(name: &str) -> Option<usize> {
+    let lower = name.to_ascii_lowercase();
+    STYLE_NAMES.iter().position(|n| *n == lower).or_else(|| lower.parse::<usize>().ok().filter(|i| *i < NUM_STYLES))
+}
