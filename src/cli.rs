@@ -147,7 +147,7 @@ pub struct WatchArgs {
 #[derive(Debug, Args)]
 pub struct JobArgs {
     /// Built-in style: a name, an index, or a blend such as `starry:0.7,mosaic:0.3`.
-    #[arg(short, long, env = "STYLIZE_STYLE", default_value = "mosaic", help_heading = "Style")]
+    #[arg(short, long, env = "STYLIZE_STYLE", default_value = "mosaic", conflicts_with_all = ["style_image", "model"], help_heading = "Style")]
     pub style: String,
     /// Any painting as the style (arbitrary style transfer), instead of a built-in style.
     #[arg(long, env = "STYLIZE_STYLE_IMAGE", conflicts_with = "model", help_heading = "Style")]
@@ -156,7 +156,7 @@ pub struct JobArgs {
     #[arg(long, env = "STYLIZE_MODEL", help_heading = "Style")]
     pub model: Option<PathBuf>,
     /// Pixel range of `--model`.
-    #[arg(long, env = "STYLIZE_RANGE", value_enum, default_value = "0-1", help_heading = "Style")]
+    #[arg(long, env = "STYLIZE_RANGE", value_enum, default_value = "0-1", requires = "model", help_heading = "Style")]
     pub range: RangeArg,
 
     /// Store for the output and job state: a directory, or a blob

@@ -11,7 +11,7 @@ pub fn run(args: &JobsArgs) -> Result<()> {
         JobsCommand::List => {
             let states = jobs::list(&args.output)?;
             if states.is_empty() {
-                println!("no jobs in {}", args.output.display());
+                outln!("no jobs in {}", args.output.display());
             }
             for s in states {
                 match s.manifest {
@@ -20,19 +20,13 @@ pub fn run(args: &JobsArgs) -> Result<()> {
                             Some(out) => format!("done -> {out}"),
                             None => "incomplete".to_string(),
                         };
-                        println!(
-                            "{}  {:>4}/{:<4} shards  {state}  {}",
-                            s.id,
-                            m.done.len(),
-                            m.plan.shards.len(),
-                            m.input
-                        );
+                        outln!("{}  {:>4}/{:<4} shards  {state}  {}", s.id, m.done.len(), m.plan.shards.len(), m.input);
                     }
-                    None => println!("{}  (no manifest)", s.id),
+                    None => outln!("{}  (no manifest)", s.id),
                 }
             }
         }
-        JobsCommand::Show { id } => println!("{}", serde_json::to_string_pretty(&jobs::show(&args.output, id)?)?),
+        JobsCommand::Show { id } => outln!("{}", serde_json::to_string_pretty(&jobs::show(&args.output, id)?)?),
         JobsCommand::Clean { id, all } => {
             let which = match (id, all) {
                 (Some(id), false) => Some(id.as_str()),
@@ -40,7 +34,7 @@ pub fn run(args: &JobsArgs) -> Result<()> {
                 _ => bail!("jobs clean: give a job id or --all"),
             };
             for id in jobs::clean(&args.output, which)? {
-                println!("removed job {id}");
+                outln!("removed job {id}");
             }
         }
     }

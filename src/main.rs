@@ -3,6 +3,24 @@
 //! Exit status: 0 success, 1 the job failed (one line on stderr says which
 //! file and why), 2 the command line was wrong.
 
+/// `println!` that ends the process quietly when stdout's reader has gone
+/// (`stylize jobs show ID | head -1`), as Unix tools do, instead of
+/// panicking; any other failure to write (a full disk) is one error line.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        crate::stdout_written(writeln!(std::io::stdout(), $($arg)*));
+    }};
+}
+
+/// `print!`, likewise.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        crate::stdout_written(write!(std::io::stdout(), $($arg)*));
+    }};
+}
+
 mod cli;
 mod jobs;
 mod preview;
@@ -45,7 +63,21 @@ fn main() -> ExitCode {
             // One line, the file and the cause: no backtrace, no chain dump.
             let msg = e.to_string().replace('\n', " ");
             eprintln!("stylize: error: {msg}");
-            ExitCode::from(1)
+            let usage = e.downcast_ref::<stylize_pipelines::PipelineError>().is_some_and(|e| e.is_usage());
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+/// The end of a write to stdout: a reader gone ends the process (status
+/// 0, like `yes | head`); another failure is an error.
+fn stdout_written(result: std::io::Result<()>) {
+    match result {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("stylize: error: writing to stdout: {e}");
+            std::process::exit(1);
         }
     }
 }
@@ -55,14 +87,14 @@ fn flicker(args: &cli::FlickerArgs) -> anyhow::Result<()> {
     let stylize_pipelines::flicker::FlickerPair { source, output } =
         stylize_pipelines::flicker::measure(&args.input, &args.output)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "input": source, "output": output }))?);
+        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "input": source, "output": output }))?);
     } else {
         let warp =
             |r: &stylize_pipelines::flicker::FlickerReport| r.warp_error.map_or("n/a".into(), |e| format!("{e:.2}"));
-        println!("{:<10} {:>14} {:>12} {:>12}", "", "instability", "warp error", "still share");
-        println!("{:<10} {:>14.3} {:>12} {:>12.3}", "input", source.instability, warp(&source), source.still_fraction);
-        println!("{:<10} {:>14.3} {:>12} {:>12.3}", "output", output.instability, warp(&output), output.still_fraction);
-        println!("{} frames; instability: mean |ΔY| (0-255) over pixels whose input is still", output.frames);
+        outln!("{:<10} {:>14} {:>12} {:>12}", "", "instability", "warp error", "still share");
+        outln!("{:<10} {:>14.3} {:>12} {:>12.3}", "input", source.instability, warp(&source), source.still_fraction);
+        outln!("{:<10} {:>14.3} {:>12} {:>12.3}", "output", output.instability, warp(&output), output.still_fraction);
+        outln!("{} frames; instability: mean |ΔY| (0-255) over pixels whose input is still", output.frames);
     }
     Ok(())
 }
@@ -84,9 +116,9 @@ fn abort_on_panic(rank: i32) {
 fn network_check(args: &cli::NetworkCheckArgs) -> anyhow::Result<()> {
     let report = stylize_network::check(&args.inputs())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.to_table());
+        out!("{}", report.to_table());
     }
     if report.passed() {
         Ok(())

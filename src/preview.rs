@@ -9,11 +9,11 @@ use crate::cli::{AddStyleArgs, DeviceArg, LearnArgs, PreviewArgs};
 
 pub fn list() {
     for (i, name) in styles::builtin_names().iter().enumerate() {
-        println!("{i:>2}  {name}");
+        outln!("{i:>2}  {name}");
     }
     let (dir, saved) = styles::saved_names();
     for name in saved {
-        println!("    {name}  (saved from a painting, {})", dir.display());
+        outln!("    {name}  (saved from a painting, {})", dir.display());
     }
 }
 
@@ -39,7 +39,7 @@ pub fn learn(args: &LearnArgs) -> Result<()> {
         },
     )?;
     bar.finish_and_clear();
-    println!(
+    outln!(
         "learned style {} ({}): style loss {:.4}, from {:.4} for the closest built-in style ({})",
         args.name,
         learned.path.display(),
@@ -53,7 +53,7 @@ pub fn learn(args: &LearnArgs) -> Result<()> {
 /// `stylize styles add NAME --from-image painting.jpg`
 pub fn add(args: &AddStyleArgs) -> Result<()> {
     let path = styles::add(&args.name, &args.from_image)?;
-    println!("saved style {} ({})", args.name, path.display());
+    outln!("saved style {} ({})", args.name, path.display());
     Ok(())
 }
 
@@ -61,7 +61,7 @@ pub fn add(args: &AddStyleArgs) -> Result<()> {
 /// name) goes to stdout.
 pub fn run(args: &PreviewArgs) -> Result<()> {
     styles::preview(&args.image, args.tile, &args.output)?;
-    println!("{}: {} styles, 7 to a row, left to right:", args.output.display(), styles::builtin_names().len());
+    outln!("{}: {} styles, 7 to a row, left to right:", args.output.display(), styles::builtin_names().len());
     list();
     Ok(())
 }

@@ -106,11 +106,11 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster) -> Result<()> {
     bar.finish();
     let report = report?;
     if args.job.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     let v = &report.video;
-    println!(
+    outln!(
         "{} ({}x{}, {} frames at {} fps, {:.2} s, {} audio stream{}) in {:.1} s, {:.1} frames/s; job {}{}",
         report.output,
         v.width,
@@ -130,7 +130,7 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster) -> Result<()> {
         },
     );
     if let Some(f) = &report.extra.flicker {
-        println!(
+        outln!(
             "flicker where the input is still: {:.2} levels/frame (input {:.2}); warp error {}",
             f.output.instability,
             f.source.instability,
@@ -155,11 +155,14 @@ pub fn watch_queue(args: &WatchArgs) -> Result<()> {
     };
     let summary = watch(&options, &template)?;
     if args.job.json {
-        println!("{}", serde_json::to_string(&summary)?);
+        outln!("{}", serde_json::to_string(&summary)?);
     } else {
-        println!(
+        outln!(
             "{} done, {} poisoned, {} left for a retry, {} ignored",
-            summary.done, summary.poisoned, summary.retried, summary.ignored
+            summary.done,
+            summary.poisoned,
+            summary.retried,
+            summary.ignored
         );
     }
     Ok(())

@@ -10,9 +10,15 @@ use util::*;
 /// Run submit and check the one-line error names `names` and says `cause`,
 /// and that the store holds no output.
 fn refused(input: &Path, store: &Path, extra: &[&str], names: &str, cause: &str) {
+    refused_with(1, input, store, extra, names, cause);
+}
+
+/// A mistake on the command line (an unknown style name) exits 2, like a
+/// bad flag, with the same one line.
+fn refused_with(code: i32, input: &Path, store: &Path, extra: &[&str], names: &str, cause: &str) {
     let out = submit(input, store, extra);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{}: {stderr}", input.display());
+    assert_eq!(out.status.code(), Some(code), "{}: {stderr}", input.display());
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "exactly one line: {stderr}");
     assert!(lines[0].starts_with("stylize: error: "), "{stderr}");
@@ -65,8 +71,14 @@ fn unknown_style_and_wrong_model() {
     let dir = tempfile::tempdir().unwrap();
     let clip = make_clip(dir.path(), "ok.mp4", &ClipSpec { frames: 10, ..ClipSpec::default() });
     let store = dir.path().join("out");
-    refused(&clip, &store, &["--style", "picasso"], "picasso", "unknown style");
-    refused(&clip, &store, &["--style", "mosaic:0.5,nope"], "mosaic:0.5,nope", "unknown style 'nope'");
+    refused_with(2, &clip, &store, &["--style", "picasso"], "picasso", "unknown style");
+    refused_with(2, &clip, &store, &["--style", "mosaic:0.5,nope"], "mosaic:0.5,nope", "unknown style 'nope'");
+    refused_with(2, &clip, &store, &["--style", "mosiac"], "mosiac", "did you mean 'mosaic'?");
+    // Conflicting style flags are refused by the command line itself.
+    let out = submit(&clip, &store, &["--style", "mosaic", "--model", "m.pt"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = submit(&clip, &store, &["--range", "0-255"]);
+    assert_eq!(out.status.code(), Some(2), "--range needs --model: {}", String::from_utf8_lossy(&out.stderr));
     let half = model_dir().join("test/half_size.pt");
     refused(&clip, &store, &["--model", half.to_str().unwrap()], "half_size.pt", "not an image-to-image model");
     let junk = dir.path().join("junk.pt");

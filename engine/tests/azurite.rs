@@ -1,6 +1,7 @@
 //! The Azure backend against a real Azurite: the blob store, SAS scoping,
 //! `--sas-only`, crash atomicity, the event queue, and redaction. Each
-//! test starts its own Azurite (skipped, with a note, if not installed).
+//! test starts its own Azurite (a missing Azurite fails the test: setup
+//! installs it).
 
 mod azurite_support;
 

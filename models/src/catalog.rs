@@ -74,8 +74,8 @@ impl StyleBlend {
             if !(weight.is_finite() && weight >= 0.0) {
                 return Err(err(format!("weight of '{name}' must be a number >= 0")));
             }
-            let index =
-                style_index(name).ok_or_else(|| err(format!("unknown style '{name}' (see `stylize styles list`)")))?;
+            let index = style_index(name)
+                .ok_or_else(|| ModelError::UnknownStyle { spec: spec.to_string(), reason: unknown(name) })?;
             weights[index] += weight;
         }
         let total: f32 = weights.iter().sum();
@@ -117,4 +117,31 @@ impl StyleBlend {
 pub fn style_index(name: &str) -> Option<usize> {
     let lower = name.to_ascii_lowercase();
     STYLE_NAMES.iter().position(|n| *n == lower).or_else(|| lower.parse::<usize>().ok().filter(|i| *i < NUM_STYLES))
+}
+
+/// "unknown style", with the closest built-in name when one is near (a
+/// typo such as `mosiac`).
+pub(crate) fn unknown(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    let closest = STYLE_NAMES.iter().map(|n| (edit_distance(&lower, n), *n)).min();
+    match closest {
+        Some((d, n)) if d <= 2 => format!("unknown style '{name}': did you mean '{n}'? (see `stylize styles list`)"),
+        _ => format!("unknown style '{name}' (see `stylize styles list`)"),
+    }
+}
+
+/// Levenshtein distance: insertions, deletions and substitutions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }

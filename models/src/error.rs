@@ -29,6 +29,15 @@ pub enum ModelError {
         /// Why it was refused.
         reason: String,
     },
+    /// A style name that is neither built in nor saved: a mistake on the
+    /// command line (the CLI exits 2), with the closest name when near.
+    #[error("{spec}: {reason}")]
+    UnknownStyle {
+        /// The style spec as given.
+        spec: String,
+        /// Which name is unknown, and what it may have meant.
+        reason: String,
+    },
     /// The requested device is not there (e.g. `cuda` without a GPU).
     #[error("device {device}: {reason}")]
     Device {

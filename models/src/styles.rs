@@ -53,11 +53,11 @@ pub fn resolve(spec: &str, dir: &std::path::Path) -> Result<Style, ModelError> {
         return StyleBlend::parse(spec).map(Style::Builtin);
     }
     if let Some((n, _)) = parts.iter().zip(&saved).find(|(_, s)| !**s).map(|(p, _)| p) {
-        return Err(err(if style_index(n).is_some() {
-            format!("cannot blend built-in style '{n}' with styles saved from paintings (another network)")
+        return Err(if style_index(n).is_some() {
+            err(format!("cannot blend built-in style '{n}' with styles saved from paintings (another network)"))
         } else {
-            format!("unknown style '{n}' (see `stylize styles list`)")
-        }));
+            ModelError::UnknownStyle { spec: spec.to_string(), reason: crate::catalog::unknown(n) }
+        });
     }
     // A learned style lives in the built-in network: it runs alone.
     let is_learned = |name: &str| {
@@ -105,6 +105,7 @@ mod tests {
     fn bad_specs_are_refused_with_the_reason() {
         for (spec, why) in [
             ("nope", "unknown style 'nope'"),
+            ("mosiac", "did you mean 'mosaic'?"),
             ("26", "unknown style '26'"),
             ("mosaic:x", "not a number"),
             ("mosaic:-1", ">= 0"),

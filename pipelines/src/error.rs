@@ -26,3 +26,11 @@ pub enum PipelineError {
     #[error(transparent)]
     Flicker(#[from] crate::flicker::FlickerError),
 }
+
+impl PipelineError {
+    /// True for a mistake on the command line itself (a style name that
+    /// does not exist): the CLI exits 2 for those, as for a bad flag.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, PipelineError::Model(stylize_models::ModelError::UnknownStyle { .. }))
+    }
+}

@@ -55,8 +55,9 @@ pub trait Transport {
 
 /// Run every task from `next_task` on the workers of `transport`, calling
 /// `on_done` for each result (in completion order). On the first failure
-/// no new task starts, the ones running finish, and the failure is
-/// returned naming the rank, the shard and the cause.
+/// no new task starts, the ones running finish (and their results are
+/// still kept), and the failure is returned naming the rank, the shard and
+/// the cause.
 pub fn scatter_gather(
     transport: &mut dyn Transport,
     mut next_task: impl FnMut() -> Result<Option<Task>>,
@@ -109,10 +110,10 @@ fn drive(
             Event::Idle => {}
             Event::Done(out) => {
                 in_flight -= 1;
-                if failure.is_none() {
-                    if let Err(e) = on_done(out) {
-                        failure = Some(e);
-                    }
+                // A shard finished after another failed is still good work:
+                // keep it for the resume (the first failure is the one told).
+                if let Err(e) = on_done(out) {
+                    failure.get_or_insert(e);
                 }
             }
             Event::Failed(f) => {

@@ -63,7 +63,8 @@ impl Handler for ShardHandler {
         let shard = &task.header.shard;
         inject_fault(shard.index)?;
         if self.model.is_none() {
-            let model = (self.loader)(self.device).map_err(|e| TaskError::new(TaskErrorKind::Model, e.to_string()))?;
+            let model = (self.loader)(self.device)
+                .map_err(|e| TaskError::new(TaskErrorKind::Model, format!("shard {}: {e}", shard.index)))?;
             self.options.batch = self.options.batch_for(model.is_cuda());
             self.model = Some(model);
         }
