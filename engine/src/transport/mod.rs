@@ -77,6 +77,7 @@ fn drive(
     let mut held: Option<Task> = None;
     let mut exhausted = false;
     let mut failure: Option<EngineError> = None;
+    let mut gather_failed = false;
     loop {
         while failure.is_none() {
             let task = match held.take() {
@@ -110,10 +111,15 @@ fn drive(
             Event::Idle => {}
             Event::Done(out) => {
                 in_flight -= 1;
-                // A shard finished after another failed is still good work:
-                // keep it for the resume (the first failure is the one told).
-                if let Err(e) = on_done(out) {
-                    failure.get_or_insert(e);
+                // A shard finished after another one failed is still good
+                // work: keep it for the resume (the first failure is the
+                // one told). Not after gathering itself failed: the store
+                // is what is failing then, and every try would wait on it.
+                if !gather_failed {
+                    if let Err(e) = on_done(out) {
+                        gather_failed = true;
+                        failure.get_or_insert(e);
+                    }
                 }
             }
             Event::Failed(f) => {
