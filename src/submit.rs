@@ -97,7 +97,7 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster) -> Result<()> {
         return Ok(());
     }
     let bar = Arc::new(Bar::new());
-    let launch = if cluster.is_mpi() {
+    let launch = if cluster.is_mpi() || args.job.coordinator_only {
         Launch::Cluster { cluster, coordinator_only: args.job.coordinator_only }
     } else {
         Launch::InProcess

@@ -87,8 +87,10 @@ pub trait Pipeline {
     /// Check the probed input, load what the job needs (its model), and
     /// return the parameters that shape the output bytes: with the input's
     /// digest they make the job id. Runs before any work, so a wrong
-    /// model or an input the pipeline cannot take fails in one line.
-    fn prepare(&mut self, info: &MediaInfo) -> Result<serde_json::Value, Self::Error>;
+    /// model or an input the pipeline cannot take fails in one line,
+    /// naming `input` (the user's input: `info.path` may be a downloaded
+    /// copy in scratch).
+    fn prepare(&mut self, info: &MediaInfo, input: &Path) -> Result<serde_json::Value, Self::Error>;
     /// Cut the video into shards (never depending on the worker count).
     fn plan(&self, info: &MediaInfo) -> Plan;
     /// The output's store key, for the input's file name and container.
@@ -96,15 +98,16 @@ pub trait Pipeline {
     /// The workers this process runs (in-process, or rank 0's own): one
     /// per shard it runs side by side.
     fn local_handlers(&mut self, progress: Arc<dyn Progress>) -> Result<Vec<Box<dyn Handler>>, Self::Error>;
-    /// Join the encoded segments into `dst`.
+    /// Join the encoded segments into `dst` (a temporary file; the driver
+    /// commits it). Packets and bytes only: its errors are the engine's.
     fn stitch(
         &self,
         info: &MediaInfo,
         streams: &StreamPlan,
         segments: &[Segment],
         dst: &Path,
-    ) -> Result<(), Self::Error> {
-        crate::concat::concat(info, segments, dst, streams).map_err(Into::into)
+    ) -> Result<(), EngineError> {
+        crate::concat::concat(info, segments, dst, streams)
     }
     /// The pipeline's facts once the output is committed (`input` and
     /// `output` are local files).
@@ -153,14 +156,15 @@ fn drive<P: Pipeline>(
     let info = probe(&input).map_err(|e| rename_input(e, &input, &spec.input))?;
     let store = open_store(&spec.store, spec.remote)?;
     let store = store.as_ref();
-    let params = pipeline.prepare(&info)?;
+    let params = pipeline.prepare(&info, Path::new(&spec.input.display()))?;
     // Whatever would fail at the stitch fails here, before any frame.
     let streams = plan_streams(&info, None).map_err(|e| rename_input(e, &input, &spec.input))?;
     for w in &streams.warnings {
         tracing::warn!("warning: {}: {w}", spec.input.display());
     }
     let plan = pipeline.plan(&info);
-    let id = job_id(&file_digest(&input)?, &params);
+    let input_digest = file_digest(&input).map_err(|e| rename_input(e, &input, &spec.input))?;
+    let id = job_id(&input_digest, &params);
     log.job = Some(id.clone());
     info!(job = %id, input = %spec.input.display(), frames = info.video.frames(), "job starts");
 
@@ -169,14 +173,15 @@ fn drive<P: Pipeline>(
         _ => Manifest {
             job: id.clone(),
             input: spec.input.display(),
-            input_digest: file_digest(&input)?,
+            input_digest,
             params,
             plan: plan.clone(),
             done: Default::default(),
             output: None,
+            output_sha256: None,
         },
     };
-    if let Some(report) = already_committed::<P::Extra>(store, &manifest)? {
+    if let Some(report) = already_committed::<P::Extra>(store, &manifest, scratch.path())? {
         return Ok(report);
     }
     let mut gather = Gather::resume(store, manifest, scratch.path())?;
@@ -243,9 +248,16 @@ fn drive<P: Pipeline>(
 
     let output_key = pipeline.output_name(&spec.input.file_name(), &streams);
     let output_file = crate::commit::commit(store, &output_key, scratch.path(), |dst| {
-        pipeline.stitch(&info, &streams, &segments, dst)
+        // Errors name the output and the input as the user knows them,
+        // never the temporary file or a downloaded copy.
+        let output = Path::new(&spec.store.display()).join(&output_key);
+        pipeline.stitch(&info, &streams, &segments, dst).map_err(|e| {
+            let e = rename_path(e, dst, &output);
+            rename_input(e, &input, &spec.input)
+        })
     })?;
     manifest.output = Some(output_key.clone());
+    manifest.output_sha256 = Some(file_digest(&output_file)?);
     manifest.save(store)?;
 
     let extra = pipeline.extra(&input, &output_file);
@@ -286,9 +298,27 @@ fn drive<P: Pipeline>(
 fn already_committed<X: DeserializeOwned>(
     store: &dyn crate::store::Store,
     manifest: &Manifest,
+    scratch: &Path,
 ) -> Result<Option<JobReport<X>>, EngineError> {
-    let Some(key) = &manifest.output else { return Ok(None) };
+    let (Some(key), Some(sha256)) = (&manifest.output, &manifest.output_sha256) else { return Ok(None) };
     if !store.exists(key)? {
+        return Ok(None);
+    }
+    // The name may hold another job's output by now (the same name for
+    // other settings): then this job's output is made again from its
+    // segments.
+    let local = match store.local_path(key) {
+        Some(p) => p,
+        None => {
+            let p = scratch.join("committed-output");
+            if !store.get_file(key, &p)? {
+                return Ok(None);
+            }
+            p
+        }
+    };
+    if &file_digest(&local)? != sha256 {
+        info!(job = %manifest.job, output = %key, "output holds other bytes now: stitching again");
         return Ok(None);
     }
     info!(job = %manifest.job, output = %key, "already committed");
@@ -305,10 +335,18 @@ fn already_committed<X: DeserializeOwned>(
 /// An error about the local copy of a remote input names the input as the
 /// user gave it (redacted URL), never the scratch file.
 fn rename_input(e: EngineError, local: &Path, input: &Location) -> EngineError {
+    match input {
+        Location::Remote(_) => rename_path(e, local, Path::new(&input.display())),
+        Location::Local(_) => e,
+    }
+}
+
+/// The same error, naming `to` where it named `from`.
+fn rename_path(e: EngineError, from: &Path, to: &Path) -> EngineError {
     match e {
-        EngineError::BadInput { path, reason } if path == local && matches!(input, Location::Remote(_)) => {
-            EngineError::BadInput { path: input.display().into(), reason }
-        }
+        EngineError::BadInput { path, reason } if path == from => EngineError::BadInput { path: to.into(), reason },
+        EngineError::Media { path, op, source } if path == from => EngineError::Media { path: to.into(), op, source },
+        EngineError::Io { path, op, source } if path == from => EngineError::Io { path: to.into(), op, source },
         e => e,
     }
 }

@@ -71,6 +71,10 @@ pub struct Manifest {
     pub done: BTreeMap<u32, SegmentRecord>,
     /// The committed output's key, once the job is complete.
     pub output: Option<String>,
+    /// SHA-256 of the committed output: another job may write the same
+    /// name later, and its bytes must not pass for this job's.
+    #[serde(default)]
+    pub output_sha256: Option<String>,
 }
 
 impl Manifest {

@@ -89,12 +89,20 @@ impl Picture {
     /// Read from a stream's parameters and its decoder's pixel format.
     pub fn from_stream(params: &ff::codec::Parameters, pixel: ff::format::Pixel, width: u32, height: u32) -> Self {
         // SAFETY: params wraps a valid AVCodecParameters for its lifetime.
+        // Its enum fields are read as plain integers: a demuxer may copy
+        // any value a file says (Matroska does), and no Rust enum value
+        // must be made of one that is not a variant.
         let p = unsafe { &*params.as_ptr() };
+        fn raw<T>(field: *const T) -> i32 {
+            // SAFETY: each field passed is a C enum of `p`: an int in memory.
+            unsafe { field.cast::<i32>().read() }
+        }
+        let known = |v: i32| if (0..=22).contains(&v) { v } else { UNSPECIFIED };
         let desc = pixel_descriptor(pixel);
         let (depth, log2_w, log2_h, is_rgb, comps) = desc.unwrap_or((8, 1, 1, false, 3));
         let jpeg_format =
             matches!(pixel, ff::format::Pixel::YUVJ420P | ff::format::Pixel::YUVJ422P | ff::format::Pixel::YUVJ444P);
-        let range = match p.color_range as i32 {
+        let range = match raw(std::ptr::addr_of!(p.color_range)) {
             1 => Range::Limited,
             2 => Range::Full,
             _ if jpeg_format => Range::Full,
@@ -110,11 +118,11 @@ impl Picture {
             (_, _, 1, 0) => Chroma::Yuv422,
             _ => Chroma::Yuv420,
         };
-        let field_order = p.field_order as i32;
+        let field_order = raw(std::ptr::addr_of!(p.field_order));
         Picture {
-            matrix: p.color_space as i32,
-            primaries: p.color_primaries as i32,
-            transfer: p.color_trc as i32,
+            matrix: known(raw(std::ptr::addr_of!(p.color_space))),
+            primaries: known(raw(std::ptr::addr_of!(p.color_primaries))),
+            transfer: known(raw(std::ptr::addr_of!(p.color_trc))),
             range,
             bit_depth: if depth > 8 { 10 } else { 8 },
             chroma,

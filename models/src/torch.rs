@@ -153,7 +153,11 @@ impl TorchModel {
         let device = device.resolve()?;
         let kind = if precision == Precision::Fp16 && device.is_cuda() { Kind::Half } else { Kind::Float };
         if device.is_cuda() {
-            tch::Cuda::cudnn_set_benchmark(true);
+            // No autotuning: cuDNN's benchmark mode picks convolution
+            // algorithms by timing them, so two ranks, two GPUs or two
+            // shards side by side could pick different ones and give other
+            // last bits; the output must be the same bytes on any of them.
+            tch::Cuda::cudnn_set_benchmark(false);
         }
         let mut module = CModule::load_on_device(&path, device)
             .map_err(|e| ModelError::Load { path: path.clone(), reason: first_line(&e) })?;

@@ -115,6 +115,17 @@ fn plan_name_report_and_resume_with_a_fake_model() {
     assert_eq!(report2.job, report.job);
     assert_eq!(report2.shards_reused, 3);
     assert_eq!(calls.load(Ordering::SeqCst), 30, "no frame stylized twice");
+
+    // Another job wrote the same name since: its bytes do not pass for
+    // this job's output; it is stitched again from the stored segments.
+    let output = Path::new(&report.output);
+    let ours = std::fs::read(output).unwrap();
+    std::fs::write(output, b"another job's output").unwrap();
+    let mut third = VideoStyle::new(&job, loader(calls.clone(), None));
+    run_job(&spec(&job), &mut third, stylize_engine::driver::Launch::InProcess, Arc::new(NoProgress))
+        .expect("the job runs a third time");
+    assert_eq!(std::fs::read(output).unwrap(), ours, "this job's output, again");
+    assert_eq!(calls.load(Ordering::SeqCst), 30, "from the stored segments, no frame stylized");
 }
 
 #[test]

@@ -170,9 +170,13 @@ impl InProcess {
                         let next = task_rx.lock().map(|rx| rx.recv());
                         let Ok(Ok(task)) = next else { break };
                         let shard = task.header.shard.index;
-                        let event = match handler.handle(task) {
-                            Ok(out) => Event::Done(out),
-                            Err(error) => Event::Failed(TaskFailure { rank, shard, error }),
+                        // A panic in one shard must fail the job with one
+                        // line, not leave the coordinator waiting for it.
+                        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.handle(task)));
+                        let event = match handled {
+                            Ok(Ok(out)) => Event::Done(out),
+                            Ok(Err(error)) => Event::Failed(TaskFailure { rank, shard, error }),
+                            Err(panic) => Event::Failed(TaskFailure { rank, shard, error: panicked(shard, &panic) }),
                         };
                         if event_tx.send(event).is_err() {
                             break;
@@ -223,11 +227,11 @@ impl Transport for InProcess {
 
     fn finish(&mut self) -> Result<()> {
         self.tasks = None;
-        let mut panicked = false;
+        let mut any_panicked = false;
         for t in self.threads.drain(..) {
-            panicked |= t.join().is_err();
+            any_panicked |= t.join().is_err();
         }
-        if panicked {
+        if any_panicked {
             return Err(EngineError::Transport("worker thread panicked".into()));
         }
         Ok(())
@@ -238,6 +242,16 @@ impl Drop for InProcess {
     fn drop(&mut self) {
         let _ = self.finish();
     }
+}
+
+/// A worker's panic as a task failure, with its message.
+fn panicked(shard: u32, panic: &Box<dyn std::any::Any + Send>) -> TaskError {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    TaskError::new(TaskErrorKind::Transient, format!("shard {shard}: the worker panicked: {what}"))
 }
 
 /// Frame a message: a JSON header, then raw bytes.
@@ -312,6 +326,42 @@ mod tests {
                 segment: task.segment.iter().map(|b| b + 1).collect(),
             })
         }
+    }
+
+    /// Panics on shard 1.
+    struct Panics;
+    impl Handler for Panics {
+        fn handle(&mut self, task: Task) -> std::result::Result<TaskOutput, TaskError> {
+            if task.header.shard.index == 1 {
+                panic!("boom");
+            }
+            Echo.handle(task)
+        }
+    }
+
+    /// Two workers side by side: every shard once, and a panic in one of
+    /// them fails the job with its shard instead of hanging it.
+    #[test]
+    fn shards_side_by_side_and_a_panic_fails_the_job() {
+        let mut t = InProcess::start(vec![Box::new(Echo), Box::new(Echo)], 0);
+        let mut queue: Vec<Task> = (0..6).rev().map(task).filter(|t| t.header.shard.index != 3).collect();
+        let mut done = Vec::new();
+        scatter_gather(
+            &mut t,
+            || Ok(queue.pop()),
+            |out| {
+                done.push(out.header.shard);
+                Ok(())
+            },
+        )
+        .unwrap();
+        done.sort();
+        assert_eq!(done, vec![0, 1, 2, 4, 5]);
+
+        let mut t = InProcess::start(vec![Box::new(Panics), Box::new(Panics)], 0);
+        let mut queue: Vec<Task> = (0..3).rev().map(task).collect();
+        let err = scatter_gather(&mut t, || Ok(queue.pop()), |_| Ok(())).unwrap_err().to_string();
+        assert!(err.contains("shard 1: the worker panicked: boom"), "{err}");
     }
 
     #[test]

@@ -137,11 +137,11 @@ impl Pipeline for VideoStyle<'_> {
     type Error = PipelineError;
     type Extra = StyleFacts;
 
-    fn prepare(&mut self, info: &MediaInfo) -> Result<serde_json::Value, PipelineError> {
+    fn prepare(&mut self, info: &MediaInfo, input: &Path) -> Result<serde_json::Value, PipelineError> {
         let (width, height) = (info.video.width, info.video.height);
         if width < MIN_SIDE || height < MIN_SIDE {
             return Err(EngineError::BadInput {
-                path: info.path.clone(),
+                path: input.to_path_buf(),
                 reason: format!(
                     "{width}x{height} is too small: the style networks need at least {MIN_SIDE}x{MIN_SIDE}"
                 ),
