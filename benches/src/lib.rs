@@ -331,17 +331,25 @@ fn table(b: &Bench) -> String {
                 s += &format!("{:<8} {:<10} {:<22} {:>9.0}%\n", r.device, r.size, "  share of GPU peak", 100.0 * p);
             }
         }
+        // The engine cannot beat the model it runs, nor a stage cost less
+        // than nothing: such figures are the machine's noise, said so.
+        let efficiency = if r.efficiency > 1.0 {
+            format!("efficiency {:.2}: noise (above 1), measure again", r.efficiency)
+        } else {
+            format!("efficiency {:.2}", r.efficiency)
+        };
         s += &format!(
-            "{:<8} {:<10} {:<22} {:>10.2}   efficiency {:.2}\n",
-            r.device, r.size, "engine end to end", r.end_to_end_fps, r.efficiency
+            "{:<8} {:<10} {:<22} {:>10.2}   {efficiency}\n",
+            r.device, r.size, "engine end to end", r.end_to_end_fps
         );
+        let cost = if r.deflicker_cost < 0.0 {
+            format!("cost {:.1}%: noise (below 0), measure again", 100.0 * r.deflicker_cost)
+        } else {
+            format!("cost {:.1}%", 100.0 * r.deflicker_cost)
+        };
         s += &format!(
-            "{:<8} {:<10} {:<22} {:>10.2}   cost {:.1}%\n",
-            r.device,
-            r.size,
-            "engine + deflicker",
-            r.deflicker_fps,
-            100.0 * r.deflicker_cost
+            "{:<8} {:<10} {:<22} {:>10.2}   {cost}\n",
+            r.device, r.size, "engine + deflicker", r.deflicker_fps
         );
         if let Some(x) = &r.reference {
             s += &format!(
@@ -353,6 +361,12 @@ fn table(b: &Bench) -> String {
                 r.speedup_vs_reference.unwrap_or(0.0)
             );
         }
+    }
+    if let Some(c) = &b.ceiling {
+        s += &format!(
+            "pipeline ceiling ({} frames, medians of {}): FFmpeg {:.1} frames/s, stylize with a free model {:.1}: {:.2}\n",
+            c.frames, c.repeats, c.ffmpeg_fps, c.stylize_fps, c.ratio
+        );
     }
     if let Some(st) = &b.styles {
         s += &format!(
