@@ -112,6 +112,8 @@ pub struct Bench {
 
 /// Run the benchmark; writes `bench.json` and `bench.png` under `args.out`.
 pub fn run(args: &BenchOptions) -> Result<()> {
+    // Refuse what cannot be measured before anything is written.
+    let device_list = if args.ceiling_only { Vec::new() } else { devices(&args.devices)? };
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create directory", args.out.display()))?;
     let scratch = tempfile::tempdir()?;
     let frames = if args.quick { 16 } else { args.frames };
@@ -138,7 +140,7 @@ pub fn run(args: &BenchOptions) -> Result<()> {
         return Ok(());
     }
     let mut runs = Vec::new();
-    for device in devices(&args.devices)? {
+    for &device in &device_list {
         // A clip of one's own is measured at its own size, the model alone
         // too (else efficiency compares two sizes).
         let sizes: Vec<String> = match &args.clip {
@@ -186,7 +188,7 @@ pub fn run(args: &BenchOptions) -> Result<()> {
             Some(ceiling::measure(&c, u64::from(frames), scratch.path(), args.repeats, args.threads)?)
         }
     };
-    let styles = match (devices(&args.devices)?.first(), args.sizes.split(',').next()) {
+    let styles = match (device_list.first(), args.sizes.split(',').next()) {
         (Some(&device), Some(size)) if !args.quick => {
             eprintln!("bench: styles from paintings");
             let (w, h) = parse_size(size)?;
@@ -231,6 +233,10 @@ fn devices(list: &str) -> Result<Vec<DeviceChoice>> {
             "auto" => out.push(if tch_cuda() { DeviceChoice::Cuda(0) } else { DeviceChoice::Cpu }),
             other => bail!("{other}: unknown device (cpu, cuda)"),
         }
+    }
+    if out.is_empty() {
+        // Nothing to measure: an empty table and chart would read as a result.
+        bail!("--devices {list}: none of these devices is on this machine");
     }
     Ok(out)
 }
