@@ -37,7 +37,7 @@ pub use stylize_engine::launch::Cluster;
 
 use crate::error::PipelineError;
 use report::{JobReport, StyleFacts};
-use work::{ModelSettings, ShardHandler};
+use work::ShardHandler;
 
 /// The smallest side the style networks take: they downsample by 4 and
 /// reflect-pad, which smaller pictures cannot hold.
@@ -81,15 +81,6 @@ pub struct StyleJob {
 }
 
 impl StyleJob {
-    fn model_settings(&self) -> ModelSettings {
-        ModelSettings {
-            spec: self.model.clone(),
-            device: self.device,
-            precision: self.precision,
-            threads: self.threads,
-        }
-    }
-
     fn spec(&self) -> JobSpec {
         JobSpec { input: self.input.clone(), store: self.store.clone(), logs: self.logs.clone(), remote: self.remote }
     }
@@ -99,11 +90,12 @@ impl StyleJob {
 /// module fails in one line), on a worker rank with its first task.
 pub type ModelLoader = Arc<dyn Fn(DeviceChoice) -> Result<Box<dyn StyleModel>, ModelError> + Send + Sync>;
 
-/// The libtorch loader of a job's model.
-pub fn torch_loader(settings: &ModelSettings) -> ModelLoader {
-    let s = settings.clone();
+/// The libtorch loader of a job's model (the same on every rank; the
+/// device is chosen per rank).
+pub fn torch_loader(job: &StyleJob) -> ModelLoader {
+    let (spec, precision, threads) = (job.model.clone(), job.precision, job.threads);
     Arc::new(move |device| {
-        let model = TorchModel::load_with_threads(&s.spec, device, s.precision, s.threads)?;
+        let model = TorchModel::load_with_threads(&spec, device, precision, threads)?;
         Ok(Box::new(model) as Box<dyn StyleModel>)
     })
 }
@@ -194,7 +186,7 @@ impl Pipeline for VideoStyle<'_> {
 
 /// Run the whole job and commit its output; returns its report.
 pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> Result<JobReport, PipelineError> {
-    let mut pipeline = VideoStyle::new(job, torch_loader(&job.model_settings()));
+    let mut pipeline = VideoStyle::new(job, torch_loader(job));
     run_job(&job.spec(), &mut pipeline, launch, progress)
 }
 
@@ -203,8 +195,7 @@ pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> R
 /// chosen by its local rank.
 pub fn serve(job: &StyleJob, cluster: &Cluster) -> Result<(), PipelineError> {
     let device = job.device.for_local_rank(cluster.local_rank());
-    let mut handler =
-        ShardHandler::new(torch_loader(&job.model_settings()), device, job.worker.clone()).map_err(scratch_error)?;
+    let mut handler = ShardHandler::new(torch_loader(job), device, job.worker.clone()).map_err(scratch_error)?;
     cluster.serve(&mut handler)?;
     Ok(())
 }

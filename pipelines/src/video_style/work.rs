@@ -6,25 +6,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use stylize_engine::transport::{Handler, ResultHeader, Task, TaskError, TaskErrorKind, TaskOutput};
-use stylize_models::torch::{DeviceChoice, ModelSpec, Precision};
+use stylize_models::torch::DeviceChoice;
 use stylize_models::StyleModel;
 use stylize_worker::WorkerError;
 use stylize_worker::{run_shard, VideoFormat, WorkerOptions};
 
 use super::{ModelLoader, Progress};
-
-/// The model a worker loads: the same on every rank.
-#[derive(Debug, Clone)]
-pub struct ModelSettings {
-    /// Which network and style.
-    pub spec: ModelSpec,
-    /// Where it runs.
-    pub device: DeviceChoice,
-    /// Its precision.
-    pub precision: Precision,
-    /// CPU threads for the model (default: all cores).
-    pub threads: Option<usize>,
-}
 
 /// Runs shards through the worker stages.
 pub struct ShardHandler {
