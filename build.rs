@@ -8,7 +8,19 @@ fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=STYLIZE_CUDA");
     let Some(dir) = std::env::var_os("LIBTORCH") else { return };
-    let lib = std::path::Path::new(&dir).join("lib");
+    // For `stylize --version`: a pip torch's version.py, or libtorch's
+    // build-version file.
+    let dir = std::path::Path::new(&dir);
+    let version = std::fs::read_to_string(dir.join("version.py"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("__version__ = ").map(|v| v.trim().trim_matches('\'').to_string()))
+        })
+        .or_else(|| std::fs::read_to_string(dir.join("build-version")).ok().map(|s| s.trim().to_string()));
+    if let Some(v) = version {
+        println!("cargo:rustc-env=STYLIZE_LIBTORCH_VERSION={v}");
+    }
+    let lib = dir.join("lib");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     let gpu = std::env::var("STYLIZE_CUDA")
         .map(|v| v == "1")

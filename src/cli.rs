@@ -1,8 +1,10 @@
-//! The command line, declared with clap. Every flag has an environment
-//! fallback (`STYLIZE_…`), which is handy under mpirun and in containers.
+//! The command line, declared with clap. Every option of a job has an
+//! environment fallback (`STYLIZE_…`), which is handy under mpirun and in
+//! containers; boolean ones take 1/0, yes/no, true/false, on/off.
 
 use std::path::PathBuf;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Neural style transfer for whole videos, from one laptop to a GPU cluster.
@@ -12,9 +14,38 @@ pub struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Print nothing but errors: no progress, no summary, no warnings.
+    #[arg(short, long, global = true, env = "STYLIZE_QUIET", value_parser = BoolishValueParser::new())]
+    pub quiet: bool,
+    /// Colour in messages: auto (a terminal, and NO_COLOR unset), always, never.
+    #[arg(long, global = true, value_enum, env = "STYLIZE_COLOR", default_value = "auto")]
+    pub color: ColorArg,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// When to colour messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always (also when piped).
+    Always,
+    /// Never.
+    Never,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    /// A bar on a terminal; a line per stage and per tenth of the frames
+    /// when stderr is a file or a pipe.
+    Auto,
+    /// One JSON object a line on stderr, for scripts.
+    Json,
+    /// None.
+    Off,
 }
 
 /// The subcommands.
@@ -42,6 +73,19 @@ pub enum Command {
         #[command(subcommand)]
         command: StylesCommand,
     },
+    /// Print a shell completion script (e.g. `stylize completions bash >
+    /// /etc/bash_completion.d/stylize`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (`stylize man | man -l -`), or write one page
+    /// per command into a folder.
+    Man {
+        /// Write `stylize.1`, `stylize-submit.1`, … into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// `stylize network …`
@@ -56,9 +100,18 @@ pub enum NetworkCommand {
 #[derive(Debug, Subcommand)]
 pub enum StylesCommand {
     /// List the built-in styles (index and name) and the saved ones.
-    List,
+    List {
+        /// Print JSON.
+        #[arg(long, env = "STYLIZE_JSON", value_parser = BoolishValueParser::new())]
+        json: bool,
+    },
     /// Save a painting's style under a name: then `--style NAME` works.
     Add(AddStyleArgs),
+    /// Remove a saved or learned style.
+    Remove {
+        /// Its name.
+        name: String,
+    },
     /// Learn a painting's style for the built-in network (best quality).
     Learn(LearnArgs),
     /// Render one image in every built-in style, as one contact-sheet PNG.
@@ -110,8 +163,21 @@ pub enum RangeArg {
 /// `stylize submit`
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
-    /// The video to stylize: a path, or a blob URL (SAS in the query).
-    pub input: PathBuf,
+    /// The video to stylize: a path, or a blob URL (SAS in the query). A
+    /// value `@FILE` is read from FILE, so no SAS need be on the command
+    /// line (or set STYLIZE_INPUT).
+    #[arg(env = "STYLIZE_INPUT", hide_env_values = true)]
+    pub input: String,
+    /// Overwrite an existing output without asking.
+    #[arg(short = 'y', long = "overwrite", env = "STYLIZE_OVERWRITE", value_parser = BoolishValueParser::new(), help_heading = "Output")]
+    pub overwrite: bool,
+    /// Never overwrite an existing output: stop with an error instead
+    /// (the default when there is no terminal to ask on).
+    #[arg(short = 'n', long = "no-overwrite", conflicts_with = "overwrite", help_heading = "Output")]
+    pub no_overwrite: bool,
+    /// Progress on stderr.
+    #[arg(long, value_enum, env = "STYLIZE_PROGRESS", default_value = "auto", help_heading = "Output")]
+    pub progress: ProgressArg,
     /// What to do with it, and where the result goes.
     #[command(flatten)]
     pub job: JobArgs,
@@ -120,11 +186,13 @@ pub struct SubmitArgs {
 /// `stylize watch`: jobs triggered by uploads (BlobCreated events).
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// The Storage queue Event Grid delivers BlobCreated events to (URL with SAS).
-    #[arg(long, env = "STYLIZE_QUEUE", help_heading = "Trigger")]
+    /// The Storage queue Event Grid delivers BlobCreated events to (URL with
+    /// SAS, or `@FILE` holding it).
+    #[arg(long, env = "STYLIZE_QUEUE", hide_env_values = true, help_heading = "Trigger")]
     pub queue: String,
-    /// The container uploads land in (URL with a SAS that can read them).
-    #[arg(long, env = "STYLIZE_INPUTS", help_heading = "Trigger")]
+    /// The container uploads land in (URL with a SAS that can read them, or
+    /// `@FILE` holding it).
+    #[arg(long, env = "STYLIZE_INPUTS", hide_env_values = true, help_heading = "Trigger")]
     pub inputs: String,
     /// Only uploads whose name ends so (case-insensitive).
     #[arg(long, env = "STYLIZE_SUFFIX", default_value = ".mp4", help_heading = "Trigger")]
@@ -136,7 +204,7 @@ pub struct WatchArgs {
     #[arg(long, env = "STYLIZE_VISIBILITY", default_value_t = 120, value_parser = clap::value_parser!(u64).range(3..=604800), help_heading = "Trigger")]
     pub visibility: u64,
     /// Stop when the queue is empty (batch runs, tests).
-    #[arg(long, help_heading = "Trigger")]
+    #[arg(long, env = "STYLIZE_UNTIL_EMPTY", value_parser = BoolishValueParser::new(), help_heading = "Trigger")]
     pub until_empty: bool,
     /// What to do with each upload, and where the results go.
     #[command(flatten)]
@@ -153,26 +221,37 @@ pub struct JobArgs {
     #[arg(long, env = "STYLIZE_STYLE_IMAGE", conflicts_with = "model", help_heading = "Style")]
     pub style_image: Option<PathBuf>,
     /// Your own TorchScript model ([N,3,H,W] image in, same-size image out) instead of a built-in style.
-    #[arg(long, env = "STYLIZE_MODEL", help_heading = "Style")]
+    #[arg(long, env = "STYLIZE_MODEL", conflicts_with = "style_image", help_heading = "Style")]
     pub model: Option<PathBuf>,
     /// Pixel range of `--model`.
     #[arg(long, env = "STYLIZE_RANGE", value_enum, default_value = "0-1", requires = "model", help_heading = "Style")]
     pub range: RangeArg,
 
-    /// Store for the output and job state: a directory, or a blob
-    /// container URL (SAS in the query).
-    #[arg(short, long, env = "STYLIZE_OUTPUT", default_value = "stylize-out", help_heading = "Output")]
-    pub output: PathBuf,
+    /// Where the result goes. A file name ending in .mp4, .mov or .mkv
+    /// (`-o result.mp4`) is written exactly (its job state is kept in
+    /// $STYLIZE_CACHE/state, default ~/.cache/stylize/state); a directory
+    /// (`-o out/`) or a container URL (SAS in the query) is a store,
+    /// holding the output under a name unique to the input and settings,
+    /// and the job's state. `@FILE` reads the value from FILE.
+    #[arg(
+        short,
+        long,
+        env = "STYLIZE_OUTPUT",
+        hide_env_values = true,
+        default_value = "stylize-out",
+        help_heading = "Output"
+    )]
+    pub output: String,
     /// Where the job's log (JSON lines) goes: a directory or a container
-    /// URL, apart from inputs and outputs.
-    #[arg(long, env = "STYLIZE_LOGS", help_heading = "Output")]
-    pub logs: Option<PathBuf>,
+    /// URL, apart from inputs and outputs (`@FILE` reads it from FILE).
+    #[arg(long, env = "STYLIZE_LOGS", hide_env_values = true, help_heading = "Output")]
+    pub logs: Option<String>,
     /// Refuse any credential but a SAS token (no account keys).
-    #[arg(long, env = "STYLIZE_SAS_ONLY", help_heading = "Security")]
+    #[arg(long, env = "STYLIZE_SAS_ONLY", value_parser = BoolishValueParser::new(), help_heading = "Security")]
     pub sas_only: bool,
     /// In Azure: authenticate as the machine's managed identity where a
     /// URL has no SAS (https only; no secret anywhere).
-    #[arg(long, env = "STYLIZE_MANAGED_IDENTITY", help_heading = "Security")]
+    #[arg(long, env = "STYLIZE_MANAGED_IDENTITY", value_parser = BoolishValueParser::new(), help_heading = "Security")]
     pub managed_identity: bool,
     /// Check the compute subnet first: a directory with the `az … show`
     /// JSON of `nsg.json` (and `subnet.json`, `storage.json`,
@@ -181,7 +260,7 @@ pub struct JobArgs {
     #[arg(long, env = "STYLIZE_NETWORK_CHECK", value_name = "DIR", help_heading = "Security")]
     pub network_check: Option<PathBuf>,
     /// Run even when the network check fails.
-    #[arg(long, requires = "network_check", help_heading = "Security")]
+    #[arg(long, requires = "network_check", env = "STYLIZE_FORCE", value_parser = BoolishValueParser::new(), help_heading = "Security")]
     pub force: bool,
     /// x264 constant rate factor (lower is better; 18 is visually lossless).
     #[arg(long, env = "STYLIZE_CRF", default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=51), help_heading = "Output")]
@@ -207,10 +286,10 @@ pub struct JobArgs {
     #[arg(long, env = "STYLIZE_DEFLICKER", value_enum, default_value = "still", help_heading = "Style")]
     pub deflicker: DeflickerArg,
     /// Skip measuring the output's flicker for the job report.
-    #[arg(long, env = "STYLIZE_NO_FLICKER_REPORT", help_heading = "Output")]
+    #[arg(long, env = "STYLIZE_NO_FLICKER_REPORT", value_parser = BoolishValueParser::new(), help_heading = "Output")]
     pub no_flicker_report: bool,
     /// Under mpirun: rank 0 only coordinates and runs no shard itself.
-    #[arg(long, env = "STYLIZE_COORDINATOR_ONLY", help_heading = "Compute")]
+    #[arg(long, env = "STYLIZE_COORDINATOR_ONLY", value_parser = BoolishValueParser::new(), help_heading = "Compute")]
     pub coordinator_only: bool,
     /// Target shard length in frames (shards are cut at keyframes).
     #[arg(long, env = "STYLIZE_SHARD_FRAMES", default_value_t = 48, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Compute")]
@@ -223,7 +302,7 @@ pub struct JobArgs {
     pub parallel_shards: u16,
 
     /// Print the job report as JSON on stdout instead of a summary.
-    #[arg(long)]
+    #[arg(long, env = "STYLIZE_JSON", value_parser = BoolishValueParser::new())]
     pub json: bool,
 }
 
@@ -235,16 +314,24 @@ pub struct FlickerArgs {
     /// The stylized video (same size and frame count).
     pub output: PathBuf,
     /// Print JSON.
-    #[arg(long)]
+    #[arg(long, env = "STYLIZE_JSON", value_parser = BoolishValueParser::new())]
     pub json: bool,
 }
 
 /// `stylize jobs`
 #[derive(Debug, Args)]
 pub struct JobsArgs {
-    /// The store directory.
-    #[arg(short, long, env = "STYLIZE_OUTPUT", default_value = "stylize-out", global = true)]
-    pub output: PathBuf,
+    /// The store: a directory (it must exist), or a container URL (SAS in
+    /// the query, or `@FILE` holding it). For `submit -o FILE.mp4` jobs:
+    /// $STYLIZE_CACHE/state.
+    #[arg(short, long, env = "STYLIZE_OUTPUT", hide_env_values = true, default_value = "stylize-out", global = true)]
+    pub output: String,
+    /// Refuse any credential but a SAS token (no account keys).
+    #[arg(long, env = "STYLIZE_SAS_ONLY", value_parser = BoolishValueParser::new(), global = true)]
+    pub sas_only: bool,
+    /// Authenticate as the machine's managed identity where a URL has no SAS.
+    #[arg(long, env = "STYLIZE_MANAGED_IDENTITY", value_parser = BoolishValueParser::new(), global = true)]
+    pub managed_identity: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: JobsCommand,
@@ -254,7 +341,11 @@ pub struct JobsArgs {
 #[derive(Debug, Subcommand)]
 pub enum JobsCommand {
     /// One line per job: id, shards done, state, input.
-    List,
+    List {
+        /// Print JSON (one array).
+        #[arg(long, env = "STYLIZE_JSON", value_parser = BoolishValueParser::new())]
+        json: bool,
+    },
     /// A job's manifest and report, as JSON.
     Show {
         /// The job id.
@@ -297,8 +388,8 @@ pub struct BenchArgs {
     /// CPU threads for the model.
     #[arg(long, env = "STYLIZE_THREADS")]
     pub threads: Option<u16>,
-    /// Where `bench.json` and `bench.png` go.
-    #[arg(long, default_value = "bench-out")]
+    /// Where `bench.json` and `bench.png` go (a folder).
+    #[arg(short, long = "output", visible_alias = "out", default_value = "bench-out")]
     pub out: PathBuf,
     /// Measure only the pipeline ceiling: the engine with a pass-through
     /// model against FFmpeg's own decode -> RGB -> x264 (`ceiling.json`).
@@ -336,6 +427,9 @@ pub struct AddStyleArgs {
     /// The painting whose style to save.
     #[arg(long)]
     pub from_image: PathBuf,
+    /// Replace a saved style of that name.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `stylize styles learn`
@@ -359,6 +453,9 @@ pub struct LearnArgs {
     /// Where to train.
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceArg,
+    /// Replace a saved style of that name.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `stylize styles preview`
@@ -416,7 +513,7 @@ pub struct NetworkCheckArgs {
     pub max_nodes: Option<u32>,
 
     /// SSH to the nodes is wanted: TCP 22 must be open, but not to the internet.
-    #[arg(long, env = "STYLIZE_NETWORK_SSH", help_heading = "Cluster")]
+    #[arg(long, env = "STYLIZE_NETWORK_SSH", value_parser = BoolishValueParser::new(), help_heading = "Cluster")]
     pub ssh: bool,
 
     /// Azure region for the service tags (e.g. eastus); defaults to the NSG's location.
@@ -424,7 +521,7 @@ pub struct NetworkCheckArgs {
     pub region: Option<String>,
 
     /// Print the report as JSON instead of a table.
-    #[arg(long, env = "STYLIZE_NETWORK_JSON", help_heading = "Output")]
+    #[arg(long, env = "STYLIZE_NETWORK_JSON", value_parser = BoolishValueParser::new(), help_heading = "Output")]
     pub json: bool,
 }
 

@@ -1,17 +1,38 @@
 //! `stylize jobs list|show|clean`: printing; the work is the pipelines
-//! crate's (`stylize_pipelines::jobs`).
+//! crate's (`stylize_pipelines::jobs`). Works on a local store (which must
+//! exist) or a container.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use stylize_pipelines::jobs;
+use stylize_pipelines::video_style::RemoteOptions;
 
 use crate::cli::{JobsArgs, JobsCommand};
+use crate::Usage;
 
 pub fn run(args: &JobsArgs) -> Result<()> {
+    let store = crate::submit::location(&args.output)?;
+    let remote = RemoteOptions { sas_only: args.sas_only, managed_identity: args.managed_identity };
     match &args.command {
-        JobsCommand::List => {
-            let states = jobs::list(&args.output)?;
+        JobsCommand::List { json } => {
+            let states = jobs::list(&store, remote)?;
+            if *json {
+                let list: Vec<_> = states
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "job": s.id,
+                            "input": s.manifest.as_ref().map(|m| m.input.clone()),
+                            "shards": s.manifest.as_ref().map(|m| m.plan.shards.len()),
+                            "shards_done": s.manifest.as_ref().map(|m| m.done.len()),
+                            "output": s.manifest.as_ref().and_then(|m| m.output.clone()),
+                        })
+                    })
+                    .collect();
+                outln!("{}", serde_json::to_string_pretty(&list)?);
+                return Ok(());
+            }
             if states.is_empty() {
-                outln!("no jobs in {}", args.output.display());
+                outln!("no jobs in {}", store.display());
             }
             for s in states {
                 match s.manifest {
@@ -26,14 +47,17 @@ pub fn run(args: &JobsArgs) -> Result<()> {
                 }
             }
         }
-        JobsCommand::Show { id } => outln!("{}", serde_json::to_string_pretty(&jobs::show(&args.output, id)?)?),
+        JobsCommand::Show { id } => {
+            outln!("{}", serde_json::to_string_pretty(&jobs::show(&store, remote, id)?)?)
+        }
         JobsCommand::Clean { id, all } => {
             let which = match (id, all) {
                 (Some(id), false) => Some(id.as_str()),
                 (None, true) => None,
-                _ => bail!("jobs clean: give a job id or --all"),
+                (Some(_), true) => return Err(Usage::new("jobs clean: give a job id or --all, not both")),
+                (None, false) => return Err(Usage::new("jobs clean: give a job id, or --all")),
             };
-            for id in jobs::clean(&args.output, which)? {
+            for id in jobs::clean(&store, remote, which)? {
                 outln!("removed job {id}");
             }
         }

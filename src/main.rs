@@ -27,13 +27,37 @@ mod preview;
 mod progress;
 mod submit;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+
+/// A wrong command line found after clap's own checks: exit status 2.
+#[derive(Debug)]
+pub struct Usage(String);
+
+impl Usage {
+    pub fn new(message: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(Usage(message.into()))
+    }
+}
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    init_logging(cli.verbose);
+    let cli = parse();
+    let color = match cli.color {
+        cli::ColorArg::Always => true,
+        cli::ColorArg::Never => false,
+        cli::ColorArg::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    init_logging(if cli.quiet { None } else { Some(cli.verbose) }, color);
     // Under mpirun every rank runs this same command; MPI lives as long as
     // `cluster` does.
     let cluster = stylize_pipelines::video_style::Cluster::init();
@@ -41,29 +65,37 @@ fn main() -> ExitCode {
         abort_on_panic(cluster.rank());
     }
     let result = match cli.command {
-        cli::Command::Submit(args) => submit::run(&args, &cluster),
+        cli::Command::Submit(args) => submit::run(&args, &cluster, cli.quiet),
         cli::Command::Watch(args) => submit::watch_queue(&args),
         cli::Command::Bench(args) => stylize_bench::run(&args.options()).map_err(Into::into),
         cli::Command::Jobs(args) => jobs::run(&args),
         cli::Command::Flicker(args) => flicker(&args),
         cli::Command::Network { command: cli::NetworkCommand::Check(args) } => network_check(&args),
         cli::Command::Styles { command } => match command {
-            cli::StylesCommand::List => {
-                preview::list();
-                Ok(())
-            }
+            cli::StylesCommand::List { json } => preview::list(json),
             cli::StylesCommand::Preview(args) => preview::run(&args),
             cli::StylesCommand::Add(args) => preview::add(&args),
+            cli::StylesCommand::Remove { name } => preview::remove(&name),
             cli::StylesCommand::Learn(args) => preview::learn(&args),
         },
+        cli::Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cli::Cli::command(), "stylize", &mut out);
+            out!("{}", String::from_utf8_lossy(&out));
+            Ok(())
+        }
+        cli::Command::Man { dir } => man(dir.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line, the file and the cause: no backtrace, no chain dump.
-            let msg = e.to_string().replace('\n', " ");
+            // Redacted once more: no secret reaches the terminal, whatever
+            // the error quoted.
+            let msg = stylize_pipelines::redact(&e.to_string().replace('\n', " "));
             eprintln!("stylize: error: {msg}");
-            let usage = e.downcast_ref::<stylize_pipelines::PipelineError>().is_some_and(|e| e.is_usage());
+            let usage = e.downcast_ref::<stylize_pipelines::PipelineError>().is_some_and(|e| e.is_usage())
+                || e.downcast_ref::<Usage>().is_some();
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
@@ -128,14 +160,100 @@ fn network_check(args: &cli::NetworkCheckArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Logs go to stderr, filtered by RUST_LOG (default: warnings; `-v` info).
-fn init_logging(verbose: u8) {
+/// Logs go to stderr, filtered by RUST_LOG (default: warnings; `-v` info;
+/// `-q` (None) errors only), with colour codes only when asked for.
+fn init_logging(verbose: Option<u8>, color: bool) {
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
+        None => "error",
+        Some(0) => "warn",
+        Some(1) => "info",
+        Some(_) => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(color)
+        .init();
+}
+
+/// Parse the command line. Whatever clap prints (an error quoting an
+/// argument, `--help` showing `[env: …=value]`) is redacted first: a SAS
+/// given by mistake never reaches the terminal. `--version` names the
+/// libraries this build runs on.
+fn parse() -> cli::Cli {
+    let mut command = cli::Cli::command();
+    if std::env::args().any(|a| a == "--version") {
+        command = command.long_version(long_version());
+    }
+    match command.try_get_matches().and_then(|m| cli::Cli::from_arg_matches(&m)) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let mut text = stylize_pipelines::redact(&e.render().to_string());
+            if let Some(var) = env_source(&e) {
+                text = text.replacen('\n', &format!(" (from the environment variable {var})\n"), 1);
+            }
+            if e.use_stderr() {
+                eprint!("{text}");
+            } else {
+                out!("{text}");
+            }
+            std::process::exit(e.exit_code());
+        }
+    }
+}
+
+/// The environment variable an invalid value came from, when it was not
+/// on the command line.
+fn env_source(e: &clap::Error) -> Option<String> {
+    let arg = match e.get(clap::error::ContextKind::InvalidArg)? {
+        clap::error::ContextValue::String(s) => s.clone(),
+        _ => return None,
+    };
+    let long = arg.split_whitespace().next()?.trim_start_matches('-').to_string();
+    let on_command_line = std::env::args().any(|a| a.trim_start_matches('-').split('=').next() == Some(&long));
+    if on_command_line {
+        return None;
+    }
+    fn find(cmd: &clap::Command, long: &str) -> Option<String> {
+        cmd.get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env())
+            .map(|v| v.to_string_lossy().into_owned())
+            .or_else(|| cmd.get_subcommands().find_map(|c| find(c, long)))
+    }
+    find(&cli::Cli::command(), &long).filter(|var| std::env::var_os(var).is_some())
+}
+
+fn long_version() -> &'static str {
+    let mut v = format!(
+        "{}\nlibtorch {}",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("STYLIZE_LIBTORCH_VERSION").unwrap_or("unknown")
+    );
+    for (name, version) in stylize_pipelines::library_versions() {
+        v.push_str(&format!("\n{name} {version}"));
+    }
+    // Printed once, then the process exits.
+    Box::leak(v.into_boxed_str())
+}
+
+/// `stylize man`: the page on stdout, or every command's page into `dir`.
+fn man(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let command = cli::Cli::command();
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+            clap_mangen::generate_to(command, dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+            outln!("wrote the manual pages into {}", dir.display());
+        }
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command).render(&mut page)?;
+            out!("{}", String::from_utf8_lossy(&page));
+        }
+    }
+    Ok(())
 }

@@ -7,14 +7,35 @@ use stylize_pipelines::video_style::DeviceChoice;
 
 use crate::cli::{AddStyleArgs, DeviceArg, LearnArgs, PreviewArgs};
 
-pub fn list() {
+pub fn list(json: bool) -> Result<()> {
+    let (dir, saved) = styles::saved_names();
+    if json {
+        let builtin: Vec<_> = styles::builtin_names()
+            .iter()
+            .enumerate()
+            .map(|(i, name)| serde_json::json!({ "index": i, "name": name, "kind": "builtin" }))
+            .collect();
+        let saved: Vec<_> = saved
+            .iter()
+            .map(|(name, kind)| serde_json::json!({ "name": name, "kind": kind.as_str(), "dir": dir }))
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "builtin": builtin, "saved": saved }))?);
+        return Ok(());
+    }
     for (i, name) in styles::builtin_names().iter().enumerate() {
         outln!("{i:>2}  {name}");
     }
-    let (dir, saved) = styles::saved_names();
-    for name in saved {
-        outln!("    {name}  (saved from a painting, {})", dir.display());
+    for (name, kind) in saved {
+        outln!("    {name}  ({}, {})", kind.describe(), dir.display());
     }
+    Ok(())
+}
+
+/// `stylize styles remove NAME`
+pub fn remove(name: &str) -> Result<()> {
+    let path = styles::remove(name)?;
+    outln!("removed style {name} ({})", path.display());
+    Ok(())
 }
 
 /// `stylize styles learn painting.jpg --name NAME`
@@ -33,6 +54,7 @@ pub fn learn(args: &LearnArgs) -> Result<()> {
         args.steps as usize,
         i64::from(args.size),
         device(args.device),
+        args.force,
         &|_, loss| {
             bar.inc(1);
             bar.set_message(format!("loss {loss:.4}"));
@@ -52,7 +74,7 @@ pub fn learn(args: &LearnArgs) -> Result<()> {
 
 /// `stylize styles add NAME --from-image painting.jpg`
 pub fn add(args: &AddStyleArgs) -> Result<()> {
-    let path = styles::add(&args.name, &args.from_image)?;
+    let path = styles::add(&args.name, &args.from_image, args.force)?;
     outln!("saved style {} ({})", args.name, path.display());
     Ok(())
 }
@@ -62,8 +84,7 @@ pub fn add(args: &AddStyleArgs) -> Result<()> {
 pub fn run(args: &PreviewArgs) -> Result<()> {
     styles::preview(&args.image, args.tile, &args.output)?;
     outln!("{}: {} styles, 7 to a row, left to right:", args.output.display(), styles::builtin_names().len());
-    list();
-    Ok(())
+    list(false)
 }
 
 pub fn device(arg: DeviceArg) -> DeviceChoice {

@@ -1,6 +1,8 @@
 //! `stylize submit` and `stylize watch`: build the job from the flags, run
 //! it (or one per upload), print a summary.
 
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,12 +10,109 @@ use anyhow::Result;
 use stylize_pipelines::styles::{model_for, StyleChoice};
 use stylize_pipelines::video_style::watch::{watch, EventFilter, WatchOptions};
 use stylize_pipelines::video_style::{
-    run as run_job, serve, set_threads, Cluster, DeflickerMode, EncodeSettings, Launch, Location, PixelRange,
-    Precision, RemoteOptions, StyleJob, WorkerOptions,
+    run as run_job, serve, set_threads, Cluster, DeflickerMode, Destination, EncodeSettings, Launch, Location,
+    Overwrite, PixelRange, Precision, RemoteOptions, StyleJob, WorkerOptions,
 };
 
-use crate::cli::{DeflickerArg, JobArgs, PrecisionArg, RangeArg, SubmitArgs, WatchArgs};
-use crate::progress::Bar;
+use crate::cli::{DeflickerArg, JobArgs, PrecisionArg, ProgressArg, RangeArg, SubmitArgs, WatchArgs};
+use crate::progress::{Mode, Reporter};
+use crate::Usage;
+
+/// Containers an output file may be (`-o result.mkv`).
+const WRITABLE: [&str; 6] = ["mp4", "m4v", "mov", "qt", "mkv", "webm"];
+/// Video file extensions stylize reads but does not write: `-o x.avi` is
+/// a mistake, not a store folder named `x.avi`.
+const READ_ONLY: [&str; 14] =
+    ["avi", "ts", "m2ts", "mts", "mxf", "mpg", "mpeg", "flv", "wmv", "ogv", "3gp", "vob", "y4m", "nut"];
+
+/// A location argument's value: as given, or read from a file with
+/// `@FILE` (so a SAS need not be on the command line, where `ps` shows it).
+pub fn value(arg: &str) -> Result<String> {
+    match arg.strip_prefix('@') {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{file}: cannot read ({e})"))?;
+            let line = text.lines().map(str::trim).find(|l| !l.is_empty());
+            line.map(str::to_string).ok_or_else(|| anyhow::anyhow!("{file}: empty"))
+        }
+        None => Ok(arg.to_string()),
+    }
+}
+
+/// A location argument: a path or a valid http(s) URL, nothing else.
+pub fn location(arg: &str) -> Result<Location> {
+    Ok(Location::parse_checked(&value(arg)?)?)
+}
+
+/// Where the job state of `-o FILE` jobs lives.
+pub fn state_dir() -> PathBuf {
+    let cache = std::env::var_os("STYLIZE_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
+        base.join("stylize")
+    });
+    cache.join("state")
+}
+
+/// `-o`: a file (exactly that output), a blob (exactly that key in its
+/// container), or a store (a unique name in it).
+fn destination(arg: &str) -> Result<(Location, Destination)> {
+    if arg == "-" {
+        return Err(Usage::new("-o -: an output cannot go to stdout (MP4 and MOV need a seekable file); name a file"));
+    }
+    let extension = |p: &Path| p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let refuse = |ext: &str| {
+        Usage::new(format!(
+            "-o {arg}: cannot write .{ext} files; name a .mp4, .mov or .mkv file, or a folder ending in /"
+        ))
+    };
+    let raw = value(arg)?;
+    match Location::parse_checked(&raw)? {
+        Location::Local(path) => {
+            let ext = extension(&path);
+            if raw.ends_with('/') || path.is_dir() {
+                Ok((Location::Local(path), Destination::Named))
+            } else if ext.as_deref().is_some_and(|e| WRITABLE.contains(&e)) {
+                Ok((Location::Local(state_dir()), Destination::File(path)))
+            } else if let Some(e) = ext.filter(|e| READ_ONLY.contains(&e.as_str())) {
+                Err(refuse(&e))
+            } else {
+                Ok((Location::Local(path), Destination::Named))
+            }
+        }
+        Location::Remote(url) => {
+            let Ok(parsed) =
+                stylize_pipelines::video_style::StorageUrl::parse(&url, stylize_pipelines::video_style::Service::Blob)
+            else {
+                return Ok((Location::Remote(url), Destination::Named));
+            };
+            let blob = parsed.blob.clone().unwrap_or_default();
+            match extension(Path::new(&blob)) {
+                Some(e) if WRITABLE.contains(&e.as_str()) => {
+                    let container = parsed.container_url()?.to_string();
+                    Ok((Location::Remote(container), Destination::Key(blob)))
+                }
+                Some(e) if READ_ONLY.contains(&e.as_str()) => Err(refuse(&e)),
+                _ => Ok((Location::Remote(url), Destination::Named)),
+            }
+        }
+    }
+}
+
+/// May an existing output be replaced: `-y`, `-n`, or ask on a terminal.
+fn overwrite(args: &SubmitArgs) -> Overwrite {
+    if args.overwrite {
+        Overwrite::Always
+    } else if args.no_overwrite || !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        Overwrite::Never
+    } else {
+        Overwrite::Ask(Arc::new(|name: &str| {
+            eprint!("stylize: {name} exists; overwrite? [y/N] ");
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
+        }))
+    }
+}
 
 /// `--network-check DIR`: the subnet's NSG, firewalls and routes must
 /// pass before any work, unless `--force`.
@@ -45,6 +144,8 @@ fn network_gate(args: &JobArgs) -> Result<()> {
 
 /// The job the flags describe, for `input`.
 fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
+    let (store, destination) = destination(&args.output)?;
+    let logs = args.logs.as_deref().map(location).transpose()?;
     network_gate(args)?;
     let choice = match (&args.model, &args.style_image) {
         (Some(path), _) => StyleChoice::Model {
@@ -63,8 +164,8 @@ fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
     }
     Ok(StyleJob {
         input,
-        store: Location::parse(&args.output.to_string_lossy()),
-        logs: args.logs.as_ref().map(|l| Location::parse(&l.to_string_lossy())),
+        store,
+        logs,
         remote: RemoteOptions { sas_only: args.sas_only, managed_identity: args.managed_identity },
         model,
         device: crate::preview::device(args.device),
@@ -85,53 +186,67 @@ fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
         threads: args.threads.map(usize::from),
         shard_frames: args.shard_frames,
         parallel_shards: usize::from(args.parallel_shards),
+        destination,
+        overwrite: Overwrite::Never,
     })
 }
 
 /// Run the job: in-process, or as one rank of an MPI job. Worker ranks
 /// are released by the cluster, once, however the job ends.
-pub fn run(args: &SubmitArgs, cluster: &Cluster) -> Result<()> {
-    let job = build_job(&args.job, Location::parse(&args.input.to_string_lossy()))?;
+pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
+    let mut job = build_job(&args.job, location(&args.input)?)?;
+    job.overwrite = overwrite(args);
     if !cluster.is_coordinator() {
+        on_interrupt(None);
         serve(&job, cluster)?;
         return Ok(());
     }
-    let bar = Arc::new(Bar::new());
+    let mode = match args.progress {
+        _ if quiet => Mode::Off,
+        ProgressArg::Off => Mode::Off,
+        ProgressArg::Json => Mode::Json,
+        ProgressArg::Auto if std::io::stderr().is_terminal() => Mode::Bar,
+        ProgressArg::Auto => Mode::Lines,
+    };
+    let reporter = Arc::new(Reporter::new(mode));
+    on_interrupt(Some(reporter.clone()));
     let launch = if cluster.is_mpi() || args.job.coordinator_only {
         Launch::Cluster { cluster, coordinator_only: args.job.coordinator_only }
     } else {
         Launch::InProcess
     };
-    let report = run_job(&job, bar.clone(), launch);
-    bar.finish();
+    let report = run_job(&job, reporter.clone(), launch);
+    reporter.finish();
     let report = report?;
     if args.job.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
+    if quiet {
+        return Ok(());
+    }
+    // Lines that fit 100 columns (but the output's own name).
     let v = &report.video;
+    let plural = if v.audio_streams == 1 { "" } else { "s" };
+    outln!("wrote {}", report.output);
     outln!(
-        "{} ({}x{}, {} frames at {} fps, {:.2} s, {} audio stream{}) in {:.1} s, {:.1} frames/s; job {}{}",
-        report.output,
+        "  {}x{}, {} frames at {} fps, {:.2} s, {} audio stream{plural}",
         v.width,
         v.height,
         v.frames,
         v.frame_rate,
         v.duration_secs,
-        v.audio_streams,
-        if v.audio_streams == 1 { "" } else { "s" },
-        report.wall_secs,
-        report.frames_per_sec,
-        report.job,
-        if report.shards_reused > 0 {
-            format!(", {} of {} shards reused", report.shards_reused, report.shards)
-        } else {
-            String::new()
-        },
+        v.audio_streams
     );
+    let reused = if report.shards_reused > 0 {
+        format!(", {} of {} shards reused", report.shards_reused, report.shards)
+    } else {
+        String::new()
+    };
+    outln!("  {:.1} s at {:.1} frames/s; job {}{reused}", report.wall_secs, report.frames_per_sec, report.job);
     if let Some(f) = &report.extra.flicker {
         outln!(
-            "flicker where the input is still: {:.2} levels/frame (input {:.2}); warp error {}",
+            "  flicker where the input is still: {:.2} levels/frame (input {:.2}); warp error {}",
             f.output.instability,
             f.source.instability,
             f.output.warp_error.map_or("n/a".to_string(), |e| format!("{e:.1}")),
@@ -140,13 +255,39 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster) -> Result<()> {
     Ok(())
 }
 
+/// Ctrl-C or SIGTERM: one line saying what is kept, this run's scratch
+/// removed, exit 130. Every stored segment is already committed, so the
+/// same command resumes from them; what was half-written is removed by the
+/// job's next run. Worker ranks (no reporter) leave quietly.
+fn on_interrupt(reporter: Option<Arc<Reporter>>) {
+    let installed = ctrlc::set_handler(move || {
+        if let Some(r) = &reporter {
+            r.finish();
+            match r.shards_kept() {
+                Some((kept, total)) => eprintln!(
+                    "stylize: interrupted: {kept} of {total} shards kept; run the same command again to resume"
+                ),
+                None => eprintln!("stylize: interrupted before any frame was stylized"),
+            }
+        }
+        stylize_pipelines::scratch::remove_all();
+        std::process::exit(130);
+    });
+    if let Err(e) = installed {
+        tracing::debug!(error = %e, "no interrupt handler");
+    }
+}
+
 /// `stylize watch`: one job per uploaded video, until stopped (or the
 /// queue is empty, with `--until-empty`).
 pub fn watch_queue(args: &WatchArgs) -> Result<()> {
     let template = build_job(&args.job, Location::Local(Default::default()))?;
+    if template.destination != Destination::Named {
+        return Err(Usage::new("watch writes one output per upload: -o must be a folder or a container URL"));
+    }
     let options = WatchOptions {
-        queue: args.queue.clone(),
-        inputs: args.inputs.clone(),
+        queue: value(&args.queue)?,
+        inputs: value(&args.inputs)?,
         filter: EventFilter { container: None, suffix: Some(args.suffix.clone()) },
         max_dequeues: args.max_dequeues,
         visibility: Duration::from_secs(args.visibility),

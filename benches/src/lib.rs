@@ -317,6 +317,8 @@ fn end_to_end(
         shard_frames: DEFAULT_SHARD_FRAMES,
         parallel_shards: 2,
         measure_flicker: false,
+        destination: Default::default(),
+        overwrite: Default::default(),
     };
     let report = run_job(&job, Arc::new(NoProgress), Launch::InProcess)?;
     Ok((report.video.frames as f64 / report.wall_secs, report.video.frames))

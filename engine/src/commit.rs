@@ -14,20 +14,31 @@ use crate::store::{temp_file_in, Store};
 /// file itself for a local store, a file in `scratch` otherwise), for
 /// measuring it. `E` is the caller's error type, so `write` may fail with
 /// whatever the pipeline fails with.
+/// The temporary file is staged under `staging` (the job's own prefix, on
+/// the same disk), where the job's next run removes it if this one is
+/// killed half-way.
 pub fn commit<E: From<EngineError>>(
     store: &dyn Store,
     key: &str,
+    staging: &str,
     scratch: &Path,
     write: impl FnOnce(&Path) -> std::result::Result<(), E>,
 ) -> std::result::Result<PathBuf, E> {
-    let dir = store.staging_dir(key).unwrap_or_else(|| scratch.to_path_buf());
+    let dir = store.staging_dir(staging).unwrap_or_else(|| scratch.to_path_buf());
     let tmp = temp_file_in(&dir)?.into_temp_path();
     write(&tmp)?;
-    Ok(publish(store, key, scratch, &dir, tmp)?)
+    Ok(publish(store, key, staging, scratch, &dir, tmp)?)
 }
 
-fn publish(store: &dyn Store, key: &str, scratch: &Path, dir: &Path, tmp: tempfile::TempPath) -> Result<PathBuf> {
-    match store.staging_dir(key) {
+fn publish(
+    store: &dyn Store,
+    key: &str,
+    staging: &str,
+    scratch: &Path,
+    dir: &Path,
+    tmp: tempfile::TempPath,
+) -> Result<PathBuf> {
+    match store.staging_dir(staging) {
         Some(_) => {
             store.commit_file(key, tmp)?;
             Ok(store.local_path(key).unwrap_or_else(|| dir.join(key)))

@@ -21,12 +21,13 @@ use serde_json::json;
 use tracing::info;
 
 use crate::concat::Segment;
-use crate::container::{plan_streams, StreamPlan};
+use crate::container::{container_for, plan_streams, StreamPlan};
 use crate::error::EngineError;
 use crate::gather::Gather;
 use crate::job::{file_digest, job_id, Manifest};
 use crate::launch::Cluster;
 use crate::location::{fetch_input, open_store, Location, RemoteOptions};
+use crate::output::{check_file_target, name_tag, Destination, Overwrite, Target};
 use crate::plan::{Plan, Shard};
 use crate::probe::{probe, MediaInfo};
 use crate::report::{JobReport, Transfer, VideoFacts};
@@ -46,6 +47,11 @@ pub struct JobSpec {
     pub logs: Option<Location>,
     /// How remote locations may be reached (`--sas-only`).
     pub remote: RemoteOptions,
+    /// Where the output goes: a unique name in the store (the default),
+    /// or exactly the key or file the user named.
+    pub destination: Destination,
+    /// Whether an existing output that is not this job's may be replaced.
+    pub overwrite: Overwrite,
 }
 
 /// How this process runs the job's shards.
@@ -61,19 +67,39 @@ pub enum Launch<'a> {
     },
 }
 
+/// The whole video's counts when its frames start: a resumed job counts
+/// from what an earlier run finished, not from zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Frames in the video.
+    pub frames: u64,
+    /// Frames an earlier run finished.
+    pub frames_done: u64,
+    /// Shards in the plan.
+    pub shards: usize,
+    /// Shards an earlier run finished.
+    pub shards_done: usize,
+}
+
 /// Hears how a job advances (the CLI draws a progress bar).
 pub trait Progress: Send + Sync {
-    /// The job will process `frames` frames now (after skipping done shards).
-    fn start(&self, frames: u64);
+    /// The job enters a stage: `probe`, `model`, `plan`, `frames`,
+    /// `stitch`, then the pipeline's own (`flicker`).
+    fn stage(&self, _stage: &'static str) {}
+    /// The frames start.
+    fn start(&self, counts: Counts);
     /// `frames` more frames are done.
     fn advance(&self, frames: u64);
+    /// One more shard's segment is kept in the job's state (it survives an
+    /// interrupt).
+    fn shard_kept(&self) {}
 }
 
 /// A progress listener that ignores everything.
 pub struct NoProgress;
 
 impl Progress for NoProgress {
-    fn start(&self, _: u64) {}
+    fn start(&self, _: Counts) {}
     fn advance(&self, _: u64) {}
 }
 
@@ -93,8 +119,10 @@ pub trait Pipeline {
     fn prepare(&mut self, info: &MediaInfo, input: &Path) -> Result<serde_json::Value, Self::Error>;
     /// Cut the video into shards (never depending on the worker count).
     fn plan(&self, info: &MediaInfo) -> Plan;
-    /// The output's store key, for the input's file name and container.
-    fn output_name(&self, input_file: &str, streams: &StreamPlan) -> String;
+    /// The output's store key, for the input's path in its container
+    /// (folders kept), the tag that makes it unique per input path and
+    /// parameters ([`name_tag`]), and the container.
+    fn output_name(&self, input_path: &str, tag: &str, streams: &StreamPlan) -> String;
     /// The workers this process runs (in-process, or rank 0's own): one
     /// per shard it runs side by side.
     fn local_handlers(&mut self, progress: Arc<dyn Progress>) -> Result<Vec<Box<dyn Handler>>, Self::Error>;
@@ -112,6 +140,10 @@ pub trait Pipeline {
     /// The pipeline's facts once the output is committed (`input` and
     /// `output` are local files).
     fn extra(&self, input: &Path, output: &Path) -> Self::Extra;
+    /// The progress stage name of [`Pipeline::extra`], when it does work.
+    fn extra_stage(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// Run the whole job and commit its output; returns its report. With a
@@ -149,26 +181,61 @@ fn drive<P: Pipeline>(
     log: &mut JobLog,
 ) -> Result<JobReport<P::Extra>, P::Error> {
     let started = Instant::now();
+    progress.stage("probe");
     let scratch =
-        tempfile::tempdir().map_err(EngineError::io_at(std::env::temp_dir(), "creating scratch directory"))?;
+        crate::scratch::tempdir().map_err(EngineError::io_at(std::env::temp_dir(), "creating scratch directory"))?;
+    if let Destination::File(path) = &spec.destination {
+        check_file_target(path)?;
+    }
     let input = fetch_input(&spec.input, scratch.path(), spec.remote)?;
     // Errors about a downloaded copy name the user's input, never scratch.
     let info = probe(&input).map_err(|e| rename_input(e, &input, &spec.input))?;
     let store = open_store(&spec.store, spec.remote)?;
     let store = store.as_ref();
+    progress.stage("model");
     let params = pipeline.prepare(&info, Path::new(&spec.input.display()))?;
     // Whatever would fail at the stitch fails here, before any frame.
-    let streams = plan_streams(&info, None).map_err(|e| rename_input(e, &input, &spec.input))?;
+    let requested = match &spec.destination {
+        Destination::Named => None,
+        Destination::Key(key) => container_for(Path::new(key)),
+        Destination::File(path) => container_for(path),
+    };
+    let streams = plan_streams(&info, requested).map_err(|e| rename_input(e, &input, &spec.input))?;
     for w in &streams.warnings {
         tracing::warn!("warning: {}: {w}", spec.input.display());
     }
+    progress.stage("plan");
     let plan = pipeline.plan(&info);
     let input_digest = file_digest(&input).map_err(|e| rename_input(e, &input, &spec.input))?;
     let id = job_id(&input_digest, &params);
     log.job = Some(id.clone());
     info!(job = %id, input = %spec.input.display(), frames = info.video.frames(), "job starts");
+    let target = match &spec.destination {
+        Destination::Named => Target::Key(pipeline.output_name(
+            &spec.input.path_in_container(),
+            &name_tag(&spec.input, &params),
+            &streams,
+        )),
+        Destination::Key(key) => Target::Key(key.clone()),
+        Destination::File(path) => Target::File(path.clone()),
+    };
 
-    let manifest = match Manifest::load(store, &id)? {
+    // One process at a time on a job, across submits and watchers: a
+    // second one waits here, then finds the job done.
+    let _held = store.lock(&format!("jobs/{id}/lock"), &|| {
+        tracing::warn!(job = %id, "another process is running this job: waiting for it");
+    })?;
+    store.remove_leftovers(&format!("jobs/{id}/"))?;
+    if let Target::File(path) = &target {
+        crate::output::remove_file_leftovers(path);
+    }
+    let loaded = Manifest::load(store, &id).unwrap_or_else(|e| {
+        // Written atomically, so only damage from outside breaks it; the
+        // job starts over rather than failing until cleaned by hand.
+        tracing::warn!(error = %e, "the job's manifest is damaged: starting the job over");
+        None
+    });
+    let manifest = match loaded {
         Some(m) if m.plan == plan => m,
         _ => Manifest {
             job: id.clone(),
@@ -181,14 +248,25 @@ fn drive<P: Pipeline>(
             output_sha256: None,
         },
     };
-    if let Some(report) = already_committed::<P::Extra>(store, &manifest, scratch.path())? {
-        return Ok(report);
+    if output_is_ours(store, &manifest, &target, scratch.path())? {
+        if let Some(report) = committed_report::<P::Extra>(store, &manifest) {
+            info!(job = %id, output = %target.label(), "already committed");
+            return Ok(report);
+        }
+    } else {
+        target.check_overwrite(store, &spec.overwrite)?;
     }
     let mut gather = Gather::resume(store, manifest, scratch.path())?;
     let reused = gather.reused();
     log.record("plan", json!({ "job": id, "shards": plan.shards.len(), "reused": reused, "frames": plan.frames() }));
     let mut pending: VecDeque<&Shard> = plan.shards.iter().filter(|s| !gather.is_done(s.index)).collect();
-    progress.start(pending.iter().map(|s| s.len()).sum());
+    progress.stage("frames");
+    progress.start(Counts {
+        frames: plan.frames(),
+        frames_done: plan.frames() - pending.iter().map(|s| s.len()).sum::<u64>(),
+        shards: plan.shards.len(),
+        shards_done: reused,
+    });
 
     // The transport is made after everything that may refuse the job, so
     // worker ranks are released once, by it (or by the cluster's drop).
@@ -226,6 +304,7 @@ fn drive<P: Pipeline>(
     let on_done = |out: crate::task::TaskOutput| -> Result<(), EngineError> {
         let sent = segment_in.borrow().get(&out.header.shard).copied().unwrap_or(0);
         gather.store_result(&out, sent)?;
+        progress.shard_kept();
         // Rank 0's own worker reports its frames as it goes.
         if out.header.rank != 0 {
             progress.advance(out.header.frames);
@@ -246,20 +325,30 @@ fn drive<P: Pipeline>(
         log.record("shard", json!({ "shard": t.shard, "rank": t.rank, "frames": t.frames, "wall_secs": t.wall_secs }));
     }
 
-    let output_key = pipeline.output_name(&spec.input.file_name(), &streams);
-    let output_file = crate::commit::commit(store, &output_key, scratch.path(), |dst| {
-        // Errors name the output and the input as the user knows them,
-        // never the temporary file or a downloaded copy.
-        let output = Path::new(&spec.store.display()).join(&output_key);
+    progress.stage("stitch");
+    let shown = target.display(store);
+    // Errors name the output and the input as the user knows them, never
+    // the temporary file or a downloaded copy.
+    let stitch = |dst: &Path| {
         pipeline.stitch(&info, &streams, &segments, dst).map_err(|e| {
-            let e = rename_path(e, dst, &output);
+            let e = rename_path(e, dst, Path::new(&shown));
             rename_input(e, &input, &spec.input)
         })
-    })?;
-    manifest.output = Some(output_key.clone());
+    };
+    let output_file = match &target {
+        Target::Key(key) => crate::commit::commit(store, key, &format!("jobs/{id}/output"), scratch.path(), stitch)?,
+        Target::File(path) => {
+            crate::output::commit_file(path, stitch)?;
+            path.clone()
+        }
+    };
+    manifest.output = Some(target.label());
     manifest.output_sha256 = Some(file_digest(&output_file)?);
     manifest.save(store)?;
 
+    if let Some(stage) = pipeline.extra_stage() {
+        progress.stage(stage);
+    }
     let extra = pipeline.extra(&input, &output_file);
     let processed: u64 = timings.iter().map(|t| t.frames).sum();
     let wall = started.elapsed().as_secs_f64();
@@ -267,10 +356,7 @@ fn drive<P: Pipeline>(
     let report = JobReport {
         job: id.clone(),
         input: spec.input.display(),
-        output: match store.local_path(&output_key) {
-            Some(p) => p.display().to_string(),
-            None => format!("{}/{output_key}", store.describe()),
-        },
+        output: shown.clone(),
         transport: transport_name,
         video: VideoFacts::of(&info),
         shards: plan.shards.len(),
@@ -293,43 +379,44 @@ fn drive<P: Pipeline>(
     Ok(report)
 }
 
-/// The stored report of a job whose output is already committed (the same
-/// upload announced twice, or a re-run): nothing to redo.
-fn already_committed<X: DeserializeOwned>(
+/// Whether `target` holds this job's own committed output (the same
+/// upload announced twice, or a re-run): then nothing is redone. Another
+/// name for the same work (a copy of the video under another name) is not:
+/// it gets its own output, stitched from the kept segments.
+fn output_is_ours(
     store: &dyn crate::store::Store,
     manifest: &Manifest,
+    target: &Target,
     scratch: &Path,
-) -> Result<Option<JobReport<X>>, EngineError> {
-    let (Some(key), Some(sha256)) = (&manifest.output, &manifest.output_sha256) else { return Ok(None) };
-    if !store.exists(key)? {
-        return Ok(None);
+) -> Result<bool, EngineError> {
+    let (Some(recorded), Some(sha256)) = (&manifest.output, &manifest.output_sha256) else { return Ok(false) };
+    if *recorded != target.label() || !target.exists(store)? {
+        return Ok(false);
     }
-    // The name may hold another job's output by now (the same name for
-    // other settings): then this job's output is made again from its
-    // segments.
-    let local = match store.local_path(key) {
-        Some(p) => p,
-        None => {
-            let p = scratch.join("committed-output");
-            if !store.get_file(key, &p)? {
-                return Ok(None);
+    let local = match target {
+        Target::File(path) => path.clone(),
+        Target::Key(key) => match store.local_path(key) {
+            Some(p) => p,
+            None => {
+                let p = scratch.join("committed-output");
+                if !store.get_file(key, &p)? {
+                    return Ok(false);
+                }
+                p
             }
-            p
-        }
+        },
     };
-    if &file_digest(&local)? != sha256 {
-        info!(job = %manifest.job, output = %key, "output holds other bytes now: stitching again");
-        return Ok(None);
-    }
-    info!(job = %manifest.job, output = %key, "already committed");
-    let report = store
-        .get(&format!("jobs/{}/report.json", manifest.job))?
-        .and_then(|b| serde_json::from_slice::<JobReport<X>>(&b).ok());
-    Ok(report.map(|mut r| {
-        r.shards_reused = r.shards;
-        r.timings.clear();
-        r
-    }))
+    // The name may hold other bytes by now (edited, or replaced by hand).
+    Ok(&file_digest(&local)? == sha256)
+}
+
+/// The stored report of a committed job, marked as all reused.
+fn committed_report<X: DeserializeOwned>(store: &dyn crate::store::Store, manifest: &Manifest) -> Option<JobReport<X>> {
+    let bytes = store.get(&format!("jobs/{}/report.json", manifest.job)).ok()??;
+    let mut report = serde_json::from_slice::<JobReport<X>>(&bytes).ok()?;
+    report.shards_reused = report.shards;
+    report.timings.clear();
+    Some(report)
 }
 
 /// An error about the local copy of a remote input names the input as the

@@ -59,6 +59,20 @@ pub enum EngineError {
         /// What went wrong.
         reason: String,
     },
+    /// The output is there already and may not be replaced.
+    #[error("{}: already exists; run with -y to overwrite it (-n never does)", path.display())]
+    OutputExists {
+        /// The output, as the user knows it.
+        path: PathBuf,
+    },
+    /// Another process holds the job and this one would not wait.
+    #[error("{what}: {reason}")]
+    Busy {
+        /// The job or store.
+        what: String,
+        /// Who holds it.
+        reason: String,
+    },
     /// Talking to the workers failed.
     #[error("transport: {0}")]
     Transport(String),

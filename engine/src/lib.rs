@@ -23,11 +23,13 @@ pub mod gather;
 pub mod job;
 pub mod launch;
 pub mod location;
+pub mod output;
 pub mod picture;
 pub mod plan;
 pub mod probe;
 pub mod report;
 pub mod scatter;
+pub mod scratch;
 pub mod store;
 pub mod task;
 pub mod transport;
@@ -42,4 +44,15 @@ pub fn init() {
         ffmpeg_next::init().expect("FFmpeg initialisation cannot fail after linking");
         ffmpeg_next::log::set_level(ffmpeg_next::log::Level::Fatal);
     });
+}
+
+/// FFmpeg's and the MPI library's versions, for `stylize --version`.
+pub fn library_versions() -> Vec<(&'static str, String)> {
+    // SAFETY: av_version_info returns a static, NUL-terminated string.
+    let ffmpeg = unsafe { std::ffi::CStr::from_ptr(ffmpeg_next::ffi::av_version_info()) };
+    // MPI_Get_library_version may be called before MPI_Init.
+    let mpi = ::mpi::environment::library_version()
+        .map(|v| v.split([',', '\n']).next().unwrap_or_default().trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    vec![("FFmpeg", ffmpeg.to_string_lossy().into_owned()), ("MPI", mpi)]
 }

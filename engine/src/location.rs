@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::store::{LocalStore, Store};
 
 /// A file or directory here, or a blob or container there.
@@ -56,11 +56,63 @@ impl Location {
         }
     }
 
+    /// As [`Location::parse`], but what is neither a path nor a valid
+    /// `http(s)://` URL (or a connection string) is refused: a mistyped
+    /// scheme (`htps://…?sig=…`) would otherwise become a folder named
+    /// after a secret, after the whole job ran. Plain http is refused
+    /// except to loopback (Azurite). The error never shows the secret.
+    pub fn parse_checked(s: &str) -> Result<Self> {
+        let bad = |reason: String| EngineError::BadInput { path: crate::azure::redact(s).into(), reason };
+        let lower = s.to_ascii_lowercase();
+        if lower.starts_with("https://") || lower.starts_with("http://") {
+            let url = url::Url::parse(s.trim()).map_err(|e| bad(format!("not a valid URL ({e})")))?;
+            if url.scheme() == "http" && !crate::azure::url::is_loopback(&url) {
+                return Err(bad("plain http would send the credentials in clear: use https".into()));
+            }
+            return Ok(Location::Remote(s.to_string()));
+        }
+        if crate::azure::ConnectionString::looks_like(s) {
+            return Ok(Location::Remote(s.to_string()));
+        }
+        if let Some(i) = s.find("://") {
+            let scheme = &s[..i];
+            if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+                return Err(bad(format!("unknown scheme '{scheme}': not a path, and not an http(s):// URL")));
+            }
+        }
+        if s.contains('?') && (lower.contains("sig=") || lower.contains("sv=")) {
+            return Err(bad("looks like a URL with a SAS, but does not start with https://".into()));
+        }
+        Ok(Location::Local(PathBuf::from(s)))
+    }
+
     /// For messages and manifests: paths as they are, URLs redacted.
     pub fn display(&self) -> String {
         match self {
             Location::Local(p) => p.display().to_string(),
             Location::Remote(u) => crate::azure::redact(u),
+        }
+    }
+
+    /// What names this input for its output's name: the canonical path
+    /// (so `clip.mp4` and `./clip.mp4` are one), or the URL without its
+    /// query (so a new SAS is the same input).
+    pub fn identity(&self) -> String {
+        match self {
+            Location::Local(p) => std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()).display().to_string(),
+            Location::Remote(u) => crate::azure::redact(u.split('?').next().unwrap_or(u)),
+        }
+    }
+
+    /// The input's path as its output keeps it: the blob's path in its
+    /// container (folders kept: `u1/dup.mp4`), or a local file's name.
+    pub fn path_in_container(&self) -> String {
+        match self {
+            Location::Local(_) => self.file_name(),
+            Location::Remote(u) => crate::azure::StorageUrl::parse(u, crate::azure::Service::Blob)
+                .ok()
+                .and_then(|p| p.blob.clone())
+                .unwrap_or_else(|| self.file_name()),
         }
     }
 

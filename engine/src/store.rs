@@ -49,6 +49,27 @@ pub trait Store: Send + Sync {
     fn commit_file(&self, key: &str, src: tempfile::TempPath) -> Result<()> {
         self.put_file(key, &src)
     }
+
+    /// Hold `key` against every other process until the guard drops, so
+    /// one job runs once at a time across submits and watchers; waits
+    /// while another holds it (`waiting` is called once, then).
+    fn lock(&self, key: &str, waiting: &dyn Fn()) -> Result<Held>;
+
+    /// Remove temporary files that writes under `prefix` left when their
+    /// process was killed (call only while holding the prefix's lock).
+    fn remove_leftovers(&self, _prefix: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A held lock; dropping it lets the next holder in.
+pub struct Held(#[allow(dead_code)] Box<dyn Send>);
+
+impl Held {
+    /// A lock held by `guard` (released when it drops).
+    pub fn new(guard: impl Send + 'static) -> Self {
+        Held(Box::new(guard))
+    }
 }
 
 /// A store in a local directory: the default, no account needed.
@@ -58,6 +79,15 @@ pub struct LocalStore {
 }
 
 impl LocalStore {
+    /// Open a store that must exist already (for reading it: listing
+    /// jobs must not create the folder it was given).
+    pub fn existing(root: &Path) -> Result<Self> {
+        if !root.is_dir() {
+            return Err(EngineError::bad_input(root, "no such store directory"));
+        }
+        Ok(LocalStore { root: root.to_path_buf() })
+    }
+
     /// Open (creating if needed) a store rooted at `root`, and check it
     /// can be written before any work starts.
     pub fn open(root: &Path) -> Result<Self> {
@@ -173,6 +203,47 @@ impl Store for LocalStore {
     fn staging_dir(&self, key: &str) -> Option<PathBuf> {
         let dir = self.path_of(key).parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone());
         std::fs::create_dir_all(&dir).ok().map(|_| dir)
+    }
+
+    /// An OS file lock (`flock`): released by the kernel when the process
+    /// dies, so a killed run never leaves the job locked.
+    fn lock(&self, key: &str, waiting: &dyn Fn()) -> Result<Held> {
+        let path = self.path_of(key);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(EngineError::io(dir, "creating directory"))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(EngineError::io(&path, "opening lock"))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                waiting();
+                file.lock().map_err(EngineError::io(&path, "locking"))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(EngineError::io(&path, "locking")(e)),
+        }
+        Ok(Held::new(file))
+    }
+
+    fn remove_leftovers(&self, prefix: &str) -> Result<()> {
+        let mut stack = vec![self.path_of(prefix)];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if entry.file_name().to_string_lossy().starts_with(".tmp") {
+                    tracing::debug!(file = %path.display(), "removing a killed run's temporary file");
+                    std::fs::remove_file(&path).map_err(EngineError::io(&path, "removing"))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Same filesystem: a rename; otherwise copy then rename.

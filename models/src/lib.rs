@@ -74,3 +74,8 @@ pub fn model_dir() -> PathBuf {
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache/stylize/models")
 }
+
+/// The CUDA devices libtorch sees here (0 without a GPU or a CUDA build).
+pub fn cuda_devices() -> i64 {
+    tch::Cuda::device_count()
+}

@@ -7,11 +7,16 @@
 //! `networkRuleSet` and names a subnet `virtualNetworkResourceId`; key vault
 //! prints them as `properties.networkAcls` and names it `id`. Subnet ids are
 //! compared case-insensitively, as ARM does (key vault lower-cases them).
+//!
+//! Neither may admit the internet by an IP rule either: `0.0.0.0/0`, or
+//! ranges that together span a /8 or more ([`WIDE_LEN`]), undo the
+//! default deny as surely as `defaultAction: Allow` does.
 
 use std::path::Path;
 
 use crate::error::NetworkError;
 use crate::input::{resource_group, resource_name, KeyVaultDoc, NetworkRuleSet, StorageDoc};
+use crate::prefix::{span, Cidr, WIDE_LEN};
 use crate::report::{Finding, Verdict};
 use crate::subnet::Subnet;
 
@@ -44,7 +49,7 @@ impl Firewall {
             service: Service::Storage,
             name: resource_name(doc.name.as_deref(), doc.id.as_deref(), "<account name>"),
             resource_group: resource_group(doc.id.as_deref(), doc.resource_group.as_deref()),
-            rules: doc.network_rule_set.clone(),
+            rules: doc.setting(|d| d.network_rule_set.clone()),
         })
     }
 
@@ -95,9 +100,9 @@ impl Firewall {
     }
 }
 
-/// The three firewall requirements, in report order.
+/// The four firewall requirements, in report order.
 pub fn check(fw: &Firewall, subnet: Option<&Subnet>) -> Vec<Finding> {
-    vec![default_action(fw), subnet_rule(fw, subnet), trusted_services(fw)]
+    vec![default_action(fw), subnet_rule(fw, subnet), trusted_services(fw), ip_rules(fw)]
 }
 
 fn default_action(fw: &Firewall) -> Finding {
@@ -201,5 +206,53 @@ fn trusted_services(fw: &Firewall) -> Finding {
             }
         ),
         fw.update(&args),
+    )
+}
+
+/// The IP rules admit no internet-wide range: together they span less than
+/// a /8. Each rule is judged as Azure applies it (a bare address is a /32);
+/// IPv6 rules and unparsable values are left out.
+fn ip_rules(fw: &Firewall) -> Finding {
+    let id = match fw.service {
+        Service::Storage => "storage.ip-rules",
+        Service::KeyVault => "keyvault.ip-rules",
+    };
+    let requirement = format!("{} admits no internet-wide IP range", fw.what());
+    let field = Some(fw.field("ipRules"));
+    let mut allowed: Vec<(Cidr, &str)> = fw
+        .rules
+        .iter()
+        .flat_map(|r| r.ip_rules.iter().flatten())
+        .filter(|r| r.action.as_deref().is_none_or(|a| a.eq_ignore_ascii_case("Allow")))
+        .filter_map(|r| r.ip_address_or_range.as_deref())
+        .filter_map(|v| Cidr::parse(v.trim()).map(|c| (c, v)))
+        .collect();
+    let total = span(&allowed.iter().map(|(c, _)| *c).collect::<Vec<_>>());
+    if total < 1u64 << (32 - u32::from(WIDE_LEN)) {
+        return Finding::ok(id, requirement, field, "");
+    }
+    allowed.sort_by_key(|(c, _)| c.len);
+    let widest = allowed[0].1;
+    let listed: Vec<&str> = allowed.iter().filter(|(c, _)| c.len <= WIDE_LEN).map(|(_, v)| *v).collect();
+    let remove = match fw.service {
+        Service::Storage => format!(
+            "az storage account network-rule remove --account-name {} -g {} --ip-address {widest}",
+            fw.name, fw.resource_group
+        ),
+        Service::KeyVault => {
+            format!("az keyvault network-rule remove --name {} -g {} --ip-address {widest}", fw.name, fw.resource_group)
+        }
+    };
+    Finding::fail(
+        id,
+        requirement,
+        Verdict::TooOpen,
+        field,
+        format!(
+            "the IP rules admit {total} addresses ({}): a /{WIDE_LEN} or more is the internet, \
+             not a network you own; name your own addresses instead",
+            if listed.is_empty() { "many ranges together".to_owned() } else { listed.join(", ") },
+        ),
+        remove,
     )
 }

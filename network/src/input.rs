@@ -222,6 +222,20 @@ pub struct NetworkRuleSet {
     pub bypass: Option<String>,
     /// Subnets admitted.
     pub virtual_network_rules: Option<Vec<VnetRule>>,
+    /// Public addresses and ranges admitted.
+    pub ip_rules: Option<Vec<IpRule>>,
+}
+
+/// One public address or range admitted by a firewall.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IpRule {
+    /// `203.0.113.7` or `203.0.113.0/24`: storage as `az` prints it names
+    /// it `ipAddressOrRange`; key vault, and storage in ARM, `value`.
+    #[serde(alias = "value")]
+    pub ip_address_or_range: Option<String>,
+    /// `Allow` (storage only; absent means allow).
+    pub action: Option<String>,
 }
 
 /// One subnet admitted by a firewall.
@@ -245,15 +259,40 @@ impl VnetRule {
     }
 }
 
-/// `az storage account show`.
+/// `az storage account show`, or the same account as ARM (`az resource
+/// show`, a template) writes it: the settings nested under `properties`,
+/// some under other names. [`StorageDoc::setting`] reads either.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[allow(missing_docs)]
 pub struct StorageDoc {
+    /// ARM id; the resource group for fixes is parsed from it.
     pub id: Option<String>,
+    /// Account name.
     pub name: Option<String>,
+    /// Resource group as `az` prints it, used when the id has none.
     pub resource_group: Option<String>,
+    /// The firewall; ARM calls it `networkAcls`.
+    #[serde(alias = "networkAcls")]
     pub network_rule_set: Option<NetworkRuleSet>,
+    /// Plain HTTP refused; ARM calls it `supportsHttpsTrafficOnly`.
+    #[serde(alias = "supportsHttpsTrafficOnly")]
+    pub enable_https_traffic_only: Option<bool>,
+    /// Containers may be made readable by anyone.
+    pub allow_blob_public_access: Option<bool>,
+    /// The account keys authorize requests (and sign SAS tokens).
+    pub allow_shared_key_access: Option<bool>,
+    /// `TLS1_0`, `TLS1_1`, `TLS1_2`, `TLS1_3`.
+    pub minimum_tls_version: Option<String>,
+    /// The ARM shape: the same fields, one level down.
+    pub properties: Option<Box<StorageDoc>>,
+}
+
+impl StorageDoc {
+    /// A setting from the top level (`az storage account show`), else from
+    /// `properties` (ARM).
+    pub fn setting<T>(&self, get: impl Fn(&StorageDoc) -> Option<T>) -> Option<T> {
+        get(self).or_else(|| self.properties.as_deref().and_then(get))
+    }
 }
 
 /// `az keyvault show`.
@@ -273,6 +312,8 @@ pub struct KeyVaultDoc {
 pub struct KeyVaultProperties {
     /// `null` when the vault has no firewall, which means open to all.
     pub network_acls: Option<NetworkRuleSet>,
+    /// `true` once turned on (it cannot be turned off); `null` otherwise.
+    pub enable_purge_protection: Option<bool>,
 }
 
 /// `az network route-table show`.

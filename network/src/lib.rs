@@ -11,8 +11,9 @@
 //!
 //! Map of the modules: [`input`] reads and recognises the files, [`prefix`]
 //! compares address prefixes and ports, [`nsg`] evaluates rules in priority
-//! order, [`nsg_checks`] turns Azure's NSG guidance into rows, [`subnet`],
-//! [`firewall`] and [`routes`] check the other resources, [`report`] prints.
+//! order, [`nsg_checks`] turns Azure's NSG guidance into rows and
+//! [`nsg_egress`] keeps the nodes off the internet, [`subnet`], [`firewall`],
+//! [`settings`] and [`routes`] check the other resources, [`report`] prints.
 //!
 //! ```no_run
 //! let args = stylize_network::CheckArgs {
@@ -33,9 +34,11 @@ pub mod firewall;
 pub mod input;
 pub mod nsg;
 pub mod nsg_checks;
+pub mod nsg_egress;
 pub mod prefix;
 pub mod report;
 pub mod routes;
+pub mod settings;
 pub mod subnet;
 
 use std::path::PathBuf;
@@ -91,11 +94,17 @@ pub fn check(args: &CheckArgs) -> Result<Report, NetworkError> {
         None => None,
     };
     let storage = match &args.storage {
-        Some(p) => Some(firewall::Firewall::storage(&input::load::<StorageDoc>(p, Kind::Storage)?, p)?),
+        Some(p) => {
+            let doc = input::load::<StorageDoc>(p, Kind::Storage)?;
+            Some((firewall::Firewall::storage(&doc, p)?, settings::StorageSettings::from_doc(&doc)))
+        }
         None => None,
     };
     let keyvault = match &args.keyvault {
-        Some(p) => Some(firewall::Firewall::key_vault(&input::load::<KeyVaultDoc>(p, Kind::KeyVault)?, p)?),
+        Some(p) => {
+            let doc = input::load::<KeyVaultDoc>(p, Kind::KeyVault)?;
+            Some((firewall::Firewall::key_vault(&doc, p)?, doc))
+        }
         None => None,
     };
     let route_table = match &args.route_table {
@@ -116,6 +125,8 @@ pub fn check(args: &CheckArgs) -> Result<Report, NetworkError> {
         nsg_checks::internet_inbound(&nsg, &ctx),
         nsg_checks::vnet(&nsg, &ctx, Direction::Inbound),
         nsg_checks::vnet(&nsg, &ctx, Direction::Outbound),
+        nsg_egress::internet_outbound(&nsg, &ctx),
+        nsg_egress::outbound_tags_only(&nsg, &ctx),
     ];
     findings.extend(nsg_checks::outbound_services(&nsg, &ctx));
     if let Some(s) = &subnet {
@@ -130,8 +141,13 @@ pub fn check(args: &CheckArgs) -> Result<Report, NetworkError> {
             findings.push(subnet::service_endpoint(s, "Microsoft.KeyVault"));
         }
     }
-    for fw in storage.iter().chain(keyvault.iter()) {
+    if let Some((fw, s)) = &storage {
         findings.extend(firewall::check(fw, subnet.as_ref()));
+        findings.extend(settings::storage(s));
+    }
+    if let Some((fw, doc)) = &keyvault {
+        findings.extend(firewall::check(fw, subnet.as_ref()));
+        findings.extend(settings::key_vault(doc));
     }
     if let Some(rt) = &route_table {
         findings.push(routes::check(rt, region.as_deref()));

@@ -100,12 +100,29 @@ impl Rule {
     /// True when the rule allows every flow of this one point in full:
     /// all of the source and destination, from any source port.
     fn fully_allows(&self, p: Proto, port: u16, src: &Prefix, dst: &Prefix) -> bool {
-        self.access == Access::Allow
-            && self.matches_proto(p)
+        self.access == Access::Allow && self.covers_all(p, port, src, dst)
+    }
+
+    /// True when the rule is a deny that blocks every flow of this point.
+    fn fully_denies(&self, p: Proto, port: u16, src: &Prefix, dst: &Prefix) -> bool {
+        self.access == Access::Deny && self.covers_all(p, port, src, dst)
+    }
+
+    fn covers_all(&self, p: Proto, port: u16, src: &Prefix, dst: &Prefix) -> bool {
+        self.matches_proto(p)
             && self.destination_ports.iter().any(|r| r.contains(port))
             && self.source_ports.iter().any(PortRange::is_all)
             && union_covers(&self.sources, src) == Cover::Full
             && union_covers(&self.destinations, dst) == Cover::Full
+    }
+
+    /// The prefixes on the far side of the subnet: sources inbound,
+    /// destinations outbound.
+    fn remote(&self) -> &[Prefix] {
+        match self.direction {
+            Direction::Inbound => &self.sources,
+            Direction::Outbound => &self.destinations,
+        }
     }
 
     /// True when the rule applies to at least some of the flows of this point.
@@ -297,6 +314,52 @@ impl Nsg {
         eval
     }
 
+    /// Every allow that lets an internet-wide prefix (see
+    /// [`Prefix::is_internet_wide`]) reach the subnet (inbound) or be
+    /// reached from it (outbound) on some of `ports`, TCP or UDP, unless a
+    /// deny with a lower priority number blocks all of that traffic.
+    ///
+    /// The dual of [`Nsg::evaluate`]: there an allow must cover a whole
+    /// flow and any deny that touches it blocks, so that "allowed" is never
+    /// optimistic; here any allow that touches the flow counts and only a
+    /// deny that covers it all blocks, so that "not exposed" is never
+    /// optimistic either. Each rule is listed once per protocol and port
+    /// stretch it exposes, in port order, so a caller can leave out the
+    /// ports another check judges.
+    pub fn exposures(&self, d: Direction, ports: PortRange, subnet: &[Prefix]) -> Vec<Exposure<'_>> {
+        let mut out: Vec<Exposure<'_>> = Vec::new();
+        for seg in self.segments(d, ports) {
+            for proto in [Proto::Tcp, Proto::Udp] {
+                for local in subnet {
+                    for (i, rule) in self.rules_in(d).enumerate() {
+                        if rule.access != Access::Allow {
+                            continue;
+                        }
+                        let Some(peer) = rule.remote().iter().find(|wide| {
+                            if !wide.is_internet_wide() {
+                                return false;
+                            }
+                            let far = wide.internet_side();
+                            let (src, dst) = match d {
+                                Direction::Inbound => (&far, local),
+                                Direction::Outbound => (local, &far),
+                            };
+                            rule.touches(proto, seg.lo, src, dst)
+                                && !self.rules_in(d).take(i).any(|r| r.fully_denies(proto, seg.lo, src, dst))
+                        }) else {
+                            continue;
+                        };
+                        let seen = out.iter().any(|e| e.rule.name == rule.name && e.proto == proto && e.ports == seg);
+                        if !seen {
+                            out.push(Exposure { rule, proto, ports: seg, peer: peer.clone() });
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Cuts `range` at every rule's port boundary: inside one piece every
     /// port meets the same rules, so one port stands for the piece.
     fn segments(&self, d: Direction, range: PortRange) -> Vec<PortRange> {
@@ -338,6 +401,31 @@ pub struct Probe {
     pub destinations: Vec<Prefix>,
     /// Destination ports.
     pub ports: PortRange,
+}
+
+/// Traffic between the subnet and the internet at large that a rule lets
+/// through (see [`Nsg::exposures`]).
+#[derive(Debug, Clone)]
+pub struct Exposure<'a> {
+    /// The allow rule that lets it through.
+    pub rule: &'a Rule,
+    /// Protocol of the traffic.
+    pub proto: Proto,
+    /// Ports it reaches: one stretch between rule port boundaries.
+    pub ports: PortRange,
+    /// The rule's internet-wide prefix that admits it.
+    pub peer: Prefix,
+}
+
+impl Exposure<'_> {
+    /// `Tcp 3389 from Internet`, for the report's notes.
+    pub fn describe(&self) -> String {
+        let way = match self.rule.direction {
+            Direction::Inbound => "from",
+            Direction::Outbound => "to",
+        };
+        format!("{} {} {way} {}", self.proto.as_str(), self.ports, self.peer)
+    }
 }
 
 /// The first flow of a probe that was not allowed.
@@ -450,6 +538,28 @@ mod tests {
         assert_eq!(d.by.unwrap().name, "D");
         assert_eq!(d.shadowed.unwrap().name, "A");
         assert_eq!(n.free_priority(Direction::Inbound, 150), Some(100));
+    }
+
+    #[test]
+    fn exposures_count_any_touching_allow_and_only_full_denies() {
+        let n = nsg(serde_json::json!([
+            rule("Rdp", 300, "Allow", "*", "3389"),
+            rule("DenySome", 200, "Deny", "52.0.0.0/8", "*"),
+            rule("Named", 310, "Allow", "203.0.113.0/24", "8080"),
+            rule("Halves", 320, "Allow", "0.0.0.0/1", "9000"),
+        ]));
+        let ex = n.exposures(Direction::Inbound, PortRange::ALL, &[Prefix::ComputeSubnet]);
+        let names: Vec<_> = ex.iter().map(|e| (e.rule.name.as_str(), e.proto, e.ports.to_string())).collect();
+        // A deny of part of the internet leaves the rest of it in; a named
+        // /24 is not the internet; rules are Tcp, so Udp is not exposed.
+        assert_eq!(names, [("Rdp", Proto::Tcp, "3389".to_owned()), ("Halves", Proto::Tcp, "9000".to_owned())]);
+        assert_eq!(ex[0].describe(), "Tcp 3389 from *");
+
+        let n = nsg(serde_json::json!([
+            rule("Rdp", 300, "Allow", "*", "3389"),
+            rule("DenyInternet", 200, "Deny", "Internet", "*"),
+        ]));
+        assert!(n.exposures(Direction::Inbound, PortRange::ALL, &[Prefix::ComputeSubnet]).is_empty());
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! The requirements (Azure's guidance for a cluster in a virtual network):
 //! Batch node management reaches TCP 29876-29877 from its service tag and
 //! from nothing wider; SSH (22) only when asked for and never from the
-//! internet; no rule opens every port to the internet; the nodes reach each
-//! other on every port (MPI) in both directions; and when outbound internet
-//! is denied, Storage, Container Registry and Azure ML are still reachable.
+//! internet; no other port is open to the internet either; the nodes reach
+//! each other on every port (MPI) in both directions; and when outbound
+//! internet is denied, Storage, Container Registry and Azure ML are still
+//! reachable. Outbound internet itself is judged in [`crate::nsg_egress`].
 
 use crate::nsg::{Access, Direction, Evaluation, Nsg, Probe, Proto, Rule};
 use crate::prefix::{PortRange, Prefix};
@@ -34,13 +35,14 @@ const BATCH_PORTS: PortRange = PortRange { lo: 29876, hi: 29877 };
 const SSH_PORT: u16 = 22;
 
 /// A rule the fix would create.
-struct NewRule<'a> {
-    name: &'a str,
-    direction: Direction,
-    protocol: &'a str,
-    sources: String,
-    destinations: String,
-    ports: String,
+pub(crate) struct NewRule<'a> {
+    pub name: &'a str,
+    pub direction: Direction,
+    pub access: Access,
+    pub protocol: &'a str,
+    pub sources: String,
+    pub destinations: String,
+    pub ports: String,
 }
 
 fn quote(s: &str) -> String {
@@ -51,17 +53,28 @@ fn quote(s: &str) -> String {
     }
 }
 
-fn create_cmd(nsg: &Nsg, rule: &NewRule<'_>, before: u32) -> String {
+/// `az network nsg rule create` for `rule`, at the first free priority
+/// before `before`.
+pub(crate) fn create_cmd(nsg: &Nsg, rule: &NewRule<'_>, before: u32) -> String {
     let priority =
         nsg.free_priority(rule.direction, before).map_or_else(|| "<free priority>".to_owned(), |p| p.to_string());
+    create_at(nsg, rule, &priority)
+}
+
+/// `az network nsg rule create` for `rule` at `priority`.
+pub(crate) fn create_at(nsg: &Nsg, rule: &NewRule<'_>, priority: &str) -> String {
     format!(
         "az network nsg rule create --nsg-name {} -g {} --name {} --priority {priority} \
-         --direction {} --access Allow --protocol {} --source-address-prefixes {} \
+         --direction {} --access {} --protocol {} --source-address-prefixes {} \
          --source-port-ranges '*' --destination-address-prefixes {} --destination-port-ranges {}",
         nsg.name,
         nsg.resource_group,
         rule.name,
         rule.direction.as_str(),
+        match rule.access {
+            Access::Allow => "Allow",
+            Access::Deny => "Deny",
+        },
         quote(rule.protocol),
         quote(&rule.sources),
         quote(&rule.destinations),
@@ -69,7 +82,8 @@ fn create_cmd(nsg: &Nsg, rule: &NewRule<'_>, before: u32) -> String {
     )
 }
 
-fn update_cmd(nsg: &Nsg, rule: &str, args: &str) -> String {
+/// `az network nsg rule update` of `rule` with `args`.
+pub(crate) fn update_cmd(nsg: &Nsg, rule: &str, args: &str) -> String {
     format!("az network nsg rule update --nsg-name {} -g {} --name {rule} {args}", nsg.name, nsg.resource_group)
 }
 
@@ -134,6 +148,7 @@ pub fn batch_inbound(nsg: &Nsg, ctx: &Context) -> Finding {
         &NewRule {
             name: "AllowBatchNodeManagement",
             direction: Direction::Inbound,
+            access: Access::Allow,
             protocol: "Tcp",
             sources: tag.clone(),
             destinations: "*".into(),
@@ -156,16 +171,15 @@ pub fn batch_inbound(nsg: &Nsg, ctx: &Context) -> Finding {
     }
 }
 
-/// The first allow rule that lets the internet reach `ports` on the subnet.
+/// The first allow rule that lets the internet (any internet-wide prefix,
+/// see [`Nsg::exposures`]) reach TCP `ports` on the subnet.
 fn open_allow<'a>(nsg: &'a Nsg, ctx: &Context, ports: PortRange) -> Option<&'a Rule> {
-    let eval = nsg.evaluate(&Probe {
-        direction: Direction::Inbound,
-        protocols: vec![Proto::Tcp],
-        sources: vec![Prefix::Internet],
-        destinations: ctx.subnet.clone(),
-        ports,
-    });
-    eval.allowed.first().map(|(r, _)| *r)
+    nsg.exposures(Direction::Inbound, ports, &ctx.subnet).into_iter().find(|e| e.proto == Proto::Tcp).map(|e| e.rule)
+}
+
+/// `az network nsg rule delete` of `rule`.
+pub(crate) fn delete_cmd(nsg: &Nsg, rule: &str) -> String {
+    format!("az network nsg rule delete --nsg-name {} -g {} --name {rule}", nsg.name, nsg.resource_group)
 }
 
 fn open_sources(rule: &Rule) -> String {
@@ -189,7 +203,7 @@ fn drop_ssh(nsg: &Nsg, rule: &Rule) -> String {
         }
     }
     if rest.is_empty() {
-        format!("az network nsg rule delete --nsg-name {} -g {} --name {}", nsg.name, nsg.resource_group, rule.name)
+        delete_cmd(nsg, &rule.name)
     } else {
         let ports: Vec<String> = rest.iter().map(ToString::to_string).collect();
         update_cmd(nsg, &rule.name, &format!("--destination-port-ranges {}", ports.join(" ")))
@@ -234,7 +248,7 @@ pub fn ssh(nsg: &Nsg, ctx: &Context) -> Finding {
                 && r.destination_ports.iter().any(|p| p.contains(SSH_PORT))
         })
         .flat_map(|r| r.sources.iter().cloned())
-        .filter(|p| !p.is_open() && !matches!(p, Prefix::VirtualNetwork | Prefix::AzureLoadBalancer))
+        .filter(|p| !p.is_internet_wide() && !matches!(p, Prefix::VirtualNetwork | Prefix::AzureLoadBalancer))
         .collect();
     let probe = |src: Prefix| Probe {
         direction: Direction::Inbound,
@@ -290,6 +304,7 @@ pub fn ssh(nsg: &Nsg, ctx: &Context) -> Finding {
                             &NewRule {
                                 name: "AllowSSH",
                                 direction: Direction::Inbound,
+                                access: Access::Allow,
                                 protocol: "Tcp",
                                 sources: "<your admin CIDR>".into(),
                                 destinations: "*".into(),
@@ -304,26 +319,34 @@ pub fn ssh(nsg: &Nsg, ctx: &Context) -> Finding {
     }
 }
 
-/// No rule opens every port to the internet.
+/// Ports whose internet exposure another row judges, with its own fix:
+/// TCP 22 (`nsg.ssh`) and TCP 29876-29877 (`nsg.batch-inbound`).
+const JUDGED_ELSEWHERE: [PortRange; 2] = [PortRange { lo: SSH_PORT, hi: SSH_PORT }, BATCH_PORTS];
+
+/// No port at all is open to the internet: RDP, a web port, anything. A
+/// compute node needs no inbound from the internet; Batch and Azure ML
+/// reach it from their service tags, which are not internet-wide. Only the
+/// TCP ports `nsg.ssh` and `nsg.batch-inbound` judge are left to them, so
+/// that one open port fails one row; a stretch of ports that holds one of
+/// them and more fails both.
 pub fn internet_inbound(nsg: &Nsg, ctx: &Context) -> Finding {
     const ID: &str = "nsg.internet-inbound";
-    let requirement = "no inbound allow from the internet on all ports";
-    let eval = nsg.evaluate(&Probe {
-        direction: Direction::Inbound,
-        protocols: vec![Proto::Tcp, Proto::Udp],
-        sources: vec![Prefix::Internet],
-        destinations: ctx.subnet.clone(),
-        ports: PortRange::ALL,
+    let requirement = "no inbound allow from the internet, on any port";
+    let open = nsg.exposures(Direction::Inbound, PortRange::ALL, &ctx.subnet).into_iter().find(|e| {
+        !(e.proto == Proto::Tcp && JUDGED_ELSEWHERE.iter().any(|j| j.lo <= e.ports.lo && e.ports.hi <= j.hi))
     });
-    let wide = eval.allowed.iter().map(|(r, _)| *r).find(|r| r.destination_ports.iter().any(PortRange::is_all));
-    match wide {
-        Some(r) => Finding::fail(
+    match open {
+        Some(e) => Finding::fail(
             ID,
             requirement,
             Verdict::TooOpen,
-            Some(r.label()),
-            format!("{} admits {} on every port", r.label(), open_sources(r)),
-            format!("az network nsg rule delete --nsg-name {} -g {} --name {}", nsg.name, nsg.resource_group, r.name),
+            Some(e.rule.label()),
+            format!(
+                "{} admits {}; the nodes need no inbound from the internet (Batch and Azure ML come from their service tags)",
+                e.rule.label(),
+                e.describe()
+            ),
+            delete_cmd(nsg, &e.rule.name),
         ),
         None => Finding::ok(ID, requirement, None, ""),
     }
@@ -354,6 +377,7 @@ pub fn vnet(nsg: &Nsg, ctx: &Context, d: Direction) -> Finding {
         &NewRule {
             name,
             direction: d,
+            access: Access::Allow,
             protocol: "*",
             sources: "VirtualNetwork".into(),
             destinations: "VirtualNetwork".into(),
@@ -396,6 +420,7 @@ pub fn outbound_services(nsg: &Nsg, ctx: &Context) -> Vec<Finding> {
                 &NewRule {
                     name,
                     direction: Direction::Outbound,
+                    access: Access::Allow,
                     protocol: "Tcp",
                     sources: "VirtualNetwork".into(),
                     destinations: tag.clone(),

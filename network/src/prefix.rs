@@ -82,9 +82,29 @@ impl Prefix {
         Prefix::Tag { base: base.to_owned(), region: region.map(str::to_ascii_lowercase) }
     }
 
-    /// True for a prefix that admits the whole internet: the "too open" test.
-    pub fn is_open(&self) -> bool {
-        matches!(self, Prefix::Any | Prefix::Internet)
+    /// True for a prefix that stands for the internet at large rather than
+    /// for a network someone owns: `*`, `Internet`, `AzureCloud` (every
+    /// Azure public address, other tenants' VMs included) and public CIDRs
+    /// of [`WIDE_LEN`] or wider, so that `0.0.0.0/1` + `128.0.0.0/1` does
+    /// not slip past a check that only knows `0.0.0.0/0`.
+    pub fn is_internet_wide(&self) -> bool {
+        match self {
+            Prefix::Any | Prefix::Internet => true,
+            Prefix::Tag { base, .. } => base.eq_ignore_ascii_case("AzureCloud"),
+            Prefix::Cidr(c) => c.len <= WIDE_LEN && c.privacy() != Privacy::Private,
+            _ => false,
+        }
+    }
+
+    /// The internet side of the traffic an internet-wide prefix admits:
+    /// `*` is judged as `Internet`, because the virtual-network part of `*`
+    /// is not what an exposure check is about (and a deny of `Internet`
+    /// does block all of the rest).
+    pub fn internet_side(&self) -> Prefix {
+        match self {
+            Prefix::Any => Prefix::Internet,
+            other => other.clone(),
+        }
     }
 
     /// How much of `target` this prefix (from a rule) covers.
@@ -156,6 +176,33 @@ impl Prefix {
             (ComputeSubnet, _) => Cover::None,
         }
     }
+}
+
+/// The prefix length from which a public CIDR counts as the internet: a
+/// /8 is 16.7 million addresses, a cloud provider's or a national ISP's
+/// block; the admin and office ranges a rule or firewall should name are
+/// /16 and narrower.
+pub const WIDE_LEN: u8 = 8;
+
+/// How many distinct addresses `cidrs` cover together (overlaps counted
+/// once), to judge a firewall's IP rules as a whole: two /1 halves are the
+/// whole internet although neither is `0.0.0.0/0`.
+pub fn span(cidrs: &[Cidr]) -> u64 {
+    let mut ranges: Vec<(u64, u64)> = cidrs.iter().map(|c| (u64::from(c.addr), u64::from(c.last()))).collect();
+    ranges.sort_unstable();
+    let mut total = 0;
+    let mut current: Option<(u64, u64)> = None;
+    for (lo, hi) in ranges {
+        current = match current {
+            Some((a, b)) if lo <= b + 1 => Some((a, b.max(hi))),
+            Some((a, b)) => {
+                total += b - a + 1;
+                Some((lo, hi))
+            }
+            None => Some((lo, hi)),
+        };
+    }
+    total + current.map_or(0, |(a, b)| b - a + 1)
 }
 
 /// The best cover any of a rule's prefixes gives (a rule lists several
@@ -370,5 +417,19 @@ mod tests {
         assert_eq!(Prefix::parse("52.0.0.0/8").covers(&Prefix::Internet), Cover::Partial);
         assert_eq!(Prefix::parse("Internet").covers(&Prefix::parse("52.1.2.3")), Cover::Full);
         assert_eq!(Cidr::parse("10.0.0.0/24").unwrap().size(), 256);
+    }
+
+    #[test]
+    fn internet_wide_prefixes_and_spans() {
+        for wide in ["*", "Internet", "0.0.0.0/0", "0.0.0.0/1", "52.0.0.0/8", "AzureCloud", "AzureCloud.eastus"] {
+            assert!(Prefix::parse(wide).is_internet_wide(), "{wide}");
+        }
+        for narrow in ["10.0.0.0/8", "52.0.0.0/9", "203.0.113.0/24", "Storage.eastus", "VirtualNetwork"] {
+            assert!(!Prefix::parse(narrow).is_internet_wide(), "{narrow}");
+        }
+        let c = |s: &str| Cidr::parse(s).unwrap();
+        assert_eq!(span(&[c("0.0.0.0/1"), c("128.0.0.0/1")]), 1 << 32);
+        assert_eq!(span(&[c("10.0.0.0/24"), c("10.0.0.128/25"), c("10.0.1.0/24")]), 512);
+        assert_eq!(span(&[]), 0);
     }
 }

@@ -22,6 +22,8 @@ fn the_good_setup_passes_every_requirement() {
             "nsg.internet-inbound",
             "nsg.vnet-inbound",
             "nsg.vnet-outbound",
+            "nsg.internet-outbound",
+            "nsg.outbound-tags-only",
             "nsg.outbound-storage",
             "nsg.outbound-acr",
             "nsg.outbound-aml",
@@ -32,9 +34,16 @@ fn the_good_setup_passes_every_requirement() {
             "storage.default-action",
             "storage.subnet-rule",
             "storage.trusted-services",
+            "storage.ip-rules",
+            "storage.https-only",
+            "storage.public-blob",
+            "storage.shared-key",
+            "storage.min-tls",
             "keyvault.default-action",
             "keyvault.subnet-rule",
             "keyvault.trusted-services",
+            "keyvault.ip-rules",
+            "keyvault.purge-protection",
             "routes.batch",
         ]
     );
@@ -42,6 +51,7 @@ fn the_good_setup_passes_every_requirement() {
     assert_eq!(row(&report, "nsg.batch-inbound").rule.as_deref(), Some("AllowBatchNodeManagement (100)"));
     assert_eq!(row(&report, "nsg.vnet-outbound").rule.as_deref(), Some("AllowVnetOutBound (65000)"));
     assert_eq!(row(&report, "nsg.outbound-storage").rule.as_deref(), Some("AllowStorageOutbound (100)"));
+    assert_eq!(row(&report, "nsg.internet-outbound").rule.as_deref(), Some("DenyInternetOutbound (4000)"));
     assert!(report.findings().iter().all(|f| f.fix.is_none()));
 }
 
@@ -146,6 +156,47 @@ fn every_port_open_to_the_internet_is_too_open_everywhere() {
 }
 
 #[test]
+fn any_one_port_open_to_the_internet_is_too_open() {
+    // Issue 15: RDP, or any single port, from the internet.
+    for (i, (src, port)) in
+        [("Internet", "3389"), ("*", "443"), ("0.0.0.0/0", "44224"), ("0.0.0.0/1", "8080"), ("AzureCloud", "5000")]
+            .iter()
+            .enumerate()
+    {
+        let mut s = Setup::good();
+        s.add_rule("AllowOne", 200, "Inbound", "Allow", src, "*", port);
+        let report = s.run(&format!("one-port-{i}"));
+        assert_only(&report, &[("nsg.internet-inbound", Verdict::TooOpen)]);
+        let r = row(&report, "nsg.internet-inbound");
+        assert_eq!(r.rule.as_deref(), Some("AllowOne (200)"));
+        let shown = if *src == "0.0.0.0/0" { "*" } else { src };
+        assert!(r.note.contains(&format!("Tcp {port} from {shown}")), "{}", r.note);
+        assert_eq!(
+            fix(&report, "nsg.internet-inbound"),
+            format!("az network nsg rule delete {NSG_FIX} --name AllowOne")
+        );
+    }
+}
+
+#[test]
+fn an_internet_port_counts_unless_a_deny_covers_it_first() {
+    // A named admin range is not the internet.
+    let mut s = Setup::good();
+    s.add_rule("AllowRdp", 300, "Inbound", "Allow", "203.0.113.0/24", "*", "3389");
+    assert_only(&s.run("rdp-named"), &[]);
+    // A deny of the whole internet before it closes it, by priority...
+    s.rule("AllowRdp")["sourceAddressPrefix"] = json!("*");
+    s.add_rule("DenyInternetInbound", 200, "Inbound", "Deny", "Internet", "*", "*");
+    assert_only(&s.run("rdp-denied"), &[]);
+    // ...a deny of part of it does not, nor does a deny after it.
+    s.rule("DenyInternetInbound")["sourceAddressPrefix"] = json!("52.0.0.0/8");
+    assert_only(&s.run("rdp-part-denied"), &[("nsg.internet-inbound", Verdict::TooOpen)]);
+    s.rule("DenyInternetInbound")["sourceAddressPrefix"] = json!("Internet");
+    s.rule("DenyInternetInbound")["priority"] = json!(400);
+    assert_only(&s.run("rdp-deny-late"), &[("nsg.internet-inbound", Verdict::TooOpen)]);
+}
+
+#[test]
 fn ssh_open_to_the_internet_is_too_open_with_or_without_ssh() {
     for ssh in [false, true] {
         let mut s = Setup::good();
@@ -214,15 +265,62 @@ fn a_deny_inside_the_vnet_breaks_mpi() {
 }
 
 #[test]
-fn with_outbound_internet_open_service_tags_are_not_needed() {
+fn without_the_internet_deny_outbound_is_too_open() {
+    // Issue 15: `DenyInternetOutbound` removed, Azure's default allows all.
     let mut s = Setup::good();
     s.remove_rule("DenyInternetOutbound");
     s.remove_rule("AllowStorageOutbound");
     let report = s.run("internet-open");
-    assert_only(&report, &[]);
+    assert_only(&report, &[("nsg.internet-outbound", Verdict::TooOpen)]);
+    let r = row(&report, "nsg.internet-outbound");
+    assert_eq!(r.rule.as_deref(), Some("AllowInternetOutBound (65001)"));
+    assert!(r.note.contains("no rule denies outbound internet"), "{}", r.note);
+    assert_eq!(
+        fix(&report, "nsg.internet-outbound"),
+        format!(
+            "az network nsg rule create {NSG_FIX} --name DenyInternetOutbound --priority 4000 \
+             --direction Outbound --access Deny --protocol '*' --source-address-prefixes '*' \
+             --source-port-ranges '*' --destination-address-prefixes Internet --destination-port-ranges '*'"
+        )
+    );
+    // The services are reachable then, and say why.
     let r = row(&report, "nsg.outbound-storage");
     assert_eq!(r.note, "outbound internet open");
     assert_eq!(r.rule.as_deref(), Some("AllowInternetOutBound (65001)"));
+
+    // A deny of TCP alone leaves UDP to the default allow.
+    let mut s = Setup::good();
+    s.rule("DenyInternetOutbound")["protocol"] = json!("Tcp");
+    let report = s.run("internet-deny-tcp-only");
+    assert_only(&report, &[("nsg.internet-outbound", Verdict::TooOpen)]);
+    assert!(row(&report, "nsg.internet-outbound").note.contains("Udp 0-442 to Internet"));
+}
+
+#[test]
+fn outbound_to_the_internet_is_too_open_443_included() {
+    // Issue 15: an allow of 443 to the internet before the deny.
+    for (i, (dst, ports)) in
+        [("Internet", "443"), ("*", "443"), ("AzureCloud", "443"), ("0.0.0.0/0", "*")].iter().enumerate()
+    {
+        let mut s = Setup::good();
+        s.add_rule("AllowHttpsOut", 200, "Outbound", "Allow", "VirtualNetwork", dst, ports);
+        let report = s.run(&format!("https-out-{i}"));
+        assert_only(&report, &[("nsg.outbound-tags-only", Verdict::TooOpen)]);
+        assert_eq!(row(&report, "nsg.outbound-tags-only").rule.as_deref(), Some("AllowHttpsOut (200)"));
+        let expected = if *ports == "*" {
+            format!("az network nsg rule delete {NSG_FIX} --name AllowHttpsOut")
+        } else {
+            format!(
+                "az network nsg rule update {NSG_FIX} --name AllowHttpsOut --destination-address-prefixes <service tag>"
+            )
+        };
+        assert_eq!(fix(&report, "nsg.outbound-tags-only"), expected);
+    }
+    // After the deny it is dead, and a service tag is what is wanted.
+    let mut s = Setup::good();
+    s.add_rule("AllowHttpsOut", 4010, "Outbound", "Allow", "VirtualNetwork", "Internet", "443");
+    s.add_rule("AllowMonitorOut", 200, "Outbound", "Allow", "VirtualNetwork", "AzureMonitor", "443");
+    assert_only(&s.run("https-out-dead"), &[]);
 }
 
 #[test]
@@ -292,6 +390,97 @@ fn storage_without_trusted_services_is_missing() {
     );
     s.storage.as_mut().unwrap()["networkRuleSet"]["bypass"] = json!("Logging, Metrics, AzureServices");
     assert_only(&s.run("storage-bypass-ok"), &[]);
+}
+
+#[test]
+fn storage_ip_rules_spanning_the_internet_are_too_open() {
+    // Issue 15: an ipRule of 0.0.0.0/0, or halves that add up to it.
+    let rules =
+        |v: &[&str]| json!(v.iter().map(|r| json!({"action": "Allow", "ipAddressOrRange": r})).collect::<Vec<_>>());
+    for (i, set) in
+        [&["0.0.0.0/0"][..], &["203.0.113.7", "0.0.0.0/1", "128.0.0.0/1"], &["52.0.0.0/8"]].iter().enumerate()
+    {
+        let mut s = Setup::good();
+        s.storage.as_mut().unwrap()["networkRuleSet"]["ipRules"] = rules(set);
+        let report = s.run(&format!("storage-ip-{i}"));
+        assert_only(&report, &[("storage.ip-rules", Verdict::TooOpen)]);
+        let widest = set.iter().find(|r| r.contains('/')).unwrap();
+        assert_eq!(
+            fix(&report, "storage.ip-rules"),
+            format!("az storage account network-rule remove --account-name stylizestore -g stylize-rg --ip-address {widest}")
+        );
+    }
+    let mut s = Setup::good();
+    s.storage.as_mut().unwrap()["networkRuleSet"]["ipRules"] = rules(&["203.0.113.0/24", "198.51.100.7"]);
+    assert_only(&s.run("storage-ip-office"), &[]);
+    s.keyvault.as_mut().unwrap()["properties"]["networkAcls"]["ipRules"] = json!([{"value": "0.0.0.0/0"}]);
+    assert_only(&s.run("kv-ip-open"), &[("keyvault.ip-rules", Verdict::TooOpen)]);
+}
+
+#[test]
+fn storage_settings_that_let_more_in_are_too_open() {
+    // Issue 15: plain HTTP, public blobs, shared keys; each also when unset.
+    for (field, bad, id) in [
+        ("enableHttpsTrafficOnly", json!(false), "storage.https-only"),
+        ("allowBlobPublicAccess", json!(true), "storage.public-blob"),
+        ("allowSharedKeyAccess", json!(true), "storage.shared-key"),
+        ("minimumTlsVersion", json!("TLS1_0"), "storage.min-tls"),
+    ] {
+        for value in [bad, json!(null)] {
+            let mut s = Setup::good();
+            s.storage.as_mut().unwrap()[field] = value.clone();
+            let report = s.run(&format!("storage-{field}-{value}"));
+            assert_only(&report, &[(id, Verdict::TooOpen)]);
+            assert_eq!(row(&report, id).rule.as_deref(), Some(field));
+        }
+    }
+    let mut s = Setup::good();
+    s.storage.as_mut().unwrap()["allowSharedKeyAccess"] = json!(true);
+    assert_eq!(
+        fix(&s.run("storage-shared-key-fix"), "storage.shared-key"),
+        "az storage account update --name stylizestore -g stylize-rg --allow-shared-key-access false"
+    );
+}
+
+#[test]
+fn storage_settings_are_read_in_the_arm_shape_too() {
+    // `az resource show` / ARM: nested under properties, other names.
+    let good = Setup::good().storage.unwrap();
+    let acls = &good["networkRuleSet"];
+    let arm = |https: bool| {
+        json!({
+            "id": good["id"], "name": good["name"], "type": "Microsoft.Storage/storageAccounts",
+            "properties": {
+                "supportsHttpsTrafficOnly": https, "allowBlobPublicAccess": false,
+                "allowSharedKeyAccess": false, "minimumTlsVersion": "TLS1_2",
+                "networkAcls": {
+                    "bypass": acls["bypass"], "defaultAction": acls["defaultAction"],
+                    "ipRules": [{"value": "0.0.0.0/0", "action": "Allow"}],
+                    "virtualNetworkRules": [{"id": SUBNET_ID, "action": "Allow", "state": "Succeeded"}],
+                },
+            },
+        })
+    };
+    let mut s = Setup::good();
+    s.storage = Some(arm(true));
+    assert_only(&s.run("storage-arm"), &[("storage.ip-rules", Verdict::TooOpen)]);
+    s.storage = Some(arm(false));
+    assert_only(
+        &s.run("storage-arm-http"),
+        &[("storage.ip-rules", Verdict::TooOpen), ("storage.https-only", Verdict::TooOpen)],
+    );
+}
+
+#[test]
+fn a_key_vault_without_purge_protection_is_missing_it() {
+    let mut s = Setup::good();
+    s.keyvault.as_mut().unwrap()["properties"]["enablePurgeProtection"] = json!(null);
+    let report = s.run("kv-purge");
+    assert_only(&report, &[("keyvault.purge-protection", Verdict::Missing)]);
+    assert_eq!(
+        fix(&report, "keyvault.purge-protection"),
+        "az keyvault update --name stylize-kv -g stylize-rg --enable-purge-protection true"
+    );
 }
 
 #[test]
@@ -396,7 +585,7 @@ fn the_report_renders_as_a_table_and_as_json() {
             && line.contains("az network nsg rule create"),
         "{line}"
     );
-    assert!(table.contains("18 of 19 requirements met"), "{table}");
+    assert!(table.contains("27 of 28 requirements met"), "{table}");
 
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["passed"], false);
@@ -412,5 +601,5 @@ fn only_the_nsg_is_required() {
     let s = Setup { subnet: None, storage: None, keyvault: None, route_table: None, max_nodes: None, ..Setup::good() };
     let report = s.run("nsg-only");
     assert_only(&report, &[]);
-    assert_eq!(report.findings().len(), 8);
+    assert_eq!(report.findings().len(), 10);
 }

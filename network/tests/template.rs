@@ -6,6 +6,9 @@
 //! `networkRuleSet`), resolving the few ARM expressions the template uses:
 //! `parameters`, `variables`, `concat` and `resourceId` (with a fixed
 //! subscription and resource group). Then the checker runs on the result.
+//! What the checker cannot see from `az` output (no public IPs on the
+//! nodes, the subnet's service endpoint policy, the workspace's private
+//! endpoint) is asserted on the template itself.
 
 mod common;
 
@@ -188,14 +191,24 @@ fn render() -> Rendered {
     subnet_json["type"] = json!("Microsoft.Network/virtualNetworks/subnets");
 
     let st = get("Microsoft.Storage/storageAccounts");
-    let acls = &st["properties"]["networkAcls"];
+    let props = &st["properties"];
+    let acls = &props["networkAcls"];
+    // az prints ARM's supportsHttpsTrafficOnly as enableHttpsTrafficOnly,
+    // an ip rule's value as ipAddressOrRange.
     let storage_json = json!({
+        "allowBlobPublicAccess": props["allowBlobPublicAccess"],
+        "allowSharedKeyAccess": props["allowSharedKeyAccess"],
+        "enableHttpsTrafficOnly": props["supportsHttpsTrafficOnly"],
         "id": id("Microsoft.Storage/storageAccounts", &[&st["name"]]),
+        "minimumTlsVersion": props["minimumTlsVersion"],
         "name": st["name"],
         "networkRuleSet": {
             "bypass": acls["bypass"],
             "defaultAction": acls["defaultAction"],
-            "ipRules": acls["ipRules"],
+            "ipRules": acls["ipRules"].as_array().unwrap().iter().map(|r| json!({
+                "action": r["action"],
+                "ipAddressOrRange": r["value"],
+            })).collect::<Vec<_>>(),
             "virtualNetworkRules": acls["virtualNetworkRules"].as_array().unwrap().iter().map(|r| json!({
                 "action": r["action"],
                 "state": "Succeeded",
@@ -210,8 +223,12 @@ fn render() -> Rendered {
     let keyvault_json = json!({
         "id": id("Microsoft.KeyVault/vaults", &[&kv_name]),
         "name": kv_name,
-        // Only the network part: tenantId uses subscription(), not rendered.
-        "properties": { "networkAcls": arm.resolve(&kv["properties"]["networkAcls"]) },
+        // Only the network part and purge protection: tenantId uses
+        // subscription(), not rendered.
+        "properties": {
+            "enablePurgeProtection": kv["properties"]["enablePurgeProtection"],
+            "networkAcls": arm.resolve(&kv["properties"]["networkAcls"]),
+        },
         "type": "Microsoft.KeyVault/vaults",
     });
 
@@ -245,11 +262,60 @@ fn the_template_passes_its_own_checker() {
     };
     let report = check(&args).unwrap();
     assert_only(&report, &[]);
-    assert_eq!(report.findings().len(), 18);
+    assert_eq!(report.findings().len(), 27);
     assert_eq!(report.region(), Some("eastus"));
     // The template denies outbound internet, so the service tags were checked.
     assert_eq!(row(&report, "nsg.outbound-storage").note, "outbound internet denied; allowed by service tag");
     assert_eq!(row(&report, "nsg.batch-inbound").rule.as_deref(), Some("AllowBatchNodeManagement (100)"));
+    assert_eq!(row(&report, "nsg.internet-outbound").rule.as_deref(), Some("DenyInternetOutbound (4000)"));
+}
+
+#[test]
+fn the_template_keeps_the_nodes_private_and_storage_to_its_own_account() {
+    let t = template();
+    let arm = Arm::new(&t);
+    let get = |ty: &str| arm.resolve(resource(&t, ty));
+    let r = render();
+
+    let compute = get("Microsoft.MachineLearningServices/workspaces/computes");
+    assert_eq!(compute["properties"]["properties"]["enableNodePublicIp"], false, "nodes get no public IP");
+    assert_eq!(compute["properties"]["properties"]["remoteLoginPortPublicAccess"], "Disabled");
+
+    // Microsoft.Storage through the subnet reaches this account only (plus
+    // Azure ML's own, by alias): Storage.<region> alone is every account.
+    let policy = get("Microsoft.Network/serviceEndpointPolicies");
+    let policy_id = arm.resolve(&json!(format!(
+        "[resourceId('Microsoft.Network/serviceEndpointPolicies', '{}')]",
+        policy["name"].as_str().unwrap()
+    )));
+    assert_eq!(r.subnet["serviceEndpointPolicies"], json!([{ "id": policy_id }]), "the policy is on the subnet");
+    let definitions = policy["properties"]["serviceEndpointPolicyDefinitions"].as_array().unwrap();
+    let storage: Vec<_> = definitions.iter().filter(|d| d["properties"]["service"] == "Microsoft.Storage").collect();
+    assert_eq!(storage.len(), 1);
+    assert_eq!(storage[0]["properties"]["serviceResources"], json!([r.storage["id"]]));
+    for d in definitions.iter().filter(|d| d["properties"]["service"] != "Microsoft.Storage") {
+        assert_eq!(d["properties"]["service"], "Global");
+        assert_eq!(d["properties"]["serviceResources"], json!(["/services/Azure/MachineLearning"]));
+    }
+
+    // Without shared keys, the workspace reaches its storage as itself.
+    assert_eq!(r.storage["allowSharedKeyAccess"], false);
+    let workspace = get("Microsoft.MachineLearningServices/workspaces");
+    assert_eq!(workspace["properties"]["systemDatastoresAuthMode"], "identity");
+
+    // Nodes without a public IP talk to the workspace through a private
+    // endpoint in their subnet.
+    let endpoint = get("Microsoft.Network/privateEndpoints");
+    assert_eq!(endpoint["properties"]["subnet"]["id"], r.subnet["id"]);
+    let link = &endpoint["properties"]["privateLinkServiceConnections"][0]["properties"];
+    assert_eq!(link["groupIds"], json!(["amlworkspace"]));
+    assert_eq!(
+        link["privateLinkServiceId"],
+        arm.resolve(&json!(format!(
+            "[resourceId('Microsoft.MachineLearningServices/workspaces', '{}')]",
+            workspace["name"].as_str().unwrap()
+        )))
+    );
 }
 
 #[test]
@@ -258,13 +324,30 @@ fn the_rendered_template_still_catches_a_break() {
     // would prove nothing.
     let mut r = render();
     r.storage["networkRuleSet"]["defaultAction"] = json!("Allow");
-    r.nsg["securityRules"].as_array_mut().unwrap().retain(|x| x["name"] != "AllowContainerRegistryOutbound");
+    r.storage["allowSharedKeyAccess"] = json!(true);
+    r.keyvault["properties"]["enablePurgeProtection"] = json!(null);
+    let rules = r.nsg["securityRules"].as_array_mut().unwrap();
+    rules.retain(|x| x["name"] != "AllowContainerRegistryOutbound");
+    rules.push(json!({
+        "name": "AllowHttpsOut", "priority": 200, "direction": "Outbound", "access": "Allow", "protocol": "Tcp",
+        "sourceAddressPrefix": "VirtualNetwork", "sourcePortRange": "*",
+        "destinationAddressPrefix": "Internet", "destinationPortRange": "443",
+    }));
     let dir = scratch("template-broken");
     let args = CheckArgs {
         nsg: write(&dir, "nsg.json", &r.nsg),
         storage: Some(write(&dir, "storage.json", &r.storage)),
+        keyvault: Some(write(&dir, "keyvault.json", &r.keyvault)),
         ..CheckArgs::default()
     };
     let report = check(&args).unwrap();
-    assert_only(&report, &[("nsg.outbound-acr", Verdict::Missing), ("storage.default-action", Verdict::TooOpen)]);
+    assert_only(
+        &report,
+        &[
+            ("nsg.outbound-tags-only", Verdict::TooOpen),
+            ("storage.default-action", Verdict::TooOpen),
+            ("storage.shared-key", Verdict::TooOpen),
+            ("keyvault.purge-protection", Verdict::Missing),
+        ],
+    );
 }

@@ -1,9 +1,10 @@
-//! jobs: the jobs kept in a local store, their state, and removing their
-//! state (segments, manifest, report) once done with (`stylize jobs`).
-
-use std::path::Path;
+//! jobs: the jobs kept in a store (a directory, or a container), their
+//! state, and removing their state (segments, manifest, report) once done
+//! with (`stylize jobs`). A local store must exist: reading one never
+//! creates the folder it was given.
 
 use stylize_engine::job::Manifest;
+use stylize_engine::location::{open_store, Location, RemoteOptions};
 use stylize_engine::store::{LocalStore, Store};
 use stylize_engine::EngineError;
 
@@ -18,16 +19,25 @@ pub struct JobState {
     pub manifest: Option<Manifest>,
 }
 
-/// Every job in the store at `dir`, by id.
-pub fn list(dir: &Path) -> Result<Vec<JobState>, PipelineError> {
-    let store = LocalStore::open(dir)?;
-    job_ids(&store)?.into_iter().map(|id| Ok(JobState { manifest: Manifest::load(&store, &id)?, id })).collect()
+fn existing_store(at: &Location, remote: RemoteOptions) -> Result<Box<dyn Store>, PipelineError> {
+    Ok(match at {
+        Location::Local(dir) => Box::new(LocalStore::existing(dir)?),
+        Location::Remote(_) => open_store(at, remote)?,
+    })
+}
+
+/// Every job in the store at `at`, by id.
+pub fn list(at: &Location, remote: RemoteOptions) -> Result<Vec<JobState>, PipelineError> {
+    let store = existing_store(at, remote)?;
+    let store = store.as_ref();
+    job_ids(store)?.into_iter().map(|id| Ok(JobState { manifest: Manifest::load(store, &id)?, id })).collect()
 }
 
 /// One job's manifest and report, as JSON.
-pub fn show(dir: &Path, id: &str) -> Result<serde_json::Value, PipelineError> {
-    let store = LocalStore::open(dir)?;
-    let Some(m) = Manifest::load(&store, id)? else { return Err(no_job(&store, id)) };
+pub fn show(at: &Location, remote: RemoteOptions, id: &str) -> Result<serde_json::Value, PipelineError> {
+    let store = existing_store(at, remote)?;
+    let store = store.as_ref();
+    let Some(m) = Manifest::load(store, id)? else { return Err(no_job(store, id)) };
     let report = store.get(&format!("jobs/{id}/report.json"))?;
     Ok(serde_json::json!({
         "job": m.job,
@@ -44,26 +54,27 @@ pub fn show(dir: &Path, id: &str) -> Result<serde_json::Value, PipelineError> {
 
 /// Remove the state of job `id`, or of every job with `None`; returns the
 /// ids removed. Outputs stay.
-pub fn clean(dir: &Path, id: Option<&str>) -> Result<Vec<String>, PipelineError> {
-    let store = LocalStore::open(dir)?;
+pub fn clean(at: &Location, remote: RemoteOptions, id: Option<&str>) -> Result<Vec<String>, PipelineError> {
+    let store = existing_store(at, remote)?;
+    let store = store.as_ref();
     let ids = match id {
         Some(id) => vec![id.to_string()],
-        None => job_ids(&store)?,
+        None => job_ids(store)?,
     };
     for id in &ids {
-        if Manifest::load(&store, id)?.is_none() {
-            return Err(no_job(&store, id));
+        if !store.exists(&Manifest::key(id))? {
+            return Err(no_job(store, id));
         }
         store.delete_prefix(&format!("jobs/{id}"))?;
     }
     Ok(ids)
 }
 
-fn no_job(store: &LocalStore, id: &str) -> PipelineError {
+fn no_job(store: &dyn Store, id: &str) -> PipelineError {
     PipelineError::Input { path: store.describe().into(), reason: format!("no job {id}") }
 }
 
-fn job_ids(store: &LocalStore) -> Result<Vec<String>, EngineError> {
+fn job_ids(store: &dyn Store) -> Result<Vec<String>, EngineError> {
     let mut ids: Vec<String> = store
         .list("jobs")?
         .iter()

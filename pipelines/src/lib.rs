@@ -10,3 +10,15 @@ pub mod styles;
 pub mod video_style;
 
 pub use error::PipelineError;
+pub use stylize_engine::azure::redact;
+pub use stylize_engine::scratch;
+
+/// The libraries this build runs on, for `stylize --version`: FFmpeg,
+/// MPI, and the CUDA devices libtorch sees (libtorch's own version is
+/// known when the binary is built).
+pub fn library_versions() -> Vec<(&'static str, String)> {
+    let mut v = stylize_engine::library_versions();
+    let gpus = stylize_models::cuda_devices();
+    v.push(("CUDA devices", if gpus > 0 { gpus.to_string() } else { "none".into() }));
+    v
+}

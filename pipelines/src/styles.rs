@@ -20,15 +20,59 @@ pub fn builtin_names() -> &'static [&'static str] {
     &STYLE_NAMES[..]
 }
 
-/// Where saved styles live, and their names.
-pub fn saved_names() -> (PathBuf, Vec<String>) {
+/// What a saved style is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SavedKind {
+    /// A painting's style vector (`styles add`), for the arbitrary-style network.
+    Painting,
+    /// Learned into the built-in network (`styles learn`).
+    Learned,
+}
+
+impl SavedKind {
+    /// For JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SavedKind::Painting => "painting",
+            SavedKind::Learned => "learned",
+        }
+    }
+
+    /// For `styles list`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SavedKind::Painting => "saved from a painting",
+            SavedKind::Learned => "learned for the built-in network",
+        }
+    }
+}
+
+/// Where saved styles live, and their names and kinds.
+pub fn saved_names() -> (PathBuf, Vec<(String, SavedKind)>) {
     let dir = styles_dir();
-    let mut saved: Vec<String> = std::fs::read_dir(&dir)
+    let kind = |path: &Path| {
+        let learned = std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["model"] == stylize_models::learn::LEARNED_MODEL);
+        if learned {
+            SavedKind::Learned
+        } else {
+            SavedKind::Painting
+        }
+    };
+    let mut saved: Vec<(String, SavedKind)> = std::fs::read_dir(&dir)
         .map(|entries| {
-            entries.filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_string)).collect()
+            entries
+                .filter_map(|e| {
+                    let e = e.ok()?;
+                    let name = e.file_name().to_str()?.strip_suffix(".json")?.to_string();
+                    Some((name, kind(&e.path())))
+                })
+                .collect()
         })
         .unwrap_or_default();
-    saved.sort();
+    saved.sort_by(|a, b| a.0.cmp(&b.0));
     (dir, saved)
 }
 
@@ -95,12 +139,39 @@ fn write_error(path: &Path, e: impl std::fmt::Display) -> PipelineError {
     PipelineError::Input { path: path.to_path_buf(), reason: format!("cannot write ({e})") }
 }
 
-/// Save the style of `painting` under `name`; returns the file written.
-pub fn add(name: &str, painting: &Path) -> Result<PathBuf, PipelineError> {
+/// The file of saved style `name`; an existing one is refused unless
+/// `force` (a saved style is work the user may not want to lose).
+fn new_style_file(name: &str, force: bool) -> Result<PathBuf, PipelineError> {
     check_name(name)?;
+    let path = styles_dir().join(format!("{name}.json"));
+    if path.exists() && !force {
+        return Err(PipelineError::Input {
+            path: path.clone(),
+            reason: format!("a saved style '{name}' exists; add --force to replace it"),
+        });
+    }
+    Ok(path)
+}
+
+/// Remove saved style `name`; returns the file removed.
+pub fn remove(name: &str) -> Result<PathBuf, PipelineError> {
+    check_name(name)?;
+    let path = styles_dir().join(format!("{name}.json"));
+    std::fs::remove_file(&path).map_err(|e| PipelineError::Input {
+        path: path.clone(),
+        reason: match e.kind() {
+            std::io::ErrorKind::NotFound => format!("no saved style '{name}'"),
+            _ => format!("cannot remove ({e})"),
+        },
+    })?;
+    Ok(path)
+}
+
+/// Save the style of `painting` under `name`; returns the file written.
+pub fn add(name: &str, painting: &Path, force: bool) -> Result<PathBuf, PipelineError> {
+    let path = new_style_file(name, force)?;
     let (rgb, w, h) = read_rgb(painting)?;
     let vector = StyleVector::from_image(&rgb, w, h, painting, DeviceChoice::Auto)?;
-    let path = styles_dir().join(format!("{name}.json"));
     vector.save(&path).map_err(|e| write_error(&path, e))?;
     Ok(path)
 }
@@ -128,9 +199,10 @@ pub fn learn(
     steps: usize,
     size: i64,
     device: DeviceChoice,
+    force: bool,
     on_step: &dyn Fn(usize, f64),
 ) -> Result<Learned, PipelineError> {
-    check_name(name)?;
+    let path = new_style_file(name, force)?;
     let (rgb, width, height) = read_rgb(painting)?;
     let images = contents.iter().map(|p| read_rgb(p)).collect::<Result<Vec<_>, _>>()?;
     let contents: Vec<Image> = if images.is_empty() {
@@ -141,7 +213,6 @@ pub fn learn(
     let options = LearnOptions { steps, size, device, ..LearnOptions::default() };
     let (style, report) =
         stylize_models::learn::learn(&Image { rgb: &rgb, width, height }, &contents, &options, on_step)?;
-    let path = styles_dir().join(format!("{name}.json"));
     style.save(&path).map_err(|e| write_error(&path, e))?;
     Ok(Learned {
         path,

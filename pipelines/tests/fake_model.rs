@@ -11,7 +11,7 @@ use stylize_engine::location::{Location, RemoteOptions};
 use stylize_engine::EngineError;
 use stylize_models::torch::{DeviceChoice, ModelSpec, PixelRange, Precision};
 use stylize_models::{ModelError, RgbBatch, StyleModel};
-use stylize_pipelines::video_style::{ModelLoader, NoProgress, StyleJob, VideoStyle};
+use stylize_pipelines::video_style::{Destination, ModelLoader, NoProgress, Overwrite, StyleJob, VideoStyle};
 use stylize_pipelines::PipelineError;
 use stylize_worker::{DeflickerMode, WorkerOptions};
 
@@ -78,16 +78,13 @@ fn job(dir: &Path, input: &Path) -> StyleJob {
         shard_frames: 12,
         parallel_shards: 1,
         measure_flicker: false,
+        destination: Destination::Named,
+        overwrite: Overwrite::Never,
     }
 }
 
 fn spec(job: &StyleJob) -> stylize_engine::driver::JobSpec {
-    stylize_engine::driver::JobSpec {
-        input: job.input.clone(),
-        store: job.store.clone(),
-        logs: None,
-        remote: job.remote,
-    }
+    job.spec()
 }
 
 #[test]
@@ -104,7 +101,9 @@ fn plan_name_report_and_resume_with_a_fake_model() {
     assert_eq!(report.video.frames, 30);
     assert_eq!(report.timings.iter().map(|t| t.frames).sum::<u64>(), 30);
     assert_eq!(report.extra.model, "invert (test)");
-    assert!(report.output.ends_with("clip.invert.mp4"), "{}", report.output);
+    let name = Path::new(&report.output).file_name().unwrap().to_string_lossy().into_owned();
+    let tag = name.strip_prefix("clip.invert.").and_then(|n| n.strip_suffix(".mp4")).expect("clip.invert.<tag>.mp4");
+    assert!(tag.len() == 6 && tag.chars().all(|c| c.is_ascii_hexdigit()), "{name}");
     assert!(Path::new(&report.output).is_file());
     assert_eq!(calls.load(Ordering::SeqCst), 30, "one model call per frame at batch 1");
 
@@ -116,11 +115,19 @@ fn plan_name_report_and_resume_with_a_fake_model() {
     assert_eq!(report2.shards_reused, 3);
     assert_eq!(calls.load(Ordering::SeqCst), 30, "no frame stylized twice");
 
-    // Another job wrote the same name since: its bytes do not pass for
-    // this job's output; it is stitched again from the stored segments.
+    // The output was replaced by hand since: its bytes do not pass for
+    // this job's output, and it is not overwritten without leave (-y)...
     let output = Path::new(&report.output);
     let ours = std::fs::read(output).unwrap();
     std::fs::write(output, b"another job's output").unwrap();
+    let mut third = VideoStyle::new(&job, loader(calls.clone(), None));
+    let refused = run_job(&spec(&job), &mut third, stylize_engine::driver::Launch::InProcess, Arc::new(NoProgress))
+        .expect_err("an existing output is kept without -y")
+        .to_string();
+    assert!(refused.contains(&name) && refused.contains("already exists"), "{refused}");
+    assert_eq!(std::fs::read(output).unwrap(), b"another job's output");
+    // ...with it, the job's output is stitched again from the segments.
+    let job = StyleJob { overwrite: Overwrite::Always, ..job };
     let mut third = VideoStyle::new(&job, loader(calls.clone(), None));
     run_job(&spec(&job), &mut third, stylize_engine::driver::Launch::InProcess, Arc::new(NoProgress))
         .expect("the job runs a third time");

@@ -183,6 +183,12 @@ impl BlobStore {
             .map_err(remote(&t.shown, "creating client"))
     }
 
+    /// What a lease on `key` needs: its client, its shown URL, the runtime.
+    pub(super) fn lease_parts(&self, key: &str) -> Result<(BlobClient, StorageUrl, Arc<Shared>)> {
+        let t = self.blob_target(key)?;
+        Ok((self.blob_client(&t)?, t.shown, self.shared.clone()))
+    }
+
     /// All blob names (full, with the store prefix) under `name_prefix`.
     async fn list_names(&self, name_prefix: &str) -> Result<Vec<String>> {
         let client = self.container_client()?;
@@ -229,7 +235,7 @@ struct Target {
 }
 
 /// A fresh random nonce per upload (std's hasher keys are random).
-fn upload_nonce() -> u64 {
+pub(super) fn upload_nonce() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
@@ -322,6 +328,10 @@ async fn download_to_file(client: &BlobClient, shown: &StorageUrl, dst: &Path) -
 }
 
 impl Store for BlobStore {
+    fn lock(&self, key: &str, waiting: &dyn Fn()) -> Result<crate::store::Held> {
+        super::lease::lock(self, key, waiting)
+    }
+
     fn describe(&self) -> String {
         let mut u = self.url.clone();
         if !self.prefix.is_empty() {

@@ -11,6 +11,7 @@
 
 pub mod blob;
 pub mod events;
+mod lease;
 pub mod queue;
 mod rt;
 pub mod sas;

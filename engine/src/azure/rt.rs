@@ -58,6 +58,15 @@ impl Shared {
         self.options.clone()
     }
 
+    /// Run `fut` in the background on the runtime.
+    pub(crate) fn spawn<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.rt.spawn(fut)
+    }
+
     /// Run `fut` to completion. Must not be called from inside an async
     /// runtime (the engine calls stores from plain threads).
     pub(crate) fn block_on<F: Future>(&self, fut: F) -> F::Output {

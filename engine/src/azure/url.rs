@@ -25,33 +25,39 @@ pub const REDACTED: &str = "REDACTED";
 
 /// Blank every secret in `s`: the value of a `sig=` query parameter (also
 /// percent-encoded as `sig%3D`) and of `AccountKey=` in a connection
-/// string. Everything else is kept so the message stays useful.
+/// string, with or without spaces around the `=`. Everything else is kept
+/// so the message stays useful.
 pub fn redact(s: &str) -> String {
-    // (marker, characters that end the secret's value)
-    const MARKERS: [(&str, &[char]); 3] = [
-        ("sig=", &['&', ' ', '"', '\'', ')', '>', '<', '\n', '\r', '\t', ';', ',']),
-        // Percent-encoded inside another URL: ends at `%26` (an encoded `&`).
-        ("sig%3d", &[]),
-        ("accountkey=", &[';', ' ', '"', '\'', '\n', '\r', '\t', '&']),
+    // (name, characters that end the secret's value). Neither a SAS
+    // signature (base64, percent-encoded) nor a key holds any of them.
+    const MARKERS: [(&str, &[char]); 2] = [
+        ("sig", &['&', ' ', '"', '\'', ')', '>', '<', '\n', '\r', '\t', ';', ',', ':']),
+        ("accountkey", &[';', ' ', '"', '\'', '\n', '\r', '\t', '&', ',']),
     ];
     let lower = s.to_ascii_lowercase();
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
     'outer: while i < s.len() {
-        for (marker, ends) in MARKERS {
-            if lower[i..].starts_with(marker) && is_param_start(&lower, i) {
-                let value_start = i + marker.len();
-                out.push_str(&s[i..value_start]);
-                let rest = &s[value_start..];
-                let end = if ends.is_empty() {
-                    let stop = rest.find(|c: char| c != '%' && !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
-                    rest[..stop].to_ascii_lowercase().find("%26").unwrap_or(stop)
-                } else {
-                    rest.find(ends).unwrap_or(rest.len())
-                };
-                out.push_str(REDACTED);
-                i = value_start + end;
-                continue 'outer;
+        // Percent-encoded inside another URL: ends at `%26` (an encoded `&`).
+        if lower[i..].starts_with("sig%3d") && is_param_start(&lower, i) {
+            let value_start = i + "sig%3d".len();
+            out.push_str(&s[i..value_start]);
+            let rest = &s[value_start..];
+            let stop = rest.find(|c: char| c != '%' && !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
+            let end = rest[..stop].to_ascii_lowercase().find("%26").unwrap_or(stop);
+            out.push_str(REDACTED);
+            i = value_start + end;
+            continue;
+        }
+        for (name, ends) in MARKERS {
+            if lower[i..].starts_with(name) && is_param_start(&lower, i) {
+                if let Some(value_start) = after_equals(s, i + name.len()) {
+                    out.push_str(&s[i..value_start]);
+                    let rest = &s[value_start..];
+                    out.push_str(REDACTED);
+                    i = value_start + rest.find(ends).unwrap_or(rest.len());
+                    continue 'outer;
+                }
             }
         }
         let ch = s[i..].chars().next().expect("in bounds");
@@ -59,6 +65,18 @@ pub fn redact(s: &str) -> String {
         i += ch.len_utf8();
     }
     out
+}
+
+/// Where a value starts after `name` at `at`: `=`, with spaces or tabs
+/// allowed around it (`AccountKey = …`); `None` when no `=` follows.
+fn after_equals(s: &str, at: usize) -> Option<usize> {
+    let rest = &s[at..];
+    let eq = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+    if !rest[eq..].starts_with('=') {
+        return None;
+    }
+    let value = &rest[eq + 1..];
+    Some(at + eq + 1 + (value.len() - value.trim_start_matches([' ', '\t']).len()))
 }
 
 /// A marker counts only at the start of a parameter (`xsig=` is not
@@ -109,6 +127,17 @@ pub struct StorageUrl {
     pub(crate) sas: Option<String>,
 }
 
+/// Loopback hosts (Azurite on this machine), the only ones plain http may
+/// reach.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 impl StorageUrl {
     /// Parse `s` as a URL of `service`. A host-style URL of the other
     /// service is refused, so a queue URL passed as a store is caught early.
@@ -119,6 +148,11 @@ impl StorageUrl {
             return Err(bad("not an http(s) URL"));
         }
         let host = url.host_str().ok_or_else(|| bad("URL has no host"))?.to_ascii_lowercase();
+        if url.scheme() == "http" && !is_loopback(&url) {
+            return Err(bad(
+                "plain http would send the credentials in clear: use https (http only for loopback, e.g. Azurite)",
+            ));
+        }
         let labels: Vec<&str> = host.split('.').collect();
         let host_label = labels.iter().skip(1).find(|l| **l == "blob" || **l == "queue").copied();
         let mut segments: Vec<String> = url
@@ -283,6 +317,22 @@ mod tests {
         let r = redact(c);
         assert!(!r.contains("Eby8"), "{r}");
         assert!(r.contains("AccountKey=REDACTED;BlobEndpoint"), "{r}");
+        // Spaces around `=`, as some config files and tools write it.
+        let spaced = redact("AccountName = a; AccountKey = Eby8vd+/==; x");
+        assert!(!spaced.contains("Eby8") && spaced.contains("AccountKey = REDACTED;"), "{spaced}");
+        assert_eq!(redact("sig = abc&x"), "sig = REDACTED&x");
+        // A colon after a signature is the message's, not the secret's.
+        assert_eq!(redact("htps://h/c?sig=abc: unknown"), "htps://h/c?sig=REDACTED: unknown");
+        assert_eq!(redact("signal = on"), "signal = on");
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        let remote = StorageUrl::parse("http://acct.blob.core.windows.net/c?sig=x", Service::Blob);
+        assert!(remote.unwrap_err().to_string().contains("use https"));
+        assert!(StorageUrl::parse("http://127.0.0.1:10000/devstoreaccount1/c", Service::Blob).is_ok());
+        assert!(StorageUrl::parse("http://localhost:10000/devstoreaccount1/c", Service::Blob).is_ok());
+        assert!(StorageUrl::parse("https://acct.blob.core.windows.net/c", Service::Blob).is_ok());
     }
 
     #[test]

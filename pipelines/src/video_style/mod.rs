@@ -18,10 +18,12 @@ use std::sync::Arc;
 
 use crate::flicker::measure;
 use serde_json::json;
+pub use stylize_engine::azure::{Service, StorageUrl};
 use stylize_engine::container::StreamPlan;
 use stylize_engine::driver::{run_job, JobSpec, Pipeline};
 use stylize_engine::job::file_digest;
 pub use stylize_engine::location::{Location, RemoteOptions};
+pub use stylize_engine::output::{Destination, Overwrite};
 use stylize_engine::plan::Plan;
 use stylize_engine::probe::MediaInfo;
 use stylize_engine::transport::Handler;
@@ -32,7 +34,7 @@ use stylize_models::{ModelError, StyleModel};
 use stylize_worker::deflicker::WARMUP_FRAMES;
 pub use stylize_worker::{DeflickerMode, EncodeSettings, WorkerOptions};
 
-pub use stylize_engine::driver::{Launch, NoProgress, Progress};
+pub use stylize_engine::driver::{Counts, Launch, NoProgress, Progress};
 pub use stylize_engine::launch::Cluster;
 
 use crate::error::PipelineError;
@@ -78,11 +80,23 @@ pub struct StyleJob {
     /// Measure the output's flicker for the report (a decode of input and
     /// output after the commit).
     pub measure_flicker: bool,
+    /// Where the output goes (a unique name in the store by default).
+    pub destination: Destination,
+    /// Whether an existing output may be replaced.
+    pub overwrite: Overwrite,
 }
 
 impl StyleJob {
-    fn spec(&self) -> JobSpec {
-        JobSpec { input: self.input.clone(), store: self.store.clone(), logs: self.logs.clone(), remote: self.remote }
+    /// Where the job reads and writes, for the engine's driver.
+    pub fn spec(&self) -> JobSpec {
+        JobSpec {
+            input: self.input.clone(),
+            store: self.store.clone(),
+            logs: self.logs.clone(),
+            remote: self.remote,
+            destination: self.destination.clone(),
+            overwrite: self.overwrite.clone(),
+        }
     }
 }
 
@@ -156,8 +170,8 @@ impl Pipeline for VideoStyle<'_> {
         plan::plan(&info.video, self.job.shard_frames, warmup)
     }
 
-    fn output_name(&self, input_file: &str, streams: &StreamPlan) -> String {
-        output_name(Path::new(input_file), &self.label, streams.extension())
+    fn output_name(&self, input_path: &str, tag: &str, streams: &StreamPlan) -> String {
+        output_name(input_path, &self.label, tag, streams.extension())
     }
 
     fn local_handlers(&mut self, progress: Arc<dyn Progress>) -> Result<Vec<Box<dyn Handler>>, PipelineError> {
@@ -181,6 +195,10 @@ impl Pipeline for VideoStyle<'_> {
             None
         };
         StyleFacts { model: self.description.clone(), flicker }
+    }
+
+    fn extra_stage(&self) -> Option<&'static str> {
+        self.job.measure_flicker.then_some("flicker")
     }
 }
 
@@ -252,11 +270,18 @@ fn job_params(job: &StyleJob, cuda: bool) -> Result<serde_json::Value, PipelineE
     }))
 }
 
-/// `clip.mp4` styled `mosaic` → `clip.mosaic.mp4`; the extension is the
-/// container's that the engine chose at probe (it follows the source).
-pub fn output_name(input: &Path, label: &str, extension: &str) -> String {
-    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
-    format!("{stem}.{label}.{extension}")
+/// `u1/clip.mp4` styled `mosaic` → `u1/clip.mosaic.<tag>.mp4`: the
+/// input's folders are kept, the tag makes the name unique per input path
+/// and parameters, and the extension is the container's that the engine
+/// chose at probe (it follows the source).
+pub fn output_name(input_path: &str, label: &str, tag: &str, extension: &str) -> String {
+    let path = Path::new(input_path);
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
+    let name = format!("{stem}.{label}.{tag}.{extension}");
+    match path.parent().map(|p| p.to_string_lossy().into_owned()) {
+        Some(dir) if !dir.is_empty() => format!("{dir}/{name}"),
+        _ => name,
+    }
 }
 
 #[cfg(test)]
@@ -285,6 +310,8 @@ mod tests {
             shard_frames: 48,
             parallel_shards: 1,
             measure_flicker: false,
+            destination: Destination::Named,
+            overwrite: Overwrite::Never,
         };
         let params = job_params(&job, false).unwrap();
         assert_eq!(params["precision"], "fp32");

@@ -130,6 +130,8 @@ fn handle(
     for event in &work {
         let mut job = template.clone();
         job.input = Location::Remote(inputs.blob_url(&event.blob)?.to_string());
+        // The same path uploaded again is new content for the same output.
+        job.overwrite = super::Overwrite::Always;
         info!(blob = %event.blob, container = %event.container, "job for upload");
         match run(&job, Arc::new(NoProgress), Launch::InProcess) {
             Ok(report) => info!(job = %report.job, output = %report.output, "committed"),

@@ -27,7 +27,14 @@ impl ShardHandler {
     /// A handler that loads its model with `loader` on the first task
     /// (remote ranks: a load error then fails that task, naming the rank).
     pub fn new(loader: ModelLoader, device: DeviceChoice, options: WorkerOptions) -> std::io::Result<Self> {
-        Ok(ShardHandler { model: None, loader, device, options, scratch: tempfile::tempdir()?, progress: None })
+        Ok(ShardHandler {
+            model: None,
+            loader,
+            device,
+            options,
+            scratch: stylize_engine::scratch::tempdir()?,
+            progress: None,
+        })
     }
 
     /// Use a model already loaded and checked (the coordinator's own).

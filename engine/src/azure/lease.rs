@@ -1,0 +1,104 @@
+//! A job's lock in a container: a blob lease on `jobs/<id>/lock`. Two
+//! watchers (or a watcher and a submit) on one job would otherwise both do
+//! the whole work; with the lease the second waits, then finds the job
+//! committed. The lease lasts [`LEASE_SECS`] and is renewed in the
+//! background, so a killed holder frees the job within that time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_storage_blob::models::BlobClientAcquireLeaseOptions;
+use azure_storage_blob::BlobClient;
+
+use super::blob::BlobStore;
+use super::rt::{self, remote, Shared, OP_TIMEOUT};
+use super::url::StorageUrl;
+use crate::error::Result;
+use crate::store::Held;
+
+/// Seconds a lease lasts without renewal (Azure allows 15 to 60).
+pub const LEASE_SECS: i32 = 30;
+/// How often a waiting process tries again.
+const RETRY: Duration = Duration::from_secs(2);
+
+/// The held lease: renewed until dropped, then released.
+struct Lease {
+    shared: Arc<Shared>,
+    client: Arc<BlobClient>,
+    id: String,
+    renew: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.renew.abort();
+        let (client, id) = (self.client.clone(), self.id.clone());
+        self.shared.block_on(async move {
+            let _ = tokio::time::timeout(OP_TIMEOUT, client.release_lease(id, None)).await;
+        });
+    }
+}
+
+/// Take the lease on `key` (creating the empty lock blob first), waiting
+/// while another holds it.
+pub(super) fn lock(store: &BlobStore, key: &str, waiting: &dyn Fn()) -> Result<Held> {
+    use crate::store::Store as _;
+    let (client, shown, shared) = store.lease_parts(key)?;
+    if !store.exists(key)? {
+        // Two creators race harmlessly; a lease already taken makes the
+        // second write fail, and the acquire below then waits.
+        let _ = store.put(key, b"");
+    }
+    let client = Arc::new(client);
+    let id = lease_id();
+    let mut told = false;
+    loop {
+        let options = BlobClientAcquireLeaseOptions { proposed_lease_id: Some(id.clone()), ..Default::default() };
+        let acquired = shared.block_on(async {
+            tokio::time::timeout(OP_TIMEOUT, client.acquire_lease(LEASE_SECS, Some(options))).await
+        });
+        match acquired {
+            Ok(Ok(_)) => break,
+            Ok(Err(e)) if rt::status(&e) == Some(409) => {
+                if !told {
+                    waiting();
+                    told = true;
+                }
+                std::thread::sleep(RETRY);
+            }
+            Ok(Err(e)) => return Err(remote(&shown, "taking the job's lease")(e)),
+            Err(_) => return Err(lease_timeout(&shown)),
+        }
+    }
+    let renew = {
+        let (client, id, shown) = (client.clone(), id.clone(), shown.clone());
+        shared.spawn(async move {
+            let every = Duration::from_secs((LEASE_SECS / 3) as u64);
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = client.renew_lease(id.clone(), None).await {
+                    tracing::warn!(lock = %shown, error = %rt::reason("renewing the job's lease", &e), "job lease");
+                }
+            }
+        })
+    };
+    Ok(Held::new(Lease { shared, client, id, renew }))
+}
+
+fn lease_timeout(shown: &StorageUrl) -> crate::EngineError {
+    shown.error(format!("taking the job's lease: no answer within {} s", OP_TIMEOUT.as_secs()))
+}
+
+/// A fresh GUID-shaped lease id (the service wants one).
+fn lease_id() -> String {
+    let a = super::blob::upload_nonce();
+    let b = super::blob::upload_nonce();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
+}

@@ -1,0 +1,77 @@
+//! scratch: every temporary folder a run makes lives under one folder of
+//! its own, `$TMPDIR/stylize-<pid>`, so an interrupted run can remove all
+//! of it at once, and the next run can remove what a killed one left (its
+//! process is gone). Before, each interrupted run left two `/tmp/.tmp*`
+//! folders behind for good.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+const PREFIX: &str = "stylize-";
+
+/// This process's scratch root, made on first use; leftovers of dead
+/// processes are removed then.
+pub fn root() -> std::io::Result<&'static Path> {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(root) = ROOT.get() {
+        return Ok(root);
+    }
+    let base = std::env::temp_dir();
+    remove_stale(&base);
+    let dir = base.join(format!("{PREFIX}{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(ROOT.get_or_init(|| dir))
+}
+
+/// A temporary folder under the root (removed when dropped).
+pub fn tempdir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("job-").tempdir_in(root()?)
+}
+
+/// Remove this process's whole scratch root (on an interrupt, before
+/// exiting: the `TempDir`s' own drops will not run).
+pub fn remove_all() {
+    let dir = std::env::temp_dir().join(format!("{PREFIX}{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Scratch roots whose process no longer runs.
+fn remove_stale(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !alive(pid) {
+            tracing::debug!(dir = %entry.path().display(), "removing a killed run's scratch");
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` exists (Linux: its `/proc` entry). Where `/proc`
+/// is missing, every process counts as alive, so nothing is removed.
+fn alive(pid: u32) -> bool {
+    !Path::new("/proc/self").exists() || Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_process_scratch_is_removed_and_a_live_one_kept() {
+        let base = tempfile::tempdir().unwrap();
+        // pid_max on Linux is at most 2^22: this pid cannot run.
+        let dead = base.path().join(format!("{PREFIX}{}", 1u32 << 23));
+        let live = base.path().join(format!("{PREFIX}1"));
+        let other = base.path().join("stylize-notapid");
+        for d in [&dead, &live, &other] {
+            std::fs::create_dir_all(d.join("job-x")).unwrap();
+        }
+        remove_stale(base.path());
+        assert!(!dead.exists(), "a dead process's scratch stays");
+        assert!(live.exists() && other.exists());
+    }
+}
