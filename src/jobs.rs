@@ -54,8 +54,8 @@ pub fn run(args: &JobsArgs) -> Result<()> {
             let which = match (id, all) {
                 (Some(id), false) => Some(id.as_str()),
                 (None, true) => None,
-                (Some(_), true) => return Err(Usage::new("jobs clean: give a job id or --all, not both")),
-                (None, false) => return Err(Usage::new("jobs clean: give a job id, or --all")),
+                (Some(_), true) => return Err(Usage::error("jobs clean: give a job id or --all, not both")),
+                (None, false) => return Err(Usage::error("jobs clean: give a job id, or --all")),
             };
             for id in jobs::clean(&store, remote, which)? {
                 outln!("removed job {id}");

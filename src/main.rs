@@ -37,7 +37,7 @@ use clap::{CommandFactory, FromArgMatches};
 pub struct Usage(String);
 
 impl Usage {
-    pub fn new(message: impl Into<String>) -> anyhow::Error {
+    pub fn error(message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Usage(message.into()))
     }
 }

@@ -47,19 +47,19 @@ pub fn learn(args: &LearnArgs) -> Result<()> {
         )
         .expect("valid"),
     );
-    let learned = styles::learn(
-        &args.name,
-        &args.painting,
-        &args.content,
-        args.steps as usize,
-        i64::from(args.size),
-        device(args.device),
-        args.force,
-        &|_, loss| {
-            bar.inc(1);
-            bar.set_message(format!("loss {loss:.4}"));
-        },
-    )?;
+    let request = styles::LearnRequest {
+        name: &args.name,
+        painting: &args.painting,
+        contents: &args.content,
+        steps: args.steps as usize,
+        size: i64::from(args.size),
+        device: device(args.device),
+        force: args.force,
+    };
+    let learned = styles::learn(&request, &|_, loss| {
+        bar.inc(1);
+        bar.set_message(format!("loss {loss:.4}"));
+    })?;
     bar.finish_and_clear();
     outln!(
         "learned style {} ({}): style loss {:.4}, from {:.4} for the closest built-in style ({})",

@@ -126,8 +126,8 @@ impl Progress for Reporter {
         self.frames_at_start.store(counts.frames_done, Ordering::SeqCst);
         self.shards.store(counts.shards, Ordering::SeqCst);
         self.shards_kept.store(counts.shards_done, Ordering::SeqCst);
-        if counts.frames > 0 {
-            self.tenth.store(counts.frames_done * 10 / counts.frames, Ordering::SeqCst);
+        if let Some(tenth) = (counts.frames_done * 10).checked_div(counts.frames) {
+            self.tenth.store(tenth, Ordering::SeqCst);
         }
         match self.mode {
             Mode::Bar => {

@@ -38,9 +38,10 @@ pub fn value(arg: &str) -> Result<String> {
     }
 }
 
-/// A location argument: a path or a valid http(s) URL, nothing else.
+/// A location argument: a path or a valid http(s) URL, nothing else (a
+/// wrong one is a wrong command line: exit 2).
 pub fn location(arg: &str) -> Result<Location> {
-    Ok(Location::parse_checked(&value(arg)?)?)
+    Location::parse_checked(&value(arg)?).map_err(|e| Usage::error(e.to_string()))
 }
 
 /// Where the job state of `-o FILE` jobs lives.
@@ -58,16 +59,18 @@ pub fn state_dir() -> PathBuf {
 /// container), or a store (a unique name in it).
 fn destination(arg: &str) -> Result<(Location, Destination)> {
     if arg == "-" {
-        return Err(Usage::new("-o -: an output cannot go to stdout (MP4 and MOV need a seekable file); name a file"));
+        return Err(Usage::error(
+            "-o -: an output cannot go to stdout (MP4 and MOV need a seekable file); name a file",
+        ));
     }
     let extension = |p: &Path| p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let refuse = |ext: &str| {
-        Usage::new(format!(
+        Usage::error(format!(
             "-o {arg}: cannot write .{ext} files; name a .mp4, .mov or .mkv file, or a folder ending in /"
         ))
     };
     let raw = value(arg)?;
-    match Location::parse_checked(&raw)? {
+    match location(&raw)? {
         Location::Local(path) => {
             let ext = extension(&path);
             if raw.ends_with('/') || path.is_dir() {
@@ -271,7 +274,10 @@ fn on_interrupt(reporter: Option<Arc<Reporter>>) {
             }
         }
         stylize_pipelines::scratch::remove_all();
-        std::process::exit(130);
+        // _exit, not exit: the C++ runtime's static destructors (libtorch)
+        // must not run under threads still using them (a segfault).
+        // SAFETY: _exit only ends the process.
+        unsafe { libc::_exit(130) };
     });
     if let Err(e) = installed {
         tracing::debug!(error = %e, "no interrupt handler");
@@ -283,7 +289,7 @@ fn on_interrupt(reporter: Option<Arc<Reporter>>) {
 pub fn watch_queue(args: &WatchArgs) -> Result<()> {
     let template = build_job(&args.job, Location::Local(Default::default()))?;
     if template.destination != Destination::Named {
-        return Err(Usage::new("watch writes one output per upload: -o must be a folder or a container URL"));
+        return Err(Usage::error("watch writes one output per upload: -o must be a folder or a container URL"));
     }
     let options = WatchOptions {
         queue: value(&args.queue)?,

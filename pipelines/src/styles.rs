@@ -189,19 +189,29 @@ pub struct Learned {
     pub closest: &'static str,
 }
 
-/// Learn the style of `painting` into the 26-style network under `name`
-/// (content frames: `contents`, or the painting itself); `on_step` hears
-/// each step's loss.
-pub fn learn(
-    name: &str,
-    painting: &Path,
-    contents: &[PathBuf],
-    steps: usize,
-    size: i64,
-    device: DeviceChoice,
-    force: bool,
-    on_step: &dyn Fn(usize, f64),
-) -> Result<Learned, PipelineError> {
+/// What to learn (`stylize styles learn`).
+#[derive(Debug, Clone)]
+pub struct LearnRequest<'a> {
+    /// The name to save it under.
+    pub name: &'a str,
+    /// The painting.
+    pub painting: &'a Path,
+    /// Content frames to learn on (none: the painting itself).
+    pub contents: &'a [PathBuf],
+    /// Adam steps.
+    pub steps: usize,
+    /// Side images are resized to.
+    pub size: i64,
+    /// Where to train.
+    pub device: DeviceChoice,
+    /// Replace a saved style of that name.
+    pub force: bool,
+}
+
+/// Learn the style of a painting into the 26-style network under a name;
+/// `on_step` hears each step's loss.
+pub fn learn(request: &LearnRequest<'_>, on_step: &dyn Fn(usize, f64)) -> Result<Learned, PipelineError> {
+    let LearnRequest { name, painting, contents, steps, size, device, force } = *request;
     let path = new_style_file(name, force)?;
     let (rgb, width, height) = read_rgb(painting)?;
     let images = contents.iter().map(|p| read_rgb(p)).collect::<Result<Vec<_>, _>>()?;

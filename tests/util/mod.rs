@@ -117,7 +117,9 @@ pub fn run_ok(program: &str, args: &[String]) -> Output {
 pub fn stylize() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stylize"));
     // Two CPU threads for the model keep tests steady on small machines.
-    cmd.env("STYLIZE_THREADS", "2").env_remove("RUST_LOG");
+    // No progress lines: tests read stderr for the one error line (the
+    // progress modes have tests of their own).
+    cmd.env("STYLIZE_THREADS", "2").env("STYLIZE_PROGRESS", "off").env_remove("RUST_LOG");
     cmd
 }
 
@@ -347,4 +349,21 @@ pub fn decoded_span(path: &Path) -> (f64, f64) {
     let start = frames.iter().map(|f| f.0).fold(f64::INFINITY, f64::min);
     let end = frames.iter().map(|f| f.0 + f.1).fold(f64::NEG_INFINITY, f64::max);
     (start, end)
+}
+
+/// The one output key in `keys` named `<stem>.<label>.<tag>.<ext>` (the
+/// tag: six hex digits making it unique per input path and settings).
+pub fn output_key(keys: &[String], stem_label: &str) -> String {
+    let found: Vec<&String> = keys
+        .iter()
+        .filter(|k| {
+            k.strip_prefix(stem_label).and_then(|rest| rest.strip_prefix('.')).is_some_and(|rest| {
+                let mut parts = rest.split('.');
+                let tag = parts.next().unwrap_or_default();
+                tag.len() == 6 && tag.chars().all(|c| c.is_ascii_hexdigit()) && parts.count() == 1
+            })
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "one output named {stem_label}.<tag>.<ext> in {keys:?}");
+    found[0].clone()
 }

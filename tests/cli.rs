@@ -1,0 +1,351 @@
+//! The command line as users of ffmpeg, ripgrep and azcopy expect it:
+//! `-o FILE`, `-y`/`-n`, names unique per input and settings, refused
+//! schemes and secrets, Ctrl-C, progress for scripts, the conventions
+//! (completions, man page, versions, JSON lists, boolean variables).
+
+mod util;
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use util::*;
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn output_file_is_written_exactly_and_kept_without_leave() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 24, ..ClipSpec::default() });
+    let cache = dir.path().join("cache");
+    let run = |extra: &[&str]| {
+        stylize()
+            .env("STYLIZE_CACHE", &cache)
+            .arg("submit")
+            .arg(&clip)
+            .args(["--deflicker", "off", "--no-flicker-report"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+
+    let out = run(&["-o", &dir.path().join("result.mp4").to_string_lossy()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let result = dir.path().join("result.mp4");
+    assert!(result.is_file(), "a file, not a store folder");
+    assert_eq!(files_in(dir.path()), ["cache", "clip.mp4", "result.mp4"], "nothing else beside it");
+    assert!(cache.join("state/jobs").is_dir(), "the job's state lives in the cache");
+    assert_eq!(video_stream(&probe(&result))["nb_read_frames"], "24");
+    let first = std::fs::read(&result).unwrap();
+
+    // The same job again: its own output, nothing to overwrite.
+    assert!(run(&["-o", &result.to_string_lossy()]).status.success());
+    // Other settings into the same file: refused up front (no terminal to
+    // ask on), the file untouched; -n the same; -y replaces it.
+    for flags in [vec![], vec!["-n"]] {
+        let out = run(&[&["-o", &result.to_string_lossy(), "--style", "starry"], flags.as_slice()].concat());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("result.mp4: already exists") && err.contains("-y"), "{err}");
+        assert_eq!(std::fs::read(&result).unwrap(), first);
+    }
+    let out = run(&["-o", &result.to_string_lossy(), "--style", "starry", "-y"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_ne!(std::fs::read(&result).unwrap(), first, "replaced with -y");
+
+    // The container follows the name.
+    let mkv = dir.path().join("result.mkv");
+    assert!(run(&["-o", &mkv.to_string_lossy()]).status.success());
+    assert!(probe(&mkv)["format"]["format_name"].as_str().unwrap().contains("matroska"));
+
+    // What cannot be an output is refused before any work, exit 2.
+    for (o, says) in [("-", "stdout"), ("x.avi", "cannot write .avi")] {
+        let out = run(&["-o", o]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+    }
+    let out = run(&["-o", &dir.path().join("nowhere/x.mp4").to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("nowhere/x.mp4") && stderr(&out).contains("no such directory"), "{}", stderr(&out));
+}
+
+#[test]
+fn output_names_are_unique_per_input_path_and_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let x = make_clip(dir.path(), "x.mp4", &ClipSpec { frames: 24, ..ClipSpec::default() });
+    let y = dir.path().join("y.mp4");
+    std::fs::copy(&x, &y).unwrap();
+    let fast = ["--deflicker", "off", "--no-flicker-report", "--json"];
+    let report = |out: Output| -> serde_json::Value {
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+
+    let a = report(submit(&x, &store, &[&fast[..], &["--style", "starry:0.7,mosaic:0.3"]].concat()));
+    let b = report(submit(&x, &store, &[&fast[..], &["--style", "starry:0.3,mosaic:0.7"]].concat()));
+    assert_ne!(a["output"], b["output"], "two blends, two names");
+    let names = files_in(&store);
+    output_key(&names, "x.starry-70+mosaic-30");
+    output_key(&names, "x.starry-30+mosaic-70");
+
+    // A copy under another name gets its own output; the work is reused.
+    let c = report(submit(&y, &store, &[&fast[..], &["--style", "starry:0.7,mosaic:0.3"]].concat()));
+    assert_eq!(c["job"], a["job"], "the same content and settings: the same job");
+    assert_eq!(c["shards_reused"], c["shards"], "no frame stylized again");
+    assert!(c["output"].as_str().unwrap().contains("y.starry-70+mosaic-30."), "{c}");
+    assert_eq!(digest(Path::new(c["output"].as_str().unwrap())), digest(Path::new(a["output"].as_str().unwrap())));
+    assert_eq!(outputs_in(&store).len(), 3);
+}
+
+#[test]
+fn no_scheme_typo_or_secret_reaches_the_disk_or_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 12, ..ClipSpec::default() });
+    let secret = "SECRETsig0123456789";
+    let typo = format!("htps://acct.blob.core.windows.net/c/x.mp4?sv=2022-11-02&sig={secret}");
+    let plain = format!("http://acct.blob.core.windows.net/c?sv=2022-11-02&sig={secret}");
+    let cases: Vec<Vec<String>> = vec![
+        vec!["submit".into(), typo.clone()],
+        vec!["submit".into(), clip.to_string_lossy().into(), "-o".into(), typo.clone()],
+        vec!["submit".into(), clip.to_string_lossy().into(), "-o".into(), plain.clone()],
+        // A second positional: clap quotes it in its error.
+        vec!["submit".into(), clip.to_string_lossy().into(), plain.replace("http:", "https:")],
+    ];
+    for args in cases {
+        let out = stylize().current_dir(dir.path()).args(&args).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(!err.contains(secret) && !String::from_utf8_lossy(&out.stdout).contains(secret), "{err}");
+    }
+    assert_eq!(files_in(dir.path()), ["clip.mp4"], "no folder made from a URL");
+
+    // --help shows no secret from the environment, and a URL can come
+    // from a file instead of the command line (`ps` shows arguments).
+    let help = stylize().args(["submit", "--help"]).env("STYLIZE_OUTPUT", &plain).output().unwrap();
+    assert!(help.status.success());
+    assert!(!String::from_utf8_lossy(&help.stdout).contains(secret));
+    let watch_help = stylize().args(["watch", "--help"]).env("STYLIZE_QUEUE", &plain).output().unwrap();
+    assert!(!String::from_utf8_lossy(&watch_help.stdout).contains(secret));
+    let url_file = dir.path().join("input.url");
+    std::fs::write(&url_file, format!("{typo}\n")).unwrap();
+    let out = stylize().arg("submit").arg(format!("@{}", url_file.display())).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "the URL in the file is checked like one given: {}", stderr(&out));
+    assert!(stderr(&out).contains("htps") && !stderr(&out).contains(secret), "{}", stderr(&out));
+}
+
+#[test]
+fn conflicting_options_and_bad_variables_exit_2_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 12, ..ClipSpec::default() });
+    let painting = dir.path().join("p.png");
+    image::RgbImage::from_pixel(32, 32, image::Rgb([200, 30, 30])).save(&painting).unwrap();
+    let p = painting.to_string_lossy().into_owned();
+    for args in [
+        vec!["--style", "starry", "--style-image", &p],
+        vec!["--model", &p, "--style", "starry"],
+        vec!["--model", &p, "--style-image", &p],
+        vec!["--range", "0-255"],
+        vec!["-y", "-n"],
+    ] {
+        let out = stylize().arg("submit").arg(&clip).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).starts_with("error: "), "{}", stderr(&out));
+    }
+    // Booleans from the environment take 1/0, yes/no; a bad one names
+    // the variable.
+    let out = stylize().arg("submit").arg(&clip).env("STYLIZE_SAS_ONLY", "maybe").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("STYLIZE_SAS_ONLY"), "{}", stderr(&out));
+    let out = stylize()
+        .arg("submit")
+        .arg(&clip)
+        .args(["-o", &dir.path().join("out/").to_string_lossy(), "--deflicker", "off"])
+        .env("STYLIZE_NO_FLICKER_REPORT", "yes")
+        .env("STYLIZE_JSON", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("STYLIZE_JSON=1: a JSON report");
+    assert!(report["flicker"].is_null(), "STYLIZE_NO_FLICKER_REPORT=yes: {report}");
+}
+
+/// Wait until `store` holds at least `n` finished segments of a job.
+fn wait_for_segments(store: &Path, n: usize, child: &mut std::process::Child) {
+    let start = Instant::now();
+    loop {
+        let count = std::fs::read_dir(store.join("jobs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|job| std::fs::read_dir(job.path().join("segments")).ok())
+            .flat_map(|d| d.flatten())
+            .filter(|f| f.file_name().to_string_lossy().ends_with(".mp4"))
+            .count();
+        if count >= n {
+            return;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the job ended before {n} segments");
+        assert!(start.elapsed() < Duration::from_secs(120), "no segment stored");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn interrupt_keeps_the_shards_and_leaves_no_scratch() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    // What a killed run left: its scratch (its process gone).
+    std::fs::create_dir_all(tmp.join("stylize-4194999/job-x")).unwrap();
+    let clip = make_clip(
+        dir.path(),
+        "long.mp4",
+        &ClipSpec { width: 256, height: 144, frames: 240, gop: 12, ..ClipSpec::default() },
+    );
+    let store = dir.path().join("store");
+    let args = ["--shard-frames", "12", "--threads", "1", "--parallel-shards", "1", "--no-flicker-report"];
+    let mut child = stylize()
+        .env("TMPDIR", &tmp)
+        .arg("submit")
+        .arg(&clip)
+        .arg("-o")
+        .arg(&store)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_segments(&store, 2, &mut child);
+    assert!(!tmp.join("stylize-4194999").exists(), "a killed run's scratch is removed by the next");
+    assert!(tmp.join(format!("stylize-{}", child.id())).is_dir(), "this run's scratch lives under one folder");
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    let line = err.lines().last().unwrap_or_default();
+    assert!(
+        line.starts_with("stylize: interrupted: ") && line.ends_with("run the same command again to resume"),
+        "{err}"
+    );
+    let kept: usize = line["stylize: interrupted: ".len()..].split(' ').next().unwrap().parse().unwrap();
+    assert!(kept >= 2, "{line}");
+    assert!(line.contains(" of 20 shards kept"), "{line}");
+    assert_eq!(files_in(&tmp), Vec::<String>::new(), "no scratch left");
+    assert!(outputs_in(&store).is_empty(), "no partial output");
+
+    // A write cut off half-way, and a damaged manifest: the next run
+    // removes the one and starts over from the other, with the whole
+    // video's counts in its progress.
+    let job = std::fs::read_dir(store.join("jobs")).unwrap().next().unwrap().unwrap().path();
+    std::fs::write(job.join("segments/.tmp-cut"), b"half a segment").unwrap();
+    let out = stylize()
+        .arg("submit")
+        .arg(&clip)
+        .arg("-o")
+        .arg(&store)
+        .args(args)
+        .args(["--progress", "json", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["shards_reused"].as_u64().unwrap() >= kept as u64, "{report}");
+    assert!(!job.join("segments/.tmp-cut").exists(), "the cut write is removed");
+    let lines: Vec<serde_json::Value> =
+        stderr(&out).lines().map(|l| serde_json::from_str(l).expect("one JSON object a line")).collect();
+    let stages: Vec<&str> = lines.iter().map(|l| l["stage"].as_str().unwrap()).collect();
+    for stage in ["probe", "model", "plan", "frames", "stitch", "done"] {
+        assert!(stages.contains(&stage), "{stages:?}");
+    }
+    let first_frames = lines.iter().find(|l| l["stage"] == "frames").unwrap();
+    assert_eq!(first_frames["frames"], 240, "whole-video counts on resume");
+    assert!(first_frames["frames_done"].as_u64().unwrap() >= 24, "{first_frames}");
+    assert_eq!(lines.last().unwrap()["frames_done"], 240);
+
+    std::fs::write(job.join("manifest.json"), b"{\"job\": \"trunc").unwrap();
+    let out = stylize().arg("submit").arg(&clip).arg("-o").arg(&store).args(args).arg("-y").output().unwrap();
+    assert!(out.status.success(), "a damaged manifest is not fatal: {}", stderr(&out));
+    assert!(stderr(&out).contains("damaged"), "{}", stderr(&out));
+}
+
+#[test]
+fn quiet_lines_and_summary_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 24, ..ClipSpec::default() });
+    let base = ["--deflicker", "off", "--no-flicker-report"];
+    let out =
+        stylize().arg("submit").arg(&clip).arg("-o").arg(dir.path().join("a/")).args(base).arg("-q").output().unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "-q prints nothing");
+
+    // Piped: a line per stage and per tenth; the summary fits 100 columns
+    // but for the output's own name.
+    let out = stylize()
+        .arg("submit")
+        .arg(&clip)
+        .arg("-o")
+        .arg(dir.path().join("b/"))
+        .args(base)
+        .env("STYLIZE_PROGRESS", "auto")
+        .output()
+        .unwrap();
+    let (text, err) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(err.contains("stylize: probe") && err.contains("stylize: stitch"), "{err}");
+    assert!(err.contains("frames 24/24 (100%)"), "{err}");
+    assert!(!err.contains('\u{1b}'), "no colour codes when piped: {err}");
+    assert!(text.starts_with("wrote "), "{text}");
+    for line in text.lines().skip(1) {
+        assert!(line.len() <= 100, "{line}");
+    }
+    let rate = text.lines().nth(2).unwrap();
+    let fps = rate.split(" at ").nth(1).unwrap().split(' ').next().unwrap();
+    assert_eq!(fps.split('.').nth(1).map(str::len), Some(1), "one decimal: {rate}");
+}
+
+#[test]
+fn completions_man_page_versions_and_json_lists() {
+    let bash = stylize().args(["completions", "bash"]).output().unwrap();
+    assert!(bash.status.success());
+    let script = String::from_utf8_lossy(&bash.stdout);
+    assert!(script.contains("complete") && script.contains("submit") && script.contains("--overwrite"));
+    let man = stylize().arg("man").output().unwrap();
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(man.status.success() && page.contains(".TH stylize") && page.contains("watch"), "{page}");
+    let dir = tempfile::tempdir().unwrap();
+    assert!(stylize().args(["man", "--dir"]).arg(dir.path()).status().unwrap().success());
+    assert!(dir.path().join("stylize-submit.1").is_file());
+
+    let version = stylize().arg("--version").output().unwrap();
+    let v = String::from_utf8_lossy(&version.stdout);
+    for lib in ["libtorch 2.", "FFmpeg ", "MPI ", "CUDA devices "] {
+        assert!(v.contains(lib), "{v}");
+    }
+
+    let styles = stylize().args(["styles", "list", "--json"]).output().unwrap();
+    let styles: serde_json::Value = serde_json::from_slice(&styles.stdout).unwrap();
+    assert_eq!(styles["builtin"].as_array().unwrap().len(), 26);
+    assert_eq!(styles["builtin"][17]["name"], "mosaic");
+
+    // `jobs` on a folder that is not there: an error, and no folder made
+    // (`-o json` is a store named json, not a format).
+    let out = stylize().current_dir(dir.path()).args(["jobs", "list", "-o", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("json: no such store directory"), "{}", stderr(&out));
+    assert!(!dir.path().join("json").exists());
+    let store = dir.path().join("empty");
+    std::fs::create_dir(&store).unwrap();
+    let out = stylize().args(["jobs", "list", "--json", "-o"]).arg(&store).output().unwrap();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), serde_json::json!([]));
+}
