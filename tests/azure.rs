@@ -6,22 +6,11 @@ mod util;
 
 use std::path::Path;
 
-use base64::Engine;
 use stylize_engine::azure::{download_blob, upload_blob, BlobStore, EventQueue};
 use stylize_engine::store::Store;
 use util::azurite::{Azurite, ACCOUNT, KEY};
+use util::events::*;
 use util::*;
-
-fn with_sas(url: &str, sas: &str) -> String {
-    format!("{url}?{sas}")
-}
-
-/// Nothing secret in `text`: no SAS signature, no account key.
-fn assert_no_secret(text: &str, sig: &str, what: &str) {
-    assert!(!sig.is_empty());
-    assert!(!text.contains(sig), "{what} shows the SAS signature: {text}");
-    assert!(!text.contains(KEY) && !text.contains(&KEY[..20]), "{what} shows the account key");
-}
 
 #[test]
 fn submit_by_url_round_trip_with_logs_apart() {
@@ -67,7 +56,11 @@ fn submit_by_url_round_trip_with_logs_apart() {
 
     // The job's log went to its own container, not beside the outputs.
     let logs = BlobStore::open(&with_sas(&az.container("logs"), &sas), false).unwrap();
-    let log = String::from_utf8(logs.get(&format!("{id}.jsonl")).unwrap().expect("job log written")).unwrap();
+    // One log per attempt: `<job>.<time>.<nonce>.jsonl`.
+    let log_keys: Vec<String> =
+        logs.list("").unwrap().into_iter().filter(|k| k.starts_with(&format!("{id}."))).collect();
+    assert_eq!(log_keys.len(), 1, "{log_keys:?}");
+    let log = String::from_utf8(logs.get(&log_keys[0]).unwrap().expect("job log written")).unwrap();
     assert!(log.lines().count() >= 4 && log.contains("\"event\":\"done\""), "{log}");
     assert_no_secret(&log, &sig, "the job log");
     assert!(!keys.iter().any(|k| k.ends_with(".jsonl")), "no log among the outputs");
@@ -81,32 +74,6 @@ fn submit_by_url_round_trip_with_logs_apart() {
     assert!(again.status.success());
     let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(again["shards_reused"], 3);
-}
-
-fn event_grid(az: &Azurite, container: &str, blob: &str) -> String {
-    let json = serde_json::json!([{
-        "topic": format!("/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{ACCOUNT}"),
-        "subject": format!("/blobServices/default/containers/{container}/blobs/{blob}"),
-        "eventType": "Microsoft.Storage.BlobCreated",
-        "id": format!("id-{blob}"),
-        "data": { "api": "PutBlob", "url": format!("{}/{blob}", az.container(container)), "contentType": "video/mp4", "blobType": "BlockBlob" },
-        "dataVersion": "", "metadataVersion": "1", "eventTime": "2026-11-23T08:00:00Z"
-    }]);
-    // Event Grid writes events to a Storage queue base64-encoded.
-    base64::engine::general_purpose::STANDARD.encode(json.to_string())
-}
-
-fn cloud_event(az: &Azurite, container: &str, blob: &str) -> String {
-    serde_json::json!({
-        "specversion": "1.0",
-        "type": "Microsoft.Storage.BlobCreated",
-        "source": format!("/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{ACCOUNT}"),
-        "subject": format!("/blobServices/default/containers/{container}/blobs/{blob}"),
-        "id": format!("ce-{blob}"),
-        "time": "2026-11-23T08:00:00Z",
-        "data": { "api": "PutBlockList", "url": format!("{}/{blob}", az.container(container)) }
-    })
-    .to_string()
 }
 
 #[test]

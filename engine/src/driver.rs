@@ -32,6 +32,7 @@ use crate::plan::{Plan, Shard};
 use crate::probe::{probe, MediaInfo};
 use crate::report::{JobReport, Transfer, VideoFacts};
 use crate::scatter::cut_segment;
+use crate::store::check_writable;
 use crate::task::{Task, TaskHeader, VideoParams};
 use crate::transport::{scatter_gather, Handler};
 
@@ -156,6 +157,12 @@ pub fn run_job<P: Pipeline>(
 ) -> Result<JobReport<P::Extra>, P::Error> {
     let mut log = JobLog::default();
     log.record("start", json!({ "input": spec.input.display(), "store": spec.store.display() }));
+    // The logs store is checked before any work (a connection string under
+    // --sas-only, a read-only SAS), not found wrong after the job.
+    let logs = match &spec.logs {
+        Some(at) => Some(open_store(at, spec.remote).and_then(|s| check_writable(s.as_ref()).map(|()| s))?),
+        None => None,
+    };
     let result = drive(spec, pipeline, launch, progress, &mut log);
     match &result {
         Ok(report) => {
@@ -163,10 +170,10 @@ pub fn run_job<P: Pipeline>(
         }
         Err(e) => log.record("failed", json!({ "error": e.to_string() })),
     }
-    if let Some(logs) = &spec.logs {
-        let written =
-            open_store(logs, spec.remote).and_then(|store| store.put(&format!("{}.jsonl", log.name()), &log.bytes()));
-        if let Err(e) = written {
+    if let Some(logs) = logs {
+        // One log per attempt, never overwritten: the job (or `failed`,
+        // before the job had an id), the time and this process.
+        if let Err(e) = logs.put(&log.name(), &log.bytes()) {
             tracing::warn!(error = %e, "job log not written");
         }
     }
@@ -457,7 +464,10 @@ impl JobLog {
     }
 
     fn name(&self) -> String {
-        self.job.clone().unwrap_or_else(|| format!("failed-{}", std::process::id()))
+        let stamp = crate::azure::format_time(std::time::SystemTime::now()).replace([':', '-'], "");
+        let nonce = crate::job::digest(format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes());
+        let job = self.job.as_deref().unwrap_or("failed");
+        format!("{job}.{stamp}.{}.jsonl", &nonce[..6])
     }
 
     fn bytes(&self) -> Vec<u8> {

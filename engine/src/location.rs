@@ -146,12 +146,16 @@ pub fn fetch_input(location: &Location, scratch: &Path, options: RemoteOptions) 
         Location::Local(p) => Ok(p.clone()),
         Location::Remote(url) => {
             let parsed = crate::azure::StorageUrl::parse(url, crate::azure::Service::Blob)?;
+            parsed.check_expiry()?;
             let credential = identity(url, options)?;
             if options.sas_only && !parsed.has_sas() && credential.is_none() {
                 return Err(parsed.error("--sas-only: no SAS token in the URL"));
             }
+            // A fixed local name: a blob's name may be longer than a file
+            // name can be (255 bytes); its extension is kept for FFmpeg.
             let name = location.file_name();
-            let dst = scratch.join(if name.is_empty() { "input".to_string() } else { name });
+            let ext = Path::new(&name).extension().and_then(|e| e.to_str()).filter(|e| e.len() <= 8);
+            let dst = scratch.join(ext.map_or_else(|| "input".to_string(), |e| format!("input.{e}")));
             match credential {
                 Some(credential) => {
                     let blob = parsed.blob.clone().ok_or_else(|| parsed.error("URL names no blob"))?;

@@ -62,6 +62,16 @@ pub trait Store: Send + Sync {
     }
 }
 
+/// Check up front that `store` takes writes (a read-only or expired SAS,
+/// a wrong container): a small object written and removed again.
+pub fn check_writable(store: &dyn Store) -> Result<()> {
+    let key = format!(".write-check-{}", std::process::id());
+    store.put(&key, b"")?;
+    // Without delete permission the empty object stays; writing is what counts.
+    let _ = store.delete_prefix(&key);
+    Ok(())
+}
+
 /// A held lock; dropping it lets the next holder in.
 pub struct Held(#[allow(dead_code)] Box<dyn Send>);
 
@@ -184,6 +194,9 @@ impl Store for LocalStore {
 
     fn delete_prefix(&self, prefix: &str) -> Result<()> {
         let path = self.path_of(prefix);
+        if path.is_file() {
+            return std::fs::remove_file(&path).map_err(EngineError::io(path, "removing"));
+        }
         match std::fs::remove_dir_all(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -278,10 +278,10 @@ fn event_queue_receive_extend_delete_poison() {
     assert_eq!((evs[0].container.as_str(), evs[0].blob.as_str()), ("inputs", "a.mp4"));
     let receipt = q.extend(&a, Duration::from_secs(60)).unwrap();
     assert_ne!(receipt, a.pop_receipt);
-    // The old receipt no longer works, and the error shows no secret.
-    let stale = q.delete(&a).unwrap_err().to_string();
-    assert!(!stale.contains('\n'), "{stale}");
-    shown.add(stale);
+    // The old receipt no longer deletes it; that is not fatal (another
+    // watcher may hold the message now), and the message stays...
+    q.delete(&a).expect("a stale receipt is not an error");
+    // ...until deleted with the new receipt.
     q.delete(&stylize_engine::azure::QueueMessage { pop_receipt: receipt, ..a.clone() }).unwrap();
 
     // junk: poison with the parser's reason.

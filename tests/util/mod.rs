@@ -6,6 +6,7 @@
 // The one Azurite harness, shared with the engine's tests.
 #[path = "../../engine/tests/azurite_support/mod.rs"]
 pub mod azurite;
+pub mod events;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

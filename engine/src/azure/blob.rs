@@ -26,7 +26,7 @@ use azure_storage_blob::{
 use futures::stream::{FuturesUnordered, StreamExt, TryStreamExt};
 
 use super::rt::{self, limit, remote, Shared, BLOCK_TIMEOUT, OP_TIMEOUT};
-use super::sas::{account_sas, AccountKey, ConnectionString, SasProtocol};
+use super::sas::{account_sas, container_sas, AccountKey, ConnectionString, SasProtocol};
 use super::url::{redact, Service, StorageUrl};
 use crate::error::{EngineError, Result};
 use crate::store::Store;
@@ -35,8 +35,9 @@ use crate::store::Store;
 pub const BLOCK_SIZE: usize = 4 * 1024 * 1024;
 /// Blocks staged at once (bounds memory at `BLOCK_SIZE * PARALLEL_BLOCKS`).
 const PARALLEL_BLOCKS: usize = 4;
-/// How long a SAS minted from an account key stays valid.
-const KEY_SAS_LIFETIME: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+/// How long a SAS minted from an account key stays valid: a store is
+/// opened per job, so a day covers the longest job with room to spare.
+const KEY_SAS_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// A [`Store`] over a container (and an optional name prefix inside it).
 pub struct BlobStore {
@@ -99,23 +100,22 @@ impl BlobStore {
         Ok(store)
     }
 
-    /// Open a store at a container URL (no SAS) by minting an account SAS
-    /// (blob service, read/write/delete/list/add/create) from `key`.
+    /// Open a store at a container URL (no SAS) by minting from `key` a
+    /// SAS for that container alone (read/write/delete/list, a day long);
+    /// the container is created first, with a minutes-long account SAS
+    /// that may do nothing else.
     pub fn open_with_key(container_url: &str, key: &AccountKey) -> Result<Self> {
         let url = StorageUrl::parse(container_url, Service::Blob)?;
+        let protocol = SasProtocol::for_endpoint(url.endpoint.as_str());
+        let create_until = std::time::SystemTime::now() + std::time::Duration::from_secs(300);
+        let create = account_sas(&url.account, key, "b", "c", "c", create_until, protocol)?;
+        Self::from_url(url.clone().with_sas(Some(create)), None)?.ensure_container();
         let expiry = std::time::SystemTime::now() + KEY_SAS_LIFETIME;
-        let sas = account_sas(
-            &url.account,
-            key,
-            "b",
-            "sco",
-            "rwdlac",
-            expiry,
-            SasProtocol::for_endpoint(url.endpoint.as_str()),
-        )?;
-        let store = Self::from_url(url.with_sas(Some(sas)), None)?;
-        store.ensure_container();
-        Ok(store)
+        let container = url.container.clone().ok_or_else(|| url.error("URL names no container"))?;
+        // Scoped to this one container, https only (plain http reaches
+        // only loopback: Azurite), and short-lived.
+        let sas = container_sas(&url.account, key, &container, "rwdl", expiry, protocol)?;
+        Self::from_url(url.with_sas(Some(sas)), None)
     }
 
     /// Open a store with an Entra token credential (managed identity);
@@ -126,6 +126,7 @@ impl BlobStore {
     }
 
     fn from_url(url: StorageUrl, credential: Option<Arc<dyn TokenCredential>>) -> Result<Self> {
+        url.check_expiry()?;
         if url.container.is_none() {
             return Err(url.error("URL names no container"));
         }

@@ -19,7 +19,7 @@ pub mod url;
 
 pub use blob::{download_blob, upload_blob, BlobStore, BLOCK_SIZE};
 pub use events::{parse_blob_created, BlobCreated, EventError, EventFilter, BLOB_CREATED};
-pub use queue::{decode_payload, EventQueue, QueueMessage};
+pub use queue::{decode_payload, poison_excerpt, EventQueue, QueueMessage, POISON_EXCERPT};
 pub use rt::{BLOCK_TIMEOUT, OP_TIMEOUT};
 pub use sas::{
     account_sas, container_sas, format_time, queue_sas, AccountKey, ConnectionString, SasProtocol, SAS_VERSION,

@@ -18,11 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::http::RequestContent;
-use azure_storage_queue::models::{QueueClientReceiveMessagesOptions, QueueMessage as SdkMessage};
+use azure_storage_queue::models::{
+    QueueClientPeekMessagesOptions, QueueClientReceiveMessagesOptions, QueueMessage as SdkMessage,
+};
 use azure_storage_queue::{QueueClient, QueueClientOptions};
 use base64::Engine as _;
 
-use super::rt::{limit, remote, Shared, OP_TIMEOUT};
+use super::rt::{self, limit, remote, Shared, OP_TIMEOUT};
 use super::url::{Service, StorageUrl};
 use crate::error::Result;
 
@@ -83,6 +85,7 @@ impl EventQueue {
     /// may not allow it, and the first receive will say what is wrong).
     pub fn open(queue_url: &str, sas_only: bool) -> Result<Self> {
         let url = StorageUrl::parse(queue_url, Service::Queue)?;
+        url.check_expiry()?;
         if sas_only && !url.has_sas() {
             return Err(url.error("no SAS token"));
         }
@@ -112,15 +115,45 @@ impl EventQueue {
         self.shared.block_on(receive_on(&self.client, &self.url, max, visibility))
     }
 
-    /// Delete a message (after its work is committed).
+    /// Check, before taking any message, that the queue can be read and
+    /// that the poison queue can be written (created when missing): a
+    /// queue-scoped SAS cannot reach `<queue>-poison`, and would otherwise
+    /// fail on the first bad message.
+    pub fn check(&self) -> Result<()> {
+        let url = &self.url;
+        self.shared.block_on(limit(url, "reading the queue", OP_TIMEOUT, async {
+            let options = QueueClientPeekMessagesOptions { number_of_messages: Some(1), ..Default::default() };
+            self.client.peek_messages(Some(options)).await.map(drop).map_err(remote(url, "reading the queue"))
+        }))?;
+        self.check_poison()
+    }
+
+    /// Whether `<queue>-poison` can be created or exists.
+    pub fn check_poison(&self) -> Result<()> {
+        let url = &self.poison_url;
+        self.shared.block_on(limit(url, "creating the poison queue", OP_TIMEOUT, async {
+            match self.poison.create(None).await {
+                Ok(_) => Ok(()),
+                Err(e) if rt::status(&e) == Some(409) => Ok(()),
+                Err(e) => Err(remote(url, "creating the poison queue")(e)),
+            }
+        }))
+    }
+
+    /// Delete a message (after its work is committed). A message already
+    /// gone (deleted, or taken again by another watcher after its
+    /// visibility ran out) is not an error: nothing is left to do here.
     pub fn delete(&self, msg: &QueueMessage) -> Result<()> {
         let url = &self.url;
         self.shared.block_on(limit(url, "deleting a message", OP_TIMEOUT, async {
-            self.client
-                .delete_message(&msg.id, &msg.pop_receipt, None)
-                .await
-                .map(drop)
-                .map_err(remote(url, "deleting a message"))
+            match self.client.delete_message(&msg.id, &msg.pop_receipt, None).await {
+                Ok(_) => Ok(()),
+                Err(e) if matches!(rt::status(&e), Some(404) | Some(400)) => {
+                    tracing::warn!(message = %msg.id, reason = %rt::reason("deleting", &e), "message already gone");
+                    Ok(())
+                }
+                Err(e) => Err(remote(url, "deleting a message")(e)),
+            }
         }))
     }
 
@@ -147,13 +180,21 @@ impl EventQueue {
     }
 
     /// Move `msg` to `<queue>-poison` as `{"reason": …, "message": <text>}`
-    /// (creating that queue if needed), then delete the original.
+    /// (creating that queue if needed), then delete the original. A message
+    /// too large to move as is (queue messages hold 64 KiB, and the
+    /// reason and JSON escaping add to it) goes as its first
+    /// [`POISON_EXCERPT`] bytes with its size and SHA-256. When even that
+    /// cannot be sent (no permission), the error is returned and the
+    /// message stays: the caller records it elsewhere, then deletes it.
     pub fn poison(&self, msg: &QueueMessage, reason: &str) -> Result<()> {
         let body = serde_json::json!({ "reason": reason, "message": msg.text }).to_string();
         self.shared.block_on(async {
             if let Err(first) = send_to(&self.poison, &self.poison_url, &body).await {
                 let _ = tokio::time::timeout(OP_TIMEOUT, self.poison.create(None)).await;
-                send_to(&self.poison, &self.poison_url, &body).await.map_err(|_| first)?;
+                if send_to(&self.poison, &self.poison_url, &body).await.is_err() {
+                    let short = poison_excerpt(msg, reason);
+                    send_to(&self.poison, &self.poison_url, &short).await.map_err(|_| first)?;
+                }
             }
             Ok::<(), crate::EngineError>(())
         })?;
@@ -165,6 +206,27 @@ impl EventQueue {
     pub fn poisoned(&self, max: u32) -> Result<Vec<QueueMessage>> {
         self.shared.block_on(receive_on(&self.poison, &self.poison_url, max, Duration::from_secs(1)))
     }
+}
+
+/// Bytes of a message's text kept when the whole does not fit the poison
+/// queue.
+pub const POISON_EXCERPT: usize = 2048;
+
+/// A poison record of a message too large to move whole: its start, its
+/// size and digest (to find it in the producer's logs).
+pub fn poison_excerpt(msg: &QueueMessage, reason: &str) -> String {
+    let mut end = msg.text.len().min(POISON_EXCERPT);
+    while !msg.text.is_char_boundary(end) {
+        end -= 1;
+    }
+    serde_json::json!({
+        "reason": reason,
+        "message_excerpt": &msg.text[..end],
+        "message_bytes": msg.text.len(),
+        "message_sha256": crate::job::digest(msg.text.as_bytes()),
+        "truncated": true,
+    })
+    .to_string()
 }
 
 async fn receive_on(

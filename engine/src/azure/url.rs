@@ -187,6 +187,26 @@ impl StorageUrl {
         Ok(StorageUrl { service, account, endpoint, path_style, container, blob, sas })
     }
 
+    /// One SAS parameter, decoded (`se`, `sp`, `spr`…); never `sig`'s
+    /// value for printing.
+    pub fn sas_param(&self, name: &str) -> Option<String> {
+        let sas = self.sas.as_deref()?;
+        url::form_urlencoded::parse(sas.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+
+    /// Refuse a SAS past its expiry (`se`) up front: every request would
+    /// fail with a bare 403, after the job had started.
+    pub fn check_expiry(&self) -> Result<()> {
+        let Some(se) = self.sas_param("se") else { return Ok(()) };
+        let now = super::sas::format_time(std::time::SystemTime::now());
+        // ISO 8601 in UTC compares as text; a date alone ends that day.
+        let expired = if se.len() == 10 { se.as_str() < &now[..10] } else { se.as_str() <= now.as_str() };
+        if expired {
+            return Err(self.error(format!("the SAS expired at {se}: make a new one")));
+        }
+        Ok(())
+    }
+
     /// The SAS query string (a secret: never print it).
     pub fn sas(&self) -> Option<&str> {
         self.sas.as_deref()
@@ -324,6 +344,18 @@ mod tests {
         // A colon after a signature is the message's, not the secret's.
         assert_eq!(redact("htps://h/c?sig=abc: unknown"), "htps://h/c?sig=REDACTED: unknown");
         assert_eq!(redact("signal = on"), "signal = on");
+    }
+
+    #[test]
+    fn an_expired_sas_is_refused() {
+        let old =
+            StorageUrl::parse("https://a.blob.core.windows.net/c?se=2020-01-01T00%3A00%3A00Z&sig=x", Service::Blob);
+        let err = old.unwrap().check_expiry().unwrap_err().to_string();
+        assert!(err.contains("expired at 2020-01-01T00:00:00Z") && !err.contains("sig=x"), "{err}");
+        let day = StorageUrl::parse("https://a.blob.core.windows.net/c?se=2020-01-01&sig=x", Service::Blob);
+        assert!(day.unwrap().check_expiry().is_err());
+        let later = StorageUrl::parse("https://a.blob.core.windows.net/c?se=2999-01-01&sig=x", Service::Blob);
+        assert!(later.unwrap().check_expiry().is_ok());
     }
 
     #[test]

@@ -7,17 +7,29 @@
 //! not a video), goes at once to `<queue>-poison` with the reason; a job
 //! that fails otherwise is retried when the message reappears, and after
 //! `max_dequeues` attempts it is poisoned too. One bad message never blocks
-//! the ones behind it. The same blob announced twice runs once: the job id
-//! comes from the content, and a job whose output exists is not redone.
+//! the ones behind it: one too large for the poison queue goes there as an
+//! excerpt with its digest, and one that cannot go there at all (no
+//! permission) is saved in the logs store (or, without one, logged with
+//! its digest); either way it leaves the work queue. The same blob
+//! announced twice runs once: the job id comes from the content, a job
+//! whose output exists is not redone, and a job runs once at a time across
+//! watchers (the engine leases it).
+//!
+//! One message is held at a time, so no received message sits waiting
+//! (its visibility running out) while another job runs, to be taken and
+//! run again by a second watcher. The configuration is checked before any
+//! message is taken; after that, a storage error is logged and retried
+//! with back-off, and never ends the watcher.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use stylize_engine::azure::EventFilter;
 use stylize_engine::azure::{parse_blob_created, EventQueue, QueueMessage, Service, StorageUrl};
-use stylize_engine::location::Location;
+use stylize_engine::location::{open_store, Location};
+use stylize_engine::store::check_writable;
 use stylize_engine::EngineError;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::{run, Launch, NoProgress, StyleJob};
 use crate::error::PipelineError;
@@ -55,14 +67,37 @@ pub struct WatchSummary {
     pub retried: u64,
 }
 
+/// Failed receives in a row before `--until-empty` gives up (a watcher
+/// without it never does).
+const RECEIVE_ATTEMPTS: u32 = 5;
+/// The longest pause between two receives that failed.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
 /// Consume the queue, running `template` (its input replaced) per event.
 pub fn watch(options: &WatchOptions, template: &StyleJob) -> Result<WatchSummary, PipelineError> {
     let queue = Arc::new(EventQueue::open(&options.queue, template.remote.sas_only)?);
     let inputs = StorageUrl::parse(&options.inputs, Service::Blob)?;
+    preflight(&queue, &inputs, template)?;
     let mut summary = WatchSummary::default();
     info!(queue = %queue.describe(), "watching");
+    let mut failures = 0u32;
     loop {
-        let messages = queue.receive(16, options.visibility)?;
+        let messages = match queue.receive(1, options.visibility) {
+            Ok(m) => {
+                failures = 0;
+                m
+            }
+            Err(e) => {
+                failures += 1;
+                if options.until_empty && failures >= RECEIVE_ATTEMPTS {
+                    return Err(e.into());
+                }
+                let pause = options.poll.saturating_mul(1 << failures.min(5)).min(MAX_BACKOFF);
+                warn!("{e}; trying again in {} s", pause.as_secs());
+                std::thread::sleep(pause);
+                continue;
+            }
+        };
         if messages.is_empty() {
             if options.until_empty {
                 return Ok(summary);
@@ -71,9 +106,78 @@ pub fn watch(options: &WatchOptions, template: &StyleJob) -> Result<WatchSummary
             continue;
         }
         for message in messages {
-            handle(&queue, message, &inputs, options, template, &mut summary)?;
+            let id = message.id.clone();
+            if let Err(e) = handle(&queue, message, &inputs, options, template, &mut summary) {
+                warn!(message = %id, error = %e, "storage error: the message is left for a retry");
+                summary.retried += 1;
+            }
         }
     }
+}
+
+/// Refuse, before taking any message, a configuration under which every
+/// job would fail: an expired SAS, a queue or inputs container that cannot
+/// be read, outputs or logs that cannot be written, a poison queue out of
+/// reach with nowhere else to record bad messages.
+fn preflight(queue: &EventQueue, inputs: &StorageUrl, template: &StyleJob) -> Result<(), PipelineError> {
+    inputs.check_expiry()?;
+    if inputs.container.is_none() {
+        return Err(inputs.error("--inputs names no container").into());
+    }
+    if inputs.sas_param("sp").is_some_and(|sp| !sp.contains('r')) {
+        return Err(inputs.error("--inputs: the SAS cannot read blobs (no 'r' in sp)").into());
+    }
+    let store = open_store(&template.store, template.remote)?;
+    check_writable(store.as_ref())?;
+    if let Some(logs) = &template.logs {
+        check_writable(open_store(logs, template.remote)?.as_ref())?;
+    }
+    match queue.check() {
+        Ok(()) => Ok(()),
+        Err(e) if template.logs.is_some() && queue.check_poison().is_err() => {
+            warn!("{e}: messages that cannot run will be saved in the logs store instead");
+            Ok(())
+        }
+        Err(e) if queue.check_poison().is_err() => Err(EngineError::Remote {
+            url: queue.describe(),
+            reason: format!("{e}; give a SAS that reaches the poison queue too, or --logs to keep bad messages there"),
+        }
+        .into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Take `message` off the work queue as poison: into `<queue>-poison`
+/// (whole, or as an excerpt when too large), else into the logs store,
+/// else into this watcher's own log; in every case it leaves the queue.
+fn poison(queue: &EventQueue, message: &QueueMessage, reason: &str, template: &StyleJob) -> Result<(), PipelineError> {
+    let Err(e) = queue.poison(message, reason) else { return Ok(()) };
+    let record = serde_json::json!({
+        "reason": reason,
+        "message": message.text,
+        "message_id": message.id,
+        "poison_queue_error": e.to_string(),
+    });
+    let key = format!("poison/{}.json", message.id);
+    let saved = template
+        .logs
+        .as_ref()
+        .map(|logs| open_store(logs, template.remote).and_then(|s| s.put(&key, record.to_string().as_bytes())));
+    match saved {
+        Some(Ok(())) => {
+            warn!(message = %message.id, %reason, "poison queue unreachable ({e}): saved as {key} in the logs store")
+        }
+        other => {
+            let excerpt = stylize_engine::azure::poison_excerpt(message, reason);
+            let why = match other {
+                Some(Err(logs_error)) => format!("{e}; logs store: {logs_error}"),
+                _ => e.to_string(),
+            };
+            error!(message = %message.id, %why, record = %excerpt, "poison message recorded only here");
+        }
+    }
+    queue.delete(message)?;
+    Ok(())
 }
 
 fn handle(
@@ -85,7 +189,7 @@ fn handle(
     summary: &mut WatchSummary,
 ) -> Result<(), PipelineError> {
     if message.dequeue_count > options.max_dequeues {
-        queue.poison(&message, &format!("gave up after {} attempts", message.dequeue_count - 1))?;
+        poison(queue, &message, &format!("gave up after {} attempts", message.dequeue_count - 1), template)?;
         summary.poisoned += 1;
         return Ok(());
     }
@@ -93,7 +197,7 @@ fn handle(
         Ok(events) => events,
         Err(e) => {
             warn!(message = %message.id, reason = %e, "malformed message poisoned");
-            queue.poison(&message, &format!("malformed event: {e}"))?;
+            poison(queue, &message, &format!("malformed event: {e}"), template)?;
             summary.poisoned += 1;
             return Ok(());
         }
@@ -151,7 +255,7 @@ fn handle(
         }
         Err((true, reason)) => {
             warn!(message = %message.id, %reason, "job cannot succeed: poisoned");
-            queue.poison(&message, &reason)?;
+            poison(queue, &message, &reason, template)?;
             summary.poisoned += 1;
         }
         Err((false, reason)) => {

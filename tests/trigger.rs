@@ -1,0 +1,206 @@
+//! The upload trigger under attack and under load, against Azurite: no
+//! message stops the watcher or wedges the queue, each job runs once
+//! across watchers, outputs are named per input path, the configuration is
+//! checked before any message is taken, and logs are kept per attempt.
+
+mod util;
+
+use std::path::Path;
+use std::process::Output;
+
+use stylize_engine::azure::{upload_blob, BlobStore, EventQueue, SasProtocol};
+use stylize_engine::store::Store;
+use util::azurite::{in_an_hour, key, Azurite, ACCOUNT};
+use util::events::*;
+use util::*;
+
+fn watch(queue: &str, inputs: &str, outputs: &str, extra: &[&str]) -> Output {
+    stylize()
+        .args(["watch", "--queue", queue, "--inputs", inputs, "-o", outputs])
+        .args(["--until-empty", "--json", "--visibility", "5", "--deflicker", "off", "--no-flicker-report"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn summary(out: &Output) -> serde_json::Value {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap()
+}
+
+fn upload(az: &Azurite, sas: &str, dir: &Path, name: &str, frames: u32) {
+    let clip = make_clip(dir, &name.replace('/', "_"), &ClipSpec { frames, gop: 12, ..ClipSpec::default() });
+    upload_blob(&with_sas(&format!("{}/{name}", az.container("uploads")), sas), &clip).unwrap();
+}
+
+#[test]
+fn oversized_and_unmovable_messages_never_stop_the_watcher() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
+    upload(&az, &sas, dir.path(), "a.mp4", 12);
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    let inputs = with_sas(&az.container("uploads"), &sas);
+
+    // 60 KB of `"` fits the queue, but escaped into a poison record it is
+    // twice the 64 KiB a message may hold.
+    let quotes = "\"".repeat(60_000);
+    let queue_url = with_sas(&az.queue("events"), &sas);
+    let queue = EventQueue::open(&queue_url, false).unwrap();
+    queue.send(&quotes).unwrap();
+    queue.send(&event_grid(&az, "uploads", "a.mp4")).unwrap();
+    let s = summary(&watch(&queue_url, &inputs, &outputs, &[]));
+    assert_eq!((s["done"].as_u64(), s["poisoned"].as_u64()), (Some(1), Some(1)), "{s}");
+    let poisoned = queue.poisoned(8).unwrap();
+    assert_eq!(poisoned.len(), 1);
+    let record: serde_json::Value = serde_json::from_str(&poisoned[0].text).unwrap();
+    assert_eq!(record["truncated"], true);
+    assert_eq!(record["message_bytes"], 60_000);
+    assert_eq!(record["message_sha256"], stylize_engine::job::digest(quotes.as_bytes()));
+    assert!(record["reason"].as_str().unwrap().contains("malformed"));
+
+    // A SAS for one queue cannot reach its poison queue: refused before
+    // any message is taken...
+    let scoped =
+        stylize_engine::azure::queue_sas(ACCOUNT, &key(), "scoped", "raup", in_an_hour(), SasProtocol::HttpsAndHttp)
+            .unwrap();
+    EventQueue::open(&with_sas(&az.queue("scoped"), &sas), false).unwrap().send("not an event").unwrap();
+    upload(&az, &sas, dir.path(), "b.mp4", 12);
+    EventQueue::open(&with_sas(&az.queue("scoped"), &sas), false)
+        .unwrap()
+        .send(&event_grid(&az, "uploads", "b.mp4"))
+        .unwrap();
+    let scoped_url = with_sas(&az.queue("scoped"), &scoped);
+    let out = watch(&scoped_url, &inputs, &outputs, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("scoped-poison") && err.contains("--logs"), "{err}");
+    assert_no_secret(&err, &Azurite::signature(&scoped), "the refusal");
+    // ...or, with a logs store, the bad message is kept there and the good
+    // one behind it runs.
+    let logs = with_sas(&az.container("logs"), &sas);
+    let s = summary(&watch(&scoped_url, &inputs, &outputs, &["--logs", &logs]));
+    assert_eq!((s["done"].as_u64(), s["poisoned"].as_u64()), (Some(1), Some(1)), "{s}");
+    let logs = BlobStore::open(&logs, false).unwrap();
+    let saved: Vec<String> = logs.list("poison").unwrap();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    let record: serde_json::Value = serde_json::from_slice(&logs.get(&saved[0]).unwrap().unwrap()).unwrap();
+    assert_eq!(record["message"], "not an event");
+    assert!(EventQueue::open(&with_sas(&az.queue("scoped"), &sas), false)
+        .unwrap()
+        .receive(8, std::time::Duration::from_secs(1))
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn two_watchers_run_each_job_once_and_names_keep_the_folder() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
+    // Two uploads with one name in two folders, and other content.
+    upload(&az, &sas, dir.path(), "u1/dup.mp4", 36);
+    upload(&az, &sas, dir.path(), "u2/dup.mp4", 24);
+    let queue_url = with_sas(&az.queue("events"), &sas);
+    let queue = EventQueue::open(&queue_url, false).unwrap();
+    for blob in ["u1/dup.mp4", "u2/dup.mp4", "u1/dup.mp4", "u2/dup.mp4"] {
+        queue.send(&event_grid(&az, "uploads", blob)).unwrap();
+    }
+    let (inputs, outputs) = (with_sas(&az.container("uploads"), &sas), with_sas(&az.container("outputs"), &sas));
+    let logs = with_sas(&az.container("logs"), &sas);
+    let args = ["--logs", logs.as_str(), "--shard-frames", "12", "--parallel-shards", "1"];
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| watch(&queue_url, &inputs, &outputs, &args));
+        let b = s.spawn(|| watch(&queue_url, &inputs, &outputs, &args));
+        (summary(&a.join().unwrap()), summary(&b.join().unwrap()))
+    });
+    assert_eq!(a["done"].as_u64().unwrap() + b["done"].as_u64().unwrap(), 4, "{a} {b}");
+    assert_eq!(a["poisoned"].as_u64().unwrap() + b["poisoned"].as_u64().unwrap(), 0, "{a} {b}");
+
+    // Each job did its work once: one attempt with a plan, across both
+    // watchers (the others found it committed).
+    let logs = BlobStore::open(&logs, false).unwrap();
+    let mut planned = std::collections::BTreeMap::<String, usize>::new();
+    for key in logs.list("").unwrap() {
+        let text = String::from_utf8(logs.get(&key).unwrap().unwrap()).unwrap();
+        let job = key.split('.').next().unwrap().to_string();
+        *planned.entry(job).or_default() += text.lines().filter(|l| l.contains("\"event\":\"plan\"")).count();
+    }
+    assert_eq!(planned.len(), 2, "{planned:?}");
+    assert!(planned.values().all(|n| *n == 1), "a job's work done twice: {planned:?}");
+
+    // Outputs keep the upload's folder, one per upload, each its own video.
+    let store = BlobStore::open(&outputs, false).unwrap();
+    let keys = store.list("").unwrap();
+    let (k1, k2) = (output_key(&keys, "u1/dup.mosaic"), output_key(&keys, "u2/dup.mosaic"));
+    for (key, frames) in [(k1, "36"), (k2, "24")] {
+        let local = dir.path().join("back.mp4");
+        assert!(store.get_file(&key, &local).unwrap());
+        assert_eq!(video_stream(&probe(&local))["nb_read_frames"], frames, "{key}");
+    }
+}
+
+#[test]
+fn configuration_is_checked_before_any_message_is_taken() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
+    BlobStore::open(&with_sas(&az.container("outputs"), &sas), false).unwrap();
+    let queue_url = with_sas(&az.queue("events"), &sas);
+    let queue = EventQueue::open(&queue_url, false).unwrap();
+    queue.send(&event_grid(&az, "uploads", "a.mp4")).unwrap();
+    let inputs = with_sas(&az.container("uploads"), &sas);
+    let read_only = with_sas(&az.container("outputs"), &az.container_sas("outputs", "rl"));
+    let expired = with_sas(&az.container("uploads"), &sas.replace(&sas_param(&sas, "se"), "2020-01-01T00%3A00%3A00Z"));
+    let conn = format!(
+        "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={};BlobEndpoint={};Container=outputs",
+        util::azurite::KEY,
+        az.blob_endpoint()
+    );
+    for (inputs, outputs, extra, says) in [
+        (inputs.as_str(), read_only.as_str(), vec![], "403"),
+        (expired.as_str(), &with_sas(&az.container("outputs"), &sas), vec![], "expired"),
+        (inputs.as_str(), conn.as_str(), vec!["--sas-only"], "--sas-only"),
+    ] {
+        let out = watch(&queue_url, inputs, outputs, &extra);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{says}: {err}");
+    }
+    let waiting = queue.receive(8, std::time::Duration::from_secs(1)).unwrap();
+    assert_eq!(waiting.len(), 1, "the message was never taken");
+    assert_eq!(waiting[0].dequeue_count, 1);
+}
+
+/// The value of `name` in a SAS query string, as written.
+fn sas_param(sas: &str, name: &str) -> String {
+    sas.split('&').find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap().to_string()
+}
+
+#[test]
+fn logs_are_kept_per_attempt_and_submit_checks_them_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    for _ in 0..2 {
+        let out =
+            submit(&dir.path().join("missing.mp4"), &dir.path().join("out"), &["--logs", &logs.to_string_lossy()]);
+        assert_eq!(out.status.code(), Some(1));
+    }
+    let names: Vec<String> =
+        std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 2, "two attempts, two logs: {names:?}");
+    assert!(names.iter().all(|n| n.starts_with("failed.") && n.ends_with(".jsonl")), "{names:?}");
+
+    // --sas-only with an account key for the logs: refused before any work.
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 12, ..ClipSpec::default() });
+    let conn = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;Container=logs";
+    let out = submit(&clip, &dir.path().join("out2"), &["--sas-only", "--logs", conn]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--sas-only") && !err.contains("a2V5"), "{err}");
+    assert!(!dir.path().join("out2").exists() || outputs_in(&dir.path().join("out2")).is_empty(), "no work done");
+}

@@ -1,0 +1,43 @@
+//! Helpers of the Azure tests: SAS URLs, the secret check, and the two
+//! BlobCreated event shapes Event Grid delivers to a Storage queue.
+
+use base64::Engine;
+
+use super::azurite::{Azurite, ACCOUNT, KEY};
+
+pub fn with_sas(url: &str, sas: &str) -> String {
+    format!("{url}?{sas}")
+}
+
+/// Nothing secret in `text`: no SAS signature, no account key.
+pub fn assert_no_secret(text: &str, sig: &str, what: &str) {
+    assert!(!sig.is_empty());
+    assert!(!text.contains(sig), "{what} shows the SAS signature: {text}");
+    assert!(!text.contains(KEY) && !text.contains(&KEY[..20]), "{what} shows the account key");
+}
+
+pub fn event_grid(az: &Azurite, container: &str, blob: &str) -> String {
+    let json = serde_json::json!([{
+        "topic": format!("/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{ACCOUNT}"),
+        "subject": format!("/blobServices/default/containers/{container}/blobs/{blob}"),
+        "eventType": "Microsoft.Storage.BlobCreated",
+        "id": format!("id-{blob}"),
+        "data": { "api": "PutBlob", "url": format!("{}/{blob}", az.container(container)), "contentType": "video/mp4", "blobType": "BlockBlob" },
+        "dataVersion": "", "metadataVersion": "1", "eventTime": "2026-11-23T08:00:00Z"
+    }]);
+    // Event Grid writes events to a Storage queue base64-encoded.
+    base64::engine::general_purpose::STANDARD.encode(json.to_string())
+}
+
+pub fn cloud_event(az: &Azurite, container: &str, blob: &str) -> String {
+    serde_json::json!({
+        "specversion": "1.0",
+        "type": "Microsoft.Storage.BlobCreated",
+        "source": format!("/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{ACCOUNT}"),
+        "subject": format!("/blobServices/default/containers/{container}/blobs/{blob}"),
+        "id": format!("ce-{blob}"),
+        "time": "2026-11-23T08:00:00Z",
+        "data": { "api": "PutBlockList", "url": format!("{}/{blob}", az.container(container)) }
+    })
+    .to_string()
+}
