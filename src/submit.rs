@@ -175,6 +175,7 @@ fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
         precision: match args.precision {
             PrecisionArg::Fp32 => Precision::Fp32,
             PrecisionArg::Fp16 => Precision::Fp16,
+            PrecisionArg::Bf16 => Precision::Bf16,
         },
         worker: WorkerOptions {
             batch: args.batch.map_or(0, usize::from),

@@ -69,7 +69,7 @@ fn the_output_follows_the_painting() {
     );
     let red =
         submit_ok(&clip, &dir.path().join("red"), &["--style-image", painting_red_dots(dir.path()).to_str().unwrap()]);
-    assert_eq!(blue.file_name().unwrap(), "clip.blue-stripes.mp4");
+    output_key(&[blue.file_name().unwrap().to_string_lossy().into_owned()], "clip.blue-stripes");
     let (b, r) = (blueness(&blue, 20), blueness(&red, 20));
     assert!(b > r + 50.0, "blue painting gives blueness {b:.1}, red painting {r:.1}");
     // Like every submit: frames, rate, size and audio kept.
@@ -94,6 +94,28 @@ fn saved_styles_work_by_name_and_in_blends() {
     styles_env(&mut cmd, dir.path());
     let list = String::from_utf8(cmd.args(["styles", "list"]).output().unwrap().stdout).unwrap();
     assert!(list.contains("sea") && list.contains("fire"), "{list}");
+    // A saved style is not replaced without --force.
+    let styles = |args: &[&str]| {
+        let mut cmd = stylize();
+        styles_env(&mut cmd, dir.path());
+        cmd.arg("styles").args(args).output().unwrap()
+    };
+    let blue = painting_blue_stripes(dir.path());
+    let before = std::fs::read(dir.path().join("styles/fire.json")).unwrap();
+    let out = styles(&["add", "fire", "--from-image", &blue.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert_eq!(std::fs::read(dir.path().join("styles/fire.json")).unwrap(), before);
+    assert!(styles(&["add", "spare", "--from-image", &blue.to_string_lossy()]).status.success());
+    assert!(styles(&["add", "spare", "--from-image", &blue.to_string_lossy(), "--force"]).status.success());
+    assert!(styles(&["remove", "spare"]).status.success());
+    assert!(!dir.path().join("styles/spare.json").exists());
+    let out = styles(&["remove", "spare"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no saved style 'spare'"));
+    let json: serde_json::Value = serde_json::from_slice(&styles(&["list", "--json"]).stdout).unwrap();
+    let kinds: Vec<&str> = json["saved"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["painting", "painting"], "{json}");
 
     let run = |store: &str, style: &str| {
         let out = submit_here(dir.path(), &clip, store, &["--style", style]);
@@ -164,11 +186,26 @@ fn a_learned_style_runs_by_name_and_bad_learned_files_are_refused() {
     let out = submit_here(d, &clip, "o", &["--style", "mine", "--deflicker", "off"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let output = outputs_in(&d.join("o")).remove(0);
-    assert_eq!(output.file_name().unwrap(), "clip.mine.mp4");
+    output_key(&[output.file_name().unwrap().to_string_lossy().into_owned()], "clip.mine");
     // The learned style is not the built-in style it started from.
     let slot = saved["slot"].as_u64().unwrap().to_string();
     let builtin = submit_ok(&clip, &d.join("b"), &["--style", &slot, "--deflicker", "off"]);
     assert!(psnr(&frame_rgb(&output, 3), &frame_rgb(&builtin, 3)) < 40.0);
+
+    // It blends with built-in styles (the same network), even the one
+    // whose slot it took: between its two parts.
+    let out = submit_here(d, &clip, "m", &["--style", &format!("mine:0.5,{slot}:0.5"), "--deflicker", "off"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mixed = outputs_in(&d.join("m")).remove(0);
+    let (to_mine, to_builtin) =
+        (psnr(&frame_rgb(&mixed, 3), &frame_rgb(&output, 3)), psnr(&frame_rgb(&mixed, 3), &frame_rgb(&builtin, 3)));
+    let apart = psnr(&frame_rgb(&output, 3), &frame_rgb(&builtin, 3));
+    assert!(to_mine > apart && to_builtin > apart, "blend {to_mine:.1}/{to_builtin:.1} dB, parts {apart:.1} dB apart");
+    // One learned style per blend.
+    std::fs::copy(d.join("styles/mine.json"), d.join("styles/mine2.json")).unwrap();
+    let out = submit_here(d, &clip, "n", &["--style", "mine,mine2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("one learned style per blend"));
 
     // A learned file for another network, or with rows that do not fit.
     std::fs::write(d.join("styles/bent.json"), br#"{"model": "multistyle26-cin-v1", "slot": 3, "rows": [[1.0, 2.0]]}"#)

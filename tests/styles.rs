@@ -40,4 +40,14 @@ fn preview_renders_a_contact_sheet_of_all_styles() {
         |i: u32| image::imageops::crop_imm(&sheet, (i % 7) * 48, (i / 7) * 32 + 16, 48, 16).to_image().into_raw();
     assert!(psnr(&tile(16), &tile(17)) < 25.0);
     assert!(psnr(&tile(0), &tile(3)) < 25.0);
+
+    // Each tile is labelled with its index and name on a white strip
+    // (8-pixel glyphs): ink past the index, where the name is.
+    let ink = |i: u32, from: u32, to: u32| {
+        (from..to).any(|x| (1..9).any(|y| sheet.get_pixel((i % 7) * 48 + x, (i / 7) * 32 + y)[0] < 64))
+    };
+    // "17 mosaic": the digits in the first 17 pixels, the name from 25 on;
+    // "3 vortex": the digit, then the name from 17 on.
+    assert!(ink(17, 0, 17) && ink(17, 25, 48), "tile 17 has no name");
+    assert!(ink(3, 0, 9) && ink(3, 17, 48), "tile 3 has no name");
 }

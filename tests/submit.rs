@@ -227,3 +227,21 @@ fn style_blends_differ_from_their_parts() {
     let (fb, fs, fm) = (frame_rgb(&blend, 3), frame_rgb(&starry, 3), frame_rgb(&mosaic, 3));
     assert!(psnr(&fb, &fs) < 30.0 && psnr(&fb, &fm) < 30.0 && psnr(&fs, &fm) < 30.0);
 }
+
+/// `--precision bf16`: close to fp32 (PSNR of 40 dB or more on a frame,
+/// coded losslessly so the encoder hides nothing), and the same bytes on
+/// a second run.
+#[test]
+fn bf16_is_close_to_fp32_and_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip =
+        make_clip(dir.path(), "clip.mp4", &ClipSpec { width: 160, height: 96, frames: 12, ..ClipSpec::default() });
+    let base = ["--deflicker", "off", "--no-flicker-report", "--crf", "0"];
+    let bf16_args = [&base[..], &["--precision", "bf16"]].concat();
+    let fp32 = submit_ok(&clip, &dir.path().join("a"), &base);
+    let bf16 = submit_ok(&clip, &dir.path().join("b"), &bf16_args);
+    let again = submit_ok(&clip, &dir.path().join("c"), &bf16_args);
+    assert_eq!(digest(&bf16), digest(&again), "bf16 is deterministic");
+    let p = psnr(&frame_rgb(&fp32, 5), &frame_rgb(&bf16, 5));
+    assert!((40.0..90.0).contains(&p), "bf16 against fp32: {p:.1} dB");
+}

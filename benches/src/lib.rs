@@ -262,7 +262,7 @@ fn model_only(
     flops: Option<f64>,
 ) -> Result<Vec<ModelOnly>> {
     let spec = ModelSpec::builtin(StyleBlend::parse("mosaic")?);
-    let mut precisions = vec![Precision::Fp32];
+    let mut precisions = vec![Precision::Fp32, Precision::Bf16];
     if matches!(device, DeviceChoice::Cuda(_)) {
         precisions.push(Precision::Fp16);
     }
@@ -462,7 +462,7 @@ fn gpu_peak_tflops(precision: Precision) -> Option<f64> {
         ("V100", 15.7, 125.0),
     ];
     let (_, fp32, fp16) = TABLE.iter().find(|(n, _, _)| name.contains(n))?;
-    Some(if precision == Precision::Fp16 { *fp16 } else { *fp32 })
+    Some(if precision == Precision::Fp32 { *fp32 } else { *fp16 })
 }
 
 /// Today's date (UTC), YYYY-MM-DD.

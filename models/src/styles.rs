@@ -11,10 +11,14 @@ use crate::error::ModelError;
 pub enum Style {
     /// Built-in styles, blended.
     Builtin(StyleBlend),
-    /// A style learned for the built-in network (`stylize styles learn`).
+    /// A style learned for the built-in network (`stylize styles learn`),
+    /// alone or blended with built-in styles (the same network).
     Learned {
-        /// Its rows of the network's norm tables.
+        /// Its rows of the network's norm tables, in a slot no built-in
+        /// style of the blend uses.
         style: crate::learn::LearnedStyle,
+        /// The blend's weights, the learned style's at its slot.
+        blend: StyleBlend,
         /// A label for output names.
         label: String,
     },
@@ -52,26 +56,56 @@ pub fn resolve(spec: &str, dir: &std::path::Path) -> Result<Style, ModelError> {
     if !saved.iter().any(|s| *s) {
         return StyleBlend::parse(spec).map(Style::Builtin);
     }
-    if let Some((n, _)) = parts.iter().zip(&saved).find(|(_, s)| !**s).map(|(p, _)| p) {
-        return Err(if style_index(n).is_some() {
-            err(format!("cannot blend built-in style '{n}' with styles saved from paintings (another network)"))
-        } else {
-            ModelError::UnknownStyle { spec: spec.to_string(), reason: crate::catalog::unknown(n) }
-        });
-    }
-    // A learned style lives in the built-in network: it runs alone.
+    // A learned style lives in the built-in network: it blends with
+    // built-in styles (not with paintings' styles: another network).
     let is_learned = |name: &str| {
         std::fs::read(dir.join(format!("{name}.json")))
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .is_some_and(|v| v["model"] == crate::learn::LEARNED_MODEL)
     };
-    if parts.iter().any(|(n, _)| is_learned(n)) {
-        if parts.len() > 1 {
-            return Err(err("a learned style cannot be blended".into()));
+    let learned: Vec<usize> = (0..parts.len()).filter(|&i| saved[i] && is_learned(parts[i].0)).collect();
+    if let Some(&k) = learned.first() {
+        if learned.len() > 1 {
+            return Err(err("one learned style per blend (each needs the network's one free slot)".into()));
         }
-        let style = crate::learn::LearnedStyle::load(&dir.join(format!("{}.json", parts[0].0)))?;
-        return Ok(Style::Learned { style, label: parts[0].0.to_string() });
+        if let Some((n, _)) = parts.iter().zip(&saved).find(|(p, s)| **s && !is_learned(p.0)).map(|(p, _)| p) {
+            return Err(err(format!(
+                "cannot blend learned style '{}' with '{n}', saved from a painting (another network)",
+                parts[k].0
+            )));
+        }
+        let mut style = crate::learn::LearnedStyle::load(&dir.join(format!("{}.json", parts[k].0)))?;
+        // Its rows go in a slot no built-in part of the blend uses.
+        let used: Vec<usize> = parts.iter().filter_map(|(n, _)| style_index(n)).collect();
+        if used.contains(&style.slot) {
+            style.slot = (0..NUM_STYLES)
+                .find(|i| !used.contains(i))
+                .ok_or_else(|| err("no free slot for the learned style".into()))?;
+        }
+        let slots: Vec<String> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, (n, w))| format!("{}:{w}", if i == k { style.slot } else { style_index(n).expect("built-in") }))
+            .collect();
+        let blend = StyleBlend::parse(&slots.join(",")).map_err(|e| err(e.to_string()))?;
+        let label = if parts.len() == 1 {
+            parts[0].0.to_string()
+        } else {
+            parts
+                .iter()
+                .map(|(n, w)| format!("{n}-{}", (w / parts.iter().map(|p| p.1).sum::<f32>() * 100.0).round() as u32))
+                .collect::<Vec<_>>()
+                .join("+")
+        };
+        return Ok(Style::Learned { style, blend, label });
+    }
+    if let Some((n, _)) = parts.iter().zip(&saved).find(|(_, s)| !**s).map(|(p, _)| p) {
+        return Err(if style_index(n).is_some() {
+            err(format!("cannot blend built-in style '{n}' with styles saved from paintings (another network)"))
+        } else {
+            ModelError::UnknownStyle { spec: spec.to_string(), reason: crate::catalog::unknown(n) }
+        });
     }
     let mut vectors = Vec::new();
     for (name, weight) in &parts {

@@ -233,7 +233,7 @@ pub fn learn(request: &LearnRequest<'_>, on_step: &dyn Fn(usize, f64)) -> Result
 }
 
 /// Tiles of `image` in every style, seven to a row, each labelled with its
-/// index in the top-left corner, written to `output`.
+/// index and name, written to `output`.
 pub fn preview(image: &Path, tile: u32, output: &Path) -> Result<(), PipelineError> {
     let source = image::open(image)
         .map_err(|e| PipelineError::Input { path: image.to_path_buf(), reason: format!("not a readable image ({e})") })?
@@ -263,43 +263,33 @@ pub fn preview(image: &Path, tile: u32, output: &Path) -> Result<(), PipelineErr
     Ok(())
 }
 
-/// Digits of a 3x5 pixel font, one row per `u8`'s low 3 bits.
-const DIGITS: [[u8; 5]; 10] = [
-    [7, 5, 5, 5, 7],
-    [2, 6, 2, 2, 7],
-    [7, 1, 7, 4, 7],
-    [7, 1, 7, 1, 7],
-    [5, 5, 7, 1, 1],
-    [7, 4, 7, 1, 7],
-    [7, 4, 7, 5, 7],
-    [7, 1, 1, 1, 1],
-    [7, 5, 7, 5, 7],
-    [7, 5, 7, 1, 7],
-];
-
-/// Draw the style index on a white box, scaled 2x, in the corner.
+/// Write `index name` (`17 mosaic`) on a white strip at the tile's top,
+/// in font8x8's 8x8 glyphs (doubled on tiles wide enough), cut to the
+/// tile: the sheet names every style, no legend needed.
 fn label(img: &mut RgbImage, index: usize) {
-    let text = index.to_string();
-    let (scale, pad) = (2u32, 2u32);
-    let box_w = pad * 2 + text.len() as u32 * 4 * scale;
-    let box_h = pad * 2 + 5 * scale;
-    for y in 0..box_h.min(img.height()) {
-        for x in 0..box_w.min(img.width()) {
+    use font8x8::UnicodeFonts as _;
+    let text = format!("{index} {}", STYLE_NAMES[index]);
+    let scale = if img.width() >= 20 * 16 { 2 } else { 1 };
+    let pad = scale;
+    let strip = (8 * scale + 2 * pad).min(img.height());
+    for y in 0..strip {
+        for x in 0..img.width() {
             img.put_pixel(x, y, Rgb([255, 255, 255]));
         }
     }
-    for (k, ch) in text.bytes().enumerate() {
-        let glyph = DIGITS[(ch - b'0') as usize];
+    for (k, ch) in text.chars().enumerate() {
+        let Some(glyph) = font8x8::BASIC_FONTS.get(ch) else { continue };
         for (row, bits) in glyph.iter().enumerate() {
-            for col in 0..3u32 {
-                if bits >> (2 - col) & 1 == 1 {
-                    for dy in 0..scale {
-                        for dx in 0..scale {
-                            let x = pad + k as u32 * 4 * scale + col * scale + dx;
-                            let y = pad + row as u32 * scale + dy;
-                            if x < img.width() && y < img.height() {
-                                img.put_pixel(x, y, Rgb([0, 0, 0]));
-                            }
+            for col in 0..8u32 {
+                if bits >> col & 1 == 0 {
+                    continue;
+                }
+                for dy in 0..scale {
+                    for dx in 0..scale {
+                        let x = pad + (k as u32 * 8 + col) * scale + dx;
+                        let y = pad + row as u32 * scale + dy;
+                        if x < img.width() && y < img.height() {
+                            img.put_pixel(x, y, Rgb([0, 0, 0]));
                         }
                     }
                 }

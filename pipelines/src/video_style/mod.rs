@@ -238,13 +238,16 @@ fn job_params(job: &StyleJob, cuda: bool) -> Result<serde_json::Value, PipelineE
             ("user", file_digest(path)?, json!(range))
         }
         ModelSpec::Arbitrary { path, style, .. } => ("arbitrary", file_digest(path)?, json!(style.values)),
-        ModelSpec::Learned { path, style, .. } => {
-            ("learned", file_digest(path)?, json!({ "slot": style.slot, "rows": style.rows }))
-        }
+        ModelSpec::Learned { path, style, blend, .. } => (
+            "learned",
+            file_digest(path)?,
+            json!({ "slot": style.slot, "rows": style.rows, "weights": blend.weights() }),
+        ),
     };
     let precision = match job.precision {
         Precision::Fp32 => "fp32",
         Precision::Fp16 => "fp16",
+        Precision::Bf16 => "bf16",
     };
     let deflicker = match job.worker.deflicker {
         DeflickerMode::Off => "off",
