@@ -62,7 +62,7 @@ fn main() -> ExitCode {
     // `cluster` does.
     let cluster = stylize_pipelines::video_style::Cluster::init();
     if cluster.is_mpi() {
-        abort_on_panic(cluster.rank());
+        abort_on_panic(cluster.rank(), cluster.host());
     }
     let result = match cli.command {
         cli::Command::Submit(args) => submit::run(&args, &cluster, cli.quiet),
@@ -94,6 +94,12 @@ fn main() -> ExitCode {
             // the error quoted.
             let msg = stylize_pipelines::redact(&e.to_string().replace('\n', " "));
             eprintln!("stylize: error: {msg}");
+            if e.downcast_ref::<stylize_pipelines::PipelineError>().is_some_and(|e| e.is_rank_lost()) {
+                // MPI's finalize would wait for the lost rank forever:
+                // exit now, and mpirun ends the other ranks.
+                // SAFETY: _exit only ends the process.
+                unsafe { libc::_exit(1) };
+            }
             let usage = e.downcast_ref::<stylize_pipelines::PipelineError>().is_some_and(|e| e.is_usage())
                 || e.downcast_ref::<Usage>().is_some();
             ExitCode::from(if usage { 2 } else { 1 })
@@ -133,10 +139,10 @@ fn flicker(args: &cli::FlickerArgs) -> anyhow::Result<()> {
 
 /// A panicking rank must take the whole MPI job down at once: unwinding
 /// would finalise MPI while the other ranks wait for it, and hang.
-fn abort_on_panic(rank: i32) {
+fn abort_on_panic(rank: i32, host: String) {
     std::panic::set_hook(Box::new(move |info| {
         let msg = info.to_string().replace('\n', " ");
-        eprintln!("stylize: error: rank {rank}: {msg}");
+        eprintln!("stylize: error: rank {rank} ({host}): {msg}");
         // Exit without finalising MPI: mpirun sees a rank gone and ends
         // every other one at once (abort() would do too, with a backtrace).
         std::process::exit(101);

@@ -248,6 +248,20 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
         String::new()
     };
     outln!("  {:.1} s at {:.1} frames/s; job {}{reused}", report.wall_secs, report.frames_per_sec, report.job);
+    if report.ranks.len() > 1 || report.ranks.iter().any(|r| r.rank > 0) {
+        for r in &report.ranks {
+            outln!(
+                "  rank {} ({}): {} shards, {} frames, busy {:.1} s, idle {:.1} s at {:.0}% CPU",
+                r.rank,
+                r.host,
+                r.shards,
+                r.frames,
+                r.busy_secs,
+                r.idle_secs,
+                r.idle_cpu_share * 100.0
+            );
+        }
+    }
     if let Some(f) = &report.extra.flicker {
         outln!(
             "  flicker where the input is still: {:.2} levels/frame (input {:.2}); warp error {}",

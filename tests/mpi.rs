@@ -14,6 +14,9 @@ use util::*;
 fn mpirun(n: u32, input: &Path, store: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new("mpirun");
     cmd.args(["--oversubscribe", "--mca", "odls_base_sigkill_timeout", "0", "-n", &n.to_string()])
+        // A lost peer noticed in seconds (see the README).
+        .args(["--mca", "oob_tcp_keepalive_time", "5", "--mca", "oob_tcp_keepalive_intvl", "2"])
+        .args(["--mca", "oob_tcp_keepalive_probes", "3"])
         .arg(env!("CARGO_BIN_EXE_stylize"))
         .arg("submit")
         .arg(input)
@@ -175,8 +178,11 @@ fn a_failing_rank_ends_the_job_with_one_line() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("stylize: error: ")).collect();
         assert_eq!(ours.len(), 1, "{stderr}");
+        // Rank, node, shard and cause.
+        let host = hostname();
         assert!(
-            ours[0].starts_with("stylize: error: rank 1: ") || ours[0].starts_with("stylize: error: rank 2: "),
+            ours[0].starts_with(&format!("stylize: error: rank 1 ({host}): "))
+                || ours[0].starts_with(&format!("stylize: error: rank 2 ({host}): ")),
             "{stderr}"
         );
         assert!(ours[0].contains(expect), "{stderr}");
@@ -191,4 +197,69 @@ fn a_bad_input_under_mpirun_fails_fast_on_every_rank() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("stylize: error: ") && stderr.contains("missing.mp4: no such file"), "{stderr}");
+}
+
+/// This machine's name, as a rank reports its node.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string()
+}
+
+/// A rank that goes silent mid-job (frozen with SIGSTOP: its connection
+/// stays open, exactly as when its node's link is cut) ends the job within
+/// the silence limit plus a few seconds, with one line naming the rank, its
+/// node and its shard; the finished shards are kept and the rerun redoes
+/// only the rest. Idle ranks wait without spinning (the report's per-rank
+/// idle CPU).
+#[test]
+fn a_silent_rank_ends_the_job_in_seconds_and_nothing_finished_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ClipSpec { width: 320, height: 180, frames: 120, gop: 12, ..ClipSpec::default() };
+    let input = make_clip(dir.path(), "frozen.mp4", &spec);
+    let store = dir.path().join("store");
+    let mut cmd = mpirun(3, &input, &store, &["--shard-frames", "12", "--coordinator-only"]);
+    cmd.env("STYLIZE_RANK_TIMEOUT", "4");
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mpirun_pid = child.id();
+    let start = Instant::now();
+    while done_shards(&store) < 2 {
+        assert!(start.elapsed() < Duration::from_secs(120), "no shard finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let victim = ranks_of(mpirun_pid).into_iter().find(|(_, rank)| *rank == 2).expect("rank 2 is running").0;
+    let frozen_at = Instant::now();
+    Command::new("kill").args(["-STOP", &victim.to_string()]).status().unwrap();
+    let out = wait_bounded(child, Duration::from_secs(60));
+    let elapsed = frozen_at.elapsed();
+    // Whatever happened, nothing of the test's is left behind.
+    let _ = Command::new("kill").args(["-KILL", &victim.to_string()]).status();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(elapsed < Duration::from_secs(15), "ended {elapsed:?} after the rank froze: {stderr}");
+    let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("stylize: error: ")).collect();
+    assert_eq!(ours.len(), 1, "{stderr}");
+    let host = hostname();
+    assert!(ours[0].starts_with(&format!("stylize: error: rank 2 ({host}) has been silent for ")), "{stderr}");
+    assert!(ours[0].contains(" on shard ") && ours[0].ends_with("run the same command again to resume"), "{stderr}");
+    assert!(outputs_in(&store).is_empty());
+    let done_before = done_shards(&store);
+    assert!((2..10).contains(&done_before), "{done_before} of 10 shards kept");
+
+    let out = run_bounded(mpirun(3, &input, &store, &["--shard-frames", "12", "--coordinator-only", "--json"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["shards_reused"].as_u64().unwrap() as usize, done_before);
+    assert_eq!(report["timings"].as_array().unwrap().len(), 10 - done_before, "only the missing shards ran");
+    // The per-rank summary: two worker ranks, on this node, their waits
+    // not spinning a core.
+    let ranks = report["ranks"].as_array().unwrap();
+    assert!(!ranks.is_empty() && ranks.iter().all(|r| r["rank"] != 0), "{ranks:?}");
+    let frames: u64 = ranks.iter().map(|r| r["frames"].as_u64().unwrap()).sum();
+    assert_eq!(
+        frames,
+        report["timings"].as_array().unwrap().iter().map(|t| t["frames"].as_u64().unwrap()).sum::<u64>()
+    );
+    for r in ranks {
+        assert_eq!(r["host"], host.as_str());
+        assert!(r["idle_cpu_share"].as_f64().unwrap() < 0.5, "an idle rank spins: {r}");
+    }
 }

@@ -207,7 +207,7 @@ fn user_torchscript_model_in_byte_range() {
         &dir.path().join("out"),
         &["--model", model.to_str().unwrap(), "--range", "0-255", "--crf", "12", "--deflicker", "off"],
     );
-    assert_eq!(output.file_name().unwrap(), "user.invert255.mp4");
+    output_key(&[output.file_name().unwrap().to_string_lossy().into_owned()], "user.invert255");
     assert_same_timing_and_audio(&input, &output, &spec);
     let source = frame_rgb(&input, 10);
     let negative: Vec<u8> = through_yuv420(&source.iter().map(|v| 255 - v).collect::<Vec<u8>>(), 128, 72);
@@ -221,7 +221,7 @@ fn style_blends_differ_from_their_parts() {
     let spec = ClipSpec { frames: 10, audio: 0, ..ClipSpec::default() };
     let input = make_clip(dir.path(), "blend.mp4", &spec);
     let blend = submit_ok(&input, &dir.path().join("b"), &["--style", "starry:0.5,mosaic:0.5"]);
-    assert_eq!(blend.file_name().unwrap(), "blend.starry-50+mosaic-50.mp4");
+    output_key(&[blend.file_name().unwrap().to_string_lossy().into_owned()], "blend.starry-50+mosaic-50");
     let starry = submit_ok(&input, &dir.path().join("s"), &["--style", "16"]);
     let mosaic = submit_ok(&input, &dir.path().join("m"), &["--style", "mosaic"]);
     let (fb, fs, fm) = (frame_rgb(&blend, 3), frame_rgb(&starry, 3), frame_rgb(&mosaic, 3));

@@ -320,8 +320,8 @@ fn drive<P: Pipeline>(
     };
     scatter_gather(transport.as_mut(), next_task, on_done).map_err(|e| match e {
         // A worker knows its shard, not the user's file: name it here.
-        EngineError::Worker { rank, shard, kind, message } => {
-            EngineError::Worker { rank, shard, kind, message: format!("{message} (in {})", spec.input.display()) }
+        EngineError::Worker { rank, host, shard, kind, message } => {
+            EngineError::Worker { rank, host, shard, kind, message: format!("{message} (in {})", spec.input.display()) }
         }
         e => e,
     })?;
@@ -368,7 +368,7 @@ fn drive<P: Pipeline>(
         video: VideoFacts::of(&info),
         shards: plan.shards.len(),
         shards_reused: reused,
-        timings,
+        timings: timings.clone(),
         wall_secs: wall,
         frames_per_sec: if wall > 0.0 { processed as f64 / wall } else { 0.0 },
         transfer: Transfer {
@@ -377,6 +377,7 @@ fn drive<P: Pipeline>(
             bytes_per_frame: if processed > 0 { (bytes_sent + bytes_received) as f64 / processed as f64 } else { 0.0 },
             raw_bytes_per_frame: 2 * raw_frame_bytes,
         },
+        ranks: crate::report::RankSummary::of(&timings),
         warnings: streams.warnings.clone(),
         extra,
     };
@@ -423,6 +424,7 @@ fn committed_report<X: DeserializeOwned>(store: &dyn crate::store::Store, manife
     let mut report = serde_json::from_slice::<JobReport<X>>(&bytes).ok()?;
     report.shards_reused = report.shards;
     report.timings.clear();
+    report.ranks.clear();
     Some(report)
 }
 

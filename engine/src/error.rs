@@ -39,10 +39,12 @@ pub enum EngineError {
         source: std::io::Error,
     },
     /// A worker failed a task; the job stops.
-    #[error("rank {rank}: {message}")]
+    #[error("rank {rank} ({host}): {message}")]
     Worker {
         /// The worker's rank.
         rank: i32,
+        /// The node it runs on.
+        host: String,
         /// The shard it was working on.
         shard: u32,
         /// What kind of failure (decides retries).
@@ -72,6 +74,22 @@ pub enum EngineError {
         what: String,
         /// Who holds it.
         reason: String,
+    },
+    /// A busy rank went silent (its node lost, its process frozen): the
+    /// job ends rather than wait on it; finished shards are kept.
+    #[error(
+        "rank {rank} ({host}) has been silent for {silent_secs} s on shard {shard} (its node may be gone); \
+         the finished shards are kept: run the same command again to resume"
+    )]
+    RankLost {
+        /// The silent rank.
+        rank: i32,
+        /// Its node.
+        host: String,
+        /// The shard it held.
+        shard: u32,
+        /// Seconds since it was last heard.
+        silent_secs: u64,
     },
     /// Talking to the workers failed.
     #[error("transport: {0}")]

@@ -91,6 +91,9 @@ impl<'a> Gather<'a> {
             model_secs: h.model_secs,
             segment_in_bytes,
             segment_out_bytes: out.segment.len() as u64,
+            host: h.host.clone(),
+            idle_secs: h.idle_secs,
+            idle_cpu_secs: h.idle_cpu_secs,
         });
         Ok(())
     }

@@ -50,6 +50,11 @@ impl Cluster {
         self.rank() == 0
     }
 
+    /// This node's name (for messages naming a rank).
+    pub fn host(&self) -> String {
+        crate::transport::hostname()
+    }
+
     /// This rank's index among the ranks on its node (to pick a GPU).
     pub fn local_rank(&self) -> usize {
         mpi_transport::local_rank()

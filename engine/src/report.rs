@@ -56,6 +56,67 @@ pub struct ShardTiming {
     pub segment_in_bytes: u64,
     /// Bytes of the encoded result.
     pub segment_out_bytes: u64,
+    /// The rank's node.
+    #[serde(default)]
+    pub host: String,
+    /// Seconds the rank waited for this shard since its previous one.
+    #[serde(default)]
+    pub idle_secs: f64,
+    /// CPU seconds its wait cost (near zero: ranks do not spin).
+    #[serde(default)]
+    pub idle_cpu_secs: f64,
+}
+
+/// One rank's part in a job: to see a slow or lost node at a glance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankSummary {
+    /// The rank (0: the coordinator's own workers, or in-process).
+    pub rank: i32,
+    /// Its node.
+    pub host: String,
+    /// Shards it ran in this run.
+    pub shards: usize,
+    /// Frames it stylized.
+    pub frames: u64,
+    /// Seconds it worked on shards.
+    pub busy_secs: f64,
+    /// Seconds it waited for work (measured on worker ranks).
+    pub idle_secs: f64,
+    /// CPU used while waiting, as a share of one core (0 to 1).
+    pub idle_cpu_share: f64,
+}
+
+impl RankSummary {
+    /// Per-rank sums of `timings`, by rank.
+    pub fn of(timings: &[ShardTiming]) -> Vec<RankSummary> {
+        let mut ranks: std::collections::BTreeMap<i32, (RankSummary, f64)> = Default::default();
+        for t in timings {
+            let (r, idle_cpu) = ranks.entry(t.rank).or_insert_with(|| {
+                let summary = RankSummary {
+                    rank: t.rank,
+                    host: t.host.clone(),
+                    shards: 0,
+                    frames: 0,
+                    busy_secs: 0.0,
+                    idle_secs: 0.0,
+                    idle_cpu_share: 0.0,
+                };
+                (summary, 0.0)
+            });
+            r.shards += 1;
+            r.frames += t.frames;
+            r.busy_secs += t.wall_secs;
+            r.idle_secs += t.idle_secs;
+            *idle_cpu += t.idle_cpu_secs;
+        }
+        ranks
+            .into_values()
+            .map(|(mut r, idle_cpu)| {
+                r.idle_cpu_share = if r.idle_secs > 0.0 { (idle_cpu / r.idle_secs).min(1.0) } else { 0.0 };
+                r
+            })
+            .collect()
+    }
 }
 
 /// Bytes that crossed between the coordinator and other ranks: compressed
@@ -97,6 +158,9 @@ pub struct JobReport<X> {
     pub frames_per_sec: f64,
     /// What crossed between processes.
     pub transfer: Transfer,
+    /// Each rank's part in this run.
+    #[serde(default)]
+    pub ranks: Vec<RankSummary>,
     /// Streams of the source not kept in the output, and why.
     #[serde(default)]
     pub warnings: Vec<String>,

@@ -45,7 +45,7 @@ pub struct Task {
 }
 
 /// The description of a finished task.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ResultHeader {
     /// Shard index.
     pub shard: u32,
@@ -57,6 +57,16 @@ pub struct ResultHeader {
     pub wall_secs: f64,
     /// Seconds inside the model.
     pub model_secs: f64,
+    /// The node the rank runs on.
+    #[serde(default)]
+    pub host: String,
+    /// Seconds the rank waited for this task since its last one.
+    #[serde(default)]
+    pub idle_secs: f64,
+    /// CPU seconds the rank's MPI thread used while it waited (a rank
+    /// that spins in MPI burns a core its node's decoders need).
+    #[serde(default)]
+    pub idle_cpu_secs: f64,
 }
 
 /// A finished task: its encoded segment.
@@ -73,6 +83,9 @@ pub struct TaskOutput {
 pub struct TaskFailure {
     /// Rank of the worker.
     pub rank: i32,
+    /// The node it runs on.
+    #[serde(default)]
+    pub host: String,
     /// The shard.
     pub shard: u32,
     /// The worker's error.

@@ -28,6 +28,13 @@ pub enum PipelineError {
 }
 
 impl PipelineError {
+    /// A rank went silent: MPI cannot be shut down cleanly with it (its
+    /// finalize would wait on the lost rank), so the process must exit
+    /// at once after saying so.
+    pub fn is_rank_lost(&self) -> bool {
+        matches!(self, PipelineError::Engine(stylize_engine::EngineError::RankLost { .. }))
+    }
+
     /// True for a mistake on the command line itself (a style name that
     /// does not exist): the CLI exits 2 for those, as for a bad flag.
     pub fn is_usage(&self) -> bool {

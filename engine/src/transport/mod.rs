@@ -18,6 +18,20 @@ use serde::{Deserialize, Serialize};
 use crate::error::{EngineError, Result};
 pub use crate::task::{ResultHeader, Task, TaskError, TaskErrorKind, TaskFailure, TaskHeader, TaskOutput, VideoParams};
 
+/// This node's name (for messages naming a rank's node).
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes a
+    // NUL-terminated name into it (truncated if longer).
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(0);
+    if ok && end > 0 {
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "localhost".into()
+    }
+}
+
 /// What a worker does with a task (the pipeline supplies it).
 pub trait Handler: Send {
     /// Process one task; the error says what kind of failure it is (the
@@ -126,6 +140,7 @@ fn drive(
                 in_flight -= 1;
                 failure.get_or_insert(EngineError::Worker {
                     rank: f.rank,
+                    host: f.host,
                     shard: f.shard,
                     kind: f.error.kind,
                     message: f.error.message,
@@ -174,9 +189,17 @@ impl InProcess {
                         // line, not leave the coordinator waiting for it.
                         let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.handle(task)));
                         let event = match handled {
-                            Ok(Ok(out)) => Event::Done(out),
-                            Ok(Err(error)) => Event::Failed(TaskFailure { rank, shard, error }),
-                            Err(panic) => Event::Failed(TaskFailure { rank, shard, error: panicked(shard, &panic) }),
+                            Ok(Ok(mut out)) => {
+                                out.header.host = hostname();
+                                Event::Done(out)
+                            }
+                            Ok(Err(error)) => Event::Failed(TaskFailure { rank, host: hostname(), shard, error }),
+                            Err(panic) => Event::Failed(TaskFailure {
+                                rank,
+                                host: hostname(),
+                                shard,
+                                error: panicked(shard, &panic),
+                            }),
                         };
                         if event_tx.send(event).is_err() {
                             break;
@@ -316,13 +339,7 @@ mod tests {
                 return Err(TaskError::new(TaskErrorKind::BadInput, "shard 3: bad"));
             }
             Ok(TaskOutput {
-                header: ResultHeader {
-                    shard: task.header.shard.index,
-                    rank: 0,
-                    frames: 1,
-                    wall_secs: 0.0,
-                    model_secs: 0.0,
-                },
+                header: ResultHeader { shard: task.header.shard.index, rank: 0, frames: 1, ..Default::default() },
                 segment: task.segment.iter().map(|b| b + 1).collect(),
             })
         }

@@ -4,10 +4,23 @@
 //! out, encoded segments back, never raw frames.
 //!
 //! Only the thread that initialised MPI calls it: the coordinator's own
-//! worker talks to it through an in-process channel.
+//! worker talks to it through an in-process channel, and a worker rank runs
+//! each task on a thread of its own while its MPI thread sends heartbeats.
+//!
+//! A busy rank that stops being heard (its node gone, its link cut, its
+//! process frozen) would hang the job: TCP alone takes minutes to notice.
+//! Workers say they are alive every [`HEARTBEAT`] while a task runs, and the
+//! coordinator ends the job once a busy rank has been silent for
+//! [`silence_limit`], naming the rank, its node and its shard; every shard
+//! stored before then is kept for the resume.
+//!
+//! Waiting ranks never spin in a blocking MPI call (OpenMPI polls at full
+//! speed there, taking a core from the node's decoders and encoders): they
+//! probe without blocking and sleep between probes, and report the CPU
+//! time their wait cost.
 
-use std::collections::VecDeque;
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use ::mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use ::mpi::topology::Communicator;
@@ -29,6 +42,18 @@ const TAG_STOP: Tag = 3;
 const TAG_RESULT: Tag = 4;
 /// Worker → coordinator: a failed task.
 const TAG_FAILED: Tag = 5;
+/// Worker → coordinator, while a task runs: still alive.
+const TAG_HEARTBEAT: Tag = 6;
+
+/// How often a busy worker says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// How long a busy rank may stay silent before the job ends:
+/// `STYLIZE_RANK_TIMEOUT` seconds, default 20 (ten heartbeats).
+pub fn silence_limit() -> Duration {
+    let secs = std::env::var("STYLIZE_RANK_TIMEOUT").ok().and_then(|v| v.parse::<u64>().ok()).filter(|s| *s > 0);
+    Duration::from_secs(secs.unwrap_or(20))
+}
 
 pub use ::mpi::environment::Universe;
 pub use ::mpi::topology::SimpleCommunicator;
@@ -67,6 +92,11 @@ pub struct MpiTransport<'w> {
     local: Option<InProcess>,
     idle: VecDeque<i32>,
     busy: usize,
+    /// Each busy rank's shard and when it was last heard.
+    working: HashMap<i32, (u32, Instant)>,
+    /// Each rank's node, as it said when ready.
+    hosts: HashMap<i32, String>,
+    silence: Duration,
     stopped: bool,
     sent: u64,
     received: u64,
@@ -80,7 +110,26 @@ impl<'w> MpiTransport<'w> {
         if local.is_none() && world.size() < 2 {
             return Err(EngineError::Transport("--coordinator-only needs at least 2 ranks".into()));
         }
-        Ok(MpiTransport { world, local, idle: VecDeque::new(), busy: 0, stopped: false, sent: 0, received: 0 })
+        Ok(MpiTransport {
+            world,
+            local,
+            idle: VecDeque::new(),
+            busy: 0,
+            working: HashMap::new(),
+            hosts: HashMap::new(),
+            silence: silence_limit(),
+            stopped: false,
+            sent: 0,
+            received: 0,
+        })
+    }
+
+    /// A rank is ready; its message names its node.
+    fn ready(&mut self, rank: i32, bytes: &[u8]) {
+        if !bytes.is_empty() && bytes != [0] {
+            self.hosts.insert(rank, String::from_utf8_lossy(bytes).into_owned());
+        }
+        self.idle.push_back(rank);
     }
 
     /// Note every rank that has said it is ready, without waiting.
@@ -88,35 +137,53 @@ impl<'w> MpiTransport<'w> {
         while let Some((msg, status)) = self.world.any_process().immediate_matched_probe_with_tag(TAG_READY) {
             let (bytes, _) = (msg, status).matched_receive_vec::<u8>();
             self.received += bytes.len() as u64;
-            self.idle.push_back(status.source_rank());
+            self.ready(status.source_rank(), &bytes);
         }
     }
 
-    /// Take one message from any remote rank, if one waits.
+    /// Take one message from any remote rank, if one waits (a heartbeat
+    /// is taken and counts as nothing).
     fn poll_remote(&mut self) -> Result<Option<Event>> {
         let Some((msg, status)) = self.world.any_process().immediate_matched_probe() else { return Ok(None) };
         let (bytes, _) = (msg, status).matched_receive_vec::<u8>();
         self.received += bytes.len() as u64;
         let rank = status.source_rank();
+        if let Some((_, heard)) = self.working.get_mut(&rank) {
+            *heard = Instant::now();
+        }
         match status.tag() {
+            TAG_HEARTBEAT => Ok(None),
             TAG_READY => {
-                self.idle.push_back(rank);
+                self.ready(rank, &bytes);
                 Ok(Some(Event::Idle))
             }
             TAG_RESULT => {
                 let (header, segment): (ResultHeader, Vec<u8>) = decode_message(bytes)?;
                 self.busy -= 1;
+                self.working.remove(&rank);
                 self.idle.push_back(rank);
                 Ok(Some(Event::Done(TaskOutput { header, segment })))
             }
             TAG_FAILED => {
                 let (failure, _): (TaskFailure, Vec<u8>) = decode_message(bytes)?;
                 self.busy -= 1;
+                self.working.remove(&rank);
                 self.idle.push_back(rank);
                 Ok(Some(Event::Failed(failure)))
             }
             tag => Err(EngineError::Transport(format!("rank {rank} sent unknown message tag {tag}"))),
         }
+    }
+
+    /// The first busy rank silent for longer than the limit, as an error.
+    fn silent_rank(&self) -> Option<EngineError> {
+        let (rank, (shard, heard)) = self.working.iter().find(|(_, (_, heard))| heard.elapsed() > self.silence)?;
+        Some(EngineError::RankLost {
+            rank: *rank,
+            host: self.hosts.get(rank).cloned().unwrap_or_else(|| "unknown node".into()),
+            shard: *shard,
+            silent_secs: heard.elapsed().as_secs(),
+        })
     }
 }
 
@@ -136,6 +203,7 @@ impl Transport for MpiTransport<'_> {
             self.sent += buf.len() as u64;
             self.world.process_at_rank(rank).send_with_tag(&buf[..], TAG_TASK);
             self.busy += 1;
+            self.working.insert(rank, (task.header.shard.index, Instant::now()));
             return Ok(None);
         }
         match self.local.as_mut() {
@@ -152,6 +220,9 @@ impl Transport for MpiTransport<'_> {
             }
             if let Some(event) = self.poll_remote()? {
                 return Ok(event);
+            }
+            if let Some(lost) = self.silent_rank() {
+                return Err(lost);
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(5));
@@ -191,32 +262,94 @@ pub fn release_workers(world: &SimpleCommunicator) {
     }
 }
 
-/// A worker rank's loop: ask for work, run each task through `handler`,
-/// send back the encoded segment (or the failure), until told to stop.
+/// A worker rank's loop: say it is ready (naming its node), run each task
+/// through `handler` on a thread of its own while this thread sends
+/// heartbeats, send back the encoded segment (or the failure), until told
+/// to stop. Between tasks it waits without spinning.
 pub fn serve(world: &SimpleCommunicator, handler: &mut dyn Handler) -> Result<()> {
     let rank = world.rank();
+    let host = super::hostname();
     let root = world.process_at_rank(0);
-    root.send_with_tag(&[0u8][..], TAG_READY);
+    root.send_with_tag(host.as_bytes(), TAG_READY);
+    let mut idle = IdleClock::start();
     loop {
-        let (msg, status) = root.matched_probe();
+        let (msg, status) = wait_for(&root);
         let (bytes, _) = (msg, status).matched_receive_vec::<u8>();
         match status.tag() {
             TAG_STOP => return Ok(()),
             TAG_TASK => {
+                let (idle_secs, idle_cpu_secs) = idle.stop();
                 let (header, segment): (TaskHeader, Vec<u8>) = decode_message(bytes)?;
                 let shard = header.shard.index;
                 tracing::debug!(rank, shard, bytes = segment.len(), "task received");
-                match handler.handle(Task { header, segment }) {
+                let result = std::thread::scope(|s| {
+                    let work = s.spawn(|| handler.handle(Task { header, segment }));
+                    let mut said = Instant::now();
+                    while !work.is_finished() {
+                        std::thread::sleep(Duration::from_millis(20));
+                        if said.elapsed() >= HEARTBEAT {
+                            root.send_with_tag(&[0u8][..], TAG_HEARTBEAT);
+                            said = Instant::now();
+                        }
+                    }
+                    work.join().unwrap_or_else(|panic| Err(super::panicked(shard, &panic)))
+                });
+                match result {
                     Ok(mut out) => {
                         out.header.rank = rank;
+                        out.header.host = host.clone();
+                        out.header.idle_secs = idle_secs;
+                        out.header.idle_cpu_secs = idle_cpu_secs;
                         root.send_with_tag(&encode_message(&out.header, &out.segment)[..], TAG_RESULT);
                     }
                     Err(error) => {
-                        root.send_with_tag(&encode_message(&TaskFailure { rank, shard, error }, &[])[..], TAG_FAILED);
+                        let failure = TaskFailure { rank, host: host.clone(), shard, error };
+                        root.send_with_tag(&encode_message(&failure, &[])[..], TAG_FAILED);
                     }
                 }
+                idle = IdleClock::start();
             }
             tag => return Err(EngineError::Transport(format!("rank {rank}: unknown message tag {tag} from rank 0"))),
         }
     }
+}
+
+/// The next message from `root`, probing without blocking and sleeping
+/// between probes (up to 10 ms: a task waits that long at most).
+fn wait_for(root: &::mpi::topology::Process<'_>) -> (::mpi::point_to_point::Message, ::mpi::point_to_point::Status) {
+    let mut pause = Duration::from_micros(50);
+    loop {
+        if let Some(found) = root.immediate_matched_probe() {
+            return found;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(10));
+    }
+}
+
+/// Wall and CPU time of this thread while it waits for work.
+struct IdleClock {
+    wall: Instant,
+    cpu: f64,
+}
+
+impl IdleClock {
+    fn start() -> Self {
+        IdleClock { wall: Instant::now(), cpu: thread_cpu_secs() }
+    }
+
+    /// Seconds waited and CPU seconds spent waiting.
+    fn stop(&self) -> (f64, f64) {
+        (self.wall.elapsed().as_secs_f64(), (thread_cpu_secs() - self.cpu).max(0.0))
+    }
+}
+
+/// CPU seconds this thread has used.
+fn thread_cpu_secs() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid timespec for clock_gettime to fill.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } != 0 {
+        return 0.0;
+    }
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }

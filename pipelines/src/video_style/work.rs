@@ -92,6 +92,7 @@ impl Handler for ShardHandler {
                 frames: stats.frames,
                 wall_secs: started.elapsed().as_secs_f64(),
                 model_secs: stats.model.as_secs_f64(),
+                ..Default::default()
             },
             segment,
         })
