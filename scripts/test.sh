@@ -14,7 +14,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 2
 fi
 command -v shellcheck >/dev/null || { echo "test: shellcheck missing: run scripts/setup.sh first" >&2; exit 2; }
-shellcheck -x -P scripts scripts/*.sh tests/*.sh .ci/run
+shellcheck -x -P scripts scripts/*.sh tests/*.sh tests/nodes/*.sh .ci/run
 bash tests/setup_guard.sh
 if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
   echo "test: no GPU here: the CUDA tests (models/tests/cuda.rs) run and report themselves skipped"

@@ -95,16 +95,31 @@ fn main() -> ExitCode {
             let msg = stylize_pipelines::redact(&e.to_string().replace('\n', " "));
             eprintln!("stylize: error: {msg}");
             if e.downcast_ref::<stylize_pipelines::PipelineError>().is_some_and(|e| e.is_rank_lost()) {
-                // MPI's finalize would wait for the lost rank forever:
-                // exit now, and mpirun ends the other ranks.
-                // SAFETY: _exit only ends the process.
-                unsafe { libc::_exit(1) };
+                end_after_lost_rank();
             }
             let usage = e.downcast_ref::<stylize_pipelines::PipelineError>().is_some_and(|e| e.is_usage())
                 || e.downcast_ref::<Usage>().is_some();
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
+}
+
+/// How long rank 0 waits, after a rank went silent, for mpirun to end the
+/// job itself: a node that is gone (not merely frozen) is noticed by
+/// OpenMPI's own keepalive (11 s with the settings in the README), and
+/// mpirun then ends every rank. Were rank 0 to exit first, mpirun would
+/// try to reach the lost node's daemon with data in flight, where TCP
+/// keepalive no longer applies, and hang for the kernel's retransmission
+/// timeout (15 minutes).
+const LOST_RANK_GRACE: std::time::Duration = std::time::Duration::from_secs(12);
+
+/// After a lost rank: wait for mpirun's end (a SIGTERM, taken quietly),
+/// else exit without MPI's finalize, which would wait on the lost rank.
+fn end_after_lost_rank() -> ! {
+    submit::ENDING.store(true, std::sync::atomic::Ordering::SeqCst);
+    std::thread::sleep(LOST_RANK_GRACE);
+    // SAFETY: _exit only ends the process.
+    unsafe { libc::_exit(1) }
 }
 
 /// The end of a write to stdout: a reader gone ends the process (status

@@ -74,7 +74,10 @@ fn destination(arg: &str) -> Result<(Location, Destination)> {
         Location::Local(path) => {
             let ext = extension(&path);
             if raw.ends_with('/') || path.is_dir() {
-                Ok((Location::Local(path), Destination::Named))
+                // `out/` and `out` are one store (and print as `out/x`).
+                let trimmed = raw.trim_end_matches('/');
+                let dir = if trimmed.is_empty() { path } else { PathBuf::from(trimmed) };
+                Ok((Location::Local(dir), Destination::Named))
             } else if ext.as_deref().is_some_and(|e| WRITABLE.contains(&e)) {
                 Ok((Location::Local(state_dir()), Destination::File(path)))
             } else if let Some(e) = ext.filter(|e| READ_ONLY.contains(&e.as_str())) {
@@ -273,12 +276,20 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+/// Set once the job's end is decided and said (a lost rank): a SIGTERM
+/// from mpirun then ends the process without another line.
+pub static ENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Ctrl-C or SIGTERM: one line saying what is kept, this run's scratch
 /// removed, exit 130. Every stored segment is already committed, so the
 /// same command resumes from them; what was half-written is removed by the
 /// job's next run. Worker ranks (no reporter) leave quietly.
 fn on_interrupt(reporter: Option<Arc<Reporter>>) {
     let installed = ctrlc::set_handler(move || {
+        if ENDING.load(std::sync::atomic::Ordering::SeqCst) {
+            // SAFETY: _exit only ends the process.
+            unsafe { libc::_exit(1) };
+        }
         if let Some(r) = &reporter {
             r.finish();
             match r.shards_kept() {

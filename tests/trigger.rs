@@ -132,6 +132,15 @@ fn two_watchers_run_each_job_once_and_names_keep_the_folder() {
     assert_eq!(planned.len(), 2, "{planned:?}");
     assert!(planned.values().all(|n| *n == 1), "a job's work done twice: {planned:?}");
 
+    // `stylize jobs` reads a container too: both jobs, done.
+    let out = stylize().args(["jobs", "list", "--json", "-o", &outputs]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let jobs = jobs.as_array().unwrap();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert!(jobs.iter().all(|j| j["shards_done"] == j["shards"] && j["output"].is_string()), "{jobs:?}");
+    assert_no_secret(&String::from_utf8_lossy(&out.stdout), &Azurite::signature(&sas), "jobs list");
+
     // Outputs keep the upload's folder, one per upload, each its own video.
     let store = BlobStore::open(&outputs, false).unwrap();
     let keys = store.list("").unwrap();
@@ -203,4 +212,39 @@ fn logs_are_kept_per_attempt_and_submit_checks_them_first() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("--sas-only") && !err.contains("a2V5"), "{err}");
     assert!(!dir.path().join("out2").exists() || outputs_in(&dir.path().join("out2")).is_empty(), "no work done");
+}
+
+/// Two submits of one job into one folder at once: one does the work, the
+/// other waits on the job's lock and finds it done.
+#[test]
+fn two_local_submits_of_one_job_work_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip =
+        make_clip(dir.path(), "clip.mp4", &ClipSpec { width: 256, height: 144, frames: 72, ..ClipSpec::default() });
+    let (store, logs) = (dir.path().join("store"), dir.path().join("logs"));
+    let args = ["--shard-frames", "12", "--parallel-shards", "1", "--no-flicker-report", "--logs"];
+    let run = || {
+        let mut args = args.map(str::to_string).to_vec();
+        args.push(logs.to_string_lossy().into_owned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        submit(&clip, &store, &args)
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(run);
+        let b = s.spawn(run);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    let planned: usize = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|log| log.lines().filter(|l| l.contains("\"event\":\"plan\"")).count())
+        .sum();
+    assert_eq!(planned, 1, "the job's work was done by both");
+    assert_eq!(outputs_in(&store).len(), 1);
 }

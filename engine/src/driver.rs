@@ -199,6 +199,10 @@ fn drive<P: Pipeline>(
     let info = probe(&input).map_err(|e| rename_input(e, &input, &spec.input))?;
     let store = open_store(&spec.store, spec.remote)?;
     let store = store.as_ref();
+    if matches!(spec.store, Location::Remote(_)) {
+        // A read-only or wrong SAS fails here, before the model loads.
+        check_writable(store)?;
+    }
     progress.stage("model");
     let params = pipeline.prepare(&info, Path::new(&spec.input.display()))?;
     // Whatever would fail at the stitch fails here, before any frame.

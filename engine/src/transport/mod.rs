@@ -413,7 +413,7 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert_eq!(err, "rank 0: shard 3: bad");
+        assert_eq!(err, format!("rank 0 ({}): shard 3: bad", hostname()));
         assert_eq!(done, vec![0, 1, 2]);
         assert_eq!(queue.len(), 1, "no shard is taken after the failure but the one held back");
     }

@@ -49,10 +49,12 @@ const TAG_HEARTBEAT: Tag = 6;
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 
 /// How long a busy rank may stay silent before the job ends:
-/// `STYLIZE_RANK_TIMEOUT` seconds, default 20 (ten heartbeats).
+/// `STYLIZE_RANK_TIMEOUT` seconds, default 10 (five heartbeats): before
+/// OpenMPI's own keepalive (11 s with the README's settings) ends the job
+/// without saying which rank was lost.
 pub fn silence_limit() -> Duration {
     let secs = std::env::var("STYLIZE_RANK_TIMEOUT").ok().and_then(|v| v.parse::<u64>().ok()).filter(|s| *s > 0);
-    Duration::from_secs(secs.unwrap_or(20))
+    Duration::from_secs(secs.unwrap_or(10))
 }
 
 pub use ::mpi::environment::Universe;
