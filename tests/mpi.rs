@@ -205,8 +205,8 @@ fn hostname() -> String {
 }
 
 /// A rank that goes silent mid-job (frozen with SIGSTOP: its connection
-/// stays open, exactly as when its node's link is cut) ends the job within
-/// the silence limit plus a few seconds, with one line naming the rank, its
+/// stays open, as when its node's link is cut) ends the job within the
+/// silence limit plus rank 0's 12 s wait for mpirun, with one line naming the rank, its
 /// node and its shard; the finished shards are kept and the rerun redoes
 /// only the rest. Idle ranks wait without spinning (the report's per-rank
 /// idle CPU).
@@ -234,7 +234,9 @@ fn a_silent_rank_ends_the_job_in_seconds_and_nothing_finished_is_lost() {
     let _ = Command::new("kill").args(["-KILL", &victim.to_string()]).status();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(elapsed < Duration::from_secs(15), "ended {elapsed:?} after the rank froze: {stderr}");
+    // The limit (4 s), then rank 0's wait for mpirun to end the job itself
+    // (12 s; a frozen rank's node still answers, so mpirun never does).
+    assert!(elapsed < Duration::from_secs(25), "ended {elapsed:?} after the rank froze: {stderr}");
     let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("stylize: error: ")).collect();
     assert_eq!(ours.len(), 1, "{stderr}");
     let host = hostname();
