@@ -129,6 +129,20 @@ fn ranks_of(mpirun_pid: u32) -> Vec<(u32, u32)> {
     ranks
 }
 
+/// Once `store` holds two finished shards, send `signal` to rank 2 of the
+/// job mpirun `mpirun_pid` runs; its pid, and when.
+fn signal_rank_2(mpirun_pid: u32, store: &Path, signal: &str) -> (u32, Instant) {
+    let start = Instant::now();
+    while done_shards(store) < 2 {
+        assert!(start.elapsed() < Duration::from_secs(120), "no shard finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let victim = ranks_of(mpirun_pid).into_iter().find(|(_, rank)| *rank == 2).expect("rank 2 is running").0;
+    let at = Instant::now();
+    Command::new("kill").args([signal, &victim.to_string()]).status().unwrap();
+    (victim, at)
+}
+
 #[test]
 fn killed_rank_ends_the_job_and_the_rerun_redoes_only_missing_shards() {
     let dir = tempfile::tempdir().unwrap();
@@ -140,15 +154,7 @@ fn killed_rank_ends_the_job_and_the_rerun_redoes_only_missing_shards() {
 
     let store = dir.path().join("store");
     let child = mpirun(3, &input, &store, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mpirun_pid = child.id();
-    let start = Instant::now();
-    while done_shards(&store) < 2 {
-        assert!(start.elapsed() < Duration::from_secs(120), "no shard finished");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let victim = ranks_of(mpirun_pid).into_iter().find(|(_, rank)| *rank == 2).expect("rank 2 is running").0;
-    let killed_at = Instant::now();
-    Command::new("kill").args(["-9", &victim.to_string()]).status().unwrap();
+    let (_, killed_at) = signal_rank_2(child.id(), &store, "-KILL");
     let out = wait_bounded(child, Duration::from_secs(30));
     assert!(!out.status.success(), "mpirun must fail when a rank dies");
     assert!(killed_at.elapsed() < Duration::from_secs(15), "ended {:?} after the kill", killed_at.elapsed());
@@ -219,15 +225,7 @@ fn a_silent_rank_ends_the_job_in_seconds_and_nothing_finished_is_lost() {
     let mut cmd = mpirun(3, &input, &store, &["--shard-frames", "12", "--coordinator-only"]);
     cmd.env("STYLIZE_RANK_TIMEOUT", "4");
     let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mpirun_pid = child.id();
-    let start = Instant::now();
-    while done_shards(&store) < 2 {
-        assert!(start.elapsed() < Duration::from_secs(120), "no shard finished");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let victim = ranks_of(mpirun_pid).into_iter().find(|(_, rank)| *rank == 2).expect("rank 2 is running").0;
-    let frozen_at = Instant::now();
-    Command::new("kill").args(["-STOP", &victim.to_string()]).status().unwrap();
+    let (victim, frozen_at) = signal_rank_2(child.id(), &store, "-STOP");
     let out = wait_bounded(child, Duration::from_secs(60));
     let elapsed = frozen_at.elapsed();
     // Whatever happened, nothing of the test's is left behind.

@@ -159,6 +159,7 @@ fn three_nodes_same_bytes_and_a_cut_link_ends_the_job_with_nothing_lost() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let ended = cut_at.elapsed();
+    eprintln!("the job ended {:.1} s after the cut", ended.as_secs_f64());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());

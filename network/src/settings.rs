@@ -68,69 +68,71 @@ pub fn storage(s: &StorageSettings) -> Vec<Finding> {
     vec![https_only(s), public_blob(s), shared_key(s), min_tls(s)]
 }
 
-fn https_only(s: &StorageSettings) -> Finding {
-    const ID: &str = "storage.https-only";
-    let requirement = format!("{} refuses plain HTTP", s.what());
-    let field = Some("enableHttpsTrafficOnly".to_owned());
-    if s.https_only == Some(true) {
-        return Finding::ok(ID, requirement, field, "");
+/// A boolean setting that must be `wanted`: ok, or a failure with `note`
+/// (given the value as shown) and the fix.
+struct Flag<'a> {
+    id: &'static str,
+    requirement: String,
+    field: &'static str,
+    value: Option<bool>,
+    wanted: bool,
+    note: &'a dyn Fn(&str) -> String,
+    fix: String,
+}
+
+fn flag(f: Flag<'_>) -> Finding {
+    let field = Some(f.field.to_owned());
+    if f.value == Some(f.wanted) {
+        return Finding::ok(f.id, f.requirement, field, "");
     }
-    Finding::fail(
-        ID,
-        requirement,
-        Verdict::TooOpen,
-        field,
-        format!(
-            "enableHttpsTrafficOnly is {}: requests, and the SAS tokens in their URLs, may travel unencrypted",
-            shown(s.https_only)
-        ),
-        s.update("--https-only true"),
-    )
+    Finding::fail(f.id, f.requirement, Verdict::TooOpen, field, (f.note)(&shown(f.value)), f.fix)
+}
+
+fn https_only(s: &StorageSettings) -> Finding {
+    flag(Flag {
+        id: "storage.https-only",
+        requirement: format!("{} refuses plain HTTP", s.what()),
+        field: "enableHttpsTrafficOnly",
+        value: s.https_only,
+        wanted: true,
+        note: &|v| {
+            format!("enableHttpsTrafficOnly is {v}: requests, and the SAS tokens in their URLs, may travel unencrypted")
+        },
+        fix: s.update("--https-only true"),
+    })
 }
 
 fn public_blob(s: &StorageSettings) -> Finding {
-    const ID: &str = "storage.public-blob";
-    let requirement = format!("{} allows no anonymous blob access", s.what());
-    let field = Some("allowBlobPublicAccess".to_owned());
-    if s.blob_public_access == Some(false) {
-        return Finding::ok(ID, requirement, field, "");
-    }
-    Finding::fail(
-        ID,
-        requirement,
-        Verdict::TooOpen,
-        field,
-        format!(
-            "allowBlobPublicAccess is {}: any container can be made readable by anyone{}",
-            shown(s.blob_public_access),
-            if s.blob_public_access.is_none() { " (unset means allowed on older accounts)" } else { "" }
-        ),
-        s.update("--allow-blob-public-access false"),
-    )
+    let unset = if s.blob_public_access.is_none() { " (unset means allowed on older accounts)" } else { "" };
+    flag(Flag {
+        id: "storage.public-blob",
+        requirement: format!("{} allows no anonymous blob access", s.what()),
+        field: "allowBlobPublicAccess",
+        value: s.blob_public_access,
+        wanted: false,
+        note: &|v| format!("allowBlobPublicAccess is {v}: any container can be made readable by anyone{unset}"),
+        fix: s.update("--allow-blob-public-access false"),
+    })
 }
 
 fn shared_key(s: &StorageSettings) -> Finding {
-    const ID: &str = "storage.shared-key";
-    let requirement = format!("{} refuses the account keys (Entra ID and user-delegation SAS only)", s.what());
-    let field = Some("allowSharedKeyAccess".to_owned());
-    if s.shared_key_access == Some(false) {
-        return Finding::ok(ID, requirement, field, "");
-    }
-    Finding::fail(
-        ID,
-        requirement,
-        Verdict::TooOpen,
-        field,
-        format!(
-            "allowSharedKeyAccess is {}{}: a key does anything to the account and signs SAS tokens that only \
-             a key rotation revokes; stylize needs none (--managed-identity, or a user-delegation SAS: \
-             `generate-sas --as-user`); switch the Azure ML workspace first \
-             (`az ml workspace update --system-datastores-auth-mode identity`)",
-            shown(s.shared_key_access),
-            if s.shared_key_access.is_none() { " (Azure's default: allowed)" } else { "" },
-        ),
-        s.update("--allow-shared-key-access false"),
-    )
+    let unset = if s.shared_key_access.is_none() { " (Azure's default: allowed)" } else { "" };
+    flag(Flag {
+        id: "storage.shared-key",
+        requirement: format!("{} refuses the account keys (Entra ID and user-delegation SAS only)", s.what()),
+        field: "allowSharedKeyAccess",
+        value: s.shared_key_access,
+        wanted: false,
+        note: &|v| {
+            format!(
+                "allowSharedKeyAccess is {v}{unset}: a key does anything to the account and signs SAS tokens that \
+                 only a key rotation revokes; stylize needs none (--managed-identity, or a user-delegation SAS: \
+                 `generate-sas --as-user`); switch the Azure ML workspace first \
+                 (`az ml workspace update --system-datastores-auth-mode identity`)"
+            )
+        },
+        fix: s.update("--allow-shared-key-access false"),
+    })
 }
 
 fn min_tls(s: &StorageSettings) -> Finding {
