@@ -63,6 +63,12 @@ fn main() -> ExitCode {
     let cluster = stylize_pipelines::video_style::Cluster::init();
     if cluster.is_mpi() {
         abort_on_panic(cluster.rank(), cluster.host());
+        // Said the moment it is noticed, on whatever thread notices it:
+        // nothing the coordinator would do first may delay the line.
+        stylize_pipelines::video_style::Cluster::on_rank_lost(|e| {
+            eprintln!("stylize: error: {}", stylize_pipelines::redact(&e.to_string()));
+            end_after_lost_rank();
+        });
     }
     let result = match cli.command {
         cli::Command::Submit(args) => submit::run(&args, &cluster, cli.quiet),
@@ -156,11 +162,13 @@ fn flicker(args: &cli::FlickerArgs) -> anyhow::Result<()> {
 /// would finalise MPI while the other ranks wait for it, and hang.
 fn abort_on_panic(rank: i32, host: String) {
     std::panic::set_hook(Box::new(move |info| {
-        let msg = info.to_string().replace('\n', " ");
+        let msg = stylize_pipelines::redact(&info.to_string().replace('\n', " "));
         eprintln!("stylize: error: rank {rank} ({host}): {msg}");
         // Exit without finalising MPI: mpirun sees a rank gone and ends
-        // every other one at once (abort() would do too, with a backtrace).
-        std::process::exit(101);
+        // every other one at once. _exit, not exit: libtorch's static
+        // destructors must not run under threads still using them.
+        // SAFETY: _exit only ends the process.
+        unsafe { libc::_exit(101) };
     }));
 }
 

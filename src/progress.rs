@@ -29,6 +29,11 @@ pub struct Reporter {
     mode: Mode,
     bar: ProgressBar,
     started: Instant,
+    /// When the frames began (the rate counts from there, not from the
+    /// model's load or a prompt).
+    frames_started: Mutex<Option<Instant>>,
+    /// The last line was printed (a failure and an interrupt may both try).
+    finished: std::sync::atomic::AtomicBool,
     stage: Mutex<&'static str>,
     frames: AtomicU64,
     frames_done: AtomicU64,
@@ -58,6 +63,8 @@ impl Reporter {
             mode,
             bar,
             started: Instant::now(),
+            frames_started: Mutex::new(None),
+            finished: std::sync::atomic::AtomicBool::new(false),
             stage: Mutex::new("start"),
             frames: AtomicU64::new(0),
             frames_done: AtomicU64::new(0),
@@ -76,16 +83,18 @@ impl Reporter {
         (total > 0).then(|| (self.shards_kept.load(Ordering::SeqCst), total))
     }
 
-    /// Clear the bar (before a summary, a prompt or an error line).
-    pub fn finish(&self) {
+    /// Clear the bar (before a summary or an error line); in JSON, the
+    /// last line says how it ended: `done`, `failed` or `interrupted`.
+    pub fn finish(&self, how: &str) {
         self.bar.finish_and_clear();
-        if self.mode == Mode::Json {
-            self.json("done");
+        if self.mode == Mode::Json && !self.finished.swap(true, Ordering::SeqCst) {
+            self.json(how);
         }
     }
 
     fn rate(&self) -> f64 {
-        let secs = self.started.elapsed().as_secs_f64();
+        let Some(since) = *self.frames_started.lock().expect("not poisoned") else { return 0.0 };
+        let secs = since.elapsed().as_secs_f64();
         let new = self.frames_done.load(Ordering::SeqCst).saturating_sub(self.frames_at_start.load(Ordering::SeqCst));
         if secs > 0.0 {
             new as f64 / secs
@@ -121,6 +130,7 @@ impl Progress for Reporter {
     }
 
     fn start(&self, counts: Counts) {
+        *self.frames_started.lock().expect("not poisoned") = Some(Instant::now());
         self.frames.store(counts.frames, Ordering::SeqCst);
         self.frames_done.store(counts.frames_done, Ordering::SeqCst);
         self.frames_at_start.store(counts.frames_done, Ordering::SeqCst);

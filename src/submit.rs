@@ -223,7 +223,7 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
         Launch::InProcess
     };
     let report = run_job(&job, reporter.clone(), launch);
-    reporter.finish();
+    reporter.finish(if report.is_ok() { "done" } else { "failed" });
     let report = report?;
     if args.job.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
@@ -291,7 +291,7 @@ fn on_interrupt(reporter: Option<Arc<Reporter>>) {
             unsafe { libc::_exit(1) };
         }
         if let Some(r) = &reporter {
-            r.finish();
+            r.finish("interrupted");
             match r.shards_kept() {
                 Some((kept, total)) => eprintln!(
                     "stylize: interrupted: {kept} of {total} shards kept; run the same command again to resume"

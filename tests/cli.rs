@@ -74,6 +74,12 @@ fn output_file_is_written_exactly_and_kept_without_leave() {
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(stderr(&out).contains(says), "{}", stderr(&out));
     }
+    // Not even -y writes over the input.
+    let before = std::fs::read(&clip).unwrap();
+    let out = run(&["-o", &clip.to_string_lossy(), "-y"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is the input itself"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&clip).unwrap(), before);
     let out = run(&["-o", &dir.path().join("nowhere/x.mp4").to_string_lossy()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("nowhere/x.mp4") && stderr(&out).contains("no such directory"), "{}", stderr(&out));

@@ -192,17 +192,18 @@ fn drive<P: Pipeline>(
     let scratch =
         crate::scratch::tempdir().map_err(EngineError::io_at(std::env::temp_dir(), "creating scratch directory"))?;
     if let Destination::File(path) = &spec.destination {
-        check_file_target(path)?;
+        check_file_target(path, &spec.input)?;
+    }
+    // The store first: a read-only or expired SAS fails before a long
+    // download and before the model loads.
+    let store = open_store(&spec.store, spec.remote)?;
+    let store = store.as_ref();
+    if matches!(spec.store, Location::Remote(_)) {
+        check_writable(store)?;
     }
     let input = fetch_input(&spec.input, scratch.path(), spec.remote)?;
     // Errors about a downloaded copy name the user's input, never scratch.
     let info = probe(&input).map_err(|e| rename_input(e, &input, &spec.input))?;
-    let store = open_store(&spec.store, spec.remote)?;
-    let store = store.as_ref();
-    if matches!(spec.store, Location::Remote(_)) {
-        // A read-only or wrong SAS fails here, before the model loads.
-        check_writable(store)?;
-    }
     progress.stage("model");
     let params = pipeline.prepare(&info, Path::new(&spec.input.display()))?;
     // Whatever would fail at the stitch fails here, before any frame.
@@ -240,12 +241,17 @@ fn drive<P: Pipeline>(
     if let Target::File(path) = &target {
         crate::output::remove_file_leftovers(path);
     }
-    let loaded = Manifest::load(store, &id).unwrap_or_else(|e| {
+    let loaded = match Manifest::load(store, &id) {
         // Written atomically, so only damage from outside breaks it; the
-        // job starts over rather than failing until cleaned by hand.
-        tracing::warn!(error = %e, "the job's manifest is damaged: starting the job over");
-        None
-    });
+        // job starts over rather than failing until cleaned by hand. Any
+        // other error (a store that times out) is not damage: it fails,
+        // and the kept shards stay for the next run.
+        Err(e @ EngineError::Corrupt { .. }) => {
+            tracing::warn!(error = %e, "the job's manifest is damaged: starting the job over");
+            None
+        }
+        other => other?,
+    };
     let manifest = match loaded {
         Some(m) if m.plan == plan => m,
         _ => Manifest {

@@ -50,6 +50,13 @@ impl Cluster {
         self.rank() == 0
     }
 
+    /// Who hears of a lost rank, at once, on whatever thread notices it:
+    /// the CLI says so and ends the process (MPI cannot be finalised with
+    /// a rank gone).
+    pub fn on_rank_lost(f: impl Fn(&crate::EngineError) + Send + Sync + 'static) {
+        mpi_transport::on_rank_lost(f);
+    }
+
     /// This node's name (for messages naming a rank).
     pub fn host(&self) -> String {
         crate::transport::hostname()

@@ -125,8 +125,14 @@ pub fn name_tag(input: &Location, params: &serde_json::Value) -> String {
 }
 
 /// Check up front that an output file can be written where it is named:
-/// its folder exists, and it is not a folder itself.
-pub fn check_file_target(path: &Path) -> Result<()> {
+/// its folder exists, it is not a folder itself, and it is not the input
+/// (which `-y` would replace with its own stylized copy).
+pub fn check_file_target(path: &Path, input: &Location) -> Result<()> {
+    if let (Location::Local(input), Ok(out)) = (input, std::fs::canonicalize(path)) {
+        if std::fs::canonicalize(input).is_ok_and(|i| i == out) {
+            return Err(EngineError::bad_input(path, "is the input itself; name another output file"));
+        }
+    }
     if path.is_dir() {
         return Err(EngineError::bad_input(path, "is a directory; name a file, or end the path with / for a store"));
     }

@@ -1,8 +1,10 @@
 //! scratch: every temporary folder a run makes lives under one folder of
 //! its own, `$TMPDIR/stylize-<pid>`, so an interrupted run can remove all
-//! of it at once, and the next run can remove what a killed one left (its
-//! process is gone). Before, each interrupted run left two `/tmp/.tmp*`
-//! folders behind for good.
+//! of it at once, and the next run can remove what a killed one left.
+//! Before, each interrupted run left two `/tmp/.tmp*` folders behind for
+//! good. A root is left alone while its process holds the lock on its
+//! `.lock` file (the kernel drops it when the process dies): a pid alone is
+//! not enough where containers share `/tmp` but not their process ids.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -19,7 +21,18 @@ pub fn root() -> std::io::Result<&'static Path> {
     let base = std::env::temp_dir();
     remove_stale(&base);
     let dir = base.join(format!("{PREFIX}{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.recursive(true).create(&dir)?;
+    if std::fs::symlink_metadata(&dir)?.file_type().is_symlink() {
+        return Err(std::io::Error::other(format!("{} is a symbolic link", dir.display())));
+    }
+    // Held for the life of the process (never released: the static keeps it).
+    static LOCK: OnceLock<std::fs::File> = OnceLock::new();
+    let lock = std::fs::File::create(dir.join(".lock"))?;
+    lock.try_lock().map_err(|e| std::io::Error::other(format!("{}: {e}", dir.display())))?;
+    let _ = LOCK.set(lock);
     Ok(ROOT.get_or_init(|| dir))
 }
 
@@ -43,10 +56,18 @@ fn remove_stale(base: &Path) {
         let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)).and_then(|p| p.parse::<u32>().ok()) else {
             continue;
         };
-        if pid != std::process::id() && !alive(pid) {
+        if pid != std::process::id() && !alive(pid) && !locked(&entry.path()) {
             tracing::debug!(dir = %entry.path().display(), "removing a killed run's scratch");
             let _ = std::fs::remove_dir_all(entry.path());
         }
+    }
+}
+
+/// Whether a live process holds the root's lock.
+fn locked(dir: &Path) -> bool {
+    match std::fs::File::open(dir.join(".lock")) {
+        Ok(f) => matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        Err(_) => false,
     }
 }
 

@@ -120,12 +120,17 @@ impl EventQueue {
     /// queue-scoped SAS cannot reach `<queue>-poison`, and would otherwise
     /// fail on the first bad message.
     pub fn check(&self) -> Result<()> {
+        self.check_readable()?;
+        self.check_poison()
+    }
+
+    /// Whether the queue can be read (peeked).
+    pub fn check_readable(&self) -> Result<()> {
         let url = &self.url;
         self.shared.block_on(limit(url, "reading the queue", OP_TIMEOUT, async {
             let options = QueueClientPeekMessagesOptions { number_of_messages: Some(1), ..Default::default() };
             self.client.peek_messages(Some(options)).await.map(drop).map_err(remote(url, "reading the queue"))
-        }))?;
-        self.check_poison()
+        }))
     }
 
     /// Whether `<queue>-poison` can be created or exists.

@@ -20,6 +20,8 @@
 //! time their wait cost.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ::mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
@@ -47,6 +49,57 @@ const TAG_HEARTBEAT: Tag = 6;
 
 /// How often a busy worker says it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// Who hears of a lost rank at once: the CLI says so and ends the process
+/// (MPI cannot be shut down cleanly with a rank gone, and whatever else
+/// the coordinator would do first could outlast mpirun's patience).
+static ON_LOST: OnceLock<Box<LostListener>> = OnceLock::new();
+
+/// What hears of a lost rank.
+type LostListener = dyn Fn(&EngineError) + Send + Sync;
+
+/// Set who hears of a lost rank (once per process).
+pub fn on_rank_lost(f: impl Fn(&EngineError) + Send + Sync + 'static) {
+    let _ = ON_LOST.set(Box::new(f));
+}
+
+/// Tell the listener, if any, then hand the error on.
+fn lost(e: EngineError) -> EngineError {
+    if let Some(f) = ON_LOST.get() {
+        f(&e);
+    }
+    e
+}
+
+/// A blocking MPI call rank 0 is in, with a rank: a multi-megabyte
+/// message waits for its peer, and a peer frozen or cut off never comes.
+/// A watchdog thread ends the job when one lasts past the silence limit.
+#[derive(Clone)]
+struct Blocked {
+    rank: i32,
+    shard: u32,
+    host: String,
+    since: Instant,
+}
+
+/// The watchdog over [`Blocked`] calls; stops with the transport.
+fn watchdog(blocked: Arc<Mutex<Option<Blocked>>>, stop: Arc<AtomicBool>, silence: Duration) {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(500));
+            let stuck = blocked.lock().ok().and_then(|b| b.clone()).filter(|b| b.since.elapsed() > silence);
+            if let Some(b) = stuck {
+                let _ = lost(EngineError::RankLost {
+                    rank: b.rank,
+                    host: b.host,
+                    shard: b.shard,
+                    silent_secs: b.since.elapsed().as_secs(),
+                });
+                return;
+            }
+        }
+    });
+}
 
 /// How long a busy rank may stay silent before the job ends:
 /// `STYLIZE_RANK_TIMEOUT` seconds, default 10 (five heartbeats): before
@@ -99,6 +152,11 @@ pub struct MpiTransport<'w> {
     /// Each rank's node, as it said when ready.
     hosts: HashMap<i32, String>,
     silence: Duration,
+    /// When `next_event` last returned: time the coordinator spent away
+    /// (storing a segment, cutting the next) is not a rank's silence.
+    left: Option<Instant>,
+    blocked: Arc<Mutex<Option<Blocked>>>,
+    stop_watchdog: Arc<AtomicBool>,
     stopped: bool,
     sent: u64,
     received: u64,
@@ -112,6 +170,9 @@ impl<'w> MpiTransport<'w> {
         if local.is_none() && world.size() < 2 {
             return Err(EngineError::Transport("--coordinator-only needs at least 2 ranks".into()));
         }
+        let (blocked, stop_watchdog, silence) =
+            (Arc::new(Mutex::new(None)), Arc::new(AtomicBool::new(false)), silence_limit());
+        watchdog(blocked.clone(), stop_watchdog.clone(), silence);
         Ok(MpiTransport {
             world,
             local,
@@ -119,11 +180,27 @@ impl<'w> MpiTransport<'w> {
             busy: 0,
             working: HashMap::new(),
             hosts: HashMap::new(),
-            silence: silence_limit(),
+            silence,
+            left: None,
+            blocked,
+            stop_watchdog,
             stopped: false,
             sent: 0,
             received: 0,
         })
+    }
+
+    /// Run a blocking MPI call with `rank` under the watchdog.
+    fn guarded<T>(&self, rank: i32, shard: u32, call: impl FnOnce() -> T) -> T {
+        let host = self.hosts.get(&rank).cloned().unwrap_or_else(|| "unknown node".into());
+        if let Ok(mut b) = self.blocked.lock() {
+            *b = Some(Blocked { rank, shard, host, since: Instant::now() });
+        }
+        let out = call();
+        if let Ok(mut b) = self.blocked.lock() {
+            *b = None;
+        }
+        out
     }
 
     /// A rank is ready; its message names its node.
@@ -144,17 +221,18 @@ impl<'w> MpiTransport<'w> {
     }
 
     /// Take one message from any remote rank, if one waits (a heartbeat
-    /// is taken and counts as nothing).
+    /// is an [`Event::Idle`]).
     fn poll_remote(&mut self) -> Result<Option<Event>> {
         let Some((msg, status)) = self.world.any_process().immediate_matched_probe() else { return Ok(None) };
-        let (bytes, _) = (msg, status).matched_receive_vec::<u8>();
-        self.received += bytes.len() as u64;
         let rank = status.source_rank();
+        let shard = self.working.get(&rank).map_or(0, |w| w.0);
+        let (bytes, _) = self.guarded(rank, shard, || (msg, status).matched_receive_vec::<u8>());
+        self.received += bytes.len() as u64;
         if let Some((_, heard)) = self.working.get_mut(&rank) {
             *heard = Instant::now();
         }
         match status.tag() {
-            TAG_HEARTBEAT => Ok(None),
+            TAG_HEARTBEAT => Ok(Some(Event::Idle)),
             TAG_READY => {
                 self.ready(rank, &bytes);
                 Ok(Some(Event::Idle))
@@ -177,15 +255,34 @@ impl<'w> MpiTransport<'w> {
         }
     }
 
+    /// The next event; a silent rank is checked for only once no message
+    /// waits (all of them read, heartbeats included).
+    fn wait_event(&mut self) -> Result<Event> {
+        let mut pause = Duration::from_micros(50);
+        loop {
+            if let Some(event) = self.local.as_mut().and_then(InProcess::try_event) {
+                return Ok(event);
+            }
+            if let Some(event) = self.poll_remote()? {
+                return Ok(event);
+            }
+            if let Some(lost) = self.silent_rank() {
+                return Err(lost);
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(5));
+        }
+    }
+
     /// The first busy rank silent for longer than the limit, as an error.
     fn silent_rank(&self) -> Option<EngineError> {
         let (rank, (shard, heard)) = self.working.iter().find(|(_, (_, heard))| heard.elapsed() > self.silence)?;
-        Some(EngineError::RankLost {
+        Some(lost(EngineError::RankLost {
             rank: *rank,
             host: self.hosts.get(rank).cloned().unwrap_or_else(|| "unknown node".into()),
             shard: *shard,
             silent_secs: heard.elapsed().as_secs(),
-        })
+        }))
     }
 }
 
@@ -203,7 +300,8 @@ impl Transport for MpiTransport<'_> {
         if let Some(rank) = self.idle.pop_front() {
             let buf = encode_message(&task.header, &task.segment);
             self.sent += buf.len() as u64;
-            self.world.process_at_rank(rank).send_with_tag(&buf[..], TAG_TASK);
+            let shard = task.header.shard.index;
+            self.guarded(rank, shard, || self.world.process_at_rank(rank).send_with_tag(&buf[..], TAG_TASK));
             self.busy += 1;
             self.working.insert(rank, (task.header.shard.index, Instant::now()));
             return Ok(None);
@@ -215,20 +313,14 @@ impl Transport for MpiTransport<'_> {
     }
 
     fn next_event(&mut self) -> Result<Event> {
-        let mut pause = Duration::from_micros(50);
-        loop {
-            if let Some(event) = self.local.as_mut().and_then(InProcess::try_event) {
-                return Ok(event);
-            }
-            if let Some(event) = self.poll_remote()? {
-                return Ok(event);
-            }
-            if let Some(lost) = self.silent_rank() {
-                return Err(lost);
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(5));
+        // Away for a while (a slow store): every busy rank gets a fresh
+        // window, its messages may be waiting unread.
+        if self.left.is_some_and(|t| t.elapsed() > Duration::from_secs(1)) {
+            self.working.values_mut().for_each(|w| w.1 = Instant::now());
         }
+        let event = self.wait_event();
+        self.left = Some(Instant::now());
+        event
     }
 
     fn finish(&mut self) -> Result<()> {
@@ -236,6 +328,7 @@ impl Transport for MpiTransport<'_> {
             return Ok(());
         }
         self.stopped = true;
+        self.stop_watchdog.store(true, Ordering::SeqCst);
         for rank in 1..self.world.size() {
             self.world.process_at_rank(rank).send_with_tag(&[0u8][..], TAG_STOP);
         }

@@ -82,6 +82,9 @@ pub fn watch(options: &WatchOptions, template: &StyleJob) -> Result<WatchSummary
     info!(queue = %queue.describe(), "watching");
     let mut failures = 0u32;
     loop {
+        // A SAS that expires while the watcher runs is the configuration
+        // gone wrong, not each upload's fault: stop rather than poison.
+        still_valid(&inputs, template)?;
         let messages = match queue.receive(1, options.visibility) {
             Ok(m) => {
                 failures = 0;
@@ -132,19 +135,32 @@ fn preflight(queue: &EventQueue, inputs: &StorageUrl, template: &StyleJob) -> Re
     if let Some(logs) = &template.logs {
         check_writable(open_store(logs, template.remote)?.as_ref())?;
     }
-    match queue.check() {
+    queue.check_readable()?;
+    match queue.check_poison() {
         Ok(()) => Ok(()),
-        Err(e) if template.logs.is_some() && queue.check_poison().is_err() => {
+        Err(e) if template.logs.is_some() => {
             warn!("{e}: messages that cannot run will be saved in the logs store instead");
             Ok(())
         }
-        Err(e) if queue.check_poison().is_err() => Err(EngineError::Remote {
+        Err(e) => Err(EngineError::Remote {
             url: queue.describe(),
             reason: format!("{e}; give a SAS that reaches the poison queue too, or --logs to keep bad messages there"),
         }
         .into()),
-        Err(e) => Err(e.into()),
     }
+}
+
+/// Every SAS the watcher uses is still within its expiry.
+fn still_valid(inputs: &StorageUrl, template: &StyleJob) -> Result<(), PipelineError> {
+    inputs.check_expiry()?;
+    for at in std::iter::once(&template.store).chain(template.logs.as_ref()) {
+        if let Location::Remote(url) = at {
+            if let Ok(parsed) = StorageUrl::parse(url, Service::Blob) {
+                parsed.check_expiry()?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Take `message` off the work queue as poison: into `<queue>-poison`
