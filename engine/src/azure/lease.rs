@@ -76,12 +76,14 @@ pub(super) fn lock(store: &BlobStore, key: &str, waiting: &dyn Fn()) -> Result<H
             let every = Duration::from_secs((LEASE_SECS / 3) as u64);
             loop {
                 tokio::time::sleep(every).await;
+                // Told at info level: when the store is down the job fails
+                // with its own one-line error, which these must not crowd.
                 match tokio::time::timeout(OP_TIMEOUT, client.renew_lease(id.clone(), None)).await {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => {
-                        tracing::warn!(lock = %shown, error = %rt::reason("renewing the job's lease", &e), "job lease")
+                        tracing::info!(lock = %shown, error = %rt::reason("renewing the job's lease", &e), "job lease")
                     }
-                    Err(_) => tracing::warn!(lock = %shown, "renewing the job's lease: no answer"),
+                    Err(_) => tracing::info!(lock = %shown, "renewing the job's lease: no answer"),
                 }
             }
         })
