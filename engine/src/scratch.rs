@@ -15,6 +15,12 @@ const PREFIX: &str = "stylize-";
 /// processes are removed then.
 pub fn root() -> std::io::Result<&'static Path> {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if let Some(root) = ROOT.get() {
+        return Ok(root);
+    }
+    // One thread makes it (and takes its lock); the others wait, then use it.
+    let _making = MAKING.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(root) = ROOT.get() {
         return Ok(root);
     }
