@@ -340,21 +340,18 @@ impl StyleModel for TorchModel {
             // On the CPU, one pass each way (see `planar`); bf16 is cast
             // from the planar floats.
             let (wu, hu) = (batch.width as usize, batch.height as usize);
-            let out = tch::no_grad(|| -> Result<Vec<f32>, tch::TchError> {
-                let x = Tensor::from_slice(&crate::planar::to_planar(&batch.frames, wu, hu, unit)).view([n, 3, h, w]);
+            let mut frames = batch.frames;
+            tch::no_grad(|| -> Result<(), tch::TchError> {
+                let x = crate::planar::to_tensor(&frames, wu, hu, unit);
                 let x = if self.kind == Kind::Float { x } else { x.f_to_kind(self.kind)? };
                 let (ph, pw) = ((4 - h % 4) % 4, (4 - w % 4) % 4);
                 let x = if ph > 0 || pw > 0 { x.f_reflection_pad2d([0, pw, 0, ph])? } else { x };
                 let y = self.forward(&x)?;
-                let y = y.f_narrow(2, 0, h)?.f_narrow(3, 0, w)?.to_kind(Kind::Float).contiguous();
-                Vec::<f32>::try_from(y.flatten(0, -1))
+                let y = y.f_narrow(2, 0, h)?.f_narrow(3, 0, w)?;
+                crate::planar::into_frames(&y, &mut frames, wu, hu, unit)
             })
             .map_err(fail)?;
-            return Ok(RgbBatch {
-                width: batch.width,
-                height: batch.height,
-                frames: crate::planar::from_planar(&out, wu, hu, unit),
-            });
+            return Ok(RgbBatch { width: batch.width, height: batch.height, frames });
         }
         let out = tch::no_grad(|| -> Result<Tensor, tch::TchError> {
             let mut host = Vec::with_capacity(batch.frame_bytes() * n as usize);
