@@ -144,3 +144,36 @@ fn flicker_refuses_videos_it_cannot_compare() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.mp4"));
 }
+
+/// The report's figures, measured on the way through the job (on the
+/// frames given to the encoder, shard by shard), agree with `stylize
+/// flicker` measuring the committed file afterwards (the encoder's own
+/// noise and the pairs across shard boundaries apart), and do not depend
+/// on how many shards ran side by side.
+#[test]
+fn the_figures_measured_in_the_job_agree_with_a_second_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = moving_box(dir.path());
+    let mut reports = Vec::new();
+    for parallel in ["1", "2"] {
+        let store = dir.path().join(format!("o{parallel}"));
+        let args = ["--json", "--deflicker", "off", "--shard-frames", "10", "--parallel-shards", parallel];
+        let out = submit(&input, &store, &args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        reports.push(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap());
+    }
+    assert_eq!(reports[0]["flicker"], reports[1]["flicker"], "the figures depend on the plan only");
+    let inline = &reports[0]["flicker"]["output"];
+    let outputs = outputs_in(&dir.path().join("o1"));
+    assert_eq!(outputs.len(), 1, "{outputs:?}");
+    let again = flicker_json(&input, &outputs[0]);
+    let after = &again["output"];
+    let close = |key: &str, tolerance: f64| {
+        let (a, b) = (inline[key].as_f64().unwrap(), after[key].as_f64().unwrap());
+        assert!((a - b).abs() <= tolerance * b.abs().max(1e-9), "{key}: in the job {a}, after it {b}");
+    };
+    close("still_fraction", 0.1);
+    close("instability", 0.25);
+    close("warp_error", 0.25);
+    assert!(inline["instability"].as_f64().unwrap() > 0.0);
+}

@@ -62,6 +62,7 @@ fn byte_identical_for_any_number_of_ranks() {
     let input = make_clip(dir.path(), "ranks.mp4", &spec);
     let local = submit_ok(&input, &dir.path().join("local"), &["--shard-frames", "12", "--threads", "1"]);
     let expected = digest(&local);
+    let mut figures = Vec::new();
     for n in [1, 2, 3] {
         let store = dir.path().join(format!("n{n}"));
         let out = run_bounded(mpirun(n, &input, &store, &["--shard-frames", "12", "--json"]));
@@ -70,6 +71,10 @@ fn byte_identical_for_any_number_of_ranks() {
         assert_eq!(report["transport"], format!("MPI, {n} ranks"));
         let frames: u64 = report["timings"].as_array().unwrap().iter().map(|t| t["frames"].as_u64().unwrap()).sum();
         assert_eq!(frames, 101, "no frame lost");
+        // The flicker figures, measured by whichever rank ran each shard,
+        // add up to the same report.
+        assert_eq!(report["flicker"]["output"]["frames"], 101);
+        figures.push(report["flicker"].clone());
         if n > 1 {
             let sent = report["transfer"]["bytes_sent"].as_u64().unwrap();
             assert!(sent > 0, "shards crossed MPI");
@@ -81,6 +86,7 @@ fn byte_identical_for_any_number_of_ranks() {
         }
         assert_eq!(digest(&only_output(&store)), expected, "{n} ranks differ from in-process");
     }
+    assert!(figures.windows(2).all(|w| w[0] == w[1]), "flicker figures depend on the ranks: {figures:?}");
     // With motion-guided deflicker (state carried across frames, warm-up
     // before each shard) the bytes still do not depend on the ranks.
     let motion = digest(&submit_ok(

@@ -171,6 +171,9 @@ fn rerun_redoes_only_missing_shards() {
     assert_eq!(redone, vec![1, 3]);
     let second = digest(&outputs_in(&store)[0]);
     assert_eq!(first, second);
+    // The flicker figures cover the reused shards too (kept in the
+    // manifest with their segments).
+    assert_eq!(report["flicker"]["output"]["frames"], 48, "{}", report["flicker"]);
 
     // Once committed, the same command again redoes nothing.
     let out = submit(&input, &store, &["--shard-frames", "12", "--json"]);

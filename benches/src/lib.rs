@@ -316,7 +316,6 @@ fn end_to_end(
         threads,
         shard_frames: DEFAULT_SHARD_FRAMES,
         parallel_shards: 2,
-        measure_flicker: false,
         destination: Default::default(),
         overwrite: Default::default(),
     };

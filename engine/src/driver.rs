@@ -138,13 +138,10 @@ pub trait Pipeline {
     ) -> Result<(), EngineError> {
         crate::concat::concat(info, segments, dst, streams)
     }
-    /// The pipeline's facts once the output is committed (`input` and
-    /// `output` are local files).
-    fn extra(&self, input: &Path, output: &Path) -> Self::Extra;
-    /// The progress stage name of [`Pipeline::extra`], when it does work.
-    fn extra_stage(&self) -> Option<&'static str> {
-        None
-    }
+    /// The pipeline's facts once the output is committed, from what its
+    /// workers measured on each shard (the manifest's segment records,
+    /// reused shards included): no second pass over the files.
+    fn extra(&self, manifest: &Manifest) -> Self::Extra;
 }
 
 /// Run the whole job and commit its output; returns its report. With a
@@ -363,10 +360,7 @@ fn drive<P: Pipeline>(
     manifest.output_sha256 = Some(file_digest(&output_file)?);
     manifest.save(store)?;
 
-    if let Some(stage) = pipeline.extra_stage() {
-        progress.stage(stage);
-    }
-    let extra = pipeline.extra(&input, &output_file);
+    let extra = pipeline.extra(&manifest);
     let processed: u64 = timings.iter().map(|t| t.frames).sum();
     let wall = started.elapsed().as_secs_f64();
     let raw_frame_bytes = u64::from(info.video.width) * u64::from(info.video.height) * 3;

@@ -79,7 +79,12 @@ impl<'a> Gather<'a> {
         self.local.insert(h.shard, local);
         self.manifest.done.insert(
             h.shard,
-            SegmentRecord { sha256: digest(&out.segment), bytes: out.segment.len() as u64, frames: h.frames },
+            SegmentRecord {
+                sha256: digest(&out.segment),
+                bytes: out.segment.len() as u64,
+                frames: h.frames,
+                figures: h.figures.clone(),
+            },
         );
         self.manifest.save(self.store)?;
         debug!(job = %id, shard = h.shard, rank = h.rank, frames = h.frames, "shard stored");

@@ -52,6 +52,10 @@ pub struct SegmentRecord {
     pub bytes: u64,
     /// Frames in the segment.
     pub frames: u64,
+    /// The pipeline's own figures of the shard (see
+    /// [`crate::task::ResultHeader::figures`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub figures: Option<serde_json::Value>,
 }
 
 /// The state of one job, kept at `jobs/<id>/manifest.json` in the store.

@@ -67,6 +67,11 @@ pub struct ResultHeader {
     /// that spins in MPI burns a core its node's decoders need).
     #[serde(default)]
     pub idle_cpu_secs: f64,
+    /// What the pipeline measured on the shard for its report (flicker
+    /// sums), opaque to the engine: kept with the segment's record, so a
+    /// resumed job reports its reused shards too.
+    #[serde(default)]
+    pub figures: Option<serde_json::Value>,
 }
 
 /// A finished task: its encoded segment.

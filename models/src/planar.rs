@@ -95,7 +95,8 @@ pub(crate) fn into_frames(
 fn to_bytes(src: &[f32], out: &mut [u8], mul: f32) {
     for (o, v) in out.iter_mut().zip(src) {
         // `max` takes the number when one side is NaN, so NaN becomes 0,
-        // as libtorch's cast of a NaN does on x86.
+        // as libtorch's cast of a NaN does on x86 (`clamp` keeps the NaN).
+        #[allow(clippy::manual_clamp)]
         let v = (v * mul).max(0.0).min(255.0);
         // SAFETY: v is a finite integer value in 0..=255 here.
         *o = unsafe { ((v + ROUND) - ROUND).to_int_unchecked::<i32>() } as u8;

@@ -19,12 +19,9 @@ use std::path::{Path, PathBuf};
 use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
-use stylize_worker::motion::{blurred, flow_of, Flow};
-
-/// Luma change (blurred) under which a source pixel counts as still.
-pub const STILL_LEVEL: f32 = 1.0;
-/// Source mismatch along the flow under which a pixel is trusted.
-pub const TRUST_LEVEL: f32 = 8.0;
+use stylize_worker::flicker::FlickerMeter;
+pub use stylize_worker::flicker::{FlickerSums, STILL_LEVEL, TRUST_LEVEL};
+use stylize_worker::motion::{flow_of, Flow};
 
 /// Flicker figures of a video against its source.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -168,10 +165,7 @@ pub fn measure(source: &Path, video: &Path) -> Result<FlickerPair, FlickerError>
         });
     }
     let (w, h) = src.size();
-    let (mut frames, mut pairs, mut still) = (0u64, 0u64, 0u64);
-    let (mut src_change, mut out_change) = (0f64, 0f64);
-    let (mut warp_sum, mut warp_n, mut src_warp_sum) = (0f64, 0u64, 0f64);
-    let mut prev: Option<(Vec<f32>, Vec<u8>, Vec<u8>)> = None;
+    let mut meter = FlickerMeter::new(w, h);
     loop {
         let (a, b) = (src.next()?, out.next()?);
         let ((luma, flow), out_luma) = match (a, b) {
@@ -180,55 +174,41 @@ pub fn measure(source: &Path, video: &Path) -> Result<FlickerPair, FlickerError>
             (Some(_), None) | (None, Some(_)) => {
                 return Err(FlickerError::Mismatch {
                     path: video.to_path_buf(),
-                    reason: format!("frame counts differ from its source {} (after {frames} frames)", source.display()),
+                    reason: format!(
+                        "frame counts differ from its source {} (after {} frames)",
+                        source.display(),
+                        meter.sums().frames
+                    ),
                 })
             }
         };
-        frames += 1;
-        let blur = blurred(&luma, w, h);
-        if let Some((pblur, pluma, pout)) = &prev {
-            for p in 0..w * h {
-                pairs += 1;
-                if (blur[p] - pblur[p]).abs() < STILL_LEVEL {
-                    still += 1;
-                    src_change += f64::from((i16::from(luma[p]) - i16::from(pluma[p])).abs());
-                    out_change += f64::from((i16::from(out_luma[p]) - i16::from(pout[p])).abs());
-                }
-            }
-            if let Some(flow) = &flow {
-                for y in 0..h {
-                    for x in 0..w {
-                        let (sx, sy) = flow.source(x, y);
-                        let (p, q) = (y * w + x, sy * w + sx);
-                        if (f32::from(luma[p]) - f32::from(pluma[q])).abs() < TRUST_LEVEL {
-                            let e = f64::from(out_luma[p]) - f64::from(pout[q]);
-                            let s = f64::from(luma[p]) - f64::from(pluma[q]);
-                            warp_sum += e * e;
-                            src_warp_sum += s * s;
-                            warp_n += 1;
-                        }
-                    }
-                }
-            }
-        }
-        prev = Some((blur, luma, out_luma));
+        meter.add(luma, flow.as_ref(), out_luma);
     }
+    let frames = meter.sums().frames;
     if frames < 2 {
         return Err(FlickerError::Mismatch {
             path: video.to_path_buf(),
             reason: "fewer than 2 frames: nothing to compare".into(),
         });
     }
-    let per = |sum: f64, n: u64| if n == 0 { 0.0 } else { sum / n as f64 };
-    let report = |instability: f64, warp: f64| FlickerReport {
-        frames,
-        still_fraction: per(still as f64, pairs),
-        source_instability: per(src_change, still),
-        instability,
-        warp_error: (warp_n > 0).then(|| warp / warp_n as f64),
-    };
-    Ok(FlickerPair {
-        source: report(per(src_change, still), src_warp_sum),
-        output: report(per(out_change, still), warp_sum),
-    })
+    Ok(FlickerPair::of(meter.sums()))
+}
+
+impl FlickerPair {
+    /// The figures of `sums` (of a whole file, or of a job's shards added
+    /// up in order).
+    pub fn of(s: &FlickerSums) -> FlickerPair {
+        let per = |sum: u64, n: u64| if n == 0 { 0.0 } else { sum as f64 / n as f64 };
+        let report = |instability: f64, warp: u64| FlickerReport {
+            frames: s.frames,
+            still_fraction: per(s.still, s.pairs),
+            source_instability: per(s.source_change, s.still),
+            instability,
+            warp_error: (s.warp_pairs > 0).then(|| per(warp, s.warp_pairs)),
+        };
+        FlickerPair {
+            source: report(per(s.source_change, s.still), s.source_warp_sum),
+            output: report(per(s.output_change, s.still), s.warp_sum),
+        }
+    }
 }

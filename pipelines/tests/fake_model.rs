@@ -77,7 +77,6 @@ fn job(dir: &Path, input: &Path) -> StyleJob {
         threads: Some(1),
         shard_frames: 12,
         parallel_shards: 1,
-        measure_flicker: false,
         destination: Destination::Named,
         overwrite: Overwrite::Never,
     }

@@ -36,8 +36,10 @@ pub fn decode(
     let seg_tb = stream.time_base();
     let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| err(e.to_string()))?;
     // Frame threads speed decoding up, but the motion vectors FFmpeg exports
-    // were seen to differ between runs with them: one thread when the
-    // deflicker follows motion, so the output stays the same on any rank.
+    // were seen to differ between runs with them: one thread when motion is
+    // exported (the deflicker's motion mode, the flicker measure), so the
+    // output and its figures stay the same on any rank. Shards decode side
+    // by side, which keeps the cores busy all the same.
     let mut threading = ff::codec::threading::Config::kind(ff::codec::threading::Type::Frame);
     threading.count = if guide == GuideKind::LumaAndMotion { 1 } else { 0 };
     ctx.set_threading(threading);

@@ -154,8 +154,8 @@ pub fn deflicker(
 ) {
     let mut state = Deflicker::new(mode, width, height);
     for mut frame in rx.iter() {
-        if let Some(guide) = frame.guide.take() {
-            state.apply(&mut frame.rgb, &guide);
+        if let Some(guide) = &frame.guide {
+            state.apply(&mut frame.rgb, guide);
         }
         if frame.index < warmup {
             continue;

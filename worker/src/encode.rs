@@ -3,7 +3,7 @@
 //! to its neighbours by stream copy.
 
 use std::path::Path;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use ffmpeg_next as ff;
 use stylize_engine::plan::Shard;
@@ -50,13 +50,15 @@ pub struct VideoFormat {
     pub picture: Picture,
 }
 
-/// Encode the frames received on `rx` (in shard order) into `dst`.
+/// Encode the frames received on `rx` (in shard order) into `dst`, and
+/// hand each one on to `done` (the flicker measure) once it is encoded.
 pub fn encode(
     dst: &Path,
     shard: &Shard,
     format: VideoFormat,
     settings: &EncodeSettings,
     rx: &Receiver<StyledFrame>,
+    done: Option<&SyncSender<StyledFrame>>,
 ) -> Result<u64, WorkerError> {
     let err = |reason: String| WorkerError::Encode { shard: shard.index, path: dst.to_path_buf(), reason };
     let codec = ff::encoder::find_by_name("libx264").ok_or_else(|| err("FFmpeg was built without libx264".into()))?;
@@ -131,6 +133,10 @@ pub fn encode(
         encoder.send_frame(&yuv).map_err(|e| err(e.to_string()))?;
         write_packets(&mut encoder, &mut out)?;
         count += 1;
+        if let Some(done) = done {
+            // A measure that stopped only loses its figures.
+            let _ = done.send(frame);
+        }
     }
     encoder.send_eof().map_err(|e| err(e.to_string()))?;
     write_packets(&mut encoder, &mut out)?;

@@ -11,6 +11,7 @@ pub mod decode;
 pub mod deflicker;
 pub mod encode;
 pub mod error;
+pub mod flicker;
 pub mod frame;
 pub mod motion;
 mod picture;
@@ -26,6 +27,7 @@ use stylize_models::StyleModel;
 pub use deflicker::DeflickerMode;
 pub use encode::{EncodeSettings, VideoFormat};
 pub use error::WorkerError;
+pub use flicker::FlickerSums;
 
 /// How the worker runs a shard.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +39,9 @@ pub struct WorkerOptions {
     pub encode: EncodeSettings,
     /// Temporal consistency after the model.
     pub deflicker: DeflickerMode,
+    /// Measure the shard's flicker on the way (for the job's report).
+    /// Not a job parameter: the bytes do not depend on it.
+    pub measure_flicker: bool,
 }
 
 impl WorkerOptions {
@@ -53,7 +58,7 @@ impl WorkerOptions {
 }
 
 /// What a shard cost, for the job's report.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ShardStats {
     /// Frames written.
     pub frames: u64,
@@ -61,6 +66,8 @@ pub struct ShardStats {
     pub wall: Duration,
     /// Time inside the model.
     pub model: Duration,
+    /// The shard's flicker sums, when measured.
+    pub flicker: Option<FlickerSums>,
 }
 
 /// Stylize the shard whose source segment is `segment` into `output`.
@@ -77,15 +84,18 @@ pub fn run_shard(
     let started = Instant::now();
     let depth = options.batch.max(1) * 2;
     let warmup = shard.warmup.len();
-    let guide = match options.deflicker {
-        DeflickerMode::Off => frame::GuideKind::None,
-        DeflickerMode::Still => frame::GuideKind::Luma,
-        DeflickerMode::Motion => frame::GuideKind::LumaAndMotion,
+    // The flicker measure follows the source's motion too; the deflicker
+    // needs luma, and motion in its motion mode.
+    let guide = match (options.deflicker, options.measure_flicker) {
+        (DeflickerMode::Motion, _) | (_, true) => frame::GuideKind::LumaAndMotion,
+        (DeflickerMode::Still, false) => frame::GuideKind::Luma,
+        (DeflickerMode::Off, false) => frame::GuideKind::None,
     };
     let (decoded_tx, decoded_rx) = sync_channel(depth);
     let (styled_tx, styled_rx) = sync_channel(depth);
     let (smooth_tx, smooth_rx) = sync_channel(depth);
-    let (decoded, model_time, encoded) = std::thread::scope(|s| {
+    let (encoded_tx, encoded_rx) = sync_channel(depth);
+    let (decoded, model_time, encoded, flicker) = std::thread::scope(|s| {
         let decoder =
             s.spawn(move || decode::decode(segment, shard, format.time_base, &format.picture, guide, &decoded_tx));
         // The deflicker stage sits between model and encoder whenever it
@@ -98,7 +108,15 @@ pub fn run_shard(
             drop(smooth_tx);
             styled_rx
         };
-        let encoder = s.spawn(move || encode::encode(output, shard, format, &options.encode, &encoder_rx));
+        // The measure takes the frames the encoder is done with.
+        let (done_tx, meter) = if options.measure_flicker {
+            let meter = s.spawn(move || flicker::measure(format.width, format.height, &encoded_rx));
+            (Some(encoded_tx), Some(meter))
+        } else {
+            (None, None)
+        };
+        let encoder =
+            s.spawn(move || encode::encode(output, shard, format, &options.encode, &encoder_rx, done_tx.as_ref()));
         let model_time = stylize::stylize(
             shard.index,
             model,
@@ -115,7 +133,8 @@ pub fn run_shard(
         drop(styled_tx);
         let decoded = decoder.join().expect("decoder thread panicked");
         let encoded = encoder.join().expect("encoder thread panicked");
-        (decoded, model_time, encoded)
+        let flicker = meter.map(|m| m.join().expect("flicker thread panicked"));
+        (decoded, model_time, encoded, flicker)
     });
     // The first stage's error is the cause; later ones are its echo.
     let decoded = decoded?;
@@ -129,5 +148,5 @@ pub fn run_shard(
             got: decoded.saturating_sub(warmup as u64).min(encoded),
         });
     }
-    Ok(ShardStats { frames: encoded, wall: started.elapsed(), model: model_time })
+    Ok(ShardStats { frames: encoded, wall: started.elapsed(), model: model_time, flicker })
 }

@@ -16,12 +16,12 @@ pub mod work;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::flicker::measure;
+use crate::flicker::{FlickerPair, FlickerSums};
 use serde_json::json;
 pub use stylize_engine::azure::{Service, StorageUrl};
 use stylize_engine::container::StreamPlan;
 use stylize_engine::driver::{run_job, JobSpec, Pipeline};
-use stylize_engine::job::file_digest;
+use stylize_engine::job::{file_digest, Manifest};
 pub use stylize_engine::location::{Location, RemoteOptions};
 pub use stylize_engine::output::{Destination, Overwrite};
 use stylize_engine::plan::Plan;
@@ -77,9 +77,6 @@ pub struct StyleJob {
     /// keeps the cores busy while one shard's encoder drains. Not part of
     /// the job id: the bytes do not depend on it.
     pub parallel_shards: usize,
-    /// Measure the output's flicker for the report (a decode of input and
-    /// output after the commit).
-    pub measure_flicker: bool,
     /// Where the output goes (a unique name in the store by default).
     pub destination: Destination,
     /// Whether an existing output may be replaced.
@@ -188,17 +185,17 @@ impl Pipeline for VideoStyle<'_> {
             .collect()
     }
 
-    fn extra(&self, input: &Path, output: &Path) -> StyleFacts {
-        let flicker = if self.job.measure_flicker {
-            measure(input, output).map_err(|e| tracing::warn!(error = %e, "flicker not measured")).ok()
-        } else {
-            None
-        };
+    fn extra(&self, manifest: &Manifest) -> StyleFacts {
+        // The shards' sums (integers: the same figures on any number of
+        // ranks). Shards done by a run that did not measure are left out
+        // (the figures' frame count says so).
+        let mut sums: Option<FlickerSums> = None;
+        for record in manifest.done.values() {
+            let Some(Ok(shard)) = record.figures.clone().map(serde_json::from_value::<FlickerSums>) else { continue };
+            sums.get_or_insert_with(FlickerSums::default).merge(&shard);
+        }
+        let flicker = sums.filter(|s| self.job.worker.measure_flicker && s.frames >= 2).map(|s| FlickerPair::of(&s));
         StyleFacts { model: self.description.clone(), flicker }
-    }
-
-    fn extra_stage(&self) -> Option<&'static str> {
-        self.job.measure_flicker.then_some("flicker")
     }
 }
 
@@ -312,7 +309,6 @@ mod tests {
             threads: Some(2),
             shard_frames: 48,
             parallel_shards: 1,
-            measure_flicker: false,
             destination: Destination::Named,
             overwrite: Overwrite::Never,
         };

@@ -92,6 +92,7 @@ impl Handler for ShardHandler {
                 frames: stats.frames,
                 wall_secs: started.elapsed().as_secs_f64(),
                 model_secs: stats.model.as_secs_f64(),
+                figures: stats.flicker.map(|f| serde_json::to_value(f).expect("sums serialise")),
                 ..Default::default()
             },
             segment,

@@ -1,0 +1,253 @@
+//! flicker: the flicker figures of a shard, measured on the frames as they
+//! leave for the encoder, in the same pass as the work (a stage of its
+//! own, beside the encoder, off the frames' critical path). The job's
+//! report used to decode the input and the committed output again after
+//! the job for them, which cost almost as much as the job itself.
+//!
+//! The figures are sums, kept per shard (in the job's manifest, so a
+//! resumed job still reports every shard) and added up: integers, so the
+//! same plan gives the same figures on any number of ranks. A pair of
+//! frames across a shard boundary is not counted (one in a shard's
+//! length). The definitions are in `stylize_pipelines::flicker`, which
+//! turns the sums into the report's figures.
+
+use std::sync::mpsc::Receiver;
+
+use serde::{Deserialize, Serialize};
+
+use crate::frame::StyledFrame;
+use crate::motion::{luma_of, Flow};
+
+/// Luma change (blurred) under which a source pixel counts as still.
+pub const STILL_LEVEL: f32 = 1.0;
+/// Source mismatch along the flow under which a pixel is trusted.
+pub const TRUST_LEVEL: f32 = 8.0;
+
+/// The running sums behind the flicker figures of some frames. Luma is
+/// whole levels, so every sum is an integer: exact, and the same in any
+/// order of adding up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlickerSums {
+    /// Frames seen.
+    pub frames: u64,
+    /// Pixel pairs compared (consecutive frames).
+    pub pairs: u64,
+    /// Pairs where the source was still.
+    pub still: u64,
+    /// Sum of the source's |ΔY| over still pairs.
+    pub source_change: u64,
+    /// Sum of the video's |ΔY| over still pairs.
+    pub output_change: u64,
+    /// Pairs trusted along the source's motion.
+    pub warp_pairs: u64,
+    /// Sum of the video's squared warping error over trusted pairs.
+    pub warp_sum: u64,
+    /// The same for the source itself.
+    pub source_warp_sum: u64,
+}
+
+impl FlickerSums {
+    /// Add another shard's sums.
+    pub fn merge(&mut self, other: &FlickerSums) {
+        self.frames += other.frames;
+        self.pairs += other.pairs;
+        self.still += other.still;
+        self.source_change += other.source_change;
+        self.output_change += other.output_change;
+        self.warp_pairs += other.warp_pairs;
+        self.warp_sum += other.warp_sum;
+        self.source_warp_sum += other.source_warp_sum;
+    }
+}
+
+/// The previous frame, as the next pair needs it.
+struct Previous {
+    boxed: Vec<u16>,
+    luma: Vec<u8>,
+    out: Vec<u8>,
+}
+
+/// Radius of the box blur (5x5), as `motion::blurred`'s.
+const R: usize = 2;
+
+/// Accumulates [`FlickerSums`] over consecutive frames of one sequence.
+pub struct FlickerMeter {
+    width: usize,
+    height: usize,
+    /// Pixels under the box at each column and row (fewer at the edges).
+    cols: Vec<u16>,
+    rows: Vec<u16>,
+    prev: Option<Previous>,
+    sums: FlickerSums,
+}
+
+impl FlickerMeter {
+    /// A meter for frames of `width` x `height`.
+    pub fn new(width: usize, height: usize) -> Self {
+        let under = |n: usize| -> Vec<u16> { (0..n).map(|i| (i.min(R) + (n - 1 - i).min(R) + 1) as u16).collect() };
+        FlickerMeter {
+            width,
+            height,
+            cols: under(width),
+            rows: under(height),
+            prev: None,
+            sums: FlickerSums::default(),
+        }
+    }
+
+    /// The next frame: the source's luma and motion, and the video's luma.
+    pub fn add(&mut self, luma: Vec<u8>, flow: Option<&Flow>, out: Vec<u8>) {
+        let (w, h) = (self.width, self.height);
+        let s = &mut self.sums;
+        s.frames += 1;
+        let boxed = box_sums(&luma, w, h);
+        if let Some(p) = &self.prev {
+            s.pairs += (w * h) as u64;
+            // A pixel is still when its blurred luma moved less than one
+            // level: |Σa/n − Σb/n| < 1, that is |Σa − Σb| < n, in integers.
+            // Per row, in u32 (a row's sums cannot overflow it): loops the
+            // compiler vectorises.
+            for y in 0..h {
+                let row = y * w..(y + 1) * w;
+                let (mut still, mut src, mut vid) = (0u32, 0u32, 0u32);
+                let (a, b) = (&boxed[row.clone()], &p.boxed[row.clone()]);
+                let (la, lb, oa, ob) = (&luma[row.clone()], &p.luma[row.clone()], &out[row.clone()], &p.out[row]);
+                let n = self.rows[y];
+                for x in 0..w {
+                    let keep = u32::from(a[x].abs_diff(b[x]) < n * self.cols[x]);
+                    still += keep;
+                    src += keep * u32::from(la[x].abs_diff(lb[x]));
+                    vid += keep * u32::from(oa[x].abs_diff(ob[x]));
+                }
+                s.still += u64::from(still);
+                s.source_change += u64::from(src);
+                s.output_change += u64::from(vid);
+            }
+            if let Some(flow) = flow {
+                // Per row, in local sums (a row's squares fit a u64).
+                for y in 0..h {
+                    let (mut warp, mut source, mut trusted) = (0u64, 0u64, 0u64);
+                    for x in 0..w {
+                        let (sx, sy) = flow.source(x, y);
+                        let (i, q) = (y * w + x, sy * w + sx);
+                        let d = u32::from(luma[i].abs_diff(p.luma[q]));
+                        let e = u32::from(out[i].abs_diff(p.out[q]));
+                        let keep = u32::from((d as f32) < TRUST_LEVEL);
+                        warp += u64::from(keep * e * e);
+                        source += u64::from(keep * d * d);
+                        trusted += u64::from(keep);
+                    }
+                    s.warp_sum += warp;
+                    s.source_warp_sum += source;
+                    s.warp_pairs += trusted;
+                }
+            }
+        }
+        self.prev = Some(Previous { boxed, luma, out });
+    }
+
+    /// The sums so far.
+    pub fn sums(&self) -> &FlickerSums {
+        &self.sums
+    }
+}
+
+/// Sums of luma over the 5x5 box around each pixel, clipped at the edges
+/// (at most 25 x 255: a u16).
+fn box_sums(luma: &[u8], w: usize, h: usize) -> Vec<u16> {
+    let mut rows = vec![0u16; w * h];
+    for (line, dst) in luma.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
+        let mut acc: u16 = line[..w.min(R + 1)].iter().map(|v| u16::from(*v)).sum();
+        for x in 0..w {
+            dst[x] = acc;
+            if x + R + 1 < w {
+                acc += u16::from(line[x + R + 1]);
+            }
+            if x >= R {
+                acc -= u16::from(line[x - R]);
+            }
+        }
+    }
+    let mut out = vec![0u16; w * h];
+    let mut acc = vec![0u16; w];
+    for row in rows.chunks_exact(w).take(R + 1) {
+        acc.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+    }
+    for y in 0..h {
+        out[y * w..(y + 1) * w].copy_from_slice(&acc);
+        if y + R + 1 < h {
+            let add = &rows[(y + R + 1) * w..(y + R + 2) * w];
+            acc.iter_mut().zip(add).for_each(|(a, v)| *a += v);
+        }
+        if y >= R {
+            let sub = &rows[(y - R) * w..(y - R + 1) * w];
+            acc.iter_mut().zip(sub).for_each(|(a, v)| *a -= v);
+        }
+    }
+    out
+}
+
+/// The stage: measure the frames the encoder is done with (each carries
+/// its source's guide), in order. Frames without a guide are not counted.
+pub fn measure(width: u32, height: u32, rx: &Receiver<StyledFrame>) -> FlickerSums {
+    let mut meter = FlickerMeter::new(width as usize, height as usize);
+    for frame in rx.iter() {
+        if let Some(guide) = frame.guide {
+            meter.add(guide.luma, guide.flow.as_ref(), luma_of(&frame.rgb));
+        }
+    }
+    meter.sums
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A still source whose video alternates by 10 levels: every pair is
+    /// still, the video's change is 10, the source's 0.
+    #[test]
+    fn a_flickering_video_over_a_still_source() {
+        let (w, h) = (6, 4);
+        let mut m = FlickerMeter::new(w, h);
+        for t in 0..3u8 {
+            m.add(vec![50; w * h], None, vec![100 + 10 * (t % 2); w * h]);
+        }
+        let s = m.sums();
+        assert_eq!((s.frames, s.pairs, s.still), (3, 2 * (w * h) as u64, 2 * (w * h) as u64));
+        assert_eq!(s.output_change, 10 * s.still);
+        assert_eq!(s.source_change, 0);
+        assert_eq!(s.warp_pairs, 0);
+    }
+
+    /// The integer box sums divided by the pixels under them are the
+    /// deflicker's blur.
+    #[test]
+    fn box_sums_are_the_blur_times_its_area() {
+        let (w, h) = (9, 7);
+        let luma: Vec<u8> = (0..w * h).map(|i| (i * 37 % 256) as u8).collect();
+        let m = FlickerMeter::new(w, h);
+        let blur = crate::motion::blurred(&luma, w, h);
+        for (i, sum) in box_sums(&luma, w, h).iter().enumerate() {
+            let n = f32::from(m.rows[i / w] * m.cols[i % w]);
+            assert!((f32::from(*sum) / n - blur[i]).abs() < 1e-3, "pixel {i}");
+        }
+    }
+
+    /// Merging two halves gives the sums of the whole but for the pair
+    /// across the cut.
+    #[test]
+    fn merged_halves_miss_only_the_pair_across() {
+        let (w, h) = (5, 5);
+        let frame = |t: u8| -> Vec<u8> { (0..w * h).map(|i| (i as u8).wrapping_mul(7).wrapping_add(t * 3)).collect() };
+        let mut whole = FlickerMeter::new(w, h);
+        let (mut a, mut b) = (FlickerMeter::new(w, h), FlickerMeter::new(w, h));
+        for t in 0..6u8 {
+            whole.add(frame(t), None, frame(t + 1));
+            if t < 3 { &mut a } else { &mut b }.add(frame(t), None, frame(t + 1));
+        }
+        let mut merged = a.sums().clone();
+        merged.merge(b.sums());
+        assert_eq!(merged.frames, whole.sums().frames);
+        assert_eq!(merged.pairs, whole.sums().pairs - (w * h) as u64);
+    }
+}
