@@ -1,18 +1,20 @@
 //! planar: frames ⇄ tensors on the CPU in one pass each way, with no
 //! buffer in between. Interleaved RGB bytes (what the decoder gives) are
-//! written as planar floats (what the network takes) straight into the
-//! input tensor's storage, and the output tensor's floats straight back
-//! into the frames' own buffers. Doing it with tensor ops (concat, copy,
-//! permute, convert, scale; scale, clamp, round, convert, permute, copy,
-//! split) took a dozen full-frame passes and allocations; an intermediate
-//! `Vec` and its copy into and out of libtorch took two more: around a
-//! fast model (a GPU's, or the pipeline-ceiling bench's pass-through) that
-//! was a quarter of the CPU the whole job used.
+//! written as planar values (what the network takes), in the network's
+//! own kind (f32 or bf16), straight into the input tensor's storage; the
+//! output tensor's values go straight back into the frames' own buffers.
+//! Doing it with tensor ops (concat, copy, permute, convert, scale; scale,
+//! clamp, round, convert, permute, copy, split) took a dozen full-frame
+//! passes and allocations; an intermediate `Vec` and its copy into and out
+//! of libtorch, and a bf16 cast each way, took more: around a fast model
+//! (a GPU's, or the pipeline-ceiling bench's pass-through) that was a
+//! quarter of the CPU the whole job used.
 //!
 //! The arithmetic is the tensor ops' own, so the bytes do not change: a
-//! division by 255 in f32 on the way in (a table of the 256 quotients); on
-//! the way out a multiplication by 255, a clamp to 0..=255 and rounding
-//! half to even (libtorch's `round`) before the cast.
+//! division by 255 in f32 on the way in (a table of the 256 quotients,
+//! rounded to bf16 by libtorch itself for a bf16 network); on the way out
+//! a multiplication by 255, a clamp to 0..=255 and rounding half to even
+//! (libtorch's `round`) before the cast.
 
 use tch::{Device, Kind, Tensor};
 
@@ -26,14 +28,30 @@ const ROUND: f32 = 8_388_608.0;
 const CHUNK: usize = 64;
 
 /// Interleaved RGB frames (`w*h*3` bytes each) as a new planar
-/// `[n,3,h,w]` float tensor on the CPU, divided by 255 when `unit`.
-pub(crate) fn to_tensor(frames: &[Vec<u8>], w: usize, h: usize, unit: bool) -> Tensor {
-    let plane = w * h;
+/// `[n,3,h,w]` tensor on the CPU, divided by 255 when `unit`, of `kind`
+/// `BFloat16`, or `Float` for any other kind.
+pub(crate) fn to_tensor(frames: &[Vec<u8>], w: usize, h: usize, unit: bool, kind: Kind) -> Tensor {
     let shape = [frames.len() as i64, 3, h as i64, w as i64];
-    let mut x = Tensor::empty(shape, (Kind::Float, Device::Cpu));
     let div = if unit { 255.0 } else { 1.0 };
     let table: [f32; 256] = std::array::from_fn(|v| v as f32 / div);
-    let dst = floats_mut(&mut x);
+    if kind == Kind::BFloat16 {
+        // libtorch's own rounding of the 256 values, so the bytes are those
+        // of a float tensor cast to bf16.
+        let rounded = Tensor::from_slice(&table).to_kind(Kind::BFloat16).view_dtype(Kind::Int16);
+        let bits: Vec<i16> = Vec::try_from(rounded).expect("256 values");
+        let table: [u16; 256] = std::array::from_fn(|v| bits[v] as u16);
+        let mut x = Tensor::empty(shape, (Kind::BFloat16, Device::Cpu));
+        fill(frames, elements_mut::<u16>(&mut x, Kind::BFloat16), w * h, &table);
+        x
+    } else {
+        let mut x = Tensor::empty(shape, (Kind::Float, Device::Cpu));
+        fill(frames, elements_mut::<f32>(&mut x, Kind::Float), w * h, &table);
+        x
+    }
+}
+
+/// Deinterleave each frame into its three planes through `table`.
+fn fill<T: Copy>(frames: &[Vec<u8>], dst: &mut [T], plane: usize, table: &[T; 256]) {
     for (frame, dst) in frames.iter().zip(dst.chunks_exact_mut(3 * plane)) {
         let (r, rest) = dst.split_at_mut(plane);
         let (g, b) = rest.split_at_mut(plane);
@@ -44,14 +62,14 @@ pub(crate) fn to_tensor(frames: &[Vec<u8>], w: usize, h: usize, unit: bool) -> T
             b[i] = table[usize::from(src[3 * i + 2])];
         }
     }
-    x
 }
 
-/// A planar `[n,3,h,w]` float tensor back into `frames` (`n` buffers of
+/// A planar `[n,3,h,w]` tensor back into `frames` (`n` buffers of
 /// `w*h*3` bytes, reused: the batch's own input frames), multiplied by 255
-/// first when `unit`. The tensor is made contiguous float on the CPU first
-/// if it is not already (then it costs nothing). A tensor of another
-/// shape is an error, never a partly written batch.
+/// first when `unit`. A bf16 tensor is read as it is (a bf16 value is the
+/// top half of an f32); any other is made contiguous float on the CPU first
+/// (nothing to do for the usual float output). A tensor of another shape
+/// is an error, never a partly written batch.
 pub(crate) fn into_frames(
     y: &Tensor,
     frames: &mut [Vec<u8>],
@@ -59,14 +77,31 @@ pub(crate) fn into_frames(
     h: usize,
     unit: bool,
 ) -> Result<(), tch::TchError> {
-    let plane = w * h;
     let expected = [frames.len() as i64, 3, h as i64, w as i64];
     if y.size() != expected {
         return Err(tch::TchError::Shape(format!("the model gave {:?} for {expected:?}", y.size())));
     }
-    let y = y.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
     let mul = if unit { 255.0 } else { 1.0 };
-    for (src, frame) in floats(&y).chunks_exact(3 * plane).zip(frames.iter_mut()) {
+    let y = y.to_device(Device::Cpu);
+    if y.kind() == Kind::BFloat16 {
+        let y = y.contiguous();
+        let widen = |src: &[u16], dst: &mut [f32]| {
+            dst.iter_mut().zip(src).for_each(|(d, s)| *d = f32::from_bits(u32::from(*s) << 16));
+        };
+        interleave(elements::<u16>(&y, Kind::BFloat16), frames, w * h, mul, widen);
+    } else {
+        let y = y.to_kind(Kind::Float).contiguous();
+        let same = |src: &[f32], dst: &mut [f32]| dst.copy_from_slice(src);
+        interleave(elements::<f32>(&y, Kind::Float), frames, w * h, mul, same);
+    }
+    Ok(())
+}
+
+/// Planar values (`widen`ed to floats a chunk at a time) into interleaved
+/// RGB frames.
+fn interleave<T>(data: &[T], frames: &mut [Vec<u8>], plane: usize, mul: f32, widen: impl Fn(&[T], &mut [f32])) {
+    let mut wide = [0f32; CHUNK];
+    for (src, frame) in data.chunks_exact(3 * plane).zip(frames.iter_mut()) {
         frame.resize(3 * plane, 0);
         let (r, rest) = src.split_at(plane);
         let (g, b) = rest.split_at(plane);
@@ -74,9 +109,10 @@ pub(crate) fn into_frames(
         let mut start = 0;
         while start < plane {
             let n = CHUNK.min(plane - start);
-            to_bytes(&r[start..start + n], &mut rb[..n], mul);
-            to_bytes(&g[start..start + n], &mut gb[..n], mul);
-            to_bytes(&b[start..start + n], &mut bb[..n], mul);
+            for (values, bytes) in [(r, &mut rb), (g, &mut gb), (b, &mut bb)] {
+                widen(&values[start..start + n], &mut wide[..n]);
+                to_bytes(&wide[..n], &mut bytes[..n], mul);
+            }
             let out = &mut frame[3 * start..3 * (start + n)];
             for k in 0..n {
                 out[3 * k] = rb[k];
@@ -86,7 +122,6 @@ pub(crate) fn into_frames(
             start += n;
         }
     }
-    Ok(())
 }
 
 /// Scale, clamp, round and cast a row of floats; a loop the compiler
@@ -103,22 +138,23 @@ fn to_bytes(src: &[f32], out: &mut [u8], mul: f32) {
     }
 }
 
-/// The floats of a contiguous float CPU tensor, in place.
-fn floats(t: &Tensor) -> &[f32] {
-    assert!(t.kind() == Kind::Float && t.device() == Device::Cpu && t.is_contiguous());
-    let len = t.numel();
-    // SAFETY: checked above: `len` contiguous f32 values on the CPU, alive
-    // as long as `t` is borrowed.
-    unsafe { std::slice::from_raw_parts(t.data_ptr().cast::<f32>(), len) }
+/// The elements of a contiguous CPU tensor of `kind` (whose elements are
+/// `T`'s size), in place.
+fn elements<T>(t: &Tensor, kind: Kind) -> &[T] {
+    assert!(t.kind() == kind && t.device() == Device::Cpu && t.is_contiguous());
+    assert_eq!(kind.elt_size_in_bytes(), std::mem::size_of::<T>());
+    // SAFETY: checked above: `numel` contiguous elements of T's size on the
+    // CPU, alive as long as `t` is borrowed; T is a plain number type.
+    unsafe { std::slice::from_raw_parts(t.data_ptr().cast::<T>(), t.numel()) }
 }
 
-/// The floats of a contiguous float CPU tensor, in place, to write.
-fn floats_mut(t: &mut Tensor) -> &mut [f32] {
-    assert!(t.kind() == Kind::Float && t.device() == Device::Cpu && t.is_contiguous());
-    let len = t.numel();
-    // SAFETY: as in `floats`; the tensor was just made and shares its
+/// The same, to write.
+fn elements_mut<T>(t: &mut Tensor, kind: Kind) -> &mut [T] {
+    assert!(t.kind() == kind && t.device() == Device::Cpu && t.is_contiguous());
+    assert_eq!(kind.elt_size_in_bytes(), std::mem::size_of::<T>());
+    // SAFETY: as in `elements`; the tensor was just made and shares its
     // storage with no other tensor, and `t` is borrowed mutably.
-    unsafe { std::slice::from_raw_parts_mut(t.data_ptr().cast::<f32>(), len) }
+    unsafe { std::slice::from_raw_parts_mut(t.data_ptr().cast::<T>(), t.numel()) }
 }
 
 #[cfg(test)]
@@ -137,7 +173,9 @@ mod tests {
             let x = Tensor::from_slice(&flat).view([n as i64, h as i64, w as i64, 3]);
             let x = x.permute([0, 3, 1, 2]).to_kind(Kind::Float);
             let x = if unit { x / 255.0 } else { x };
-            let planar = to_tensor(&frames, w, h, unit);
+            let planar = to_tensor(&frames, w, h, unit, Kind::Float);
+            let half = to_tensor(&frames, w, h, unit, Kind::BFloat16);
+            assert!(half.equal(&x.to_kind(Kind::BFloat16).contiguous()), "bf16, unit {unit}");
             assert!(planar.equal(&x.contiguous()), "unit {unit}");
 
             // Values that need rounding, clamping and ties, and a NaN.
@@ -163,6 +201,12 @@ mod tests {
             let mut out = vec![Vec::new(); n];
             into_frames(&Tensor::from_slice(&y).view([n as i64, 3, h as i64, w as i64]), &mut out, w, h, unit).unwrap();
             assert_eq!(Vec::<u8>::try_from(bytes).unwrap(), out.concat(), "unit {unit}");
+            // A bf16 output gives the bytes of its cast to float.
+            let b = Tensor::from_slice(&y).view([n as i64, 3, h as i64, w as i64]).to_kind(Kind::BFloat16);
+            let mut via_float = vec![Vec::new(); n];
+            into_frames(&b.to_kind(Kind::Float), &mut via_float, w, h, unit).unwrap();
+            into_frames(&b, &mut out, w, h, unit).unwrap();
+            assert_eq!(via_float, out, "bf16, unit {unit}");
         }
     }
 
@@ -172,7 +216,7 @@ mod tests {
     fn odd_sizes_and_strided_outputs() {
         let (w, h) = (67usize, 3usize);
         let frame: Vec<u8> = (0..w * h * 3).map(|i| (i * 13 % 256) as u8).collect();
-        let x = to_tensor(std::slice::from_ref(&frame), w, h, true);
+        let x = to_tensor(std::slice::from_ref(&frame), w, h, true, Kind::Float);
         let mut out = vec![vec![0u8; 1]];
         into_frames(&x, &mut out, w, h, true).unwrap();
         assert_eq!(out[0], frame);

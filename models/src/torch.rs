@@ -337,13 +337,12 @@ impl StyleModel for TorchModel {
         };
         let unit = self.scale == 1.0;
         if !self.device.is_cuda() && matches!(self.kind, Kind::Float | Kind::BFloat16) {
-            // On the CPU, one pass each way (see `planar`); bf16 is cast
-            // from the planar floats.
+            // On the CPU, one pass each way (see `planar`), in the model's
+            // own kind.
             let (wu, hu) = (batch.width as usize, batch.height as usize);
             let mut frames = batch.frames;
             tch::no_grad(|| -> Result<(), tch::TchError> {
-                let x = crate::planar::to_tensor(&frames, wu, hu, unit);
-                let x = if self.kind == Kind::Float { x } else { x.f_to_kind(self.kind)? };
+                let x = crate::planar::to_tensor(&frames, wu, hu, unit, self.kind);
                 let (ph, pw) = ((4 - h % 4) % 4, (4 - w % 4) % 4);
                 let x = if ph > 0 || pw > 0 { x.f_reflection_pad2d([0, pw, 0, ph])? } else { x };
                 let y = self.forward(&x)?;
