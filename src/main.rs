@@ -296,8 +296,8 @@ fn man(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
 /// time went to the kernel (3.0 s of 15 for 96 frames, 0.6 s after; wall
 /// 9.1 -> 7.2 s). Memory still stays flat with the video's length: the
 /// same sizes are reused frame after frame.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; called first thing
     // in main, before any other thread exists.
     unsafe {
@@ -307,3 +307,7 @@ fn keep_freed_memory() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
 }
+
+/// Other C libraries keep their own habits.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}

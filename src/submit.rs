@@ -179,6 +179,7 @@ fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
             PrecisionArg::Fp32 => Precision::Fp32,
             PrecisionArg::Fp16 => Precision::Fp16,
             PrecisionArg::Bf16 => Precision::Bf16,
+            PrecisionArg::Auto => Precision::Auto,
         },
         worker: WorkerOptions {
             batch: args.batch.map_or(0, usize::from),

@@ -241,10 +241,27 @@ fn bf16_is_close_to_fp32_and_deterministic() {
         make_clip(dir.path(), "clip.mp4", &ClipSpec { width: 160, height: 96, frames: 12, ..ClipSpec::default() });
     let base = ["--deflicker", "off", "--no-flicker-report", "--crf", "0"];
     let bf16_args = [&base[..], &["--precision", "bf16"]].concat();
-    let fp32 = submit_ok(&clip, &dir.path().join("a"), &base);
+    let fp32 = submit_ok(&clip, &dir.path().join("a"), &[&base[..], &["--precision", "fp32"]].concat());
     let bf16 = submit_ok(&clip, &dir.path().join("b"), &bf16_args);
     let again = submit_ok(&clip, &dir.path().join("c"), &bf16_args);
     assert_eq!(digest(&bf16), digest(&again), "bf16 is deterministic");
     let p = psnr(&frame_rgb(&fp32, 5), &frame_rgb(&bf16, 5));
     assert!((40.0..90.0).contains(&p), "bf16 against fp32: {p:.1} dB");
+
+    // `auto` (the default) takes bf16 exactly where this CPU computes it,
+    // says so in the report, and gives bf16's bytes (or fp32's).
+    let out = submit(&clip, &dir.path().join("d"), &[&base[..], &["--json"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let model = report["model"].as_str().unwrap();
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+    let has_bf16 = cpuinfo.split_whitespace().any(|f| f == "avx512_bf16" || f == "amx_bf16");
+    let auto = outputs_in(&dir.path().join("d")).remove(0);
+    if has_bf16 {
+        assert!(model.contains("(bf16, auto: "), "{model}");
+        assert_eq!(digest(&auto), digest(&bf16));
+    } else {
+        assert!(model.contains("(fp32"), "{model}");
+        assert_eq!(digest(&auto), digest(&fp32));
+    }
 }

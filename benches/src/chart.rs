@@ -21,12 +21,23 @@ pub fn draw(bench: &Bench, path: &Path) -> Result<()> {
     let mut bars: Vec<(String, f64, RGBColor)> = Vec::new();
     for r in &bench.runs {
         let tag = format!("{} {}", r.device, r.size);
-        let best = r.model_only.iter().max_by(|a, b| a.fps.total_cmp(&b.fps));
-        if let Some(m) = best {
-            bars.push((format!("{tag}  model alone (b{} {})", m.batch, m.precision), m.fps, RGBColor(120, 120, 120)));
+        for precision in ["fp32", "bf16", "fp16"] {
+            let best = r.model_only.iter().filter(|m| m.precision == precision).max_by(|a, b| a.fps.total_cmp(&b.fps));
+            if let Some(m) = best {
+                bars.push((
+                    format!("{tag}  model alone ({} b{})", m.precision, m.batch),
+                    m.fps,
+                    RGBColor(120, 120, 120),
+                ));
+            }
         }
-        bars.push((format!("{tag}  stylize end to end"), r.end_to_end_fps, RGBColor(31, 119, 180)));
-        bars.push((format!("{tag}  stylize + deflicker"), r.deflicker_fps, RGBColor(44, 160, 44)));
+        for v in &r.end_to_end {
+            let (label, color) = match v.name.as_str() {
+                "default" => (format!("{tag}  stylize default ({})", r.default_precision), RGBColor(44, 160, 44)),
+                name => (format!("{tag}  stylize {name}"), RGBColor(31, 119, 180)),
+            };
+            bars.push((label, v.fps, color));
+        }
         if let Some(x) = &r.reference {
             bars.push((format!("{tag}  reference way"), x.fps, RGBColor(214, 39, 40)));
         }

@@ -4,31 +4,31 @@
 //! same as a table.
 //!
 //! For each device and size: the model alone on tensors already in place
-//! (batch 1/4/8, fp32, and fp16 on CUDA); the engine end to end, deflicker
-//! off and on, and its efficiency (end-to-end ÷ best model-only frames/s);
-//! the reference way (`scripts/baseline_reference.py`: JPEG files and a
-//! per-frame Python loop). Then peak memory of a short and a 10x longer
-//! clip, which must not grow with the clip.
+//! (batch 1/4/8; fp32, bf16, and fp16 on CUDA; each lower precision's PSNR
+//! against fp32); the engine end to end in fp32, bf16 (fp16), and as
+//! `submit` runs by default, each one's efficiency (÷ the model alone at
+//! its precision); the reference way (`scripts/baseline_reference.py`:
+//! JPEG files and a per-frame Python loop). Every figure is a median of
+//! rounds that interleave the variants. Then peak memory of a short and a
+//! 10x longer clip, which must not grow with the clip, the pipeline
+//! ceiling, and the int8 trial the model export recorded.
 
 pub mod ceiling;
 mod chart;
+pub mod end_to_end;
 pub mod error;
 pub mod memory;
+pub mod model;
 pub mod reference;
 pub mod styles;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::time::Instant;
 
 use crate::error::{bail, Context, Result};
 use serde::Serialize;
-use stylize_engine::location::{Location, RemoteOptions};
 use stylize_models::styles::StyleBlend;
 use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
-use stylize_pipelines::video_style::{run as run_job, Launch, NoProgress, StyleJob, DEFAULT_SHARD_FRAMES};
-use stylize_worker::{DeflickerMode, WorkerOptions};
 
 pub use error::BenchError;
 
@@ -59,18 +59,8 @@ pub struct BenchOptions {
     pub repeats: usize,
 }
 
-/// The model alone at one batch size and precision.
-#[derive(Debug, Clone, Serialize)]
-pub struct ModelOnly {
-    pub batch: usize,
-    pub precision: String,
-    pub fps: f64,
-    /// Achieved compute, from the model's FLOPs per pixel.
-    pub gflops: Option<f64>,
-    /// Achieved compute ÷ the GPU's dense peak at this precision, where
-    /// the GPU is known (`nvidia-smi` name, vendor figures).
-    pub share_of_peak: Option<f64>,
-}
+pub use end_to_end::{EndToEnd, Variant};
+pub use model::ModelOnly;
 
 /// Figures for one device at one size.
 #[derive(Debug, Clone, Serialize)]
@@ -79,15 +69,21 @@ pub struct Run {
     pub size: String,
     pub frames: u64,
     pub model_only: Vec<ModelOnly>,
-    pub end_to_end_fps: f64,
-    /// End-to-end ÷ best model-only frames/s.
-    pub efficiency: f64,
-    pub deflicker_fps: f64,
-    /// Share of end-to-end throughput that deflicker (`still`) costs.
-    pub deflicker_cost: f64,
+    /// The engine end to end, per variant.
+    pub end_to_end: Vec<Variant>,
+    /// What `--precision auto` resolved to here.
+    pub default_precision: String,
+    /// Each variant ÷ the model alone at its precision and batch (above 1
+    /// is noise).
+    pub efficiency: Vec<(String, f64)>,
+    /// What deflicker and the flicker report cost the default job, against
+    /// the same precision with both off (below 0 is noise).
+    pub default_cost: Option<f64>,
     pub reference: Option<reference::Reference>,
-    /// End-to-end ÷ reference frames/s.
-    pub speedup_vs_reference: Option<f64>,
+    /// Every round's frames/s of the reference way.
+    pub reference_rounds: Vec<f64>,
+    /// Each variant ÷ the reference way.
+    pub speedup_vs_reference: Vec<(String, f64)>,
 }
 
 /// The whole benchmark.
@@ -108,6 +104,11 @@ pub struct Bench {
     pub styles: Option<styles::StylesBench>,
     /// The engine with a free model against FFmpeg alone.
     pub ceiling: Option<ceiling::Ceiling>,
+    /// Rounds of each variant.
+    pub repeats: usize,
+    /// The int8 trial of the model export (`multistyle26.json`): speed and
+    /// PSNR against fp32 of a statically quantized network.
+    pub int8: Option<serde_json::Value>,
 }
 
 /// Run the benchmark; writes `bench.json` and `bench.png` under `args.out`.
@@ -117,6 +118,7 @@ pub fn run(args: &BenchOptions) -> Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create directory", args.out.display()))?;
     let scratch = tempfile::tempdir()?;
     let frames = if args.quick { 16 } else { args.frames };
+    let repeats = if args.quick { 1 } else { args.repeats.max(1) };
     let batches: Vec<usize> = if args.quick { vec![1, 4] } else { vec![1, 4, 8] };
     let threads = args.threads.map(usize::from);
     let flops_per_pixel = flops_per_pixel();
@@ -153,29 +155,23 @@ pub fn run(args: &BenchOptions) -> Result<()> {
                 Some(c) => c.clone(),
                 None => make_clip(scratch.path(), width, height, frames)?,
             };
-            eprintln!("bench: {device:?} {width}x{height}: model alone");
-            let model_only = model_only(device, width, height, &batches, threads, flops_per_pixel)?;
-            let best = model_only.iter().filter(|m| m.precision == "fp32").map(|m| m.fps).fold(0.0, f64::max);
-            eprintln!("bench: {device:?} {width}x{height}: end to end");
-            let batch = args.batch.map_or(0, usize::from);
-            let run = |mode| end_to_end(&clip, device, batch, threads, mode, scratch.path());
-            let (e2e, n) = run(DeflickerMode::Off)?;
-            let (deflicker, _) = run(DeflickerMode::Still)?;
-            eprintln!("bench: {device:?} {width}x{height}: reference way");
-            let reference =
-                if args.no_reference { None } else { reference::run(&clip, device, args.threads, scratch.path()) };
-            runs.push(Run {
-                device: device_name(device),
-                size: format!("{width}x{height}"),
-                frames: n,
-                speedup_vs_reference: reference.as_ref().map(|r| e2e / r.fps),
-                model_only,
-                end_to_end_fps: e2e,
-                efficiency: if best > 0.0 { e2e / best } else { 0.0 },
-                deflicker_fps: deflicker,
-                deflicker_cost: 1.0 - deflicker / e2e,
-                reference,
-            });
+            let frame = model::first_frame(&clip, (width, height))?;
+            let model_only =
+                model::measure(device, (width, height), &batches, threads, flops_per_pixel, repeats, &frame, &|p| {
+                    if matches!(device, DeviceChoice::Cuda(_)) {
+                        gpu_peak_tflops(p)
+                    } else {
+                        None
+                    }
+                })?;
+            let cuda = matches!(device, DeviceChoice::Cuda(_));
+            let batch = args.batch.map_or(if cuda { 8 } else { 1 }, usize::from);
+            let e2e =
+                end_to_end::measure(&clip, device, batch, args.threads, repeats, args.no_reference, scratch.path())?;
+            let spec = ModelSpec::builtin(StyleBlend::parse("mosaic")?);
+            let default_precision =
+                TorchModel::load_with_threads(&spec, device, Precision::Auto, threads)?.precision().name();
+            runs.push(summarise(device, (width, height), model_only, e2e, batch, default_precision));
         }
     }
     let memory = if args.quick { None } else { Some(memory::measure(scratch.path(), args.threads)?) };
@@ -189,6 +185,10 @@ pub fn run(args: &BenchOptions) -> Result<()> {
         }
     };
     let styles = match (device_list.first(), args.sizes.split(',').next()) {
+        (Some(_), Some(_)) if !args.quick && !styles::models_present() => {
+            eprintln!("bench: styles from paintings skipped: their models are not here (scripts/setup.sh)");
+            None
+        }
         (Some(&device), Some(size)) if !args.quick => {
             eprintln!("bench: styles from paintings");
             let (w, h) = parse_size(size)?;
@@ -212,6 +212,8 @@ pub fn run(args: &BenchOptions) -> Result<()> {
         memory,
         styles,
         ceiling,
+        repeats,
+        int8: int8_trial(),
     };
     let json = args.out.join("bench.json");
     std::fs::write(&json, serde_json::to_vec_pretty(&bench).context("bench.json")?)
@@ -252,120 +254,106 @@ fn device_name(d: DeviceChoice) -> String {
     }
 }
 
-/// Frames/s of the model alone, tensors already on the device.
-fn model_only(
+/// A run's derived figures: efficiencies, the default job's cost, the
+/// speed-ups over the reference way.
+fn summarise(
     device: DeviceChoice,
-    w: u32,
-    h: u32,
-    batches: &[usize],
-    threads: Option<usize>,
-    flops: Option<f64>,
-) -> Result<Vec<ModelOnly>> {
-    let spec = ModelSpec::builtin(StyleBlend::parse("mosaic")?);
-    let mut precisions = vec![Precision::Fp32, Precision::Bf16];
-    if matches!(device, DeviceChoice::Cuda(_)) {
-        precisions.push(Precision::Fp16);
+    (width, height): (u32, u32),
+    model_only: Vec<ModelOnly>,
+    e2e: EndToEnd,
+    batch: usize,
+    default_precision: &str,
+) -> Run {
+    let model_fps = |precision: &str| {
+        let same = model_only.iter().filter(|m| m.precision == precision);
+        same.clone().find(|m| m.batch == batch).map(|m| m.fps).or_else(|| same.map(|m| m.fps).reduce(f64::max))
+    };
+    let efficiency = e2e
+        .variants
+        .iter()
+        .filter_map(|v| {
+            let precision = if v.name == "default" { default_precision } else { v.precision.as_str() };
+            model_fps(precision).filter(|m| *m > 0.0).map(|m| (v.name.clone(), v.fps / m))
+        })
+        .collect();
+    let plain = e2e.variants.iter().find(|v| v.name == default_precision).map(|v| v.fps);
+    let default = e2e.variants.iter().find(|v| v.name == "default").map(|v| v.fps);
+    let speedup_vs_reference = match &e2e.reference {
+        Some(r) if r.fps > 0.0 => e2e.variants.iter().map(|v| (v.name.clone(), v.fps / r.fps)).collect(),
+        _ => Vec::new(),
+    };
+    Run {
+        device: device_name(device),
+        size: format!("{width}x{height}"),
+        frames: e2e.frames,
+        model_only,
+        end_to_end: e2e.variants,
+        default_precision: default_precision.into(),
+        efficiency,
+        default_cost: plain.zip(default).map(|(p, d)| 1.0 - d / p),
+        reference: e2e.reference,
+        reference_rounds: e2e.reference_rounds,
+        speedup_vs_reference,
     }
-    let mut out = Vec::new();
-    for precision in precisions {
-        let model = TorchModel::load_with_threads(&spec, device, precision, threads)?;
-        for &batch in batches {
-            let x = model.example_input(batch, w, h);
-            let _ = model.forward_tensor(&x)?;
-            model.synchronize();
-            let (mut iters, t) = (0usize, Instant::now());
-            while iters < 2 || (t.elapsed().as_secs_f64() < 2.0 && iters < 50) {
-                let _ = model.forward_tensor(&x)?;
-                iters += 1;
-            }
-            model.synchronize();
-            let fps = (iters * batch) as f64 / t.elapsed().as_secs_f64();
-            let gflops = flops.map(|f| f * f64::from(w) * f64::from(h) * fps / 1e9);
-            let peak = if matches!(device, DeviceChoice::Cuda(_)) { gpu_peak_tflops(precision) } else { None };
-            out.push(ModelOnly {
-                batch,
-                precision: format!("{precision:?}").to_lowercase(),
-                fps,
-                gflops,
-                share_of_peak: gflops.zip(peak).map(|(g, p)| g / (p * 1e3)),
-            });
-        }
-    }
-    Ok(out)
 }
 
-/// Frames/s of the whole pipeline on `clip`, and its frame count.
-fn end_to_end(
-    clip: &Path,
-    device: DeviceChoice,
-    batch: usize,
-    threads: Option<usize>,
-    deflicker: DeflickerMode,
-    scratch: &Path,
-) -> Result<(f64, u64)> {
-    let store = tempfile::tempdir_in(scratch)?;
-    let job = StyleJob {
-        input: Location::Local(clip.to_path_buf()),
-        store: Location::Local(store.path().to_path_buf()),
-        logs: None,
-        remote: RemoteOptions::default(),
-        model: ModelSpec::builtin(StyleBlend::parse("mosaic")?),
-        device,
-        precision: Precision::Fp32,
-        worker: WorkerOptions { batch, deflicker, ..WorkerOptions::default() },
-        threads,
-        shard_frames: DEFAULT_SHARD_FRAMES,
-        parallel_shards: 2,
-        destination: Default::default(),
-        overwrite: Default::default(),
-    };
-    let report = run_job(&job, Arc::new(NoProgress), Launch::InProcess)?;
-    Ok((report.video.frames as f64 / report.wall_secs, report.video.frames))
+/// The int8 trial recorded by the model export, if it ran.
+fn int8_trial() -> Option<serde_json::Value> {
+    let json = std::fs::read(stylize_models::model_dir().join("multistyle26.json")).ok()?;
+    serde_json::from_slice::<serde_json::Value>(&json).ok()?.get("int8").cloned()
 }
 
 fn table(b: &Bench) -> String {
-    let mut s = format!("{:<8} {:<10} {:<22} {:>10}\n", "device", "size", "method", "frames/s");
+    let mut s = format!("{:<8} {:<10} {:<26} {:>10}\n", "device", "size", "method", "frames/s");
+    let row = |s: &mut String, r: &Run, what: &str, fps: f64, note: &str| {
+        *s += &format!("{:<8} {:<10} {:<26} {:>10.2}   {note}\n", r.device, r.size, what, fps);
+    };
     for r in &b.runs {
         for m in &r.model_only {
-            s += &format!(
-                "{:<8} {:<10} {:<22} {:>10.2}\n",
-                r.device,
-                r.size,
-                format!("model b{} {}", m.batch, m.precision),
-                m.fps
-            );
+            let mut note = m.psnr_vs_fp32.map(|p| format!("PSNR {p:.1} dB vs fp32")).unwrap_or_default();
             if let Some(p) = m.share_of_peak {
-                s += &format!("{:<8} {:<10} {:<22} {:>9.0}%\n", r.device, r.size, "  share of GPU peak", 100.0 * p);
+                note += &format!(" {:.0}% of GPU peak", 100.0 * p);
             }
+            row(&mut s, r, &format!("model b{} {}", m.batch, m.precision), m.fps, &note);
         }
-        // The engine cannot beat the model it runs, nor a stage cost less
-        // than nothing: such figures are the machine's noise, said so.
-        let efficiency = if r.efficiency > 1.0 {
-            format!("efficiency {:.2}: noise (above 1), measure again", r.efficiency)
-        } else {
-            format!("efficiency {:.2}", r.efficiency)
-        };
-        s += &format!(
-            "{:<8} {:<10} {:<22} {:>10.2}   {efficiency}\n",
-            r.device, r.size, "engine end to end", r.end_to_end_fps
-        );
-        let cost = if r.deflicker_cost < 0.0 {
-            format!("cost {:.1}%: noise (below 0), measure again", 100.0 * r.deflicker_cost)
-        } else {
-            format!("cost {:.1}%", 100.0 * r.deflicker_cost)
-        };
-        s += &format!(
-            "{:<8} {:<10} {:<22} {:>10.2}   {cost}\n",
-            r.device, r.size, "engine + deflicker", r.deflicker_fps
-        );
+        for v in &r.end_to_end {
+            // The engine cannot beat the model it runs, nor a stage cost
+            // less than nothing: such figures are the machine's noise.
+            let mut note = match r.efficiency.iter().find(|e| e.0 == v.name) {
+                Some((_, e)) if *e > 1.0 => format!("efficiency {e:.2}: noise (above 1), measure again"),
+                Some((_, e)) => format!("efficiency {e:.2}"),
+                None => String::new(),
+            };
+            if let Some((_, x)) = r.speedup_vs_reference.iter().find(|e| e.0 == v.name) {
+                note += &format!(", {x:.2}x the reference way");
+            }
+            if v.name == "default" {
+                match r.default_cost {
+                    Some(c) if c < 0.0 => note += &format!(", deflicker+report cost {:.1}%: noise", 100.0 * c),
+                    Some(c) => note += &format!(", deflicker+report cost {:.1}%", 100.0 * c),
+                    None => {}
+                }
+            }
+            let what = if v.name == "default" {
+                format!("engine default ({})", r.default_precision)
+            } else {
+                format!("engine {}", v.name)
+            };
+            row(&mut s, r, &what, v.fps, &note);
+        }
         if let Some(x) = &r.reference {
+            row(&mut s, r, "reference way", x.fps, "");
+        }
+    }
+    if let Some(i) = &b.int8 {
+        if i["tried"].as_bool() == Some(true) {
             s += &format!(
-                "{:<8} {:<10} {:<22} {:>10.2}   engine is {:.1}x faster\n",
-                r.device,
-                r.size,
-                "reference way",
-                x.fps,
-                r.speedup_vs_reference.unwrap_or(0.0)
+                "int8 (model export, {}): {} ms vs fp32 {} ms, PSNR {} dB vs fp32: {}\n",
+                i["backend"].as_str().unwrap_or("?"),
+                i["int8_ms"],
+                i["fp32_ms"],
+                i["psnr_vs_fp32_db"],
+                if i["shipped"].as_bool() == Some(true) { "shipped" } else { "below 40 dB, not shipped" }
             );
         }
     }

@@ -27,7 +27,11 @@ fn python() -> PathBuf {
 
 /// Run the baseline; `None` (with a note on stderr) when it cannot run.
 pub fn run(clip: &Path, device: DeviceChoice, threads: Option<u16>, scratch: &Path) -> Option<Reference> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/baseline_reference.py");
+    // Beside the sources it was built from, unless said otherwise (a
+    // binary carried to another machine: scripts/gpu-check.sh).
+    let script = std::env::var_os("STYLIZE_REFERENCE_SCRIPT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/baseline_reference.py"));
     if !script.is_file() {
         eprintln!("bench: {} missing: reference way skipped", script.display());
         return None;

@@ -48,6 +48,13 @@ fn frames_per_sec(model: &mut dyn StyleModel, w: u32, h: u32) -> Result<f64> {
     Ok(f64::from(n) / t.elapsed().as_secs_f64())
 }
 
+/// Whether the models this measures are here (a bundle carried to a GPU
+/// machine leaves them out).
+pub fn models_present() -> bool {
+    let dir = stylize_models::model_dir();
+    ["arbitrary_predict.pt", "arbitrary_transform.pt", "vgg19_features.pt"].iter().all(|f| dir.join(f).is_file())
+}
+
 pub fn measure(device: DeviceChoice, w: u32, h: u32, threads: Option<usize>) -> Result<StylesBench> {
     let painting = picture(300, 240);
     let source = std::path::Path::new("bench-painting");

@@ -262,6 +262,8 @@ fn drive<P: Pipeline>(
             output_sha256: None,
         },
     };
+    // Sent with every task: workers run the job as resolved here.
+    let job_params = manifest.params.clone();
     if output_is_ours(store, &manifest, &target, scratch.path())? {
         if let Some(report) = committed_report::<P::Extra>(store, &manifest) {
             info!(job = %id, output = %target.label(), "already committed");
@@ -313,7 +315,8 @@ fn drive<P: Pipeline>(
         let segment = std::fs::read(&cut).map_err(EngineError::io_at(&cut, "reading segment"))?;
         let _ = std::fs::remove_file(&cut);
         segment_in.borrow_mut().insert(shard.index, segment.len() as u64);
-        Ok(Some(Task { header: TaskHeader { job: id.clone(), shard: shard.clone(), video }, segment }))
+        let params = job_params.clone();
+        Ok(Some(Task { header: TaskHeader { job: id.clone(), shard: shard.clone(), video, params }, segment }))
     };
     let on_done = |out: crate::task::TaskOutput| -> Result<(), EngineError> {
         let sent = segment_in.borrow().get(&out.header.shard).copied().unwrap_or(0);

@@ -33,6 +33,12 @@ pub struct TaskHeader {
     pub shard: Shard,
     /// The video's geometry and timing.
     pub video: VideoParams,
+    /// The job's parameters (what its id digests), as the coordinator
+    /// resolved them: a worker takes its settings from here rather than
+    /// from its own command line, so every rank runs the same job (a
+    /// `--precision auto` resolved on rank 0, say).
+    #[serde(default)]
+    pub params: serde_json::Value,
 }
 
 /// A shard and its compressed source segment.

@@ -48,6 +48,11 @@ pub trait StyleModel: Send {
     fn is_cuda(&self) -> bool {
         false
     }
+    /// The precision it runs in (`auto` resolved): it shapes the output
+    /// bytes, so it is a job parameter.
+    fn precision(&self) -> crate::torch::Precision {
+        crate::torch::Precision::Fp32
+    }
     /// Stylize every frame of the batch.
     fn stylize(&mut self, batch: RgbBatch) -> Result<RgbBatch, ModelError>;
 }

@@ -20,10 +20,47 @@ pub enum Precision {
     /// on CPU it falls back to fp32, where half precision is slower.
     Fp16,
     /// bfloat16 on CPU and CUDA: fp32's range with 8 bits of mantissa.
-    /// On CPUs with AVX-512 BF16 or AMX the network runs about 1.5x as
-    /// fast at 45 dB PSNR against fp32 (measured on the 26-style network,
-    /// 640x360); without them oneDNN emulates it, slower.
+    /// On CPUs with AVX-512 BF16 or AMX the 26-style network runs 2.3x as
+    /// fast at 45 dB PSNR against fp32 (640x360); without them oneDNN
+    /// emulates it, slower.
     Bf16,
+    /// bf16 where it pays and holds: on a CPU that computes bf16 itself
+    /// (AVX-512 BF16 or AMX), if the network's output on a check picture
+    /// stays within [`AUTO_MIN_PSNR`] of fp32's; fp32 otherwise, and on
+    /// CUDA (not measured there yet). Resolved once, when the model loads
+    /// on the coordinator; the job's parameters carry the result to every
+    /// rank.
+    Auto,
+}
+
+impl Precision {
+    /// The job-parameter spelling (`fp32`, `fp16`, `bf16`, `auto`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Fp16 => "fp16",
+            Precision::Bf16 => "bf16",
+            Precision::Auto => "auto",
+        }
+    }
+
+    /// The inverse of [`Precision::name`].
+    pub fn from_name(name: &str) -> Option<Precision> {
+        [Precision::Fp32, Precision::Fp16, Precision::Bf16, Precision::Auto].into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// The least PSNR (dB, RGB bytes) against fp32 at which `auto` takes bf16.
+pub const AUTO_MIN_PSNR: f64 = 40.0;
+
+/// Whether this CPU computes bf16 in hardware (AVX-512 BF16 or AMX), as
+/// the kernel reports it.
+pub fn cpu_computes_bf16() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
+        info.lines()
+            .find(|l| l.starts_with("flags"))
+            .is_some_and(|l| l.split_whitespace().any(|f| f == "avx512_bf16" || f == "amx_bf16"))
+    })
 }
 
 /// The value range a user's module expects and produces.
@@ -118,6 +155,8 @@ pub struct TorchModel {
     label: String,
     threads: Option<i32>,
     per_frame: bool,
+    /// PSNR against fp32 of the check `auto` ran, when it ran.
+    checked_psnr: Option<f64>,
 }
 
 impl std::fmt::Debug for TorchModel {
@@ -148,6 +187,9 @@ impl TorchModel {
         precision: Precision,
         threads: Option<usize>,
     ) -> Result<Self, ModelError> {
+        if precision == Precision::Auto {
+            return Self::load_auto(spec, device, threads);
+        }
         let path = spec.path().to_path_buf();
         if !path.is_file() {
             let hint = match spec {
@@ -212,9 +254,52 @@ impl TorchModel {
             label,
             threads: threads.map(|n| n.max(1) as i32),
             per_frame,
+            checked_psnr: None,
         };
         model.check_shape()?;
         Ok(model)
+    }
+
+    /// `--precision auto`: fp32, or bf16 if the CPU computes it and the
+    /// network's output on a check picture stays within [`AUTO_MIN_PSNR`]
+    /// of fp32's.
+    fn load_auto(spec: &ModelSpec, device: DeviceChoice, threads: Option<usize>) -> Result<Self, ModelError> {
+        let fp32 = Self::load_with_threads(spec, device, Precision::Fp32, threads)?;
+        if fp32.device.is_cuda() || !cpu_computes_bf16() {
+            return Ok(fp32);
+        }
+        let mut fp32 = fp32;
+        let picture = check_picture(256, 144);
+        let want = fp32.stylize(picture.clone())?;
+        // A module that cannot run in bf16 (a user's, with an op libtorch
+        // has no bf16 kernel for) stays in fp32.
+        let tried = Self::load_with_threads(spec, device, Precision::Bf16, threads)
+            .and_then(|mut m| m.stylize(picture).map(|got| (m, got)));
+        let (mut bf16, got) = match tried {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::info!(error = %e, "precision auto: the model does not run in bf16: fp32");
+                return Ok(fp32);
+            }
+        };
+        let psnr = psnr(&want.frames[0], &got.frames[0]);
+        tracing::info!(psnr = format!("{psnr:.1}"), bar = AUTO_MIN_PSNR, "precision auto: bf16 against fp32");
+        if psnr >= AUTO_MIN_PSNR {
+            bf16.checked_psnr = Some(psnr);
+            Ok(bf16)
+        } else {
+            fp32.checked_psnr = Some(psnr);
+            Ok(fp32)
+        }
+    }
+
+    /// The precision the model runs in (never `Auto`).
+    pub fn precision(&self) -> Precision {
+        match self.kind {
+            Kind::Half => Precision::Fp16,
+            Kind::BFloat16 => Precision::Bf16,
+            _ => Precision::Fp32,
+        }
     }
 
     /// Per-thread settings of libtorch, applied on whichever thread runs
@@ -311,7 +396,12 @@ impl TorchModel {
 
 impl StyleModel for TorchModel {
     fn describe(&self) -> String {
-        format!("{} [{}] on {:?} ({:?})", self.path.display(), self.label, self.device, self.kind)
+        let checked = self.checked_psnr.map(|p| format!(", auto: {p:.1} dB against fp32")).unwrap_or_default();
+        format!("{} [{}] on {:?} ({}{checked})", self.path.display(), self.label, self.device, self.precision().name())
+    }
+
+    fn precision(&self) -> Precision {
+        TorchModel::precision(self)
     }
 
     fn label(&self) -> String {
@@ -384,5 +474,33 @@ impl StyleModel for TorchModel {
         let flat: Vec<u8> = Vec::<u8>::try_from(out.flatten(0, -1)).map_err(fail)?;
         let frames = flat.chunks_exact(batch.frame_bytes()).map(<[u8]>::to_vec).collect();
         Ok(RgbBatch { width: batch.width, height: batch.height, frames })
+    }
+}
+
+/// A picture for the precision check: smooth gradients, a sine pattern
+/// and hard-edged squares (where low precision shows first), the same
+/// bytes every time.
+fn check_picture(width: u32, height: u32) -> RgbBatch {
+    let (w, h) = (width as usize, height as usize);
+    let mut rgb = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        for x in 0..w {
+            let square = (x / 32 + y / 32) % 2 == 0;
+            let r = (x * 255 / w) as u8;
+            let g = (y * 255 / h) as u8;
+            let b = if square { 230 } else { (128.0 + 100.0 * ((x as f32) * 0.21).sin()) as u8 };
+            rgb.extend_from_slice(&[r, g, b]);
+        }
+    }
+    RgbBatch { width, height, frames: vec![rgb] }
+}
+
+/// PSNR of `b` against `a` (bytes), in dB; infinite when they are equal.
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    let mse = a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>() / a.len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
     }
 }

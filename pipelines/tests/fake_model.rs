@@ -47,7 +47,7 @@ impl StyleModel for Invert {
 }
 
 fn loader(calls: Arc<AtomicUsize>, fail_at: Option<usize>) -> ModelLoader {
-    Arc::new(move |_| Ok(Box::new(Invert { calls: calls.clone(), fail_at }) as Box<dyn StyleModel>))
+    Arc::new(move |_, _| Ok(Box::new(Invert { calls: calls.clone(), fail_at }) as Box<dyn StyleModel>))
 }
 
 fn clip(dir: &Path) -> PathBuf {

@@ -154,7 +154,9 @@ pub fn deflicker(
 ) {
     let mut state = Deflicker::new(mode, width, height);
     for mut frame in rx.iter() {
-        if let Some(guide) = &frame.guide {
+        // Frames carry a guide for the flicker measure too: blend only in
+        // a deflicker mode.
+        if let (Some(guide), false) = (&frame.guide, mode == DeflickerMode::Off) {
             state.apply(&mut frame.rgb, guide);
         }
         if frame.index < warmup {

@@ -52,7 +52,7 @@ fn run(pace: Option<Duration>) -> Vec<u8> {
             tx.send(StyledFrame { index, rgb, guide: None }).unwrap();
         }
     });
-    encode(&out, &shard, format, &EncodeSettings::default(), &rx).unwrap();
+    encode(&out, &shard, format, &EncodeSettings::default(), &rx, None).unwrap();
     sender.join().unwrap();
     std::fs::read(&out).unwrap()
 }

@@ -320,6 +320,7 @@ mod tests {
                     warmup: vec![],
                     key_pts: i64::from(index),
                 },
+                params: serde_json::Value::Null,
                 video: VideoParams {
                     width: 2,
                     height: 2,

@@ -97,15 +97,16 @@ impl StyleJob {
     }
 }
 
-/// Loads the job's model: on the coordinator before any work (a wrong
-/// module fails in one line), on a worker rank with its first task.
-pub type ModelLoader = Arc<dyn Fn(DeviceChoice) -> Result<Box<dyn StyleModel>, ModelError> + Send + Sync>;
+/// Loads the job's model at a precision: on the coordinator before any
+/// work (a wrong module fails in one line, `auto` is resolved), on a worker
+/// with its first task (at the precision the coordinator resolved).
+pub type ModelLoader = Arc<dyn Fn(DeviceChoice, Precision) -> Result<Box<dyn StyleModel>, ModelError> + Send + Sync>;
 
 /// The libtorch loader of a job's model (the same on every rank; the
 /// device is chosen per rank).
 pub fn torch_loader(job: &StyleJob) -> ModelLoader {
-    let (spec, precision, threads) = (job.model.clone(), job.precision, job.threads);
-    Arc::new(move |device| {
+    let (spec, threads) = (job.model.clone(), job.threads);
+    Arc::new(move |device, precision| {
         let model = TorchModel::load_with_threads(&spec, device, precision, threads)?;
         Ok(Box::new(model) as Box<dyn StyleModel>)
     })
@@ -151,14 +152,19 @@ impl Pipeline for VideoStyle<'_> {
             }
             .into());
         }
-        let model = (self.loader)(self.job.device)?;
+        let model = (self.loader)(self.job.device, self.job.precision)?;
         let cuda = model.is_cuda();
         self.worker.batch = self.worker.batch_for(cuda);
         self.label = model.label();
         self.description = model.describe();
-        self.model = Some(model);
         let mut job = self.job.clone();
         job.worker.batch = self.worker.batch;
+        // `auto` as resolved here (and sent to every rank); a precision
+        // asked for by name stays as asked.
+        if job.precision == Precision::Auto {
+            job.precision = model.precision();
+        }
+        self.model = Some(model);
         job_params(&job, cuda)
     }
 
@@ -176,10 +182,11 @@ impl Pipeline for VideoStyle<'_> {
         // load their own with their first shard.
         (0..self.job.parallel_shards.max(1))
             .map(|k| {
-                let handler = ShardHandler::new(self.loader.clone(), self.job.device, self.worker.clone())
-                    .map_err(scratch_error)?
-                    .with_model(if k == 0 { self.model.take() } else { None })
-                    .with_progress(progress.clone());
+                let handler =
+                    ShardHandler::new(self.loader.clone(), self.job.device, self.job.precision, self.worker.clone())
+                        .map_err(scratch_error)?
+                        .with_model(if k == 0 { self.model.take() } else { None })
+                        .with_progress(progress.clone());
                 Ok(Box::new(handler) as Box<dyn Handler>)
             })
             .collect()
@@ -210,7 +217,8 @@ pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> R
 /// chosen by its local rank.
 pub fn serve(job: &StyleJob, cluster: &Cluster) -> Result<(), PipelineError> {
     let device = job.device.for_local_rank(cluster.local_rank());
-    let mut handler = ShardHandler::new(torch_loader(job), device, job.worker.clone()).map_err(scratch_error)?;
+    let mut handler =
+        ShardHandler::new(torch_loader(job), device, job.precision, job.worker.clone()).map_err(scratch_error)?;
     cluster.serve(&mut handler)?;
     Ok(())
 }
@@ -241,11 +249,8 @@ fn job_params(job: &StyleJob, cuda: bool) -> Result<serde_json::Value, PipelineE
             json!({ "slot": style.slot, "rows": style.rows, "weights": blend.weights() }),
         ),
     };
-    let precision = match job.precision {
-        Precision::Fp32 => "fp32",
-        Precision::Fp16 => "fp16",
-        Precision::Bf16 => "bf16",
-    };
+    // As loaded (`auto` resolved); the spelling is `Precision::name`'s.
+    let precision = job.precision.name();
     let deflicker = match job.worker.deflicker {
         DeflickerMode::Off => "off",
         DeflickerMode::Still => "still",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use stylize_engine::transport::{Handler, ResultHeader, Task, TaskError, TaskErrorKind, TaskOutput};
-use stylize_models::torch::DeviceChoice;
+use stylize_models::torch::{DeviceChoice, Precision};
 use stylize_models::StyleModel;
 use stylize_worker::WorkerError;
 use stylize_worker::{run_shard, VideoFormat, WorkerOptions};
@@ -18,6 +18,7 @@ pub struct ShardHandler {
     model: Option<Box<dyn StyleModel>>,
     loader: ModelLoader,
     device: DeviceChoice,
+    precision: Precision,
     options: WorkerOptions,
     scratch: tempfile::TempDir,
     progress: Option<Arc<dyn Progress>>,
@@ -25,12 +26,20 @@ pub struct ShardHandler {
 
 impl ShardHandler {
     /// A handler that loads its model with `loader` on the first task
-    /// (remote ranks: a load error then fails that task, naming the rank).
-    pub fn new(loader: ModelLoader, device: DeviceChoice, options: WorkerOptions) -> std::io::Result<Self> {
+    /// (remote ranks: a load error then fails that task, naming the rank),
+    /// at the precision the task's parameters name (`precision` if they
+    /// name none).
+    pub fn new(
+        loader: ModelLoader,
+        device: DeviceChoice,
+        precision: Precision,
+        options: WorkerOptions,
+    ) -> std::io::Result<Self> {
         Ok(ShardHandler {
             model: None,
             loader,
             device,
+            precision,
             options,
             scratch: stylize_engine::scratch::tempdir()?,
             progress: None,
@@ -57,7 +66,8 @@ impl Handler for ShardHandler {
         let shard = &task.header.shard;
         inject_fault(shard.index)?;
         if self.model.is_none() {
-            let model = (self.loader)(self.device)
+            let precision = task.header.params["precision"].as_str().and_then(Precision::from_name);
+            let model = (self.loader)(self.device, precision.unwrap_or(self.precision))
                 .map_err(|e| TaskError::new(TaskErrorKind::Model, format!("shard {}: {e}", shard.index)))?;
             self.options.batch = self.options.batch_for(model.is_cuda());
             self.model = Some(model);

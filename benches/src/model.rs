@@ -1,0 +1,153 @@
+//! The model alone: frames/s on tensors already in place, at each batch
+//! and precision, and each lower precision's PSNR against fp32 on a frame
+//! of the clip. The variants are measured in rounds, one timing of each
+//! per round (fp32 b1, fp32 b4, bf16 b1, ...), after a warm-up of each,
+//! and compared by their medians: the shared machine's drift hits every
+//! variant alike instead of whichever ran last.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use serde::Serialize;
+use stylize_models::styles::StyleBlend;
+use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
+use stylize_models::{RgbBatch, StyleModel};
+
+use crate::error::{bail, Context, Result};
+
+/// The model alone at one batch size and precision.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelOnly {
+    pub batch: usize,
+    pub precision: String,
+    /// Median frames/s over the rounds.
+    pub fps: f64,
+    /// Every round's frames/s, in the order run.
+    pub rounds: Vec<f64>,
+    /// Achieved compute, from the model's FLOPs per pixel.
+    pub gflops: Option<f64>,
+    /// Achieved compute ÷ the GPU's dense peak at this precision, where
+    /// the GPU is known (`nvidia-smi` name, vendor figures).
+    pub share_of_peak: Option<f64>,
+    /// PSNR (dB, RGB bytes) of this precision's output against fp32's on
+    /// the clip's first frame; none for fp32 itself.
+    pub psnr_vs_fp32: Option<f64>,
+}
+
+/// The precisions measured on `device`: bf16 everywhere, fp16 on CUDA.
+pub fn precisions(device: DeviceChoice) -> Vec<Precision> {
+    let mut out = vec![Precision::Fp32, Precision::Bf16];
+    if matches!(device, DeviceChoice::Cuda(_)) {
+        out.push(Precision::Fp16);
+    }
+    out
+}
+
+/// Measure every precision × batch on `device` at `w`x`h`, `repeats`
+/// rounds; `frame` (the clip's first frame) for the PSNR.
+#[allow(clippy::too_many_arguments)]
+pub fn measure(
+    device: DeviceChoice,
+    (w, h): (u32, u32),
+    batches: &[usize],
+    threads: Option<usize>,
+    flops: Option<f64>,
+    repeats: usize,
+    frame: &RgbBatch,
+    peak_tflops: &dyn Fn(Precision) -> Option<f64>,
+) -> Result<Vec<ModelOnly>> {
+    let spec = ModelSpec::builtin(StyleBlend::parse("mosaic")?);
+    let mut models = Vec::new();
+    for precision in precisions(device) {
+        models.push((precision, TorchModel::load_with_threads(&spec, device, precision, threads)?));
+    }
+    // Quality first: each precision's output on a real frame against fp32.
+    let mut outputs = Vec::new();
+    for (_, model) in &mut models {
+        outputs.push(model.stylize(frame.clone())?.frames.remove(0));
+    }
+    let psnr: Vec<Option<f64>> =
+        outputs.iter().enumerate().map(|(i, out)| (i > 0).then(|| psnr(&outputs[0], out))).collect();
+
+    // Warm-up, and how many calls make a timing of about half a second.
+    let mut variants = Vec::new();
+    for (m, (_, model)) in models.iter().enumerate() {
+        for &batch in batches {
+            let x = model.example_input(batch, w, h);
+            let _ = model.forward_tensor(&x)?;
+            model.synchronize();
+            let t = Instant::now();
+            let _ = model.forward_tensor(&x)?;
+            model.synchronize();
+            let calls = ((0.5 / t.elapsed().as_secs_f64().max(1e-6)) as usize).clamp(1, 50);
+            variants.push((m, batch, x, calls, Vec::new()));
+        }
+    }
+    for round in 0..repeats.max(1) {
+        eprintln!("bench: {device:?} {w}x{h}: model alone, round {}/{}", round + 1, repeats.max(1));
+        for (m, batch, x, calls, fps) in &mut variants {
+            let model = &models[*m].1;
+            let t = Instant::now();
+            for _ in 0..*calls {
+                let _ = model.forward_tensor(x)?;
+            }
+            model.synchronize();
+            fps.push((*calls * *batch) as f64 / t.elapsed().as_secs_f64());
+        }
+    }
+    Ok(variants
+        .into_iter()
+        .map(|(m, batch, _, _, rounds)| {
+            let precision = models[m].0;
+            let fps = median(&rounds);
+            let gflops = flops.map(|f| f * f64::from(w) * f64::from(h) * fps / 1e9);
+            ModelOnly {
+                batch,
+                precision: precision.name().into(),
+                fps,
+                rounds,
+                gflops,
+                share_of_peak: gflops.zip(peak_tflops(precision)).map(|(g, p)| g / (p * 1e3)),
+                psnr_vs_fp32: psnr[m],
+            }
+        })
+        .collect())
+}
+
+/// The median of some figures (the mean of the middle two of an even
+/// count); 0 for none.
+pub(crate) fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// PSNR of `b` against `a` (bytes), in dB (capped at 99 when equal).
+pub(crate) fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    let mse = a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>() / a.len() as f64;
+    if mse == 0.0 {
+        99.0
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
+}
+
+/// The first frame of `clip` as RGB (the ffmpeg CLI, argument vector).
+pub fn first_frame(clip: &Path, (w, h): (u32, u32)) -> Result<RgbBatch> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(clip)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .context("ffmpeg: cannot run")?;
+    let bytes = w as usize * h as usize * 3;
+    if !out.status.success() || out.stdout.len() != bytes {
+        bail!("{}: cannot read its first frame", clip.display());
+    }
+    Ok(RgbBatch { width: w, height: h, frames: vec![out.stdout] })
+}

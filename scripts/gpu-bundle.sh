@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Build .gpu/ (ignored by git): what scripts/gpu-check.sh needs on a GPU
+# machine lent through the device tool, which has Python 3.12 with
+# torch 2.11.0+cu130, no Rust, no FFmpeg and no network, and takes a
+# working tree of 64 MiB at most. In it:
+#   bundle.tar.xz  the stylize binary and the CUDA test binary, built here
+#                  against the libtorch of that torch (its pip wheel's
+#                  headers and libraries; on the machine they load its own
+#                  torch's, CUDA included); ffmpeg and ffprobe; the
+#                  FFmpeg, x264 and MPI libraries they load, stand-ins
+#                  (scripts/gpu/stub_lib.py) for the codec, filter and
+#                  protocol libraries Debian's FFmpeg links but stylize
+#                  never calls; the models; a 640x360 and a 1920x1080 clip.
+# Then it proves the bundle complete: it runs from a clean root holding
+# only the bundle, the C and C++ runtimes, and that torch's libraries
+# (chroot), a CPU job included.
+#
+#   scripts/gpu-bundle.sh            (about 10 minutes on 2 cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+V="${STYLIZE_GPU_TORCH:-2.11.0}"
+T="$STYLIZE_CACHE/gpu/torch-$V"
+OUT=.gpu
+B="$(mktemp -d)/bundle"
+log() { echo "gpu-bundle: $*" >&2; }
+
+# 1. The device's torch, for its headers and libraries.
+if [ ! -f "$T/torch/version.py" ]; then
+  log "torch $V from PyPI (headers and libraries only)"
+  mkdir -p "$T/wheel"
+  "$STYLIZE_VENV/bin/pip" download -q --no-deps "torch==$V" -d "$T/wheel"
+  unzip -q -o "$T"/wheel/torch-*.whl 'torch/include/*' 'torch/lib/*' 'torch/share/*' 'torch/version.py' -d "$T"
+  rm -rf "$T/wheel"
+fi
+
+# 2. stylize and the CUDA tests against it. libtorch_cuda is not linked
+# (its CUDA libraries are not here): gpu-check.sh preloads the machine's
+# own, whose start-up registers CUDA with libtorch.
+log "building against torch $V (target/gpu)"
+export LIBTORCH="$T/torch" LIBTORCH_BYPASS_VERSION_CHECK=1 STYLIZE_CUDA=0
+export LD_LIBRARY_PATH="$T/torch/lib"
+cargo build -q --release --target-dir target/gpu --bin stylize
+cuda_test="$(cargo test -q --release --target-dir target/gpu -p stylize-models --test cuda --no-run \
+  --message-format=json | python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("executable") and m.get("target", {}).get("name") == "cuda": print(m["executable"])')"
+
+# 3. The files, and the libraries they load that the machine lacks.
+mkdir -p "$B/lib" "$B/models/test" "$B/clips"
+cp target/gpu/release/stylize "$B/"
+cp "$cuda_test" "$B/cuda-tests"
+cp /usr/bin/ffmpeg /usr/bin/ffprobe "$B/"
+strip "$B/stylize" "$B/cuda-tests"
+cp "$STYLIZE_MODELS"/multistyle26.{pt,json} "$B/models/"
+cp "$STYLIZE_MODELS"/test/*.pt "$B/models/test/"
+# Carried for real: FFmpeg's own libraries, x264, MPI and what they need
+# to start; everything else Debian's FFmpeg links becomes a stand-in.
+real='^lib(av|sw|postproc|x264|mpi|open-(rte|pal)|hwloc|event|z\.|bz2|lzma|udev|zstd|numa|ltdl|m\.|gomp)'
+system='^(libc\.so|libm\.so|libpthread|libdl\.so|librt\.so|ld-linux|libstdc\+\+|libgcc_s|libtorch|libc10|libcudart|libcupti|libnvrtc|libcuda)'
+for bin in "$B/stylize" "$B/cuda-tests" "$B/ffmpeg" "$B/ffprobe"; do
+  ldd "$bin" | awk '/=> \// {print $1, $3}'
+done | sort -u | while read -r name path; do
+  if [[ "$name" =~ $system ]]; then continue; fi
+  if [[ "$name" =~ $real ]]; then
+    cp -L "$path" "$B/lib/$name"
+  else
+    python3 scripts/gpu/stub_lib.py "$path" "$B/lib" >/dev/null
+  fi
+done
+# The clips: no ffmpeg CLI runs there before the bundle is unpacked.
+ffmpeg -v error -y -f lavfi -i testsrc2=s=640x360:r=25 -f lavfi -i sine=f=440:r=48000 -frames:v 240 \
+  -shortest -c:v libx264 -preset veryfast -g 48 -c:a aac "$B/clips/640x360.mp4"
+ffmpeg -v error -y -f lavfi -i testsrc2=s=1920x1080:r=25 -frames:v 120 -c:v libx264 -preset veryfast -g 48 \
+  "$B/clips/1920x1080.mp4"
+
+# 4. Proof: a clean root with the bundle, the C/C++ runtimes and torch.
+root="$(mktemp -d)"
+cleanup() {
+  umount "$root/dev" "$root/proc" 2>/dev/null || true
+  rm -rf --one-file-system "$root"
+}
+trap cleanup EXIT
+mkdir -p "$root/lib64" "$root/lib/x86_64-linux-gnu" "$root/torch" "$root/tmp" "$root/dev" "$root/proc"
+for l in ld-linux-x86-64.so.2 libc.so.6 libm.so.6 libpthread.so.0 libdl.so.2 librt.so.1 libstdc++.so.6 libgcc_s.so.1; do
+  cp -L "/lib/x86_64-linux-gnu/$l" "$root/lib/x86_64-linux-gnu/"
+done
+ln -s /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/lib64/ld-linux-x86-64.so.2"
+cp -a "$B" "$root/bundle"
+cp -a "$T/torch/lib" "$root/torch/lib"
+mount --bind /dev "$root/dev"
+mount -t proc proc "$root/proc"
+inside() {
+  /usr/sbin/chroot "$root" /usr/bin/env -i PATH=/bundle LD_LIBRARY_PATH=/bundle/lib:/torch/lib \
+    STYLIZE_MODELS=/bundle/models HOME=/tmp TMPDIR=/tmp "$@"
+}
+mkdir -p "$root/usr/bin"
+cp /usr/bin/env "$root/usr/bin/env"
+inside /bundle/stylize --version
+inside /bundle/stylize submit /bundle/clips/640x360.mp4 -o /tmp/out/ --model /bundle/models/test/identity.pt -q
+inside /bundle/stylize submit /bundle/clips/640x360.mp4 -o /tmp/out/ --style mosaic --device cpu -q
+styled="$(cd "$root/tmp/out" && ls 640x360.mosaic.*.mp4)"
+frames="$(inside /bundle/ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 "/tmp/out/$styled")"
+[ "${frames%%[^0-9]*}" = 240 ] || { log "error: the mosaic job in the clean root gave '$frames' frames, not 240"; exit 1; }
+log "the bundle ran from a clean root: version, an identity job, a mosaic job"
+
+# 5. Packed, within the device tool's limit.
+mkdir -p "$OUT"
+tar -C "$(dirname "$B")" -cJf "$OUT/bundle.tar.xz" bundle
+size=$(stat -c %s "$OUT/bundle.tar.xz")
+log "$OUT/bundle.tar.xz: $((size / 1048576)) MiB"
+if [ "$size" -gt $((60 * 1048576)) ]; then
+  log "error: over 60 MiB: the device tool carries 64 MiB with the tree"
+  exit 1
+fi

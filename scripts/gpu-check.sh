@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The GPU check, in one shot on a machine lent through the device tool
+# (one H200, torch 2.11.0+cu130 in its python3, no Rust, no FFmpeg, no
+# network), from the repository root, with the bundle that
+# scripts/gpu-bundle.sh built here carried along:
+#
+#   device run: command "bash scripts/gpu-check.sh", carry [".gpu"], timeout_s 540
+#
+# In about 8 minutes: the CUDA tests, then `stylize bench` on the GPU at
+# 640x360 and 1920x1080 (the model alone in fp32, fp16 and bf16 at batches
+# 1, 4 and 8 on channels-last input; the engine end to end in each
+# precision and as `submit` runs it; the reference way; the pipeline
+# ceiling). Everything it prints and writes lands in $OUT (bench JSON and
+# charts, logs), for the README's GPU figures.
+set -uo pipefail
+OUT="${OUT:-$PWD/gpu-out}"
+mkdir -p "$OUT" /tmp/gpu
+started=$(date +%s)
+say() { echo "gpu-check [$(($(date +%s) - started)) s]: $*" | tee -a "$OUT/check.log"; }
+
+tar -C /tmp/gpu -xJf .gpu/bundle.tar.xz || { say "no bundle: run scripts/gpu-bundle.sh first"; exit 1; }
+B=/tmp/gpu/bundle
+torch_lib="$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
+# libtorch_cuda is preloaded: its start-up registers CUDA with libtorch
+# (the bundle was built where no CUDA libraries are, so it links none).
+export LD_LIBRARY_PATH="$B/lib:$torch_lib" LD_PRELOAD="$torch_lib/libtorch_cuda.so"
+export PATH="$B:$PATH" STYLIZE_MODELS="$B/models"
+STYLIZE_VENV="$(dirname "$(dirname "$(command -v python3)")")"
+export STYLIZE_VENV
+export STYLIZE_REFERENCE_SCRIPT="$PWD/scripts/baseline_reference.py" STYLIZE_CACHE=/tmp/gpu/cache
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee -a "$OUT/check.log"
+stylize --version 2>&1 | tee -a "$OUT/check.log"
+
+say "CUDA tests"
+CI=true timeout 120 "$B/cuda-tests" --test-threads 1 2>&1 | tee "$OUT/cuda-tests.log"
+tests=${PIPESTATUS[0]}
+say "CUDA tests: exit $tests"
+
+# 1080p: two rounds and no reference way (JPEG files of 1080p frames
+# would take the rest of the lease).
+for run in "640x360 150 --repeats 3" "1920x1080 240 --repeats 2 --no-reference"; do
+  read -r size limit opts <<<"$run"
+  say "bench $size"
+  # shellcheck disable=SC2086
+  timeout "$limit" stylize bench --clip "$B/clips/$size.mp4" --devices cuda $opts -o "$OUT/bench-$size" \
+    2>&1 | tee "$OUT/bench-$size.log"
+  say "bench $size: exit ${PIPESTATUS[0]}"
+done
+for size in 640x360 1920x1080; do
+  for f in bench.json bench.png; do
+    [ -f "$OUT/bench-$size/$f" ] && mv "$OUT/bench-$size/$f" "$OUT/$size-$f"
+  done
+  rmdir "$OUT/bench-$size" 2>/dev/null
+done
+say "done"
+exit "$tests"
