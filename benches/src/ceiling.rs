@@ -14,6 +14,11 @@ use serde::Serialize;
 
 use crate::error::{bail, Context, Result};
 
+/// Frames of the synthetic clip measured when none is given: long enough
+/// that both sides' start (libtorch's own start-up is 0.3 s) is not what
+/// is compared.
+pub const FRAMES: u32 = 1000;
+
 /// Both ways' frames/s and their ratio.
 #[derive(Debug, Clone, Serialize)]
 pub struct Ceiling {

@@ -127,7 +127,7 @@ pub fn run(args: &BenchOptions) -> Result<()> {
             Some(c) => c.clone(),
             None => {
                 let (w, h) = parse_size(args.sizes.split(',').next().unwrap_or("640x360"))?;
-                make_clip(scratch.path(), w, h, frames)?
+                make_clip(scratch.path(), w, h, ceiling::FRAMES)?
             }
         };
         let c = ceiling::measure(&clip, clip_frames(&clip)?, scratch.path(), args.repeats, args.threads)?;
@@ -180,8 +180,8 @@ pub fn run(args: &BenchOptions) -> Result<()> {
         Some(c) => Some(ceiling::measure(c, clip_frames(c)?, scratch.path(), args.repeats, args.threads)?),
         None => {
             let (w, h) = parse_size(args.sizes.split(',').next().unwrap_or("640x360"))?;
-            let c = make_clip(scratch.path(), w, h, frames)?;
-            Some(ceiling::measure(&c, u64::from(frames), scratch.path(), args.repeats, args.threads)?)
+            let c = make_clip(scratch.path(), w, h, ceiling::FRAMES)?;
+            Some(ceiling::measure(&c, u64::from(ceiling::FRAMES), scratch.path(), args.repeats, args.threads)?)
         }
     };
     let styles = match (device_list.first(), args.sizes.split(',').next()) {

@@ -1,7 +1,10 @@
 //! Peak memory of whole jobs, a short and a 10x longer clip: the engine
-//! streams (bounded queues, one shard at a time), so its peak must not
-//! grow with the clip's length. Each job runs as a child `stylize submit`
-//! whose high-water mark (VmHWM) is sampled until it exits.
+//! streams (bounded queues, a few shards at a time), so its peak must not
+//! grow with the clip's length. The short clip is two shards long, so
+//! both compare jobs that run shards side by side (a one-shard clip used
+//! half the workers and read as growth). Each job runs as a child
+//! `stylize submit` whose high-water mark (VmHWM) is sampled until it
+//! exits.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -23,7 +26,7 @@ pub struct Memory {
 }
 
 pub fn measure(scratch: &Path, threads: Option<u16>) -> Result<Memory> {
-    let (w, h, short) = (320, 180, 24);
+    let (w, h, short) = (320, 180, 2 * stylize_pipelines::video_style::DEFAULT_SHARD_FRAMES as u32);
     let mut peaks = Vec::new();
     for frames in [short, short * 10] {
         eprintln!("bench: peak memory, {frames} frames");

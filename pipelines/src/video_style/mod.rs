@@ -258,7 +258,8 @@ fn job_params(job: &StyleJob, cuda: bool) -> Result<serde_json::Value, PipelineE
     };
     Ok(json!({
         // 2: colour, depth, chroma and aspect follow the source.
-        "pipeline": "video_style/2",
+        // 3: the 26-style network in bf16/fp16 takes pixels as 0-255.
+        "pipeline": "video_style/3",
         "model": kind,
         "model_sha256": model_digest,
         "style": style,
@@ -321,6 +322,6 @@ mod tests {
         assert_eq!(params["precision"], "fp32");
         assert_eq!(params["deflicker"], "still");
         assert_eq!(params["style"], "0-255");
-        assert_eq!(job_id(&"ab".repeat(32), &params), "7c0645b4acbdb285");
+        assert_eq!(job_id(&"ab".repeat(32), &params), "8191e3d05363cea5");
     }
 }
