@@ -42,14 +42,27 @@ pub fn draw(bench: &Bench, path: &Path) -> Result<()> {
             bars.push((format!("{tag}  reference way"), x.fps, RGBColor(214, 39, 40)));
         }
     }
+    // The int8 trial of the model export (its own 640x360 picture), in a
+    // paler grey: measured, not shipped below 40 dB.
+    if let Some(i) = bench.int8.as_ref().filter(|i| i["tried"].as_bool() == Some(true)) {
+        if let (Some(ms), Some(db)) = (i["int8_ms"].as_f64(), i["psnr_vs_fp32_db"].as_f64()) {
+            let shipped = if i["shipped"].as_bool() == Some(true) { "" } else { ", not shipped" };
+            bars.push((
+                format!("cpu 640x360  model int8 (export, {db:.0} dB{shipped})"),
+                1000.0 / ms,
+                RGBColor(190, 190, 190),
+            ));
+        }
+    }
     let max = bars.iter().map(|b| b.1).fold(1.0, f64::max) * 1.15;
-    let height = 120 + 40 * bars.len() as u32;
+    let height = 150 + 40 * bars.len() as u32;
     let root = BitMapBackend::new(path, (1000, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| BenchError::Step(format!("{}: {e}", path.display())))?;
     let title = format!("stylize bench {} — {}", bench.date, bench.machine);
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
         .margin(15)
+        .margin_bottom(45)
         .x_label_area_size(40)
         .y_label_area_size(330)
         .build_cartesian_2d(0.0..max, (0..bars.len()).into_segmented())
@@ -80,6 +93,14 @@ pub fn draw(bench: &Bench, path: &Path) -> Result<()> {
             Text::new(format!("{fps:.1}"), (*fps + max * 0.01, SegmentValue::CenterOf(i)), ("sans-serif", 14))
         }))
         .map_err(|e| BenchError::Step(format!("chart: {e}")))?;
+    if let Some(c) = &bench.ceiling {
+        let line = format!(
+            "pipeline ceiling ({} frames): stylize with a pass-through model {:.0} frames/s, FFmpeg alone {:.0}: {:.2}",
+            c.frames, c.stylize_fps, c.ffmpeg_fps, c.ratio
+        );
+        root.draw(&Text::new(line, (20, height as i32 - 22), ("sans-serif", 14)))
+            .map_err(|e| BenchError::Step(format!("chart: {e}")))?;
+    }
     root.present().map_err(|e| BenchError::Step(format!("{}: {e}", path.display())))?;
     Ok(())
 }
