@@ -10,7 +10,8 @@
 #                  FFmpeg, x264 and MPI libraries they load, stand-ins
 #                  (scripts/gpu/stub_lib.py) for the codec, filter and
 #                  protocol libraries Debian's FFmpeg links but stylize
-#                  never calls; the models; a 640x360 and a 1920x1080 clip.
+#                  never uses (their functions return 0); the models; a
+#                  640x360 and a 1920x1080 clip.
 # Then it proves the bundle complete: it runs from a clean root holding
 # only the bundle, the C and C++ runtimes, and that torch's libraries
 # (chroot), a CPU job included.
@@ -23,7 +24,8 @@ source scripts/env.sh
 V="${STYLIZE_GPU_TORCH:-2.11.0}"
 T="$STYLIZE_CACHE/gpu/torch-$V"
 OUT=.gpu
-B="$(mktemp -d)/bundle"
+work="$(mktemp -d)"
+B="$work/bundle"
 log() { echo "gpu-bundle: $*" >&2; }
 
 # 1. The device's torch, for its headers and libraries.
@@ -35,14 +37,21 @@ if [ ! -f "$T/torch/version.py" ]; then
   rm -rf "$T/wheel"
 fi
 
-# 2. stylize and the CUDA tests against it. libtorch_cuda is not linked
-# (its CUDA libraries are not here): gpu-check.sh preloads the machine's
-# own, whose start-up registers CUDA with libtorch.
-log "building against torch $V (target/gpu)"
+# 2. stylize and the CUDA tests against it, from a copy of this tree whose
+# tch is the release made for that torch (tch's C++ shim names every
+# libtorch op of its own release: 0.26's has ops 2.11 lacks). libtorch_cuda
+# is not linked (its CUDA libraries are not here): gpu-check.sh preloads
+# the machine's own, whose start-up registers CUDA with libtorch.
+TCH="${STYLIZE_GPU_TCH:-0.24.0}"
+src="$(mktemp -d)/src"
+mkdir -p "$src"
+git ls-files -co --exclude-standard | tar -cf - -T - | tar -xf - -C "$src"
+sed -i "s/^tch = .*/tch = \"=$TCH\"/" "$src/Cargo.toml"
+log "building against torch $V with tch $TCH (target/gpu)"
 export LIBTORCH="$T/torch" LIBTORCH_BYPASS_VERSION_CHECK=1 STYLIZE_CUDA=0
-export LD_LIBRARY_PATH="$T/torch/lib"
-cargo build -q --release --target-dir target/gpu --bin stylize
-cuda_test="$(cargo test -q --release --target-dir target/gpu -p stylize-models --test cuda --no-run \
+export LD_LIBRARY_PATH="$T/torch/lib" CARGO_TARGET_DIR="$PWD/target/gpu"
+(cd "$src" && cargo build -q --release --bin stylize)
+cuda_test="$(cd "$src" && cargo test -q --release -p stylize-models --test cuda --no-run \
   --message-format=json | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
@@ -50,15 +59,19 @@ for l in sys.stdin:
 
 # 3. The files, and the libraries they load that the machine lacks.
 mkdir -p "$B/lib" "$B/models/test" "$B/clips"
-cp target/gpu/release/stylize "$B/"
+cp "$CARGO_TARGET_DIR/release/stylize" "$B/"
 cp "$cuda_test" "$B/cuda-tests"
 cp /usr/bin/ffmpeg /usr/bin/ffprobe "$B/"
 strip "$B/stylize" "$B/cuda-tests"
 cp "$STYLIZE_MODELS"/multistyle26.{pt,json} "$B/models/"
 cp "$STYLIZE_MODELS"/test/*.pt "$B/models/test/"
 # Carried for real: FFmpeg's own libraries, x264, MPI and what they need
-# to start; everything else Debian's FFmpeg links becomes a stand-in.
-real='^lib(av|sw|postproc|x264|mpi|open-(rte|pal)|hwloc|event|z\.|bz2|lzma|udev|zstd|numa|ltdl|m\.|gomp)'
+# to start, and the libraries whose demuxers every probe asks (game music,
+# tracker modules); everything else Debian's FFmpeg links becomes a
+# stand-in. The bundle is for the GPU check's H.264 clips, not to ship:
+# an AV1 input, say, would reach libdav1d's stand-in.
+real='^lib(av|sw|postproc|x264|mpi|open-(rte|pal)|hwloc|event|z\.|bz2|lzma|udev|zstd|numa|ltdl|m\.|gomp'
+real+='|gme|openmpt|mpg123|vorbis|ogg)'
 system='^(libc\.so|libm\.so|libpthread|libdl\.so|librt\.so|ld-linux|libstdc\+\+|libgcc_s|libtorch|libc10|libcudart|libcupti|libnvrtc|libcuda)'
 for bin in "$B/stylize" "$B/cuda-tests" "$B/ffmpeg" "$B/ffprobe"; do
   ldd "$bin" | awk '/=> \// {print $1, $3}'
@@ -80,16 +93,22 @@ ffmpeg -v error -y -f lavfi -i testsrc2=s=1920x1080:r=25 -frames:v 120 -c:v libx
 root="$(mktemp -d)"
 cleanup() {
   umount "$root/dev" "$root/proc" 2>/dev/null || true
-  rm -rf --one-file-system "$root"
+  rm -rf --one-file-system "$root" "$work" "$(dirname "$src")"
 }
 trap cleanup EXIT
 mkdir -p "$root/lib64" "$root/lib/x86_64-linux-gnu" "$root/torch" "$root/tmp" "$root/dev" "$root/proc"
-for l in ld-linux-x86-64.so.2 libc.so.6 libm.so.6 libpthread.so.0 libdl.so.2 librt.so.1 libstdc++.so.6 libgcc_s.so.1; do
+for l in ld-linux-x86-64.so.2 libc.so.6 libm.so.6 libpthread.so.0 libdl.so.2 librt.so.1 libutil.so.1 \
+  libstdc++.so.6 libgcc_s.so.1; do
   cp -L "/lib/x86_64-linux-gnu/$l" "$root/lib/x86_64-linux-gnu/"
 done
 ln -s /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/lib64/ld-linux-x86-64.so.2"
 cp -a "$B" "$root/bundle"
 cp -a "$T/torch/lib" "$root/torch/lib"
+# A CUDA build of libtorch_cpu loads the CUDA 13 runtime and CUPTI, which a
+# torch install has beside it (nvidia/cu13/lib): take setup's venv's.
+cuda_lib="$(echo "$STYLIZE_VENV"/lib/python3*/site-packages/nvidia/cu13/lib)"
+cp -L "$cuda_lib/libcudart.so.13" "$cuda_lib/libcupti.so.13" "$root/torch/lib/" ||
+  { log "error: no CUDA 13 runtime in $cuda_lib (setup's venv has torch+cu130)"; exit 1; }
 mount --bind /dev "$root/dev"
 mount -t proc proc "$root/proc"
 inside() {
