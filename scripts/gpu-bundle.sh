@@ -43,10 +43,13 @@ fi
 # is not linked (its CUDA libraries are not here): gpu-check.sh preloads
 # the machine's own, whose start-up registers CUDA with libtorch.
 TCH="${STYLIZE_GPU_TCH:-0.24.0}"
-src="$(mktemp -d)/src"
+# A fixed place, files with their own times: a second run rebuilds only
+# what changed.
+src="$PWD/target/gpu-src"
 mkdir -p "$src"
 git ls-files -co --exclude-standard | tar -cf - -T - | tar -xf - -C "$src"
 sed -i "s/^tch = .*/tch = \"=$TCH\"/" "$src/Cargo.toml"
+touch -r Cargo.toml "$src/Cargo.toml"
 log "building against torch $V with tch $TCH (target/gpu)"
 export LIBTORCH="$T/torch" LIBTORCH_BYPASS_VERSION_CHECK=1 STYLIZE_CUDA=0
 export LD_LIBRARY_PATH="$T/torch/lib" CARGO_TARGET_DIR="$PWD/target/gpu"
@@ -63,6 +66,14 @@ cp "$CARGO_TARGET_DIR/release/stylize" "$B/"
 cp "$cuda_test" "$B/cuda-tests"
 cp /usr/bin/ffmpeg /usr/bin/ffprobe "$B/"
 strip "$B/stylize" "$B/cuda-tests"
+# They find the bundle's libraries by their own RPATH (an old-style one,
+# which also serves the libraries they load), not by LD_LIBRARY_PATH: the
+# Python the bench starts there (the reference way) must not load them.
+command -v patchelf >/dev/null || apt-get install -y -q patchelf >/dev/null
+for bin in stylize cuda-tests ffmpeg ffprobe; do
+  # shellcheck disable=SC2016 # $ORIGIN is for the loader, not the shell
+  patchelf --force-rpath --set-rpath '$ORIGIN/lib' "$B/$bin"
+done
 cp "$STYLIZE_MODELS"/multistyle26.{pt,json} "$B/models/"
 cp "$STYLIZE_MODELS"/test/*.pt "$B/models/test/"
 # Carried for real: FFmpeg's own libraries, x264, MPI and what they need
@@ -93,7 +104,7 @@ ffmpeg -v error -y -f lavfi -i testsrc2=s=1920x1080:r=25 -frames:v 120 -c:v libx
 root="$(mktemp -d)"
 cleanup() {
   umount "$root/dev" "$root/proc" 2>/dev/null || true
-  rm -rf --one-file-system "$root" "$work" "$(dirname "$src")"
+  rm -rf --one-file-system "$root" "$work"
 }
 trap cleanup EXIT
 mkdir -p "$root/lib64" "$root/lib/x86_64-linux-gnu" "$root/torch" "$root/tmp" "$root/dev" "$root/proc"
@@ -112,7 +123,7 @@ cp -L "$cuda_lib/libcudart.so.13" "$cuda_lib/libcupti.so.13" "$root/torch/lib/" 
 mount --bind /dev "$root/dev"
 mount -t proc proc "$root/proc"
 inside() {
-  /usr/sbin/chroot "$root" /usr/bin/env -i PATH=/bundle LD_LIBRARY_PATH=/bundle/lib:/torch/lib \
+  /usr/sbin/chroot "$root" /usr/bin/env -i PATH=/bundle LD_LIBRARY_PATH=/torch/lib \
     STYLIZE_MODELS=/bundle/models HOME=/tmp TMPDIR=/tmp "$@"
 }
 mkdir -p "$root/usr/bin"

@@ -20,16 +20,24 @@ say() { echo "gpu-check [$(($(date +%s) - started)) s]: $*" | tee -a "$OUT/check
 
 tar -C /tmp/gpu -xJf .gpu/bundle.tar.xz || { say "no bundle: run scripts/gpu-bundle.sh first"; exit 1; }
 B=/tmp/gpu/bundle
-torch_lib="$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
-# libtorch_cuda is preloaded: its start-up registers CUDA with libtorch
-# (the bundle was built where no CUDA libraries are, so it links none).
-export LD_LIBRARY_PATH="$B/lib:$torch_lib" LD_PRELOAD="$torch_lib/libtorch_cuda.so"
+torch_lib="${STYLIZE_GPU_CHECK_TORCH_LIB:-$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')}"
+gpus="$(python3 -c 'import torch; print(torch.cuda.device_count())' 2>&1)"
+# The bundle's programs find its libraries by their RPATH; libtorch is the
+# machine's, and libtorch_cuda is preloaded: its start-up registers CUDA
+# with libtorch (the bundle was built where no CUDA is, so links none).
+export LD_LIBRARY_PATH="$torch_lib" LD_PRELOAD="$torch_lib/libtorch_cuda.so"
 export PATH="$B:$PATH" STYLIZE_MODELS="$B/models"
 STYLIZE_VENV="$(dirname "$(dirname "$(command -v python3)")")"
 export STYLIZE_VENV
 export STYLIZE_REFERENCE_SCRIPT="$PWD/scripts/baseline_reference.py" STYLIZE_CACHE=/tmp/gpu/cache
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee -a "$OUT/check.log"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$OUT/check.log"
 stylize --version 2>&1 | tee -a "$OUT/check.log"
+# If libtorch_cuda's start-up did not register CUDA, stylize sees no GPU
+# where torch does: said plainly, the figures would be the CPU's.
+say "GPUs seen by torch: $gpus"
+# A dry run here: STYLIZE_GPU_CHECK_DEVICES=cpu STYLIZE_GPU_CHECK_QUICK=1.
+devices="${STYLIZE_GPU_CHECK_DEVICES:-cuda}"
+quick="${STYLIZE_GPU_CHECK_QUICK:+--quick}"
 
 say "CUDA tests"
 CI=true timeout 120 "$B/cuda-tests" --test-threads 1 2>&1 | tee "$OUT/cuda-tests.log"
@@ -42,7 +50,7 @@ for run in "640x360 150 --repeats 3" "1920x1080 240 --repeats 2 --no-reference";
   read -r size limit opts <<<"$run"
   say "bench $size"
   # shellcheck disable=SC2086
-  timeout "$limit" stylize bench --clip "$B/clips/$size.mp4" --devices cuda $opts -o "$OUT/bench-$size" \
+  timeout "$limit" stylize bench --clip "$B/clips/$size.mp4" --devices "$devices" $quick $opts -o "$OUT/bench-$size" \
     2>&1 | tee "$OUT/bench-$size.log"
   say "bench $size: exit ${PIPESTATUS[0]}"
 done
@@ -50,7 +58,7 @@ for size in 640x360 1920x1080; do
   for f in bench.json bench.png; do
     [ -f "$OUT/bench-$size/$f" ] && mv "$OUT/bench-$size/$f" "$OUT/$size-$f"
   done
-  rmdir "$OUT/bench-$size" 2>/dev/null
+  rm -rf "$OUT/bench-$size"
 done
 say "done"
 exit "$tests"
