@@ -39,9 +39,8 @@ fi
 
 # 2. stylize and the CUDA tests against it, from a copy of this tree whose
 # tch is the release made for that torch (tch's C++ shim names every
-# libtorch op of its own release: 0.26's has ops 2.11 lacks). libtorch_cuda
-# is not linked (its CUDA libraries are not here): gpu-check.sh preloads
-# the machine's own, whose start-up registers CUDA with libtorch.
+# libtorch op of its own release: 0.26's has ops 2.11 lacks). Linked
+# without libtorch_cuda (step 3 adds it as a needed library).
 TCH="${STYLIZE_GPU_TCH:-0.24.0}"
 # A fixed place, files with their own times: a second run rebuilds only
 # what changed.
@@ -94,6 +93,18 @@ done | sort -u | while read -r name path; do
     python3 scripts/gpu/stub_lib.py "$path" "$B/lib" >/dev/null
   fi
 done
+# CUDA: libtorch_cuda (the machine's, found beside libtorch_cpu) is made
+# a needed library of stylize and the CUDA tests, so its start-up
+# registers CUDA with libtorch; nothing else (ffmpeg, the Python the bench
+# starts) loads it.
+patchelf --add-needed libtorch_cuda.so "$B/stylize"
+patchelf --add-needed libtorch_cuda.so "$B/cuda-tests"
+# A library with a RUNPATH of its own (libmpi's) ignores the program's
+# RPATH for what it loads: each one looks beside itself.
+for lib in "$B"/lib/*; do
+  # shellcheck disable=SC2016
+  patchelf --force-rpath --set-rpath '$ORIGIN' "$lib"
+done
 # The clips: no ffmpeg CLI runs there before the bundle is unpacked.
 ffmpeg -v error -y -f lavfi -i testsrc2=s=640x360:r=25 -f lavfi -i sine=f=440:r=48000 -frames:v 240 \
   -shortest -c:v libx264 -preset veryfast -g 48 -c:a aac "$B/clips/640x360.mp4"
@@ -103,7 +114,7 @@ ffmpeg -v error -y -f lavfi -i testsrc2=s=1920x1080:r=25 -frames:v 120 -c:v libx
 # 4. Proof: a clean root with the bundle, the C/C++ runtimes and torch.
 root="$(mktemp -d)"
 cleanup() {
-  umount "$root/dev" "$root/proc" 2>/dev/null || true
+  umount "$root/dev" "$root/proc" "$root/nvidia" 2>/dev/null || true
   rm -rf --one-file-system "$root" "$work"
 }
 trap cleanup EXIT
@@ -115,11 +126,12 @@ done
 ln -s /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/lib64/ld-linux-x86-64.so.2"
 cp -a "$B" "$root/bundle"
 cp -a "$T/torch/lib" "$root/torch/lib"
-# A CUDA build of libtorch_cpu loads the CUDA 13 runtime and CUPTI, which a
-# torch install has beside it (nvidia/cu13/lib): take setup's venv's.
-cuda_lib="$(echo "$STYLIZE_VENV"/lib/python3*/site-packages/nvidia/cu13/lib)"
-cp -L "$cuda_lib/libcudart.so.13" "$cuda_lib/libcupti.so.13" "$root/torch/lib/" ||
-  { log "error: no CUDA 13 runtime in $cuda_lib (setup's venv has torch+cu130)"; exit 1; }
+# libtorch's CUDA libraries come from NVIDIA's wheels, beside torch
+# (../../nvidia from its lib): setup's venv has them (torch+cu130).
+nvidia="$(echo "$STYLIZE_VENV"/lib/python3*/site-packages/nvidia)"
+[ -d "$nvidia/cu13/lib" ] || { log "error: no CUDA 13 libraries in $nvidia (setup's venv has torch+cu130)"; exit 1; }
+mkdir -p "$root/nvidia"
+mount --bind -o ro "$nvidia" "$root/nvidia"
 mount --bind /dev "$root/dev"
 mount -t proc proc "$root/proc"
 inside() {
