@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use stylize_models::styles::StyleBlend;
-use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
+use stylize_models::torch::{psnr, DeviceChoice, ModelSpec, Precision, TorchModel};
 use stylize_models::{RgbBatch, StyleModel};
 
 use crate::error::{bail, Context, Result};
@@ -67,8 +67,8 @@ pub fn measure(
     for (_, model) in &mut models {
         outputs.push(model.stylize(frame.clone())?.frames.remove(0));
     }
-    let psnr: Vec<Option<f64>> =
-        outputs.iter().enumerate().map(|(i, out)| (i > 0).then(|| psnr(&outputs[0], out))).collect();
+    let quality: Vec<Option<f64>> =
+        outputs.iter().enumerate().map(|(i, out)| (i > 0).then(|| psnr(&outputs[0], out).min(99.0))).collect();
 
     // Warm-up, and how many calls make a timing of about half a second.
     let mut variants = Vec::new();
@@ -109,7 +109,7 @@ pub fn measure(
                 rounds,
                 gflops,
                 share_of_peak: gflops.zip(peak_tflops(precision)).map(|(g, p)| g / (p * 1e3)),
-                psnr_vs_fp32: psnr[m],
+                psnr_vs_fp32: quality[m],
             }
         })
         .collect())
@@ -124,16 +124,6 @@ pub(crate) fn median(v: &[f64]) -> f64 {
         0 => 0.0,
         n if n % 2 == 1 => v[n / 2],
         n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-/// PSNR of `b` against `a` (bytes), in dB (capped at 99 when equal).
-pub(crate) fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let mse = a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>() / a.len() as f64;
-    if mse == 0.0 {
-        99.0
-    } else {
-        10.0 * (255.0f64 * 255.0 / mse).log10()
     }
 }
 

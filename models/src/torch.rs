@@ -512,8 +512,9 @@ fn check_picture(width: u32, height: u32) -> RgbBatch {
     RgbBatch { width, height, frames: vec![rgb] }
 }
 
-/// PSNR of `b` against `a` (bytes), in dB; infinite when they are equal.
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
+/// PSNR of `b` against `a` (RGB bytes), in dB; infinite when they are
+/// equal. How `auto`, the bench and the tests judge a lower precision.
+pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
     let mse = a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>() / a.len() as f64;
     if mse == 0.0 {
         f64::INFINITY

@@ -3,7 +3,7 @@
 //! (run them on a GPU machine: `scripts/test.sh` there runs them for real).
 
 use stylize_models::styles::StyleBlend;
-use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
+use stylize_models::torch::{psnr, DeviceChoice, ModelSpec, Precision, TorchModel};
 use stylize_models::{RgbBatch, StyleModel};
 
 fn gpu() -> bool {
@@ -17,11 +17,6 @@ fn gpu() -> bool {
 fn frames(n: usize, w: u32, h: u32) -> RgbBatch {
     let frames = (0..n).map(|k| (0..w * h * 3).map(|i| ((i as usize * 7 + k * 13) % 251) as u8).collect()).collect();
     RgbBatch { width: w, height: h, frames }
-}
-
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let mse: f64 = a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>() / a.len() as f64;
-    10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10()
 }
 
 #[test]
