@@ -1,17 +1,17 @@
 //! `stylize jobs list|show|clean`: printing; the work is the pipelines
-//! crate's (`stylize_pipelines::jobs`). Works on a local store (which must
-//! exist) or a container.
+//! engine's, through `stylize_pipelines::jobs`. Works on a local store
+//! (which must exist) or a container.
 
 use anyhow::Result;
+use stylize_azure::AzureRemote;
 use stylize_pipelines::jobs;
-use stylize_pipelines::video_style::RemoteOptions;
 
 use crate::cli::{JobsArgs, JobsCommand};
 use crate::Usage;
 
 pub fn run(args: &JobsArgs) -> Result<()> {
     let store = crate::submit::location(&args.output)?;
-    let remote = RemoteOptions { sas_only: args.sas_only, managed_identity: args.managed_identity };
+    let remote = &AzureRemote { sas_only: args.sas_only, managed_identity: args.managed_identity };
     match &args.command {
         JobsCommand::List { json } => {
             let states = jobs::list(&store, remote)?;

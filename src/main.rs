@@ -61,13 +61,13 @@ fn main() -> ExitCode {
     init_logging(if cli.quiet { None } else { Some(cli.verbose) }, color);
     // Under mpirun every rank runs this same command; MPI lives as long as
     // `cluster` does.
-    let cluster = stylize_pipelines::video_style::Cluster::init();
+    let cluster = stylize_mpi::Cluster::init();
     if cluster.is_mpi() {
         abort_on_panic(cluster.rank(), cluster.host());
         // Said the moment it is noticed, on whatever thread notices it:
         // nothing the coordinator would do first may delay the line.
-        stylize_pipelines::video_style::Cluster::on_rank_lost(|e| {
-            eprintln!("stylize: error: {}", stylize_pipelines::redact(&e.to_string()));
+        stylize_mpi::Cluster::on_rank_lost(|e| {
+            eprintln!("stylize: error: {}", stylize_azure::redact(&e.to_string()));
             end_after_lost_rank();
         });
     }
@@ -99,15 +99,27 @@ fn main() -> ExitCode {
             // One line, the file and the cause: no backtrace, no chain dump.
             // Redacted once more: no secret reaches the terminal, whatever
             // the error quoted.
-            let msg = stylize_pipelines::redact(&e.to_string().replace('\n', " "));
-            eprintln!("stylize: error: {msg}");
-            if e.downcast_ref::<stylize_pipelines::PipelineError>().is_some_and(|e| e.is_rank_lost()) {
+            let msg = stylize_azure::redact(&e.to_string().replace('\n', " "));
+            eprintln!("stylize: error: {msg}{}", hint(&e));
+            if e.downcast_ref::<stylize_pipelines::PipelineError>().is_some_and(|e| e.is_worker_lost()) {
                 end_after_lost_rank();
             }
             let usage = e.downcast_ref::<stylize_pipelines::PipelineError>().is_some_and(|e| e.is_usage())
                 || e.downcast_ref::<Usage>().is_some();
             ExitCode::from(if usage { 2 } else { 1 })
         }
+    }
+}
+
+/// What the user can do about an error, in the CLI's own words (the
+/// libraries do not know its flags).
+fn hint(e: &anyhow::Error) -> &'static str {
+    use stylize_pipelines::PipelineError;
+    match e.downcast_ref::<PipelineError>() {
+        Some(PipelineError::Engine(stylize_pipelines::EngineError::OutputExists { .. })) => {
+            "; run with -y to overwrite it (-n never does)"
+        }
+        _ => "",
     }
 }
 
@@ -163,7 +175,7 @@ fn flicker(args: &cli::FlickerArgs) -> anyhow::Result<()> {
 /// would finalise MPI while the other ranks wait for it, and hang.
 fn abort_on_panic(rank: i32, host: String) {
     std::panic::set_hook(Box::new(move |info| {
-        let msg = stylize_pipelines::redact(&info.to_string().replace('\n', " "));
+        let msg = stylize_azure::redact(&info.to_string().replace('\n', " "));
         eprintln!("stylize: error: rank {rank} ({host}): {msg}");
         // Exit without finalising MPI: mpirun sees a rank gone and ends
         // every other one at once. _exit, not exit: libtorch's static
@@ -221,7 +233,7 @@ fn parse() -> cli::Cli {
     match command.try_get_matches().and_then(|m| cli::Cli::from_arg_matches(&m)) {
         Ok(cli) => cli,
         Err(e) => {
-            let mut text = stylize_pipelines::redact(&e.render().to_string());
+            let mut text = stylize_azure::redact(&e.render().to_string());
             if let Some(var) = env_source(&e) {
                 text = text.replacen('\n', &format!(" (from the environment variable {var})\n"), 1);
             }
@@ -263,7 +275,8 @@ fn long_version() -> &'static str {
         env!("CARGO_PKG_VERSION"),
         option_env!("STYLIZE_LIBTORCH_VERSION").unwrap_or("unknown")
     );
-    for (name, version) in stylize_pipelines::library_versions() {
+    let mpi = ("MPI", stylize_mpi::library_version());
+    for (name, version) in stylize_pipelines::library_versions().into_iter().chain([mpi]) {
         v.push_str(&format!("\n{name} {version}"));
     }
     // Printed once, then the process exits.

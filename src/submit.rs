@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
+use stylize_azure::watch::{watch, Committed, JobFailure, JobRunner, JobStores, WatchOptions};
+use stylize_azure::{AzureRemote, EventFilter, Service, StorageUrl};
+use stylize_mpi::{Cluster, MpiLauncher};
 use stylize_pipelines::styles::{model_for, StyleChoice};
-use stylize_pipelines::video_style::watch::{watch, EventFilter, WatchOptions};
 use stylize_pipelines::video_style::{
-    run as run_job, serve, set_threads, Cluster, DeflickerMode, Destination, EncodeSettings, Launch, Location,
-    Overwrite, PixelRange, Precision, RemoteOptions, StyleJob, WorkerOptions,
+    remote_handler, run as run_job, set_threads, DeflickerMode, Destination, EncodeSettings, InProcessLauncher,
+    Launcher, Location, NoProgress, Overwrite, PixelRange, Precision, StyleJob, WorkerOptions,
 };
 
 use crate::cli::{DeflickerArg, JobArgs, PrecisionArg, ProgressArg, RangeArg, SubmitArgs, WatchArgs};
@@ -41,7 +43,7 @@ pub fn value(arg: &str) -> Result<String> {
 /// A location argument: a path or a valid http(s) URL, nothing else (a
 /// wrong one is a wrong command line: exit 2).
 pub fn location(arg: &str) -> Result<Location> {
-    Location::parse_checked(&value(arg)?).map_err(|e| Usage::error(e.to_string()))
+    stylize_azure::parse_location(&value(arg)?).map_err(|e| Usage::error(e.to_string()))
 }
 
 /// Where the job state of `-o FILE` jobs lives.
@@ -87,9 +89,7 @@ fn destination(arg: &str) -> Result<(Location, Destination)> {
             }
         }
         Location::Remote(url) => {
-            let Ok(parsed) =
-                stylize_pipelines::video_style::StorageUrl::parse(&url, stylize_pipelines::video_style::Service::Blob)
-            else {
+            let Ok(parsed) = StorageUrl::parse(&url, Service::Blob) else {
                 return Ok((Location::Remote(url), Destination::Named));
             };
             let blob = parsed.blob.clone().unwrap_or_default();
@@ -172,7 +172,7 @@ fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
         input,
         store,
         logs,
-        remote: RemoteOptions { sas_only: args.sas_only, managed_identity: args.managed_identity },
+        remote: Arc::new(AzureRemote { sas_only: args.sas_only, managed_identity: args.managed_identity }),
         model,
         device: crate::preview::device(args.device),
         precision: match args.precision {
@@ -204,9 +204,12 @@ fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
 pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
     let mut job = build_job(&args.job, location(&args.input)?)?;
     job.overwrite = overwrite(args);
+    if args.job.coordinator_only && !cluster.is_mpi() {
+        return Err(Usage::error("--coordinator-only needs mpirun and at least 2 ranks"));
+    }
     if !cluster.is_coordinator() {
         on_interrupt(None);
-        serve(&job, cluster)?;
+        cluster.serve(remote_handler(&job, cluster.local_rank())?.as_mut())?;
         return Ok(());
     }
     let mode = match args.progress {
@@ -218,12 +221,9 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
     };
     let reporter = Arc::new(Reporter::new(mode));
     on_interrupt(Some(reporter.clone()));
-    let launch = if cluster.is_mpi() || args.job.coordinator_only {
-        Launch::Cluster { cluster, coordinator_only: args.job.coordinator_only }
-    } else {
-        Launch::InProcess
-    };
-    let report = run_job(&job, reporter.clone(), launch);
+    let mpi = MpiLauncher { cluster, coordinator_only: args.job.coordinator_only };
+    let launcher: &dyn Launcher = if cluster.is_mpi() { &mpi } else { &InProcessLauncher };
+    let report = run_job(&job, reporter.clone(), launcher);
     reporter.finish(if report.is_ok() { "done" } else { "failed" });
     let report = report?;
     if args.job.json {
@@ -252,12 +252,11 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
         String::new()
     };
     outln!("  {:.1} s at {:.1} frames/s; job {}{reused}", report.wall_secs, report.frames_per_sec, report.job);
-    if report.ranks.len() > 1 || report.ranks.iter().any(|r| r.rank > 0) {
-        for r in &report.ranks {
+    if report.workers.len() > 1 || report.workers.iter().any(|w| w.worker.name != "local") {
+        for r in &report.workers {
             outln!(
-                "  rank {} ({}): {} shards, {} frames, busy {:.1} s, idle {:.1} s at {:.0}% CPU",
-                r.rank,
-                r.host,
+                "  {}: {} shards, {} frames, busy {:.1} s, idle {:.1} s at {:.0}% CPU",
+                r.worker,
                 r.shards,
                 r.frames,
                 r.busy_secs,
@@ -300,7 +299,7 @@ fn on_interrupt(reporter: Option<Arc<Reporter>>) {
                 None => eprintln!("stylize: interrupted before any frame was stylized"),
             }
         }
-        stylize_pipelines::scratch::remove_all();
+        stylize_pipelines::remove_scratch();
         // _exit, not exit: the C++ runtime's static destructors (libtorch)
         // must not run under threads still using them (a segfault).
         // SAFETY: _exit only ends the process.
@@ -327,7 +326,9 @@ pub fn watch_queue(args: &WatchArgs) -> Result<()> {
         poll: Duration::from_secs(2),
         until_empty: args.until_empty,
     };
-    let summary = watch(&options, &template)?;
+    let stores = JobStores { store: template.store.clone(), logs: template.logs.clone() };
+    let remote = AzureRemote { sas_only: args.job.sas_only, managed_identity: args.job.managed_identity };
+    let summary = watch(&options, &stores, &remote, &mut UploadJobs { template })?;
     if args.job.json {
         outln!("{}", serde_json::to_string(&summary)?);
     } else {
@@ -340,4 +341,22 @@ pub fn watch_queue(args: &WatchArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The style job of each upload: the template with the upload as input.
+struct UploadJobs {
+    template: StyleJob,
+}
+
+impl JobRunner for UploadJobs {
+    fn run(&mut self, input: Location) -> Result<Committed, JobFailure> {
+        let mut job = self.template.clone();
+        job.input = input;
+        // The same path uploaded again is new content for the same output.
+        job.overwrite = Overwrite::Always;
+        match run_job(&job, Arc::new(NoProgress), &InProcessLauncher) {
+            Ok(report) => Ok(Committed { job: report.job, output: report.output }),
+            Err(e) => Err(JobFailure { permanent: e.is_permanent(), message: e.to_string() }),
+        }
+    }
 }

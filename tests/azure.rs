@@ -6,8 +6,8 @@ mod util;
 
 use std::path::Path;
 
-use stylize_engine::azure::{download_blob, upload_blob, BlobStore, EventQueue};
-use stylize_engine::store::Store;
+use stylize_azure::{download_blob, upload_blob, BlobStore, EventQueue};
+use stylize_engine::Store;
 use util::azurite::{Azurite, ACCOUNT, KEY};
 use util::events::*;
 use util::*;

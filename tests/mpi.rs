@@ -257,15 +257,17 @@ fn a_silent_rank_ends_the_job_in_seconds_and_nothing_finished_is_lost() {
     assert_eq!(report["timings"].as_array().unwrap().len(), 10 - done_before, "only the missing shards ran");
     // The per-rank summary: two worker ranks, on this node, their waits
     // not spinning a core.
-    let ranks = report["ranks"].as_array().unwrap();
-    assert!(!ranks.is_empty() && ranks.iter().all(|r| r["rank"] != 0), "{ranks:?}");
+    let ranks = report["workers"].as_array().unwrap();
+    assert!(!ranks.is_empty() && ranks.iter().all(|r| r["worker"]["name"] != "rank 0"), "{ranks:?}");
+    assert!(ranks.iter().all(|r| r["worker"]["name"].as_str().unwrap().starts_with("rank ")), "{ranks:?}");
+    assert!(report["timings"].as_array().unwrap().iter().all(|t| t["worker"]["name"] != "rank 0"));
     let frames: u64 = ranks.iter().map(|r| r["frames"].as_u64().unwrap()).sum();
     assert_eq!(
         frames,
         report["timings"].as_array().unwrap().iter().map(|t| t["frames"].as_u64().unwrap()).sum::<u64>()
     );
     for r in ranks {
-        assert_eq!(r["host"], host.as_str());
+        assert_eq!(r["worker"]["host"], host.as_str());
         assert!(r["idle_cpu_share"].as_f64().unwrap() < 0.5, "an idle rank spins: {r}");
     }
 }

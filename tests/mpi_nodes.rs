@@ -135,7 +135,7 @@ fn three_nodes_same_bytes_and_a_cut_link_ends_the_job_with_nothing_lost() {
     assert_eq!(digest(&outputs_in(&store)[0]), reference);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let hosts: std::collections::BTreeSet<&str> =
-        report["ranks"].as_array().unwrap().iter().map(|r| r["host"].as_str().unwrap()).collect();
+        report["workers"].as_array().unwrap().iter().map(|r| r["worker"]["host"].as_str().unwrap()).collect();
     assert_eq!(hosts.len(), 3, "ranks on three nodes: {hosts:?}");
 
     // A cut link mid-job: the job ends within 30 s, one line names rank 2,

@@ -8,8 +8,8 @@ mod util;
 use std::path::Path;
 use std::process::Output;
 
-use stylize_engine::azure::{upload_blob, BlobStore, EventQueue, SasProtocol};
-use stylize_engine::store::Store;
+use stylize_azure::{upload_blob, BlobStore, EventQueue, SasProtocol};
+use stylize_engine::Store;
 use util::azurite::{in_an_hour, key, Azurite, ACCOUNT};
 use util::events::*;
 use util::*;
@@ -58,14 +58,13 @@ fn oversized_and_unmovable_messages_never_stop_the_watcher() {
     let record: serde_json::Value = serde_json::from_str(&poisoned[0].text).unwrap();
     assert_eq!(record["truncated"], true);
     assert_eq!(record["message_bytes"], 60_000);
-    assert_eq!(record["message_sha256"], stylize_engine::job::digest(quotes.as_bytes()));
+    assert_eq!(record["message_sha256"], stylize_engine::digest(quotes.as_bytes()));
     assert!(record["reason"].as_str().unwrap().contains("malformed"));
 
     // A SAS for one queue cannot reach its poison queue: refused before
     // any message is taken...
     let scoped =
-        stylize_engine::azure::queue_sas(ACCOUNT, &key(), "scoped", "raup", in_an_hour(), SasProtocol::HttpsAndHttp)
-            .unwrap();
+        stylize_azure::queue_sas(ACCOUNT, &key(), "scoped", "raup", in_an_hour(), SasProtocol::HttpsAndHttp).unwrap();
     EventQueue::open(&with_sas(&az.queue("scoped"), &sas), false).unwrap().send("not an event").unwrap();
     upload(&az, &sas, dir.path(), "b.mp4", 12);
     EventQueue::open(&with_sas(&az.queue("scoped"), &sas), false)

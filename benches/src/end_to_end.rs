@@ -8,10 +8,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
-use stylize_engine::location::{Location, RemoteOptions};
+use stylize_engine::{Location, NoRemote};
 use stylize_models::styles::StyleBlend;
 use stylize_models::torch::{DeviceChoice, ModelSpec, Precision};
-use stylize_pipelines::video_style::{run as run_job, Launch, NoProgress, StyleJob, DEFAULT_SHARD_FRAMES};
+use stylize_pipelines::video_style::{run as run_job, InProcessLauncher, NoProgress, StyleJob, DEFAULT_SHARD_FRAMES};
 use stylize_worker::{DeflickerMode, WorkerOptions};
 
 use crate::error::Result;
@@ -123,7 +123,7 @@ fn run_once(
         input: Location::Local(clip.to_path_buf()),
         store: Location::Local(store.path().to_path_buf()),
         logs: None,
-        remote: RemoteOptions::default(),
+        remote: Arc::new(NoRemote),
         model: ModelSpec::builtin(StyleBlend::parse("mosaic")?),
         device,
         precision: setup.precision,
@@ -139,6 +139,6 @@ fn run_once(
         destination: Default::default(),
         overwrite: Default::default(),
     };
-    let report = run_job(&job, Arc::new(NoProgress), Launch::InProcess)?;
+    let report = run_job(&job, Arc::new(NoProgress), &InProcessLauncher)?;
     Ok((report.video.frames as f64 / report.wall_secs, report.video.frames))
 }

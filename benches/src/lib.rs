@@ -454,7 +454,7 @@ fn gpu_peak_tflops(precision: Precision) -> Option<f64> {
 
 /// Today's date (UTC), YYYY-MM-DD.
 fn today() -> String {
-    stylize_engine::azure::format_time(std::time::SystemTime::now())[..10].to_string()
+    stylize_engine::format_time(std::time::SystemTime::now())[..10].to_string()
 }
 
 fn machine() -> String {

@@ -4,7 +4,7 @@
 //! ```text
 //! fetch → probe → pipeline.prepare (check, model, params) → streams
 //!   → pipeline.plan → job id → manifest (resume) → scatter/gather over
-//!   the launch's transport → pipeline.stitch → commit → report, job log
+//!   the launcher's transport → pipeline.stitch → commit → report, job log
 //! ```
 //!
 //! Written once here, so a second pipeline is a new [`Pipeline`], not a
@@ -24,16 +24,17 @@ use crate::concat::Segment;
 use crate::container::{container_for, plan_streams, StreamPlan};
 use crate::error::EngineError;
 use crate::gather::Gather;
-use crate::job::{file_digest, job_id, Manifest};
-use crate::launch::Cluster;
-use crate::location::{fetch_input, open_store, Location, RemoteOptions};
+use crate::job::{digest, file_digest, job_id, Manifest};
+use crate::launch::{JobContext, Launcher};
+use crate::layout::JobLayout;
+use crate::location::{fetch_input, open_store, Location, Remote};
 use crate::output::{check_file_target, name_tag, Destination, Overwrite, Target};
 use crate::plan::{Plan, Shard};
 use crate::probe::{probe, MediaInfo};
 use crate::report::{JobReport, Transfer, VideoFacts};
 use crate::scatter::cut_segment;
 use crate::store::check_writable;
-use crate::task::{Task, TaskHeader, VideoParams};
+use crate::task::{Payload, Task, TaskHeader, TaskOutput, VideoParams};
 use crate::transport::{scatter_gather, Handler};
 
 /// Where a job reads and writes.
@@ -46,26 +47,13 @@ pub struct JobSpec {
     /// The job's log (JSON lines, `<job>.jsonl`) goes to this separate
     /// store when given: those who upload inputs need not read logs.
     pub logs: Option<Location>,
-    /// How remote locations may be reached (`--sas-only`).
-    pub remote: RemoteOptions,
+    /// What reaches remote locations (a storage adapter, or [`crate::NoRemote`]).
+    pub remote: Arc<dyn Remote>,
     /// Where the output goes: a unique name in the store (the default),
     /// or exactly the key or file the user named.
     pub destination: Destination,
     /// Whether an existing output that is not this job's may be replaced.
     pub overwrite: Overwrite,
-}
-
-/// How this process runs the job's shards.
-pub enum Launch<'a> {
-    /// One worker thread in this process.
-    InProcess,
-    /// Rank 0 of an MPI job: the other ranks serve ([`Cluster::serve`]).
-    Cluster {
-        /// The MPI job.
-        cluster: &'a Cluster,
-        /// Rank 0 only coordinates, it runs no shard itself.
-        coordinator_only: bool,
-    },
 }
 
 /// The whole video's counts when its frames start: a resumed job counts
@@ -124,8 +112,8 @@ pub trait Pipeline {
     /// (folders kept), the tag that makes it unique per input path and
     /// parameters ([`name_tag`]), and the container.
     fn output_name(&self, input_path: &str, tag: &str, streams: &StreamPlan) -> String;
-    /// The workers this process runs (in-process, or rank 0's own): one
-    /// per shard it runs side by side.
+    /// The workers this process runs (in-process, or the coordinator's
+    /// own beside remote ones): one per shard it runs side by side.
     fn local_handlers(&mut self, progress: Arc<dyn Progress>) -> Result<Vec<Box<dyn Handler>>, Self::Error>;
     /// Join the encoded segments into `dst` (a temporary file; the driver
     /// commits it). Packets and bytes only: its errors are the engine's.
@@ -149,7 +137,7 @@ pub trait Pipeline {
 pub fn run_job<P: Pipeline>(
     spec: &JobSpec,
     pipeline: &mut P,
-    launch: Launch<'_>,
+    launcher: &dyn Launcher,
     progress: Arc<dyn Progress>,
 ) -> Result<JobReport<P::Extra>, P::Error> {
     let mut log = JobLog::default();
@@ -157,10 +145,10 @@ pub fn run_job<P: Pipeline>(
     // The logs store is checked before any work (a connection string under
     // --sas-only, a read-only SAS), not found wrong after the job.
     let logs = match &spec.logs {
-        Some(at) => Some(open_store(at, spec.remote).and_then(|s| check_writable(s.as_ref()).map(|()| s))?),
+        Some(at) => Some(open_store(at, spec.remote.as_ref()).and_then(|s| check_writable(s.as_ref()).map(|()| s))?),
         None => None,
     };
-    let result = drive(spec, pipeline, launch, progress, &mut log);
+    let result = drive(spec, pipeline, launcher, progress, &mut log);
     match &result {
         Ok(report) => {
             log.record("done", json!({ "job": report.job, "output": report.output, "wall_secs": report.wall_secs }))
@@ -180,7 +168,7 @@ pub fn run_job<P: Pipeline>(
 fn drive<P: Pipeline>(
     spec: &JobSpec,
     pipeline: &mut P,
-    launch: Launch<'_>,
+    launcher: &dyn Launcher,
     progress: Arc<dyn Progress>,
     log: &mut JobLog,
 ) -> Result<JobReport<P::Extra>, P::Error> {
@@ -193,12 +181,13 @@ fn drive<P: Pipeline>(
     }
     // The store first: a read-only or expired SAS fails before a long
     // download and before the model loads.
-    let store = open_store(&spec.store, spec.remote)?;
+    let remote = spec.remote.as_ref();
+    let store = open_store(&spec.store, remote)?;
     let store = store.as_ref();
     if matches!(spec.store, Location::Remote(_)) {
         check_writable(store)?;
     }
-    let input = fetch_input(&spec.input, scratch.path(), spec.remote)?;
+    let input = fetch_input(&spec.input, scratch.path(), remote)?;
     // Errors about a downloaded copy name the user's input, never scratch.
     let info = probe(&input).map_err(|e| rename_input(e, &input, &spec.input))?;
     progress.stage("model");
@@ -217,11 +206,12 @@ fn drive<P: Pipeline>(
     let plan = pipeline.plan(&info);
     let input_digest = file_digest(&input).map_err(|e| rename_input(e, &input, &spec.input))?;
     let id = job_id(&input_digest, &params);
+    let layout = JobLayout::new(&id);
     log.job = Some(id.clone());
     info!(job = %id, input = %spec.input.display(), frames = info.video.frames(), "job starts");
     let target = match &spec.destination {
         Destination::Named => Target::Key(pipeline.output_name(
-            &spec.input.path_in_container(),
+            &spec.input.path_in_container(remote),
             &name_tag(&spec.input, &params),
             &streams,
         )),
@@ -231,10 +221,10 @@ fn drive<P: Pipeline>(
 
     // One process at a time on a job, across submits and watchers: a
     // second one waits here, then finds the job done.
-    let _held = store.lock(&format!("jobs/{id}/lock"), &|| {
+    let _held = store.lock(&layout.lock(), &|| {
         tracing::warn!(job = %id, "another process is running this job: waiting for it");
     })?;
-    store.remove_leftovers(&format!("jobs/{id}/"))?;
+    store.remove_leftovers(&layout.prefix())?;
     if let Target::File(path) = &target {
         crate::output::remove_file_leftovers(path);
     }
@@ -285,19 +275,12 @@ fn drive<P: Pipeline>(
     });
 
     // The transport is made after everything that may refuse the job, so
-    // worker ranks are released once, by it (or by the cluster's drop).
-    let solo;
-    let (cluster, coordinator_only) = match launch {
-        Launch::InProcess => {
-            solo = Cluster::none();
-            (&solo, false)
-        }
-        Launch::Cluster { cluster, coordinator_only } => (cluster, coordinator_only),
-    };
-    let local = if coordinator_only { Vec::new() } else { pipeline.local_handlers(progress.clone())? };
-    let mut transport = cluster.transport(local)?;
+    // remote workers are released once, by it (or by the launcher's drop).
+    let local = if launcher.runs_shards_here() { pipeline.local_handlers(progress.clone())? } else { Vec::new() };
+    let mut transport = launcher.transport(&JobContext { id: &id, store, layout: &layout }, local)?;
     let transport_name = transport.describe();
     info!(job = %id, shards = plan.shards.len(), reused, transport = %transport_name, "plan ready");
+    let stored_inputs = launcher.stores_payloads();
 
     let video = VideoParams {
         width: info.video.width,
@@ -312,26 +295,36 @@ fn drive<P: Pipeline>(
         let Some(shard) = pending.pop_front() else { return Ok(None) };
         let cut = scratch.path().join(format!("in-{:05}.nut", shard.index));
         cut_segment(&info, shard, &cut).map_err(|e| rename_input(e, &input, &spec.input))?;
-        let segment = std::fs::read(&cut).map_err(EngineError::io_at(&cut, "reading segment"))?;
+        let bytes = std::fs::read(&cut).map_err(EngineError::io_at(&cut, "reading segment"))?;
         let _ = std::fs::remove_file(&cut);
-        segment_in.borrow_mut().insert(shard.index, segment.len() as u64);
+        segment_in.borrow_mut().insert(shard.index, bytes.len() as u64);
+        // Workers that reach the store fetch the segment themselves: the
+        // task carries its key and digest, never the video.
+        let segment = if stored_inputs {
+            let key = layout.source(shard.index);
+            store.put(&key, &bytes)?;
+            Payload::Stored { key, sha256: digest(&bytes), bytes: bytes.len() as u64 }
+        } else {
+            Payload::Inline(bytes)
+        };
         let params = job_params.clone();
         Ok(Some(Task { header: TaskHeader { job: id.clone(), shard: shard.clone(), video, params }, segment }))
     };
-    let on_done = |out: crate::task::TaskOutput| -> Result<(), EngineError> {
+    let on_done = |out: TaskOutput| -> Result<(), EngineError> {
         let sent = segment_in.borrow().get(&out.header.shard).copied().unwrap_or(0);
-        gather.store_result(&out, sent)?;
+        let (frames, told) = (out.header.frames, out.header.progress_told);
+        gather.store_result(out, sent)?;
         progress.shard_kept();
-        // Rank 0's own worker reports its frames as it goes.
-        if out.header.rank != 0 {
-            progress.advance(out.header.frames);
+        // The coordinator's own workers report their frames as they go.
+        if !told {
+            progress.advance(frames);
         }
         Ok(())
     };
     scatter_gather(transport.as_mut(), next_task, on_done).map_err(|e| match e {
         // A worker knows its shard, not the user's file: name it here.
-        EngineError::Worker { rank, host, shard, kind, message } => {
-            EngineError::Worker { rank, host, shard, kind, message: format!("{message} (in {})", spec.input.display()) }
+        EngineError::Worker { worker, shard, kind, message } => {
+            EngineError::Worker { worker, shard, kind, message: format!("{message} (in {})", spec.input.display()) }
         }
         e => e,
     })?;
@@ -339,7 +332,15 @@ fn drive<P: Pipeline>(
     drop(transport);
     let (segments, mut manifest, timings) = gather.finish(&plan)?;
     for t in &timings {
-        log.record("shard", json!({ "shard": t.shard, "rank": t.rank, "frames": t.frames, "wall_secs": t.wall_secs }));
+        let r = &t.result;
+        log.record(
+            "shard",
+            json!({ "shard": r.shard, "worker": r.worker, "frames": r.frames, "wall_secs": r.wall_secs }),
+        );
+    }
+    if stored_inputs {
+        // The sources were for the workers; the job's segments stay.
+        let _ = store.delete_prefix(&format!("{}sources", layout.prefix()));
     }
 
     progress.stage("stitch");
@@ -353,7 +354,7 @@ fn drive<P: Pipeline>(
         })
     };
     let output_file = match &target {
-        Target::Key(key) => crate::commit::commit(store, key, &format!("jobs/{id}/output"), scratch.path(), stitch)?,
+        Target::Key(key) => crate::commit::commit(store, key, &layout.staging(), scratch.path(), stitch)?,
         Target::File(path) => {
             crate::output::commit_file(path, stitch)?;
             path.clone()
@@ -364,7 +365,7 @@ fn drive<P: Pipeline>(
     manifest.save(store)?;
 
     let extra = pipeline.extra(&manifest);
-    let processed: u64 = timings.iter().map(|t| t.frames).sum();
+    let processed: u64 = timings.iter().map(|t| t.result.frames).sum();
     let wall = started.elapsed().as_secs_f64();
     let raw_frame_bytes = u64::from(info.video.width) * u64::from(info.video.height) * 3;
     let report = JobReport {
@@ -384,13 +385,13 @@ fn drive<P: Pipeline>(
             bytes_per_frame: if processed > 0 { (bytes_sent + bytes_received) as f64 / processed as f64 } else { 0.0 },
             raw_bytes_per_frame: 2 * raw_frame_bytes,
         },
-        ranks: crate::report::RankSummary::of(&timings),
+        workers: crate::report::WorkerSummary::of(&timings),
         warnings: streams.warnings.clone(),
         extra,
     };
     let bytes = serde_json::to_vec_pretty(&report)
-        .map_err(|e| EngineError::Corrupt { path: format!("jobs/{id}/report.json").into(), reason: e.to_string() })?;
-    store.put(&format!("jobs/{id}/report.json"), &bytes)?;
+        .map_err(|e| EngineError::Corrupt { path: layout.report().into(), reason: e.to_string() })?;
+    store.put(&layout.report(), &bytes)?;
     Ok(report)
 }
 
@@ -427,11 +428,11 @@ fn output_is_ours(
 
 /// The stored report of a committed job, marked as all reused.
 fn committed_report<X: DeserializeOwned>(store: &dyn crate::store::Store, manifest: &Manifest) -> Option<JobReport<X>> {
-    let bytes = store.get(&format!("jobs/{}/report.json", manifest.job)).ok()??;
+    let bytes = store.get(&JobLayout::new(&manifest.job).report()).ok()??;
     let mut report = serde_json::from_slice::<JobReport<X>>(&bytes).ok()?;
     report.shards_reused = report.shards;
     report.timings.clear();
-    report.ranks.clear();
+    report.workers.clear();
     Some(report)
 }
 
@@ -473,8 +474,8 @@ impl JobLog {
     }
 
     fn name(&self) -> String {
-        let stamp = crate::azure::format_time(std::time::SystemTime::now()).replace([':', '-'], "");
-        let nonce = crate::job::digest(format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes());
+        let stamp = crate::time::format_time(std::time::SystemTime::now()).replace([':', '-'], "");
+        let nonce = digest(format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes());
         let job = self.job.as_deref().unwrap_or("failed");
         format!("{job}.{stamp}.{}.jsonl", &nonce[..6])
     }

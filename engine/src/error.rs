@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
+
 /// What can go wrong in the engine: reading media, cutting and joining
 /// segments, and the store.
 #[derive(Debug, thiserror::Error)]
@@ -39,16 +41,14 @@ pub enum EngineError {
         source: std::io::Error,
     },
     /// A worker failed a task; the job stops.
-    #[error("rank {rank} ({host}): {message}")]
+    #[error("{worker}: {message}")]
     Worker {
-        /// The worker's rank.
-        rank: i32,
-        /// The node it runs on.
-        host: String,
+        /// The worker.
+        worker: crate::task::WorkerId,
         /// The shard it was working on.
         shard: u32,
         /// What kind of failure (decides retries).
-        kind: crate::task::TaskErrorKind,
+        kind: TaskErrorKind,
         /// Its error (which names the shard).
         message: String,
     },
@@ -61,8 +61,9 @@ pub enum EngineError {
         /// What went wrong.
         reason: String,
     },
-    /// The output is there already and may not be replaced.
-    #[error("{}: already exists; run with -y to overwrite it (-n never does)", path.display())]
+    /// The output is there already and may not be replaced (the CLI says
+    /// how to allow it).
+    #[error("{}: already exists", path.display())]
     OutputExists {
         /// The output, as the user knows it.
         path: PathBuf,
@@ -75,17 +76,15 @@ pub enum EngineError {
         /// Who holds it.
         reason: String,
     },
-    /// A busy rank went silent (its node lost, its process frozen): the
+    /// A busy worker went silent (its node lost, its process frozen): the
     /// job ends rather than wait on it; finished shards are kept.
     #[error(
-        "rank {rank} ({host}) has been silent for {silent_secs} s on shard {shard} (its node may be gone); \
-         the finished shards are kept: run the same command again to resume"
+        "{worker} has been silent for {silent_secs} s on shard {shard} (its node may be gone); \
+         the finished shards are kept: run the job again to resume"
     )]
-    RankLost {
-        /// The silent rank.
-        rank: i32,
-        /// Its node.
-        host: String,
+    WorkerLost {
+        /// The silent worker.
+        worker: crate::task::WorkerId,
         /// The shard it held.
         shard: u32,
         /// Seconds since it was last heard.
@@ -93,7 +92,7 @@ pub enum EngineError {
     },
     /// Talking to the workers failed.
     #[error("transport: {0}")]
-    Transport(String),
+    Transport(#[from] TransportError),
     /// Stored job state that does not parse or does not match its checksum.
     #[error("{}: {reason}", path.display())]
     Corrupt {
@@ -122,6 +121,56 @@ impl EngineError {
 
     pub(crate) fn bad_input(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         EngineError::BadInput { path: path.into(), reason: reason.into() }
+    }
+}
+
+/// How talking to the workers failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// A worker (a thread, a process) stopped while the job needed it.
+    #[error("{what} stopped")]
+    Stopped {
+        /// Which worker, or which side of the channel.
+        what: String,
+    },
+    /// A message that does not parse, or that the protocol does not know.
+    #[error("malformed message from {from}: {why}")]
+    Malformed {
+        /// Who sent it.
+        from: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The launcher cannot run this job as asked (too few workers, no
+    /// cluster), with the reason.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// What kind of failure a task met: what decides whether a job is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskErrorKind {
+    /// The input cannot be processed (undecodable frames, missing frames):
+    /// running again gives the same failure.
+    BadInput,
+    /// The model cannot be loaded or run on these frames: permanent too.
+    Model,
+    /// A local file operation failed (disk full, permissions).
+    Io,
+    /// The store could not be read or written.
+    Storage,
+    /// Anything that may pass (a worker lost, an injected fault).
+    Transient,
+    /// This worker cannot run the task as the job was resolved (another
+    /// model digest, parameters it does not know): another worker may.
+    Mismatch,
+}
+
+impl TaskErrorKind {
+    /// True when running the same job again cannot help.
+    pub fn is_permanent(self) -> bool {
+        matches!(self, TaskErrorKind::BadInput | TaskErrorKind::Model)
     }
 }
 

@@ -16,16 +16,18 @@ use tracing::debug;
 use crate::concat::Segment;
 use crate::error::{EngineError, Result};
 use crate::job::{digest, file_digest, Manifest, SegmentRecord};
+use crate::layout::JobLayout;
 use crate::plan::Plan;
 use crate::report::ShardTiming;
 use crate::store::Store;
-use crate::task::TaskOutput;
+use crate::task::{Payload, TaskOutput};
 
 /// The gathering side of a running job.
 pub struct Gather<'a> {
     store: &'a dyn Store,
     scratch: &'a Path,
     manifest: Manifest,
+    layout: JobLayout,
     local: HashMap<u32, PathBuf>,
     timings: Vec<ShardTiming>,
     reused: usize,
@@ -36,9 +38,10 @@ impl<'a> Gather<'a> {
     /// in the store, forget the others, and save the result.
     pub fn resume(store: &'a dyn Store, mut manifest: Manifest, scratch: &'a Path) -> Result<Self> {
         let mut local = HashMap::new();
+        let layout = JobLayout::new(&manifest.job);
         let done: Vec<u32> = manifest.done.keys().copied().collect();
         for index in done {
-            match intact_segment(store, &manifest.job, index, &manifest.done[&index], scratch) {
+            match intact_segment(store, &layout, index, &manifest.done[&index], scratch) {
                 Some(path) => {
                     local.insert(index, path);
                 }
@@ -49,7 +52,7 @@ impl<'a> Gather<'a> {
         }
         let reused = manifest.done.len();
         manifest.save(store)?;
-        Ok(Gather { store, scratch, manifest, local, timings: Vec::new(), reused })
+        Ok(Gather { store, scratch, manifest, layout, local, timings: Vec::new(), reused })
     }
 
     /// Shards found done and intact, not to be redone.
@@ -62,44 +65,40 @@ impl<'a> Gather<'a> {
         self.manifest.done.contains_key(&index)
     }
 
-    /// Store a worker's result and record it in the manifest.
-    pub fn store_result(&mut self, out: &TaskOutput, segment_in_bytes: u64) -> Result<()> {
-        let h = &out.header;
-        let id = &self.manifest.job;
-        let key = Manifest::segment_key(id, h.shard);
-        self.store.put(&key, &out.segment)?;
-        let local = match self.store.local_path(&key) {
-            Some(p) => p,
-            None => {
-                let p = self.scratch.join(format!("seg-{:05}.mp4", h.shard));
-                std::fs::write(&p, &out.segment).map_err(EngineError::io_at(&p, "keeping segment"))?;
-                p
+    /// Store a worker's result and record it in the manifest. A result
+    /// already in the store under the shard's key, with the digest it
+    /// claims, is recorded without being written again.
+    pub fn store_result(&mut self, out: TaskOutput, segment_in_bytes: u64) -> Result<()> {
+        let h = out.header;
+        let key = self.layout.segment(h.shard);
+        let kept = self.scratch.join(format!("seg-{:05}.mp4", h.shard));
+        let (sha256, bytes) = match out.segment {
+            Payload::Inline(segment) => {
+                self.store.put(&key, &segment)?;
+                if self.store.local_path(&key).is_none() {
+                    std::fs::write(&kept, &segment).map_err(EngineError::io_at(&kept, "keeping segment"))?;
+                }
+                (digest(&segment), segment.len() as u64)
+            }
+            Payload::Stored { key: at, sha256, bytes } => {
+                let segment = Payload::Stored { key: at.clone(), sha256: sha256.clone(), bytes }.fetch(self.store)?;
+                if at != key {
+                    self.store.put(&key, &segment)?;
+                }
+                if self.store.local_path(&key).is_none() {
+                    std::fs::write(&kept, &segment).map_err(EngineError::io_at(&kept, "keeping segment"))?;
+                }
+                (sha256, bytes)
             }
         };
+        let local = self.store.local_path(&key).unwrap_or(kept);
         self.local.insert(h.shard, local);
-        self.manifest.done.insert(
-            h.shard,
-            SegmentRecord {
-                sha256: digest(&out.segment),
-                bytes: out.segment.len() as u64,
-                frames: h.frames,
-                figures: h.figures.clone(),
-            },
-        );
+        self.manifest
+            .done
+            .insert(h.shard, SegmentRecord { sha256, bytes, frames: h.frames, figures: h.figures.clone() });
         self.manifest.save(self.store)?;
-        debug!(job = %id, shard = h.shard, rank = h.rank, frames = h.frames, "shard stored");
-        self.timings.push(ShardTiming {
-            shard: h.shard,
-            rank: h.rank,
-            frames: h.frames,
-            wall_secs: h.wall_secs,
-            model_secs: h.model_secs,
-            segment_in_bytes,
-            segment_out_bytes: out.segment.len() as u64,
-            host: h.host.clone(),
-            idle_secs: h.idle_secs,
-            idle_cpu_secs: h.idle_cpu_secs,
-        });
+        debug!(job = %self.manifest.job, shard = h.shard, worker = %h.worker, frames = h.frames, "shard stored");
+        self.timings.push(ShardTiming { result: h, segment_in_bytes, segment_out_bytes: bytes });
         Ok(())
     }
 
@@ -109,20 +108,26 @@ impl<'a> Gather<'a> {
         let mut segments = Vec::with_capacity(plan.shards.len());
         for s in &plan.shards {
             let path = self.local.remove(&s.index).ok_or_else(|| EngineError::Corrupt {
-                path: Manifest::segment_key(&self.manifest.job, s.index).into(),
+                path: self.layout.segment(s.index).into(),
                 reason: "segment missing after all shards ran".into(),
             })?;
             segments.push(Segment { path, first_pts: s.pts[0] });
         }
-        self.timings.sort_by_key(|t| t.shard);
+        self.timings.sort_by_key(|t| t.result.shard);
         Ok((segments, self.manifest, self.timings))
     }
 }
 
 /// A stored segment counts as done only if its bytes match the manifest;
 /// returns it as a local file (in place, or downloaded into `scratch`).
-fn intact_segment(store: &dyn Store, id: &str, index: u32, record: &SegmentRecord, scratch: &Path) -> Option<PathBuf> {
-    let key = Manifest::segment_key(id, index);
+fn intact_segment(
+    store: &dyn Store,
+    layout: &JobLayout,
+    index: u32,
+    record: &SegmentRecord,
+    scratch: &Path,
+) -> Option<PathBuf> {
+    let key = layout.segment(index);
     let path = match store.local_path(&key) {
         Some(p) => p,
         None => {

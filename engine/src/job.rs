@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{EngineError, Result};
+use crate::layout::JobLayout;
 use crate::plan::Plan;
 use crate::store::Store;
 
@@ -53,7 +54,7 @@ pub struct SegmentRecord {
     /// Frames in the segment.
     pub frames: u64,
     /// The pipeline's own figures of the shard (see
-    /// [`crate::task::ResultHeader::figures`]).
+    /// [`crate::ResultHeader::figures`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub figures: Option<serde_json::Value>,
 }
@@ -82,19 +83,9 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Store key of the manifest of job `id`.
-    pub fn key(id: &str) -> String {
-        format!("jobs/{id}/manifest.json")
-    }
-
-    /// Store key of the encoded segment of shard `index` of job `id`.
-    pub fn segment_key(id: &str, index: u32) -> String {
-        format!("jobs/{id}/segments/{index:05}.mp4")
-    }
-
     /// Load the manifest of job `id`, if there is one.
     pub fn load(store: &dyn Store, id: &str) -> Result<Option<Manifest>> {
-        let key = Self::key(id);
+        let key = JobLayout::new(id).manifest();
         let Some(bytes) = store.get(&key)? else { return Ok(None) };
         serde_json::from_slice(&bytes).map(Some).map_err(|e| EngineError::Corrupt {
             path: format!("{}/{key}", store.describe()).into(),
@@ -105,6 +96,6 @@ impl Manifest {
     /// Save atomically.
     pub fn save(&self, store: &dyn Store) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(self).expect("a manifest always serialises");
-        store.put(&Self::key(&self.job), &bytes)
+        store.put(&JobLayout::new(&self.job).manifest(), &bytes)
     }
 }

@@ -1,101 +1,50 @@
-//! launch: how this process takes part in a job, with MPI's types kept
-//! inside. Under `mpirun` every rank runs the same command: rank 0
-//! coordinates (and works, unless told not to), the others serve shards.
-//! Without `mpirun` the job runs in-process.
-//!
-//! A [`Cluster`] releases the worker ranks exactly once: when the job's
-//! transport finishes, or, if the job failed before one started (a bad
-//! input found at probe), when the cluster is dropped. Ranks are never
-//! told to stop twice, and never left waiting.
-
-use std::cell::Cell;
+//! launch: how a job's shards reach workers. A [`Launcher`] receives the
+//! job (its id, its store, its layout) and makes the transport that runs
+//! its shards: [`InProcessLauncher`] here (worker threads of this
+//! process); adapters bring others (MPI ranks, a queue of workers). The
+//! driver never knows which one runs the job.
 
 use crate::error::Result;
-use crate::transport::mpi::{self as mpi_transport, MpiTransport};
+use crate::layout::JobLayout;
+use crate::store::Store;
 use crate::transport::{Handler, InProcess, Transport};
 
-/// This process's part in an MPI job, or none.
-pub struct Cluster {
-    // Dropping the universe finalises MPI: it lives as long as the cluster.
-    universe: Option<::mpi::environment::Universe>,
-    world: Option<::mpi::topology::SimpleCommunicator>,
-    released: Cell<bool>,
+/// What a launcher knows of the job it runs.
+pub struct JobContext<'a> {
+    /// The job id.
+    pub id: &'a str,
+    /// The job's store (segments, state).
+    pub store: &'a dyn Store,
+    /// Where the job's objects live in the store.
+    pub layout: &'a JobLayout,
 }
 
-impl Cluster {
-    /// Join the MPI job when launched by mpirun; a cluster of one otherwise.
-    pub fn init() -> Cluster {
-        let universe = mpi_transport::initialize();
-        let world = universe.as_ref().map(|u| u.world());
-        Cluster { universe, world, released: Cell::new(false) }
+/// Makes the transport of a job.
+pub trait Launcher {
+    /// Whether this process runs shards itself (the pipeline's local
+    /// handlers are made only then).
+    fn runs_shards_here(&self) -> bool {
+        true
     }
 
-    /// A cluster of this process alone (no MPI), whatever launched it.
-    pub fn none() -> Cluster {
-        Cluster { universe: None, world: None, released: Cell::new(false) }
+    /// Whether tasks carry their source segments as objects in the job's
+    /// store ([`crate::Payload::Stored`]) rather than as bytes: for
+    /// workers that reach the store themselves.
+    fn stores_payloads(&self) -> bool {
+        false
     }
 
-    /// True under mpirun.
-    pub fn is_mpi(&self) -> bool {
-        self.universe.is_some()
-    }
-
-    /// This process's rank (0 without MPI).
-    pub fn rank(&self) -> i32 {
-        self.world.as_ref().map_or(0, |w| mpi_transport::rank_and_size(w).0)
-    }
-
-    /// True on the rank that coordinates (rank 0, or the only process).
-    pub fn is_coordinator(&self) -> bool {
-        self.rank() == 0
-    }
-
-    /// Who hears of a lost rank, at once, on whatever thread notices it:
-    /// the CLI says so and ends the process (MPI cannot be finalised with
-    /// a rank gone).
-    pub fn on_rank_lost(f: impl Fn(&crate::EngineError) + Send + Sync + 'static) {
-        mpi_transport::on_rank_lost(f);
-    }
-
-    /// This node's name (for messages naming a rank).
-    pub fn host(&self) -> String {
-        crate::transport::hostname()
-    }
-
-    /// This rank's index among the ranks on its node (to pick a GPU).
-    pub fn local_rank(&self) -> usize {
-        mpi_transport::local_rank()
-    }
-
-    /// A worker rank's part: run the tasks rank 0 sends through `handler`
-    /// until it says stop.
-    pub fn serve(&self, handler: &mut dyn Handler) -> Result<()> {
-        match &self.world {
-            Some(world) => mpi_transport::serve(world, handler),
-            None => Ok(()),
-        }
-    }
-
-    /// The coordinator's transport: MPI ranks (plus `local`, rank 0's own
-    /// workers, if any), or `local` alone in-process.
-    pub(crate) fn transport(&self, local: Vec<Box<dyn Handler>>) -> Result<Box<dyn Transport + '_>> {
-        match &self.world {
-            Some(world) => {
-                self.released.set(true);
-                Ok(Box::new(MpiTransport::new(world, local)?))
-            }
-            None if local.is_empty() => {
-                Err(crate::EngineError::Transport("--coordinator-only needs mpirun and at least 2 ranks".into()))
-            }
-            None => Ok(Box::new(InProcess::start(local, 0))),
-        }
-    }
+    /// The job's transport: its workers, with `local` (this process's own
+    /// handlers, when it runs shards) among them.
+    fn transport<'a>(&'a self, job: &JobContext<'a>, local: Vec<Box<dyn Handler>>) -> Result<Box<dyn Transport + 'a>>;
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if let (Some(world), false, true) = (&self.world, self.released.get(), self.is_coordinator()) {
-            mpi_transport::release_workers(world);
-        }
+/// Worker threads in this process: the job needs nothing else.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InProcessLauncher;
+
+impl Launcher for InProcessLauncher {
+    fn transport<'a>(&'a self, _job: &JobContext<'a>, local: Vec<Box<dyn Handler>>) -> Result<Box<dyn Transport + 'a>> {
+        Ok(Box::new(InProcess::start(local, "local")))
     }
 }

@@ -1,40 +1,76 @@
-//! The generic batch-scoring engine under stylize.
+//! The generic batch-scoring engine under stylize: it knows no backend.
 //!
-//! It owns the job: [`driver`] walks one from probe to commit for any
+//! It owns the job: [`run_job`] walks one from probe to commit for any
 //! pipeline (which supplies its plan, shard handler and stitch through
-//! [`driver::Pipeline`]). It works on packets and bytes, never on pixels:
-//! [`probe`] reads what a video holds, [`container`] decides the output's
-//! container and streams, [`plan`] holds the shard types, [`scatter`] cuts
-//! a shard into a small standalone segment by stream copy, [`task`] is
-//! what travels to workers and back over a [`transport`] (chosen by
-//! [`launch`]), [`gather`] stores results with their digests in the job's
-//! manifest ([`job`]) so a re-run redoes only what is missing, [`concat`]
-//! joins segments and copies the source's streams untouched, [`commit`]
-//! makes the output appear atomically, and [`report`] records it all.
+//! [`Pipeline`]). It works on packets and bytes, never on pixels: the probe
+//! reads what a video holds, the container plan decides the output's
+//! streams, the plan's [`Shard`]s are cut into small standalone segments by
+//! stream copy, a [`Task`] travels to a worker over a [`Transport`] that a
+//! [`Launcher`] makes, the gather stores results with their digests in the
+//! job's [`Manifest`] (keys from its [`JobLayout`]) so a re-run redoes only
+//! what is missing, the segments are joined with the source's streams
+//! copied untouched, the output appears atomically, and a [`JobReport`]
+//! records it all.
+//!
+//! Backends are adapters behind small traits: a [`Store`] (here: a local
+//! directory and [`MemoryStore`]), a [`Remote`] that reaches URLs, a
+//! [`Launcher`] (here: [`InProcessLauncher`]). Azure and MPI live in their
+//! own crates; the engine's tests run whole jobs in memory.
 #![deny(missing_docs)]
 
-pub mod azure;
-pub mod commit;
-pub mod concat;
-pub mod container;
-pub mod driver;
-pub mod error;
-pub mod gather;
-pub mod job;
-pub mod launch;
-pub mod location;
-pub mod output;
+mod commit;
+mod concat;
+mod container;
+mod driver;
+mod error;
+mod gather;
+mod job;
+mod jobs;
+mod launch;
+mod layout;
+mod location;
+mod memory;
+mod output;
 pub mod picture;
-pub mod plan;
-pub mod probe;
-pub mod report;
-pub mod scatter;
+mod plan;
+mod probe;
+mod ratio;
+mod report;
+mod scatter;
 pub mod scratch;
-pub mod store;
-pub mod task;
-pub mod transport;
+mod secret;
+mod store;
+mod task;
+mod time;
+mod transport;
 
-pub use error::{EngineError, Result};
+pub use concat::{concat, Segment};
+pub use container::StreamPlan;
+pub use driver::{run_job, Counts, JobSpec, NoProgress, Pipeline, Progress};
+pub use error::{EngineError, Result, TaskErrorKind, TransportError};
+pub use job::{digest, file_digest, job_id, Manifest, SegmentRecord};
+pub use jobs::JobState;
+pub use launch::{InProcessLauncher, JobContext, Launcher};
+pub use layout::{JobLayout, JOBS_PREFIX};
+pub use location::{existing_store, fetch_input, open_store, Location, NoRemote, Remote};
+pub use memory::{MemoryRemote, MemoryStore};
+pub use output::{Destination, Overwrite};
+pub use picture::Picture;
+pub use plan::{Plan, Shard};
+pub use probe::{probe, MediaInfo, VideoInfo};
+pub use ratio::Ratio;
+pub use report::{JobReport, ShardTiming, Transfer, VideoFacts, WorkerSummary};
+pub use scatter::ENCODED_SEGMENT_FORMAT;
+pub use secret::{redact, REDACTED};
+pub use store::{check_writable, Held, LocalStore, Store};
+pub use task::{Payload, ResultHeader, Task, TaskError, TaskFailure, TaskHeader, TaskOutput, VideoParams, WorkerId};
+pub use time::format_time;
+pub use transport::{decode_message, encode_message, hostname, scatter_gather, Event, Handler, InProcess, Transport};
+
+/// Reading and cleaning the jobs kept in a store (`stylize jobs`).
+pub mod job_state {
+    pub use crate::jobs::{clean, list, show};
+}
 
 /// Initialise FFmpeg once per process and keep its own logging quiet: the
 /// engine reports problems through its errors, not through FFmpeg's stderr.
@@ -46,13 +82,9 @@ pub fn init() {
     });
 }
 
-/// FFmpeg's and the MPI library's versions, for `stylize --version`.
+/// FFmpeg's version, for `stylize --version`.
 pub fn library_versions() -> Vec<(&'static str, String)> {
     // SAFETY: av_version_info returns a static, NUL-terminated string.
     let ffmpeg = unsafe { std::ffi::CStr::from_ptr(ffmpeg_next::ffi::av_version_info()) };
-    // MPI_Get_library_version may be called before MPI_Init.
-    let mpi = ::mpi::environment::library_version()
-        .map(|v| v.split([',', '\n']).next().unwrap_or_default().trim().to_string())
-        .unwrap_or_else(|_| "unknown".into());
-    vec![("FFmpeg", ffmpeg.to_string_lossy().into_owned()), ("MPI", mpi)]
+    vec![("FFmpeg", ffmpeg.to_string_lossy().into_owned())]
 }

@@ -219,7 +219,7 @@ mod tests {
         std::fs::write(&file, b"earlier").unwrap();
         let target = Target::File(file.clone());
         let err = target.check_overwrite(&store, &Overwrite::Never).unwrap_err().to_string();
-        assert!(err.contains("out.mp4") && err.contains("-y"), "{err}");
+        assert!(err.ends_with("out.mp4: already exists"), "the CLI adds how to allow it: {err}");
         assert!(target.check_overwrite(&store, &Overwrite::Always).is_ok());
         assert!(target.check_overwrite(&store, &Overwrite::Ask(Arc::new(|_| false))).is_err());
         assert!(target.check_overwrite(&store, &Overwrite::Ask(Arc::new(|_| true))).is_ok());
@@ -235,7 +235,7 @@ mod tests {
         remove_file_leftovers(&out);
         assert!(!leftover.exists());
         let failed: std::result::Result<(), EngineError> =
-            commit_file(&out, |_| Err(EngineError::Transport("stitch failed".into())));
+            commit_file(&out, |_| Err(EngineError::bad_input("x", "stitch failed")));
         assert!(failed.is_err() && !out.exists(), "no partial output");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temporary file left");
         commit_file::<EngineError>(&out, |tmp| std::fs::write(tmp, b"whole").map_err(EngineError::io(tmp, "w")))

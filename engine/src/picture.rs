@@ -12,7 +12,7 @@
 use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
-use crate::probe::Ratio;
+use crate::ratio::Ratio;
 
 /// H.273 code point meaning "unspecified".
 pub const UNSPECIFIED: i32 = 2;

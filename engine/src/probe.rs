@@ -14,48 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{EngineError, Result};
 use crate::picture::Picture;
 
-/// An exact rational number (frame rates, time bases): 30000/1001 must stay
-/// 30000/1001, not 29.97.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ratio {
-    /// Numerator.
-    pub num: i32,
-    /// Denominator.
-    pub den: i32,
-}
-
-impl Ratio {
-    /// The value as a float, for display and for ordering timestamps.
-    pub fn as_f64(self) -> f64 {
-        if self.den == 0 {
-            0.0
-        } else {
-            f64::from(self.num) / f64::from(self.den)
-        }
-    }
-}
-
-impl From<ff::Rational> for Ratio {
-    fn from(r: ff::Rational) -> Self {
-        Ratio { num: r.numerator(), den: r.denominator() }
-    }
-}
-
-impl From<Ratio> for ff::Rational {
-    fn from(r: Ratio) -> Self {
-        ff::Rational::new(r.num, r.den)
-    }
-}
-
-impl std::fmt::Display for Ratio {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.den == 1 {
-            write!(f, "{}", self.num)
-        } else {
-            write!(f, "{}/{}", self.num, self.den)
-        }
-    }
-}
+pub use crate::ratio::Ratio;
 
 /// The video stream that gets stylized.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,7 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::probe::{MediaInfo, Ratio};
+use crate::probe::MediaInfo;
+use crate::ratio::Ratio;
+use crate::task::{ResultHeader, WorkerId};
 
 /// Facts about a video file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,62 +41,45 @@ impl VideoFacts {
     }
 }
 
-/// Timing of one shard.
+/// Timing of one shard: what its worker said of it, and the bytes that
+/// carried it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShardTiming {
-    /// Shard index.
-    pub shard: u32,
-    /// Rank that ran it (0: the coordinator's own worker, or in-process).
-    pub rank: i32,
-    /// Frames.
-    pub frames: u64,
-    /// Seconds the worker spent on it.
-    pub wall_secs: f64,
-    /// Seconds inside the model.
-    pub model_secs: f64,
+    /// The worker's own account (shard, worker, frames, seconds).
+    #[serde(flatten)]
+    pub result: ResultHeader,
     /// Bytes of the compressed source segment that carried the shard.
     pub segment_in_bytes: u64,
     /// Bytes of the encoded result.
     pub segment_out_bytes: u64,
-    /// The rank's node.
-    #[serde(default)]
-    pub host: String,
-    /// Seconds the rank waited for this shard since its previous one.
-    #[serde(default)]
-    pub idle_secs: f64,
-    /// CPU seconds its wait cost (near zero: ranks do not spin).
-    #[serde(default)]
-    pub idle_cpu_secs: f64,
 }
 
-/// One rank's part in a job: to see a slow or lost node at a glance.
+/// One worker's part in a job: to see a slow or lost node at a glance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RankSummary {
-    /// The rank (0: the coordinator's own workers, or in-process).
-    pub rank: i32,
-    /// Its node.
-    pub host: String,
+pub struct WorkerSummary {
+    /// The worker.
+    pub worker: WorkerId,
     /// Shards it ran in this run.
     pub shards: usize,
     /// Frames it stylized.
     pub frames: u64,
     /// Seconds it worked on shards.
     pub busy_secs: f64,
-    /// Seconds it waited for work (measured on worker ranks).
+    /// Seconds it waited for work (measured where the transport can).
     pub idle_secs: f64,
     /// CPU used while waiting, as a share of one core (0 to 1).
     pub idle_cpu_share: f64,
 }
 
-impl RankSummary {
-    /// Per-rank sums of `timings`, by rank.
-    pub fn of(timings: &[ShardTiming]) -> Vec<RankSummary> {
-        let mut ranks: std::collections::BTreeMap<i32, (RankSummary, f64)> = Default::default();
+impl WorkerSummary {
+    /// Per-worker sums of `timings`, by worker.
+    pub fn of(timings: &[ShardTiming]) -> Vec<WorkerSummary> {
+        let mut workers: std::collections::BTreeMap<&WorkerId, (WorkerSummary, f64)> = Default::default();
         for t in timings {
-            let (r, idle_cpu) = ranks.entry(t.rank).or_insert_with(|| {
-                let summary = RankSummary {
-                    rank: t.rank,
-                    host: t.host.clone(),
+            let h = &t.result;
+            let (w, idle_cpu) = workers.entry(&h.worker).or_insert_with(|| {
+                let summary = WorkerSummary {
+                    worker: h.worker.clone(),
                     shards: 0,
                     frames: 0,
                     busy_secs: 0.0,
@@ -103,29 +88,29 @@ impl RankSummary {
                 };
                 (summary, 0.0)
             });
-            r.shards += 1;
-            r.frames += t.frames;
-            r.busy_secs += t.wall_secs;
-            r.idle_secs += t.idle_secs;
-            *idle_cpu += t.idle_cpu_secs;
+            w.shards += 1;
+            w.frames += h.frames;
+            w.busy_secs += h.wall_secs;
+            w.idle_secs += h.idle_secs;
+            *idle_cpu += h.idle_cpu_secs;
         }
-        ranks
+        workers
             .into_values()
-            .map(|(mut r, idle_cpu)| {
-                r.idle_cpu_share = if r.idle_secs > 0.0 { (idle_cpu / r.idle_secs).min(1.0) } else { 0.0 };
-                r
+            .map(|(mut w, idle_cpu)| {
+                w.idle_cpu_share = if w.idle_secs > 0.0 { (idle_cpu / w.idle_secs).min(1.0) } else { 0.0 };
+                w
             })
             .collect()
     }
 }
 
-/// Bytes that crossed between the coordinator and other ranks: compressed
+/// Bytes that crossed between the coordinator and other workers: compressed
 /// segments both ways, against what raw RGB frames would have cost.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Transfer {
-    /// Bytes sent to other ranks (source segments and headers).
+    /// Bytes sent to other processes (source segments and headers).
     pub bytes_sent: u64,
-    /// Bytes received from other ranks (encoded segments and headers).
+    /// Bytes received from other processes (encoded segments and headers).
     pub bytes_received: u64,
     /// Both directions, per frame stylized now.
     pub bytes_per_frame: f64,
@@ -158,9 +143,9 @@ pub struct JobReport<X> {
     pub frames_per_sec: f64,
     /// What crossed between processes.
     pub transfer: Transfer,
-    /// Each rank's part in this run.
+    /// Each worker's part in this run.
     #[serde(default)]
-    pub ranks: Vec<RankSummary>,
+    pub workers: Vec<WorkerSummary>,
     /// Streams of the source not kept in the output, and why.
     #[serde(default)]
     pub warnings: Vec<String>,

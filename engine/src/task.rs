@@ -1,12 +1,102 @@
 //! task: what travels between the coordinator and the workers, over any
 //! transport: a shard with its compressed segment, an encoded segment back,
-//! or a typed failure. Serialisable, so an MPI rank's error reaches rank 0
-//! with its kind intact.
+//! or a typed failure, each naming the worker ([`WorkerId`]) that ran it.
+//! Serialisable, so a remote worker's error reaches the coordinator with
+//! its kind intact.
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::error::TaskErrorKind;
 use crate::plan::Shard;
-use crate::probe::Ratio;
+use crate::ratio::Ratio;
+use crate::store::Store;
+
+/// Who ran a task: an MPI rank, a thread of this process, a queue worker
+/// on some node. Shown as `rank 2 (node-b)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct WorkerId {
+    /// Its name within the job (`rank 2`, `local`, `local 1`, a queue
+    /// worker's name).
+    pub name: String,
+    /// The node it runs on.
+    #[serde(default)]
+    pub host: String,
+}
+
+impl WorkerId {
+    /// The worker `name` on this node.
+    pub fn here(name: impl Into<String>) -> Self {
+        WorkerId { name: name.into(), host: crate::transport::hostname() }
+    }
+}
+
+impl std::fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.name, self.host)
+    }
+}
+
+/// A task's input or output bytes: carried along, or already in the job's
+/// store under a key with a known digest (a queue of tasks carries keys,
+/// never video, and a segment already stored is never uploaded again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// The bytes themselves.
+    Inline(Vec<u8>),
+    /// An object in the job's store.
+    Stored {
+        /// Its key.
+        key: String,
+        /// SHA-256 of its bytes, hex.
+        sha256: String,
+        /// Its size.
+        bytes: u64,
+    },
+}
+
+impl Payload {
+    /// Size in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Payload::Inline(b) => b.len() as u64,
+            Payload::Stored { bytes, .. } => *bytes,
+        }
+    }
+
+    /// True when it holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, when carried along.
+    pub fn inline(&self) -> Option<&[u8]> {
+        match self {
+            Payload::Inline(b) => Some(b),
+            Payload::Stored { .. } => None,
+        }
+    }
+
+    /// The bytes, read from `store` when stored there, and checked against
+    /// their digest (a damaged or replaced object is an error, not input).
+    pub fn fetch(self, store: &dyn Store) -> crate::Result<Vec<u8>> {
+        match self {
+            Payload::Inline(b) => Ok(b),
+            Payload::Stored { key, sha256, .. } => {
+                let bytes = store.get(&key)?.ok_or_else(|| crate::EngineError::Corrupt {
+                    path: format!("{}/{key}", store.describe()).into(),
+                    reason: "stored payload missing".into(),
+                })?;
+                if crate::job::digest(&bytes) != sha256 {
+                    return Err(crate::EngineError::Corrupt {
+                        path: format!("{}/{key}", store.describe()).into(),
+                        reason: "stored payload does not match its SHA-256".into(),
+                    });
+                }
+                Ok(bytes)
+            }
+        }
+    }
+}
 
 /// What a worker needs to know about the video besides the shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,7 +137,7 @@ pub struct Task {
     /// What to do.
     pub header: TaskHeader,
     /// The stream-copied source segment.
-    pub segment: Vec<u8>,
+    pub segment: Payload,
 }
 
 /// The description of a finished task.
@@ -55,22 +145,19 @@ pub struct Task {
 pub struct ResultHeader {
     /// Shard index.
     pub shard: u32,
-    /// Rank that did it (0 in-process).
-    pub rank: i32,
+    /// The worker that did it.
+    pub worker: WorkerId,
     /// Frames encoded.
     pub frames: u64,
     /// Seconds the worker spent on the shard.
     pub wall_secs: f64,
     /// Seconds inside the model.
     pub model_secs: f64,
-    /// The node the rank runs on.
-    #[serde(default)]
-    pub host: String,
-    /// Seconds the rank waited for this task since its last one.
+    /// Seconds the worker waited for this task since its last one.
     #[serde(default)]
     pub idle_secs: f64,
-    /// CPU seconds the rank's MPI thread used while it waited (a rank
-    /// that spins in MPI burns a core its node's decoders need).
+    /// CPU seconds the worker's transport used while it waited (an MPI
+    /// rank that spins burns a core its node's decoders need).
     #[serde(default)]
     pub idle_cpu_secs: f64,
     /// What the pipeline measured on the shard for its report (flicker
@@ -78,6 +165,11 @@ pub struct ResultHeader {
     /// resumed job reports its reused shards too.
     #[serde(default)]
     pub figures: Option<serde_json::Value>,
+    /// True when the worker told the job's progress of its frames itself
+    /// (a thread of the coordinator's process); other workers' frames are
+    /// counted as their results arrive. Never sent.
+    #[serde(skip)]
+    pub progress_told: bool,
 }
 
 /// A finished task: its encoded segment.
@@ -86,45 +178,18 @@ pub struct TaskOutput {
     /// What was done.
     pub header: ResultHeader,
     /// The encoded segment.
-    pub segment: Vec<u8>,
+    pub segment: Payload,
 }
 
 /// A task that failed on a worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskFailure {
-    /// Rank of the worker.
-    pub rank: i32,
-    /// The node it runs on.
-    #[serde(default)]
-    pub host: String,
+    /// The worker.
+    pub worker: WorkerId,
     /// The shard.
     pub shard: u32,
     /// The worker's error.
     pub error: TaskError,
-}
-
-/// What kind of failure a task met: what decides whether a job is retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskErrorKind {
-    /// The input cannot be processed (undecodable frames, missing frames):
-    /// running again gives the same failure.
-    BadInput,
-    /// The model cannot be loaded or run on these frames: permanent too.
-    Model,
-    /// A local file operation failed (disk full, permissions).
-    Io,
-    /// The store could not be read or written.
-    Storage,
-    /// Anything that may pass (a worker lost, an injected fault).
-    Transient,
-}
-
-impl TaskErrorKind {
-    /// True when running the same job again cannot help.
-    pub fn is_permanent(self) -> bool {
-        matches!(self, TaskErrorKind::BadInput | TaskErrorKind::Model)
-    }
 }
 
 /// A worker's failure: its kind and one line naming the cause.
@@ -141,5 +206,18 @@ impl TaskError {
     /// A failure of `kind` with `message`.
     pub fn new(kind: TaskErrorKind, message: impl Into<String>) -> Self {
         TaskError { kind, message: message.into() }
+    }
+}
+
+impl TaskError {
+    /// A worker's panic on `shard` as a task failure, with its message
+    /// (a panic may pass: a transient failure).
+    pub fn panicked(shard: u32, panic: &Box<dyn std::any::Any + Send>) -> Self {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        TaskError::new(TaskErrorKind::Transient, format!("shard {shard}: the worker panicked: {what}"))
     }
 }

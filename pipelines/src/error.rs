@@ -28,11 +28,22 @@ pub enum PipelineError {
 }
 
 impl PipelineError {
-    /// A rank went silent: MPI cannot be shut down cleanly with it (its
-    /// finalize would wait on the lost rank), so the process must exit
-    /// at once after saying so.
-    pub fn is_rank_lost(&self) -> bool {
-        matches!(self, PipelineError::Engine(stylize_engine::EngineError::RankLost { .. }))
+    /// A worker went silent: under MPI the process cannot be shut down
+    /// cleanly with it (its finalize would wait on the lost rank), so it
+    /// must exit at once after saying so.
+    pub fn is_worker_lost(&self) -> bool {
+        matches!(self, PipelineError::Engine(stylize_engine::EngineError::WorkerLost { .. }))
+    }
+
+    /// Failures a retry cannot fix: the input is not there or not a
+    /// video, the model or style is wrong.
+    pub fn is_permanent(&self) -> bool {
+        use stylize_engine::EngineError;
+        match self {
+            PipelineError::Engine(EngineError::BadInput { .. }) | PipelineError::Model(_) => true,
+            PipelineError::Engine(EngineError::Worker { kind, .. }) => kind.is_permanent(),
+            _ => false,
+        }
     }
 
     /// True for a mistake on the command line itself (a style name that

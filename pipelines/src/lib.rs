@@ -5,20 +5,30 @@
 
 pub mod error;
 pub mod flicker;
-pub mod jobs;
 pub mod styles;
 pub mod video_style;
 
 pub use error::PipelineError;
-pub use stylize_engine::azure::redact;
-pub use stylize_engine::scratch;
+pub use stylize_engine::EngineError;
 
-/// The libraries this build runs on, for `stylize --version`: FFmpeg,
-/// MPI, and the CUDA devices libtorch sees (libtorch's own version is
-/// known when the binary is built).
+/// The jobs kept in a store, whatever pipeline made them (`stylize jobs`).
+pub mod jobs {
+    pub use stylize_engine::job_state::{clean, list, show};
+    pub use stylize_engine::JobState;
+}
+
+/// The libraries this build runs on, for `stylize --version`: FFmpeg and
+/// the CUDA devices libtorch sees (libtorch's own version is known when
+/// the binary is built; the adapters name theirs).
 pub fn library_versions() -> Vec<(&'static str, String)> {
     let mut v = stylize_engine::library_versions();
     let gpus = stylize_models::cuda_devices();
     v.push(("CUDA devices", if gpus > 0 { gpus.to_string() } else { "none".into() }));
     v
+}
+
+/// Remove every scratch folder this process made (on Ctrl-C, before the
+/// process ends without unwinding).
+pub fn remove_scratch() {
+    stylize_engine::scratch::remove_all();
 }

@@ -6,9 +6,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use stylize_engine::driver::run_job;
-use stylize_engine::location::{Location, RemoteOptions};
 use stylize_engine::EngineError;
+use stylize_engine::{run_job, InProcessLauncher, JobSpec};
+use stylize_engine::{Location, NoRemote};
 use stylize_models::torch::{DeviceChoice, ModelSpec, PixelRange, Precision};
 use stylize_models::{ModelError, RgbBatch, StyleModel};
 use stylize_pipelines::video_style::{Destination, ModelLoader, NoProgress, Overwrite, StyleJob, VideoStyle};
@@ -69,7 +69,7 @@ fn job(dir: &Path, input: &Path) -> StyleJob {
         input: Location::Local(input.to_path_buf()),
         store: Location::Local(dir.join("store")),
         logs: None,
-        remote: RemoteOptions::default(),
+        remote: Arc::new(NoRemote),
         model: ModelSpec::User { path: model, range: PixelRange::Unit },
         device: DeviceChoice::Cpu,
         precision: Precision::Fp32,
@@ -82,7 +82,7 @@ fn job(dir: &Path, input: &Path) -> StyleJob {
     }
 }
 
-fn spec(job: &StyleJob) -> stylize_engine::driver::JobSpec {
+fn spec(job: &StyleJob) -> JobSpec {
     job.spec()
 }
 
@@ -93,12 +93,11 @@ fn plan_name_report_and_resume_with_a_fake_model() {
     let job = job(dir.path(), &input);
     let calls = Arc::new(AtomicUsize::new(0));
     let mut pipeline = VideoStyle::new(&job, loader(calls.clone(), None));
-    let report = run_job(&spec(&job), &mut pipeline, stylize_engine::driver::Launch::InProcess, Arc::new(NoProgress))
-        .expect("the job runs");
+    let report = run_job(&spec(&job), &mut pipeline, &InProcessLauncher, Arc::new(NoProgress)).expect("the job runs");
     // 30 frames, keyframes every 6, shards of at least 12: 12, 12, 6.
     assert_eq!(report.shards, 3);
     assert_eq!(report.video.frames, 30);
-    assert_eq!(report.timings.iter().map(|t| t.frames).sum::<u64>(), 30);
+    assert_eq!(report.timings.iter().map(|t| t.result.frames).sum::<u64>(), 30);
     assert_eq!(report.extra.model, "invert (test)");
     let name = Path::new(&report.output).file_name().unwrap().to_string_lossy().into_owned();
     let tag = name.strip_prefix("clip.invert.").and_then(|n| n.strip_suffix(".mp4")).expect("clip.invert.<tag>.mp4");
@@ -108,8 +107,8 @@ fn plan_name_report_and_resume_with_a_fake_model() {
 
     // The same job again: committed already, nothing redone.
     let mut again = VideoStyle::new(&job, loader(calls.clone(), None));
-    let report2 = run_job(&spec(&job), &mut again, stylize_engine::driver::Launch::InProcess, Arc::new(NoProgress))
-        .expect("the job runs again");
+    let report2 =
+        run_job(&spec(&job), &mut again, &InProcessLauncher, Arc::new(NoProgress)).expect("the job runs again");
     assert_eq!(report2.job, report.job);
     assert_eq!(report2.shards_reused, 3);
     assert_eq!(calls.load(Ordering::SeqCst), 30, "no frame stylized twice");
@@ -120,7 +119,7 @@ fn plan_name_report_and_resume_with_a_fake_model() {
     let ours = std::fs::read(output).unwrap();
     std::fs::write(output, b"another job's output").unwrap();
     let mut third = VideoStyle::new(&job, loader(calls.clone(), None));
-    let refused = run_job(&spec(&job), &mut third, stylize_engine::driver::Launch::InProcess, Arc::new(NoProgress))
+    let refused = run_job(&spec(&job), &mut third, &InProcessLauncher, Arc::new(NoProgress))
         .expect_err("an existing output is kept without -y")
         .to_string();
     assert!(refused.contains(&name) && refused.contains("already exists"), "{refused}");
@@ -128,8 +127,7 @@ fn plan_name_report_and_resume_with_a_fake_model() {
     // ...with it, the job's output is stitched again from the segments.
     let job = StyleJob { overwrite: Overwrite::Always, ..job };
     let mut third = VideoStyle::new(&job, loader(calls.clone(), None));
-    run_job(&spec(&job), &mut third, stylize_engine::driver::Launch::InProcess, Arc::new(NoProgress))
-        .expect("the job runs a third time");
+    run_job(&spec(&job), &mut third, &InProcessLauncher, Arc::new(NoProgress)).expect("the job runs a third time");
     assert_eq!(std::fs::read(output).unwrap(), ours, "this job's output, again");
     assert_eq!(calls.load(Ordering::SeqCst), 30, "from the stored segments, no frame stylized");
 }
@@ -141,7 +139,7 @@ fn a_model_failure_is_typed_and_leaves_no_output_but_the_finished_shards() {
     let job = job(dir.path(), &input);
     let calls = Arc::new(AtomicUsize::new(0));
     let mut pipeline = VideoStyle::new(&job, loader(calls.clone(), Some(20)));
-    let err = run_job(&spec(&job), &mut pipeline, stylize_engine::driver::Launch::InProcess, Arc::new(NoProgress))
+    let err = run_job(&spec(&job), &mut pipeline, &InProcessLauncher, Arc::new(NoProgress))
         .expect_err("the model fails on frame 20");
     match &err {
         PipelineError::Engine(EngineError::Worker { kind, shard, .. }) => {
@@ -163,8 +161,8 @@ fn a_model_failure_is_typed_and_leaves_no_output_but_the_finished_shards() {
     // Resume: shard 0 is reused, the rest is done now.
     let calls2 = Arc::new(AtomicUsize::new(0));
     let mut resumed = VideoStyle::new(&job, loader(calls2.clone(), None));
-    let report = run_job(&spec(&job), &mut resumed, stylize_engine::driver::Launch::InProcess, Arc::new(NoProgress))
-        .expect("the resumed job runs");
+    let report =
+        run_job(&spec(&job), &mut resumed, &InProcessLauncher, Arc::new(NoProgress)).expect("the resumed job runs");
     assert_eq!(report.shards_reused, 1);
     assert_eq!(calls2.load(Ordering::SeqCst), 18, "only the missing shards' frames");
     assert!(Path::new(&report.output).is_file() && videos(&store) == 1);

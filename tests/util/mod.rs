@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 // The one Azurite harness, shared with the engine's tests.
-#[path = "../../engine/tests/azurite_support/mod.rs"]
+#[path = "../../azure/tests/azurite_support/mod.rs"]
 pub mod azurite;
 pub mod events;
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::mpsc::SyncSender;
 
 use ffmpeg_next as ff;
-use stylize_engine::plan::Shard;
+use stylize_engine::Shard;
 
 use stylize_engine::picture::Picture;
 

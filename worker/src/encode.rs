@@ -6,10 +6,10 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use ffmpeg_next as ff;
-use stylize_engine::plan::Shard;
-use stylize_engine::scatter::ENCODED_SEGMENT_FORMAT;
+use stylize_engine::Shard;
+use stylize_engine::ENCODED_SEGMENT_FORMAT;
 
-use stylize_engine::picture::Picture;
+use stylize_engine::VideoParams;
 
 use crate::error::WorkerError;
 use crate::frame::StyledFrame;
@@ -34,28 +34,12 @@ impl Default for EncodeSettings {
     }
 }
 
-/// Geometry and timing of the video being encoded.
-#[derive(Debug, Clone, Copy)]
-pub struct VideoFormat {
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// The source stream's time base (the shard's timestamps are in it).
-    pub time_base: ff::Rational,
-    /// The nominal frame rate.
-    pub frame_rate: ff::Rational,
-    /// The source's pixel coding, given back to the output: colour tags
-    /// and matrix, range, bit depth, chroma layout, aspect.
-    pub picture: Picture,
-}
-
 /// Encode the frames received on `rx` (in shard order) into `dst`, and
 /// hand each one on to `done` (the flicker measure) once it is encoded.
 pub fn encode(
     dst: &Path,
     shard: &Shard,
-    format: VideoFormat,
+    format: VideoParams,
     settings: &EncodeSettings,
     rx: &Receiver<StyledFrame>,
     done: Option<&SyncSender<StyledFrame>>,
@@ -72,8 +56,8 @@ pub fn encode(
     let matrix = format.picture.effective_matrix(format.width, format.height);
     // SAFETY: the encoder context is valid and not opened yet.
     unsafe { tag_codec_context(ctx.as_mut_ptr(), &format.picture, matrix) };
-    ctx.set_time_base(format.time_base);
-    ctx.set_frame_rate(Some(format.frame_rate));
+    ctx.set_time_base(ff::Rational::from(format.time_base));
+    ctx.set_frame_rate(Some(ff::Rational::from(format.frame_rate)));
     // Parameter sets in the stream header (avcC), as MP4 wants them; all
     // segments of a job share them, which the stitch checks.
     ctx.set_flags(ff::codec::Flags::GLOBAL_HEADER);
@@ -88,10 +72,10 @@ pub fn encode(
     {
         let mut ost = out.add_stream(codec).map_err(|e| err(e.to_string()))?;
         ost.set_parameters(&encoder);
-        ost.set_time_base(format.time_base);
+        ost.set_time_base(ff::Rational::from(format.time_base));
     }
     out.write_header().map_err(|e| err(e.to_string()))?;
-    let ost_tb = out.stream(0).map(|s| s.time_base()).unwrap_or(format.time_base);
+    let ost_tb = out.stream(0).map(|s| s.time_base()).unwrap_or(format.time_base.into());
 
     let mut scaler = scaler(&format.picture, ff::format::Pixel::RGB24, pixel, (format.width, format.height))
         .map_err(|e| err(format!("converting from RGB: {e}")))?;
@@ -110,7 +94,7 @@ pub fn encode(
                     packet.set_duration(shard.frame_duration(i));
                 }
                 packet.set_stream(0);
-                packet.rescale_ts(format.time_base, ost_tb);
+                packet.rescale_ts(ff::Rational::from(format.time_base), ost_tb);
                 packet.write(out).map_err(|e| err(e.to_string()))?;
             }
             Ok(())

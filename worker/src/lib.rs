@@ -21,11 +21,11 @@ use std::path::Path;
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
-use stylize_engine::plan::Shard;
+use stylize_engine::{Shard, VideoParams};
 use stylize_models::StyleModel;
 
 pub use deflicker::DeflickerMode;
-pub use encode::{EncodeSettings, VideoFormat};
+pub use encode::EncodeSettings;
 pub use error::WorkerError;
 pub use flicker::FlickerSums;
 
@@ -75,7 +75,7 @@ pub fn run_shard(
     shard: &Shard,
     segment: &Path,
     output: &Path,
-    format: VideoFormat,
+    format: VideoParams,
     model: &mut dyn StyleModel,
     options: &WorkerOptions,
     on_frames: &dyn Fn(u64),
@@ -96,8 +96,9 @@ pub fn run_shard(
     let (smooth_tx, smooth_rx) = sync_channel(depth);
     let (encoded_tx, encoded_rx) = sync_channel(depth);
     let (decoded, model_time, encoded, flicker) = std::thread::scope(|s| {
-        let decoder =
-            s.spawn(move || decode::decode(segment, shard, format.time_base, &format.picture, guide, &decoded_tx));
+        let decoder = s.spawn(move || {
+            decode::decode(segment, shard, format.time_base.into(), &format.picture, guide, &decoded_tx)
+        });
         // The deflicker stage sits between model and encoder whenever it
         // has work: blending, or dropping warm-up frames.
         let encoder_rx = if options.deflicker != DeflickerMode::Off || warmup > 0 {

@@ -4,9 +4,9 @@
 use std::sync::mpsc::sync_channel;
 use std::time::Duration;
 
-use ffmpeg_next as ff;
-use stylize_engine::plan::Shard;
-use stylize_worker::encode::{encode, EncodeSettings, VideoFormat};
+use stylize_engine::Shard;
+use stylize_engine::{Ratio, VideoParams};
+use stylize_worker::encode::{encode, EncodeSettings};
 use stylize_worker::frame::StyledFrame;
 
 fn frames(w: u32, h: u32, n: usize) -> Vec<Vec<u8>> {
@@ -33,11 +33,11 @@ fn run(pace: Option<Duration>) -> Vec<u8> {
         warmup: vec![],
         key_pts: 0,
     };
-    let format = VideoFormat {
+    let format = VideoParams {
         width: w,
         height: h,
-        time_base: ff::Rational::new(1, 12800),
-        frame_rate: ff::Rational::new(25, 1),
+        time_base: Ratio { num: 1, den: 12800 },
+        frame_rate: Ratio { num: 25, den: 1 },
         picture: Default::default(),
     };
     let dir = tempfile::tempdir().unwrap();

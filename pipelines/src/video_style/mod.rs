@@ -8,9 +8,9 @@
 //! The pipeline holds its model behind `dyn StyleModel`, loaded by a
 //! [`ModelLoader`]: libtorch in use, anything cheaper in its tests.
 
+mod params;
 pub mod plan;
 pub mod report;
-pub mod watch;
 pub mod work;
 
 use std::path::Path;
@@ -18,24 +18,19 @@ use std::sync::Arc;
 
 use crate::flicker::{FlickerPair, FlickerSums};
 use serde_json::json;
-pub use stylize_engine::azure::{Service, StorageUrl};
-use stylize_engine::container::StreamPlan;
-use stylize_engine::driver::{run_job, JobSpec, Pipeline};
-use stylize_engine::job::{file_digest, Manifest};
-pub use stylize_engine::location::{Location, RemoteOptions};
-pub use stylize_engine::output::{Destination, Overwrite};
-use stylize_engine::plan::Plan;
-use stylize_engine::probe::MediaInfo;
-use stylize_engine::transport::Handler;
-use stylize_engine::EngineError;
+use stylize_engine::{
+    file_digest, run_job, EngineError, Handler, JobSpec, Manifest, MediaInfo, Pipeline, Plan, StreamPlan,
+};
+pub use stylize_engine::{
+    Counts, Destination, InProcessLauncher, Launcher, Location, NoProgress, Overwrite, Progress, Remote,
+};
 use stylize_models::torch::TorchModel;
 pub use stylize_models::torch::{set_threads, DeviceChoice, ModelSpec, PixelRange, Precision};
 use stylize_models::{ModelError, StyleModel};
 use stylize_worker::deflicker::WARMUP_FRAMES;
 pub use stylize_worker::{DeflickerMode, EncodeSettings, WorkerOptions};
 
-pub use stylize_engine::driver::{Counts, Launch, NoProgress, Progress};
-pub use stylize_engine::launch::Cluster;
+pub use params::{StyleParams, PIPELINE};
 
 use crate::error::PipelineError;
 use report::{JobReport, StyleFacts};
@@ -59,8 +54,8 @@ pub struct StyleJob {
     /// The job's log (JSON lines, `<job>.jsonl`) goes to this separate
     /// store when given: those who upload inputs need not read logs.
     pub logs: Option<Location>,
-    /// How remote locations may be reached (`--sas-only`).
-    pub remote: RemoteOptions,
+    /// What reaches remote locations (a storage adapter).
+    pub remote: Arc<dyn Remote>,
     /// The model and style.
     pub model: ModelSpec,
     /// Where to run the model.
@@ -90,7 +85,7 @@ impl StyleJob {
             input: self.input.clone(),
             store: self.store.clone(),
             logs: self.logs.clone(),
-            remote: self.remote,
+            remote: self.remote.clone(),
             destination: self.destination.clone(),
             overwrite: self.overwrite.clone(),
         }
@@ -165,7 +160,7 @@ impl Pipeline for VideoStyle<'_> {
             job.precision = model.precision();
         }
         self.model = Some(model);
-        job_params(&job, cuda)
+        Ok(job_params(&job, cuda)?.to_value())
     }
 
     fn plan(&self, info: &MediaInfo) -> Plan {
@@ -182,11 +177,16 @@ impl Pipeline for VideoStyle<'_> {
         // load their own with their first shard.
         (0..self.job.parallel_shards.max(1))
             .map(|k| {
-                let handler =
-                    ShardHandler::new(self.loader.clone(), self.job.device, self.job.precision, self.worker.clone())
-                        .map_err(scratch_error)?
-                        .with_model(if k == 0 { self.model.take() } else { None })
-                        .with_progress(progress.clone());
+                let handler = ShardHandler::new(
+                    self.loader.clone(),
+                    model_digest(&self.job.model)?,
+                    self.job.device,
+                    self.job.precision,
+                    self.worker.clone(),
+                )
+                .map_err(scratch_error)?
+                .with_model(if k == 0 { self.model.take() } else { None })
+                .with_progress(progress.clone());
                 Ok(Box::new(handler) as Box<dyn Handler>)
             })
             .collect()
@@ -207,20 +207,31 @@ impl Pipeline for VideoStyle<'_> {
 }
 
 /// Run the whole job and commit its output; returns its report.
-pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launch: Launch<'_>) -> Result<JobReport, PipelineError> {
+pub fn run(job: &StyleJob, progress: Arc<dyn Progress>, launcher: &dyn Launcher) -> Result<JobReport, PipelineError> {
     let mut pipeline = VideoStyle::new(job, torch_loader(job));
-    run_job(&job.spec(), &mut pipeline, launch, progress)
+    run_job(&job.spec(), &mut pipeline, launcher, progress)
 }
 
-/// A worker rank's part of the job (every rank but 0, under mpirun): run
-/// the shards rank 0 sends until it says stop. The rank's GPU, if any, is
-/// chosen by its local rank.
-pub fn serve(job: &StyleJob, cluster: &Cluster) -> Result<(), PipelineError> {
-    let device = job.device.for_local_rank(cluster.local_rank());
-    let mut handler =
-        ShardHandler::new(torch_loader(job), device, job.precision, job.worker.clone()).map_err(scratch_error)?;
-    cluster.serve(&mut handler)?;
-    Ok(())
+/// What a remote worker (an MPI rank, a queue worker) runs the job's
+/// shards with; the `local_index`-th worker on its node takes that GPU.
+pub fn remote_handler(job: &StyleJob, local_index: usize) -> Result<Box<dyn Handler>, PipelineError> {
+    let device = job.device.for_local_rank(local_index);
+    let handler =
+        ShardHandler::new(torch_loader(job), model_digest(&job.model)?, device, job.precision, job.worker.clone())
+            .map_err(scratch_error)?;
+    Ok(Box::new(handler))
+}
+
+/// SHA-256 of the model file: what a job's parameters name and every
+/// worker checks its own model against.
+fn model_digest(model: &ModelSpec) -> Result<String, PipelineError> {
+    let path = match model {
+        ModelSpec::Builtin { path, .. }
+        | ModelSpec::User { path, .. }
+        | ModelSpec::Arbitrary { path, .. }
+        | ModelSpec::Learned { path, .. } => path,
+    };
+    Ok(file_digest(path)?)
 }
 
 fn scratch_error(e: std::io::Error) -> PipelineError {
@@ -232,22 +243,20 @@ fn scratch_error(e: std::io::Error) -> PipelineError {
 /// taken from `Debug` or from serde's variant names, so renaming a type
 /// cannot silently change every job id (and so disable every resume);
 /// `tests::job_id_is_pinned` fails if the serialisation changes.
-fn job_params(job: &StyleJob, cuda: bool) -> Result<serde_json::Value, PipelineError> {
-    let (kind, model_digest, style) = match &job.model {
-        ModelSpec::Builtin { path, blend } => ("builtin", file_digest(path)?, json!(blend.weights())),
-        ModelSpec::User { path, range } => {
+fn job_params(job: &StyleJob, cuda: bool) -> Result<StyleParams, PipelineError> {
+    let (kind, style) = match &job.model {
+        ModelSpec::Builtin { blend, .. } => ("builtin", json!(blend.weights())),
+        ModelSpec::User { range, .. } => {
             let range = match range {
                 PixelRange::Unit => "0-1",
                 PixelRange::Byte => "0-255",
             };
-            ("user", file_digest(path)?, json!(range))
+            ("user", json!(range))
         }
-        ModelSpec::Arbitrary { path, style, .. } => ("arbitrary", file_digest(path)?, json!(style.values)),
-        ModelSpec::Learned { path, style, blend, .. } => (
-            "learned",
-            file_digest(path)?,
-            json!({ "slot": style.slot, "rows": style.rows, "weights": blend.weights() }),
-        ),
+        ModelSpec::Arbitrary { style, .. } => ("arbitrary", json!(style.values)),
+        ModelSpec::Learned { style, blend, .. } => {
+            ("learned", json!({ "slot": style.slot, "rows": style.rows, "weights": blend.weights() }))
+        }
     };
     // As loaded (`auto` resolved); the spelling is `Precision::name`'s.
     let precision = job.precision.name();
@@ -256,24 +265,21 @@ fn job_params(job: &StyleJob, cuda: bool) -> Result<serde_json::Value, PipelineE
         DeflickerMode::Still => "still",
         DeflickerMode::Motion => "motion",
     };
-    Ok(json!({
-        // 2: colour, depth, chroma and aspect follow the source.
-        // 3: the 26-style network in bf16/fp16 takes pixels as 0-255.
-        "pipeline": "video_style/3",
-        "model": kind,
-        "model_sha256": model_digest,
-        "style": style,
-        "device": if cuda { "cuda" } else { "cpu" },
-        "precision": precision,
-        "batch": job.worker.batch,
-        // CPU kernels' last bits depend on the thread count.
-        "model_threads": job.threads,
-        "crf": job.worker.encode.crf,
-        "preset": job.worker.encode.preset,
-        "x264_threads": job.worker.encode.threads,
-        "deflicker": deflicker,
-        "shard_frames": job.shard_frames,
-    }))
+    Ok(StyleParams {
+        pipeline: PIPELINE.into(),
+        model: kind.into(),
+        model_sha256: model_digest(&job.model)?,
+        style,
+        device: if cuda { "cuda" } else { "cpu" }.into(),
+        precision: precision.into(),
+        batch: job.worker.batch,
+        model_threads: job.threads,
+        crf: job.worker.encode.crf,
+        preset: job.worker.encode.preset.clone(),
+        x264_threads: job.worker.encode.threads,
+        deflicker: deflicker.into(),
+        shard_frames: job.shard_frames,
+    })
 }
 
 /// `u1/clip.mp4` styled `mosaic` → `u1/clip.mosaic.<tag>.mp4`: the
@@ -293,7 +299,7 @@ pub fn output_name(input_path: &str, label: &str, tag: &str, extension: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stylize_engine::job::job_id;
+    use stylize_engine::job_id;
 
     /// One job id, pinned: if this fails, the parameters' serialisation
     /// changed and every stored job would be redone from scratch. Change
@@ -307,8 +313,8 @@ mod tests {
             input: Location::Local("clip.mp4".into()),
             store: Location::Local("out".into()),
             logs: None,
-            remote: RemoteOptions::default(),
-            model: ModelSpec::User { path: model, range: PixelRange::Byte },
+            remote: Arc::new(stylize_engine::NoRemote),
+            model: ModelSpec::User { path: model.clone(), range: PixelRange::Byte },
             device: DeviceChoice::Cpu,
             precision: Precision::Fp32,
             worker: WorkerOptions { batch: 1, ..WorkerOptions::default() },
@@ -318,10 +324,23 @@ mod tests {
             destination: Destination::Named,
             overwrite: Overwrite::Never,
         };
-        let params = job_params(&job, false).unwrap();
+        let typed = job_params(&job, false).unwrap();
+        let params = typed.to_value();
         assert_eq!(params["precision"], "fp32");
         assert_eq!(params["deflicker"], "still");
         assert_eq!(params["style"], "0-255");
         assert_eq!(job_id(&"ab".repeat(32), &params), "8191e3d05363cea5");
+
+        // A worker runs it only with the same model file.
+        let digest = file_digest(&model).unwrap();
+        let (read, precision) = StyleParams::for_worker(&params, 4, &digest).unwrap();
+        assert_eq!((read, precision), (typed, Precision::Fp32));
+        let other = StyleParams::for_worker(&params, 4, &"0".repeat(64)).unwrap_err();
+        assert_eq!(other.kind, stylize_engine::TaskErrorKind::Mismatch);
+        assert!(other.message.starts_with("shard 4: the job's model file has SHA-256 "), "{}", other.message);
+        let mut old = params.clone();
+        old["pipeline"] = "video_style/2".into();
+        let err = StyleParams::for_worker(&old, 4, &digest).unwrap_err().message;
+        assert_eq!(err, "shard 4: the job is video_style/2, this worker runs video_style/3");
     }
 }

@@ -2,8 +2,7 @@
 //! each. Only the video decides where the cuts fall, never the number of
 //! workers: the output is then the same for any number of ranks.
 
-use stylize_engine::plan::{Plan, Shard};
-use stylize_engine::probe::VideoInfo;
+use stylize_engine::{Plan, Shard, VideoInfo};
 
 /// Shards start on keyframes and grow GOP by GOP until they hold at least
 /// `target` frames; a GOP longer than `target` is one shard of its own.
@@ -47,7 +46,7 @@ pub fn plan(video: &VideoInfo, target: u64, warmup: usize) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stylize_engine::probe::Ratio;
+    use stylize_engine::Ratio;
 
     fn video(frames: i64, gop: i64) -> VideoInfo {
         VideoInfo {

@@ -1,13 +1,13 @@
 //! report: the video style pipeline's part of the job report (the engine
-//! writes the rest, `stylize_engine::report`).
+//! writes the rest, `stylize_engine::JobReport`).
 
 use crate::flicker::FlickerPair;
 use serde::{Deserialize, Serialize};
 
-pub use stylize_engine::report::{ShardTiming, Transfer, VideoFacts};
+pub use stylize_engine::{ShardTiming, Transfer, VideoFacts, WorkerSummary};
 
 /// What a style job did: the engine's report with the pipeline's facts.
-pub type JobReport = stylize_engine::report::JobReport<StyleFacts>;
+pub type JobReport = stylize_engine::JobReport<StyleFacts>;
 
 /// The video style pipeline's part of the report.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,22 +1,25 @@
-//! work: what a worker (a rank, or rank 0's own thread) does with a task:
+//! work: what a worker (a thread of the coordinator, an MPI rank, a queue
+//! worker) does with a task: check that it can run the job as resolved,
 //! write the segment it received to scratch, run the worker stages, and
 //! hand back the encoded segment's bytes.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use stylize_engine::transport::{Handler, ResultHeader, Task, TaskError, TaskErrorKind, TaskOutput};
+use stylize_engine::{Handler, Payload, ResultHeader, Task, TaskError, TaskErrorKind, TaskOutput};
 use stylize_models::torch::{DeviceChoice, Precision};
 use stylize_models::StyleModel;
 use stylize_worker::WorkerError;
-use stylize_worker::{run_shard, VideoFormat, WorkerOptions};
+use stylize_worker::{run_shard, WorkerOptions};
 
-use super::{ModelLoader, Progress};
+use super::{ModelLoader, Progress, StyleParams};
 
 /// Runs shards through the worker stages.
 pub struct ShardHandler {
     model: Option<Box<dyn StyleModel>>,
     loader: ModelLoader,
+    /// SHA-256 of this worker's model file: a task naming another is refused.
+    model_sha256: String,
     device: DeviceChoice,
     precision: Precision,
     options: WorkerOptions,
@@ -26,11 +29,12 @@ pub struct ShardHandler {
 
 impl ShardHandler {
     /// A handler that loads its model with `loader` on the first task
-    /// (remote ranks: a load error then fails that task, naming the rank),
-    /// at the precision the task's parameters name (`precision` if they
-    /// name none).
+    /// (remote workers: a load error then fails that task, naming the
+    /// worker), at the precision the task's parameters name; `precision`
+    /// is the one asked for here, used when the job did not resolve one.
     pub fn new(
         loader: ModelLoader,
+        model_sha256: String,
         device: DeviceChoice,
         precision: Precision,
         options: WorkerOptions,
@@ -38,6 +42,7 @@ impl ShardHandler {
         Ok(ShardHandler {
             model: None,
             loader,
+            model_sha256,
             device,
             precision,
             options,
@@ -65,9 +70,10 @@ impl Handler for ShardHandler {
         let started = Instant::now();
         let shard = &task.header.shard;
         inject_fault(shard.index)?;
+        let (_, precision) = StyleParams::for_worker(&task.header.params, shard.index, &self.model_sha256)?;
+        let precision = if precision == Precision::Auto { self.precision } else { precision };
         if self.model.is_none() {
-            let precision = task.header.params["precision"].as_str().and_then(Precision::from_name);
-            let model = (self.loader)(self.device, precision.unwrap_or(self.precision))
+            let model = (self.loader)(self.device, precision)
                 .map_err(|e| TaskError::new(TaskErrorKind::Model, format!("shard {}: {e}", shard.index)))?;
             self.options.batch = self.options.batch_for(model.is_cuda());
             self.model = Some(model);
@@ -75,15 +81,12 @@ impl Handler for ShardHandler {
         let model = self.model.as_mut().expect("loaded above").as_mut();
         let input = self.scratch.path().join(format!("in-{:05}.nut", shard.index));
         let output = self.scratch.path().join(format!("out-{:05}.mp4", shard.index));
-        std::fs::write(&input, &task.segment).map_err(|e| io_error(shard.index, "writing its segment", &e))?;
-        let v = task.header.video;
-        let format = VideoFormat {
-            width: v.width,
-            height: v.height,
-            time_base: v.time_base.into(),
-            frame_rate: v.frame_rate.into(),
-            picture: v.picture,
+        let Some(segment) = task.segment.inline() else {
+            let why = format!("shard {}: the task's segment was not fetched from the store", shard.index);
+            return Err(TaskError::new(TaskErrorKind::Storage, why));
         };
+        std::fs::write(&input, segment).map_err(|e| io_error(shard.index, "writing its segment", &e))?;
+        let format = task.header.video;
         let progress = self.progress.clone();
         let on_frames = move |n: u64| {
             if let Some(p) = &progress {
@@ -98,14 +101,13 @@ impl Handler for ShardHandler {
         Ok(TaskOutput {
             header: ResultHeader {
                 shard: shard.index,
-                rank: 0,
                 frames: stats.frames,
                 wall_secs: started.elapsed().as_secs_f64(),
                 model_secs: stats.model.as_secs_f64(),
                 figures: stats.flicker.map(|f| serde_json::to_value(f).expect("sums serialise")),
                 ..Default::default()
             },
-            segment,
+            segment: Payload::Inline(segment),
         })
     }
 }

@@ -10,11 +10,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use azurite_support::{admin_sas, in_an_hour, key, Azurite, Shown, ACCOUNT, KEY};
-use stylize_engine::azure::{
+use stylize_azure::{
     container_sas, decode_payload, download_blob, parse_blob_created, queue_sas, upload_blob, BlobStore, EventQueue,
     SasProtocol, BLOCK_SIZE,
 };
-use stylize_engine::store::Store;
+use stylize_engine::Store;
 
 /// A file of `len` bytes whose content depends on every offset.
 fn pattern_file(dir: &Path, name: &str, len: usize) -> std::path::PathBuf {
@@ -169,9 +169,8 @@ fn sas_only_refuses_keys_and_bare_urls() {
     assert!(err.ends_with(": --sas-only: an account key is not allowed"), "{err}");
     assert!(err.contains("AccountKey=REDACTED"), "{err}");
     shown.add(err);
-    let err = stylize_engine::azure::EventQueue::open(&format!("{}/events", az.queue_endpoint()), true)
-        .unwrap_err()
-        .to_string();
+    let err =
+        stylize_azure::EventQueue::open(&format!("{}/events", az.queue_endpoint()), true).unwrap_err().to_string();
     assert!(err.ends_with(": no SAS token"), "{err}");
     shown.add(err);
 
@@ -282,7 +281,7 @@ fn event_queue_receive_extend_delete_poison() {
     // watcher may hold the message now), and the message stays...
     q.delete(&a).expect("a stale receipt is not an error");
     // ...until deleted with the new receipt.
-    q.delete(&stylize_engine::azure::QueueMessage { pop_receipt: receipt, ..a.clone() }).unwrap();
+    q.delete(&stylize_azure::QueueMessage { pop_receipt: receipt, ..a.clone() }).unwrap();
 
     // junk: poison with the parser's reason.
     let reason = parse_blob_created(&junk.payload()).unwrap_err().to_string();

@@ -24,15 +24,48 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use stylize_engine::azure::EventFilter;
-use stylize_engine::azure::{parse_blob_created, EventQueue, QueueMessage, Service, StorageUrl};
-use stylize_engine::location::{open_store, Location};
-use stylize_engine::store::check_writable;
-use stylize_engine::EngineError;
+use stylize_engine::{check_writable, open_store, EngineError, Location};
 use tracing::{error, info, warn};
 
-use super::{run, Launch, NoProgress, StyleJob};
-use crate::error::PipelineError;
+use crate::events::{parse_blob_created, EventFilter};
+use crate::queue::{EventQueue, QueueMessage};
+use crate::remote::AzureRemote;
+use crate::url::{Service, StorageUrl};
+
+/// Runs the job of one upload: the watcher knows queues and events, not
+/// what a job does (the CLI runs a pipeline here).
+pub trait JobRunner {
+    /// Run the job whose input is `input` and commit its output.
+    fn run(&mut self, input: Location) -> Result<Committed, JobFailure>;
+}
+
+/// A job whose output is committed.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// The job id.
+    pub job: String,
+    /// The output, as shown.
+    pub output: String,
+}
+
+/// A job that failed, and whether a retry could help.
+#[derive(Debug, Clone)]
+pub struct JobFailure {
+    /// True when running it again cannot succeed (not a video, a wrong
+    /// model): the message is poisoned at once.
+    pub permanent: bool,
+    /// The one-line cause.
+    pub message: String,
+}
+
+/// Where the jobs write: checked before any message is taken.
+#[derive(Debug, Clone)]
+pub struct JobStores {
+    /// Outputs and job state.
+    pub store: Location,
+    /// The jobs' logs, when kept apart.
+    pub logs: Option<Location>,
+}
 
 /// What to watch and how.
 #[derive(Debug, Clone)]
@@ -73,11 +106,16 @@ const RECEIVE_ATTEMPTS: u32 = 5;
 /// The longest pause between two receives that failed.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// Consume the queue, running `template` (its input replaced) per event.
-pub fn watch(options: &WatchOptions, template: &StyleJob) -> Result<WatchSummary, PipelineError> {
-    let queue = Arc::new(EventQueue::open(&options.queue, template.remote.sas_only)?);
+/// Consume the queue, giving `runner` the job of each upload.
+pub fn watch(
+    options: &WatchOptions,
+    template: &JobStores,
+    remote: &AzureRemote,
+    runner: &mut dyn JobRunner,
+) -> Result<WatchSummary, EngineError> {
+    let queue = Arc::new(EventQueue::open(&options.queue, remote.sas_only)?);
     let inputs = StorageUrl::parse(&options.inputs, Service::Blob)?;
-    preflight(&queue, &inputs, template)?;
+    preflight(&queue, &inputs, template, remote)?;
     let mut summary = WatchSummary::default();
     info!(queue = %queue.describe(), "watching");
     let mut failures = 0u32;
@@ -93,7 +131,7 @@ pub fn watch(options: &WatchOptions, template: &StyleJob) -> Result<WatchSummary
             Err(e) => {
                 failures += 1;
                 if options.until_empty && failures >= RECEIVE_ATTEMPTS {
-                    return Err(e.into());
+                    return Err(e);
                 }
                 let pause = options.poll.saturating_mul(1 << failures.min(5)).min(MAX_BACKOFF);
                 warn!("{e}; trying again in {} s", pause.as_secs());
@@ -110,7 +148,7 @@ pub fn watch(options: &WatchOptions, template: &StyleJob) -> Result<WatchSummary
         }
         for message in messages {
             let id = message.id.clone();
-            if let Err(e) = handle(&queue, message, &inputs, options, template, &mut summary) {
+            if let Err(e) = handle(&queue, message, &inputs, options, (template, remote), runner, &mut summary) {
                 warn!(message = %id, error = %e, "storage error: the message is left for a retry");
                 summary.retried += 1;
             }
@@ -122,18 +160,23 @@ pub fn watch(options: &WatchOptions, template: &StyleJob) -> Result<WatchSummary
 /// job would fail: an expired SAS, a queue or inputs container that cannot
 /// be read, outputs or logs that cannot be written, a poison queue out of
 /// reach with nowhere else to record bad messages.
-fn preflight(queue: &EventQueue, inputs: &StorageUrl, template: &StyleJob) -> Result<(), PipelineError> {
+fn preflight(
+    queue: &EventQueue,
+    inputs: &StorageUrl,
+    template: &JobStores,
+    remote: &AzureRemote,
+) -> Result<(), EngineError> {
     inputs.check_expiry()?;
     if inputs.container.is_none() {
-        return Err(inputs.error("--inputs names no container").into());
+        return Err(inputs.error("--inputs names no container"));
     }
     if inputs.sas_param("sp").is_some_and(|sp| !sp.contains('r')) {
-        return Err(inputs.error("--inputs: the SAS cannot read blobs (no 'r' in sp)").into());
+        return Err(inputs.error("--inputs: the SAS cannot read blobs (no 'r' in sp)"));
     }
-    let store = open_store(&template.store, template.remote)?;
+    let store = open_store(&template.store, remote)?;
     check_writable(store.as_ref())?;
     if let Some(logs) = &template.logs {
-        check_writable(open_store(logs, template.remote)?.as_ref())?;
+        check_writable(open_store(logs, remote)?.as_ref())?;
     }
     queue.check_readable()?;
     match queue.check_poison() {
@@ -145,13 +188,12 @@ fn preflight(queue: &EventQueue, inputs: &StorageUrl, template: &StyleJob) -> Re
         Err(e) => Err(EngineError::Remote {
             url: queue.describe(),
             reason: format!("{e}; give a SAS that reaches the poison queue too, or --logs to keep bad messages there"),
-        }
-        .into()),
+        }),
     }
 }
 
 /// Every SAS the watcher uses is still within its expiry.
-fn still_valid(inputs: &StorageUrl, template: &StyleJob) -> Result<(), PipelineError> {
+fn still_valid(inputs: &StorageUrl, template: &JobStores) -> Result<(), EngineError> {
     inputs.check_expiry()?;
     for at in std::iter::once(&template.store).chain(template.logs.as_ref()) {
         if let Location::Remote(url) = at {
@@ -166,7 +208,12 @@ fn still_valid(inputs: &StorageUrl, template: &StyleJob) -> Result<(), PipelineE
 /// Take `message` off the work queue as poison: into `<queue>-poison`
 /// (whole, or as an excerpt when too large), else into the logs store,
 /// else into this watcher's own log; in every case it leaves the queue.
-fn poison(queue: &EventQueue, message: &QueueMessage, reason: &str, template: &StyleJob) -> Result<(), PipelineError> {
+fn poison(
+    queue: &EventQueue,
+    message: &QueueMessage,
+    reason: &str,
+    (template, remote): (&JobStores, &AzureRemote),
+) -> Result<(), EngineError> {
     let Err(e) = queue.poison(message, reason) else { return Ok(()) };
     let record = serde_json::json!({
         "reason": reason,
@@ -178,13 +225,13 @@ fn poison(queue: &EventQueue, message: &QueueMessage, reason: &str, template: &S
     let saved = template
         .logs
         .as_ref()
-        .map(|logs| open_store(logs, template.remote).and_then(|s| s.put(&key, record.to_string().as_bytes())));
+        .map(|logs| open_store(logs, remote).and_then(|s| s.put(&key, record.to_string().as_bytes())));
     match saved {
         Some(Ok(())) => {
             warn!(message = %message.id, %reason, "poison queue unreachable ({e}): saved as {key} in the logs store")
         }
         other => {
-            let excerpt = stylize_engine::azure::poison_excerpt(message, reason);
+            let excerpt = crate::queue::poison_excerpt(message, reason);
             let why = match other {
                 Some(Err(logs_error)) => format!("{e}; logs store: {logs_error}"),
                 _ => e.to_string(),
@@ -201,9 +248,10 @@ fn handle(
     message: QueueMessage,
     inputs: &StorageUrl,
     options: &WatchOptions,
-    template: &StyleJob,
+    template: (&JobStores, &AzureRemote),
+    runner: &mut dyn JobRunner,
     summary: &mut WatchSummary,
-) -> Result<(), PipelineError> {
+) -> Result<(), EngineError> {
     if message.dequeue_count > options.max_dequeues {
         poison(queue, &message, &format!("gave up after {} attempts", message.dequeue_count - 1), template)?;
         summary.poisoned += 1;
@@ -248,15 +296,12 @@ fn handle(
     };
     let mut outcome: Result<(), (bool, String)> = Ok(());
     for event in &work {
-        let mut job = template.clone();
-        job.input = Location::Remote(inputs.blob_url(&event.blob)?.to_string());
-        // The same path uploaded again is new content for the same output.
-        job.overwrite = super::Overwrite::Always;
+        let input = Location::Remote(inputs.blob_url(&event.blob)?.to_string());
         info!(blob = %event.blob, container = %event.container, "job for upload");
-        match run(&job, Arc::new(NoProgress), Launch::InProcess) {
-            Ok(report) => info!(job = %report.job, output = %report.output, "committed"),
+        match runner.run(input) {
+            Ok(done) => info!(job = %done.job, output = %done.output, "committed"),
             Err(e) => {
-                outcome = Err((is_permanent(&e), e.to_string()));
+                outcome = Err((e.permanent, e.message));
                 break;
             }
         }
@@ -280,14 +325,4 @@ fn handle(
         }
     }
     Ok(())
-}
-
-/// Failures a retry cannot fix: the input is not there or not a video,
-/// the model or style is wrong.
-fn is_permanent(e: &PipelineError) -> bool {
-    match e {
-        PipelineError::Engine(EngineError::BadInput { .. }) | PipelineError::Model(_) => true,
-        PipelineError::Engine(EngineError::Worker { kind, .. }) => kind.is_permanent(),
-        _ => false,
-    }
 }

@@ -17,8 +17,9 @@ use azure_core::http::{
     new_http_client, ClientOptions, ExponentialRetryOptions, HttpClientOptions, RetryOptions, Transport,
 };
 
-use super::url::{redact, StorageUrl};
-use crate::error::{EngineError, Result};
+use super::url::StorageUrl;
+use stylize_engine::redact;
+use stylize_engine::{EngineError, Result};
 
 /// Longest a small request (metadata, list page, queue call) may take,
 /// retries included.
@@ -142,4 +143,12 @@ pub(crate) fn reason(op: &str, e: &azure_core::Error) -> String {
 pub(crate) fn remote<'a>(what: &'a StorageUrl, op: &str) -> impl FnOnce(azure_core::Error) -> EngineError + 'a {
     let op = op.to_string();
     move |e| what.error(reason(&op, &e))
+}
+
+/// A fresh random nonce per upload (std's hasher keys are random).
+pub(super) fn nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.finish()
 }

@@ -13,14 +13,14 @@
 //! unit tests pin signatures computed by Azurite 3.35's own signing code.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::url::redact;
-use crate::error::{EngineError, Result};
+use stylize_engine::redact;
+use stylize_engine::{EngineError, Result};
 
 /// The `sv` written into every token: accepted by Azure and Azurite 3.35.
 pub const SAS_VERSION: &str = "2021-08-06";
@@ -81,22 +81,7 @@ impl SasProtocol {
     }
 }
 
-/// Format a time as the SAS `se`/`st` value: `YYYY-MM-DDThh:mm:ssZ`, UTC.
-pub fn format_time(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
+pub use stylize_engine::format_time;
 
 fn check_chars(what: &str, value: &str, allowed: &str) -> Result<()> {
     if value.is_empty() || !value.chars().all(|c| allowed.contains(c)) {
@@ -281,6 +266,7 @@ impl ConnectionString {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     const DEV_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
     const SE: &str = "2030-01-02T03:04:05Z";

@@ -26,7 +26,7 @@ use base64::Engine as _;
 
 use super::rt::{self, limit, remote, Shared, OP_TIMEOUT};
 use super::url::{Service, StorageUrl};
-use crate::error::Result;
+use stylize_engine::Result;
 
 /// A received message. `pop_receipt` changes on every [`EventQueue::extend`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,7 +201,7 @@ impl EventQueue {
                     send_to(&self.poison, &self.poison_url, &short).await.map_err(|_| first)?;
                 }
             }
-            Ok::<(), crate::EngineError>(())
+            Ok::<(), stylize_engine::EngineError>(())
         })?;
         self.delete(msg)
     }
@@ -228,7 +228,7 @@ pub fn poison_excerpt(msg: &QueueMessage, reason: &str) -> String {
         "reason": reason,
         "message_excerpt": &msg.text[..end],
         "message_bytes": msg.text.len(),
-        "message_sha256": crate::job::digest(msg.text.as_bytes()),
+        "message_sha256": stylize_engine::digest(msg.text.as_bytes()),
         "truncated": true,
     })
     .to_string()

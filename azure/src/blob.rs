@@ -27,9 +27,10 @@ use futures::stream::{FuturesUnordered, StreamExt, TryStreamExt};
 
 use super::rt::{self, limit, remote, Shared, BLOCK_TIMEOUT, OP_TIMEOUT};
 use super::sas::{account_sas, container_sas, AccountKey, ConnectionString, SasProtocol};
-use super::url::{redact, Service, StorageUrl};
-use crate::error::{EngineError, Result};
-use crate::store::Store;
+use super::url::{Service, StorageUrl};
+use stylize_engine::redact;
+use stylize_engine::Store;
+use stylize_engine::{EngineError, Result};
 
 /// Size of one staged block and of one download partition.
 pub const BLOCK_SIZE: usize = 4 * 1024 * 1024;
@@ -185,9 +186,9 @@ impl BlobStore {
     }
 
     /// What a lease on `key` needs: its client, its shown URL, the runtime.
-    pub(super) fn lease_parts(&self, key: &str) -> Result<(BlobClient, StorageUrl, Arc<Shared>)> {
+    fn lock_blob(&self, key: &str) -> Result<super::lease::LockBlob> {
         let t = self.blob_target(key)?;
-        Ok((self.blob_client(&t)?, t.shown, self.shared.clone()))
+        Ok(super::lease::LockBlob { client: self.blob_client(&t)?, shown: t.shown, shared: self.shared.clone() })
     }
 
     /// All blob names (full, with the store prefix) under `name_prefix`.
@@ -235,14 +236,6 @@ struct Target {
     shown: StorageUrl,
 }
 
-/// A fresh random nonce per upload (std's hasher keys are random).
-pub(super) fn upload_nonce() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
-    h.finish()
-}
-
 /// Stage `next_chunk`'s blocks (up to [`PARALLEL_BLOCKS`] at once), then
 /// commit them in order with one `Put Block List`.
 async fn upload_blocks(
@@ -250,7 +243,7 @@ async fn upload_blocks(
     shown: &StorageUrl,
     mut next_chunk: impl FnMut() -> Result<Option<Vec<u8>>>,
 ) -> Result<()> {
-    let nonce = upload_nonce();
+    let nonce = rt::nonce();
     let mut ids: Vec<Vec<u8>> = Vec::new();
     let mut inflight = FuturesUnordered::new();
     while let Some(chunk) = next_chunk()? {
@@ -314,23 +307,24 @@ async fn download_to_file(client: &BlobClient, shown: &StorageUrl, dst: &Path) -
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp")
         .tempfile_in(&dir)
-        .map_err(EngineError::io(&dir, "creating a temporary file"))?;
+        .map_err(EngineError::io_at(&dir, "creating a temporary file"))?;
     loop {
         match tokio::time::timeout(OP_TIMEOUT, body.next()).await {
             Err(_) => return Err(shown.error(format!("downloading: no data for {} s", OP_TIMEOUT.as_secs()))),
             Ok(None) => break,
             Ok(Some(Err(e))) => return Err(remote(shown, "downloading")(e)),
-            Ok(Some(Ok(bytes))) => tmp.write_all(&bytes).map_err(EngineError::io(dst, "writing"))?,
+            Ok(Some(Ok(bytes))) => tmp.write_all(&bytes).map_err(EngineError::io_at(dst, "writing"))?,
         }
     }
-    tmp.as_file().sync_all().map_err(EngineError::io(dst, "syncing"))?;
-    tmp.persist(dst).map_err(|e| EngineError::io(dst, "renaming into place")(e.error))?;
+    tmp.as_file().sync_all().map_err(EngineError::io_at(dst, "syncing"))?;
+    tmp.persist(dst).map_err(|e| EngineError::io_at(dst, "renaming into place")(e.error))?;
     Ok(true)
 }
 
 impl Store for BlobStore {
-    fn lock(&self, key: &str, waiting: &dyn Fn()) -> Result<crate::store::Held> {
-        super::lease::lock(self, key, waiting)
+    fn lock(&self, key: &str, waiting: &dyn Fn()) -> Result<stylize_engine::Held> {
+        let create = || if self.exists(key)? { Ok(()) } else { self.put(key, b"") };
+        super::lease::lock(self.lock_blob(key)?, &create, waiting)
     }
 
     fn describe(&self) -> String {
@@ -364,9 +358,9 @@ impl Store for BlobStore {
     fn put_file(&self, key: &str, src: &Path) -> Result<()> {
         let t = self.blob_target(key)?;
         let client = self.block_client(&t)?;
-        let mut file = std::fs::File::open(src).map_err(EngineError::io(src, "opening"))?;
+        let mut file = std::fs::File::open(src).map_err(EngineError::io_at(src, "opening"))?;
         self.shared.block_on(upload_blocks(&client, &t.shown, || {
-            read_block(&mut file).map_err(EngineError::io(src, "reading"))
+            read_block(&mut file).map_err(EngineError::io_at(src, "reading"))
         }))
     }
 

@@ -28,11 +28,19 @@ use ::mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use ::mpi::topology::Communicator;
 use ::mpi::Tag;
 
-use super::{
-    decode_message, encode_message, Event, Handler, InProcess, ResultHeader, Task, TaskFailure, TaskHeader, TaskOutput,
-    Transport,
+use stylize_engine::{
+    decode_message, encode_message, hostname, EngineError, Event, Handler, InProcess, Payload, Result, ResultHeader,
+    Task, TaskError, TaskFailure, TaskHeader, TaskOutput, Transport, TransportError, WorkerId,
 };
-use crate::error::{EngineError, Result};
+
+/// A rank as the job names its workers: `rank 2 (node-b)`.
+pub fn worker_id(rank: i32, host: impl Into<String>) -> WorkerId {
+    WorkerId { name: format!("rank {rank}"), host: host.into() }
+}
+
+fn malformed(rank: i32, why: String) -> EngineError {
+    TransportError::Malformed { from: format!("rank {rank}"), why }.into()
+}
 
 /// A worker is free: it sends this once at start; results imply it after.
 const TAG_READY: Tag = 1;
@@ -89,9 +97,8 @@ fn watchdog(blocked: Arc<Mutex<Option<Blocked>>>, stop: Arc<AtomicBool>, silence
             std::thread::sleep(Duration::from_millis(500));
             let stuck = blocked.lock().ok().and_then(|b| b.clone()).filter(|b| b.since.elapsed() > silence);
             if let Some(b) = stuck {
-                let _ = lost(EngineError::RankLost {
-                    rank: b.rank,
-                    host: b.host,
+                let _ = lost(EngineError::WorkerLost {
+                    worker: worker_id(b.rank, b.host),
                     shard: b.shard,
                     silent_secs: b.since.elapsed().as_secs(),
                 });
@@ -166,9 +173,10 @@ impl<'w> MpiTransport<'w> {
     /// Coordinate the ranks of `world`; `local` are rank 0's own workers
     /// (none: it only coordinates).
     pub fn new(world: &'w SimpleCommunicator, local: Vec<Box<dyn Handler>>) -> Result<Self> {
-        let local = (!local.is_empty()).then(|| InProcess::start(local, world.rank()));
+        let local = (!local.is_empty()).then(|| InProcess::start(local, &format!("rank {}", world.rank())));
         if local.is_none() && world.size() < 2 {
-            return Err(EngineError::Transport("--coordinator-only needs at least 2 ranks".into()));
+            let why = "a coordinator that runs no shard needs at least 2 ranks";
+            return Err(TransportError::Unavailable(why.into()).into());
         }
         let (blocked, stop_watchdog, silence) =
             (Arc::new(Mutex::new(None)), Arc::new(AtomicBool::new(false)), silence_limit());
@@ -238,20 +246,20 @@ impl<'w> MpiTransport<'w> {
                 Ok(Some(Event::Idle))
             }
             TAG_RESULT => {
-                let (header, segment): (ResultHeader, Vec<u8>) = decode_message(bytes)?;
+                let (header, segment): (ResultHeader, Vec<u8>) = decode_message(&format!("rank {rank}"), bytes)?;
                 self.busy -= 1;
                 self.working.remove(&rank);
                 self.idle.push_back(rank);
-                Ok(Some(Event::Done(TaskOutput { header, segment })))
+                Ok(Some(Event::Done(TaskOutput { header, segment: Payload::Inline(segment) })))
             }
             TAG_FAILED => {
-                let (failure, _): (TaskFailure, Vec<u8>) = decode_message(bytes)?;
+                let (failure, _): (TaskFailure, Vec<u8>) = decode_message(&format!("rank {rank}"), bytes)?;
                 self.busy -= 1;
                 self.working.remove(&rank);
                 self.idle.push_back(rank);
                 Ok(Some(Event::Failed(failure)))
             }
-            tag => Err(EngineError::Transport(format!("rank {rank} sent unknown message tag {tag}"))),
+            tag => Err(malformed(rank, format!("unknown message tag {tag}"))),
         }
     }
 
@@ -277,9 +285,8 @@ impl<'w> MpiTransport<'w> {
     /// The first busy rank silent for longer than the limit, as an error.
     fn silent_rank(&self) -> Option<EngineError> {
         let (rank, (shard, heard)) = self.working.iter().find(|(_, (_, heard))| heard.elapsed() > self.silence)?;
-        Some(lost(EngineError::RankLost {
-            rank: *rank,
-            host: self.hosts.get(rank).cloned().unwrap_or_else(|| "unknown node".into()),
+        Some(lost(EngineError::WorkerLost {
+            worker: worker_id(*rank, self.hosts.get(rank).cloned().unwrap_or_else(|| "unknown node".into())),
             shard: *shard,
             silent_secs: heard.elapsed().as_secs(),
         }))
@@ -298,7 +305,12 @@ impl Transport for MpiTransport<'_> {
             self.poll_ready();
         }
         if let Some(rank) = self.idle.pop_front() {
-            let buf = encode_message(&task.header, &task.segment);
+            let Some(segment) = task.segment.inline() else {
+                self.idle.push_front(rank);
+                let why = "MPI ranks take segments inline, not from the store";
+                return Err(TransportError::Unavailable(why.into()).into());
+            };
+            let buf = encode_message(&task.header, segment);
             self.sent += buf.len() as u64;
             let shard = task.header.shard.index;
             self.guarded(rank, shard, || self.world.process_at_rank(rank).send_with_tag(&buf[..], TAG_TASK));
@@ -363,7 +375,7 @@ pub fn release_workers(world: &SimpleCommunicator) {
 /// to stop. Between tasks it waits without spinning.
 pub fn serve(world: &SimpleCommunicator, handler: &mut dyn Handler) -> Result<()> {
     let rank = world.rank();
-    let host = super::hostname();
+    let host = hostname();
     let root = world.process_at_rank(0);
     root.send_with_tag(host.as_bytes(), TAG_READY);
     let mut idle = IdleClock::start();
@@ -374,11 +386,11 @@ pub fn serve(world: &SimpleCommunicator, handler: &mut dyn Handler) -> Result<()
             TAG_STOP => return Ok(()),
             TAG_TASK => {
                 let (idle_secs, idle_cpu_secs) = idle.stop();
-                let (header, segment): (TaskHeader, Vec<u8>) = decode_message(bytes)?;
+                let (header, segment): (TaskHeader, Vec<u8>) = decode_message("rank 0", bytes)?;
                 let shard = header.shard.index;
                 tracing::debug!(rank, shard, bytes = segment.len(), "task received");
                 let result = std::thread::scope(|s| {
-                    let work = s.spawn(|| handler.handle(Task { header, segment }));
+                    let work = s.spawn(|| handler.handle(Task { header, segment: Payload::Inline(segment) }));
                     let mut said = Instant::now();
                     while !work.is_finished() {
                         std::thread::sleep(Duration::from_millis(20));
@@ -387,24 +399,27 @@ pub fn serve(world: &SimpleCommunicator, handler: &mut dyn Handler) -> Result<()
                             said = Instant::now();
                         }
                     }
-                    work.join().unwrap_or_else(|panic| Err(super::panicked(shard, &panic)))
+                    work.join().unwrap_or_else(|panic| Err(TaskError::panicked(shard, &panic)))
                 });
                 match result {
                     Ok(mut out) => {
-                        out.header.rank = rank;
-                        out.header.host = host.clone();
+                        out.header.worker = worker_id(rank, host.clone());
                         out.header.idle_secs = idle_secs;
                         out.header.idle_cpu_secs = idle_cpu_secs;
-                        root.send_with_tag(&encode_message(&out.header, &out.segment)[..], TAG_RESULT);
+                        let Some(segment) = out.segment.inline() else {
+                            let why = "a rank's handler must return its segment inline";
+                            return Err(TransportError::Unavailable(why.into()).into());
+                        };
+                        root.send_with_tag(&encode_message(&out.header, segment)[..], TAG_RESULT);
                     }
                     Err(error) => {
-                        let failure = TaskFailure { rank, host: host.clone(), shard, error };
+                        let failure = TaskFailure { worker: worker_id(rank, host.clone()), shard, error };
                         root.send_with_tag(&encode_message(&failure, &[])[..], TAG_FAILED);
                     }
                 }
                 idle = IdleClock::start();
             }
-            tag => return Err(EngineError::Transport(format!("rank {rank}: unknown message tag {tag} from rank 0"))),
+            tag => return Err(malformed(0, format!("unknown message tag {tag} (to rank {rank})"))),
         }
     }
 }

@@ -1,24 +1,23 @@
 //! transport: how shards reach workers and segments come back. A small
-//! trait with two implementations: [`InProcess`] (a worker thread in this
-//! process) and [`mpi::MpiTransport`] (ranks of an MPI job, plus optionally
-//! a worker thread on the coordinator). Only bytes travel: a task is a
-//! shard and its stream-copied segment, a result is an encoded segment.
+//! trait with an implementation here, [`InProcess`] (worker threads in
+//! this process), and one per adapter (the MPI ranks of `stylize-mpi`).
+//! Only bytes travel: a task is a shard and its stream-copied segment, a
+//! result is an encoded segment; [`encode_message`] frames them for
+//! transports that cross processes.
 //!
 //! [`scatter_gather`] is the coordinator's loop over any transport: idle
 //! workers get the next shard as soon as they ask (dynamic balance: a slow
 //! worker simply asks less often).
-
-pub mod mpi;
 
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{EngineError, Result};
-pub use crate::task::{ResultHeader, Task, TaskError, TaskErrorKind, TaskFailure, TaskHeader, TaskOutput, VideoParams};
+use crate::error::{EngineError, Result, TransportError};
+use crate::task::{Task, TaskError, TaskFailure, TaskOutput, WorkerId};
 
-/// This node's name (for messages naming a rank's node).
+/// This node's name (for messages naming a worker's node).
 pub fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname writes a
@@ -70,8 +69,8 @@ pub trait Transport {
 /// Run every task from `next_task` on the workers of `transport`, calling
 /// `on_done` for each result (in completion order). On the first failure
 /// no new task starts, the ones running finish (and their results are
-/// still kept), and the failure is returned naming the rank, the shard and
-/// the cause.
+/// still kept), and the failure is returned naming the worker, the shard
+/// and the cause.
 pub fn scatter_gather(
     transport: &mut dyn Transport,
     mut next_task: impl FnMut() -> Result<Option<Task>>,
@@ -139,8 +138,7 @@ fn drive(
             Event::Failed(f) => {
                 in_flight -= 1;
                 failure.get_or_insert(EngineError::Worker {
-                    rank: f.rank,
-                    host: f.host,
+                    worker: f.worker,
                     shard: f.shard,
                     kind: f.error.kind,
                     message: f.error.message,
@@ -164,12 +162,14 @@ pub struct InProcess {
     events: Receiver<Event>,
     busy: usize,
     threads: Vec<JoinHandle<()>>,
-    rank: i32,
+    name: String,
 }
 
 impl InProcess {
-    /// Start one worker thread per handler; `rank` tags their results.
-    pub fn start(handlers: Vec<Box<dyn Handler>>, rank: i32) -> Self {
+    /// Start one worker thread per handler, named `name` (one thread) or
+    /// `name k` (several).
+    pub fn start(handlers: Vec<Box<dyn Handler>>, name: &str) -> Self {
+        let several = handlers.len() > 1;
         // A rendezvous: a task is handed over only to a thread that is free.
         let (task_tx, task_rx) = sync_channel::<Task>(0);
         let task_rx = std::sync::Arc::new(std::sync::Mutex::new(task_rx));
@@ -179,6 +179,7 @@ impl InProcess {
             .enumerate()
             .map(|(k, mut handler)| {
                 let (task_rx, event_tx) = (task_rx.clone(), event_tx.clone());
+                let worker = WorkerId::here(if several { format!("{name} {k}") } else { name.to_string() });
                 std::thread::Builder::new()
                     .name(format!("worker-{k}"))
                     .spawn(move || loop {
@@ -190,15 +191,15 @@ impl InProcess {
                         let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.handle(task)));
                         let event = match handled {
                             Ok(Ok(mut out)) => {
-                                out.header.host = hostname();
+                                out.header.worker = worker.clone();
+                                out.header.progress_told = true;
                                 Event::Done(out)
                             }
-                            Ok(Err(error)) => Event::Failed(TaskFailure { rank, host: hostname(), shard, error }),
+                            Ok(Err(error)) => Event::Failed(TaskFailure { worker: worker.clone(), shard, error }),
                             Err(panic) => Event::Failed(TaskFailure {
-                                rank,
-                                host: hostname(),
+                                worker: worker.clone(),
                                 shard,
-                                error: panicked(shard, &panic),
+                                error: TaskError::panicked(shard, &panic),
                             }),
                         };
                         if event_tx.send(event).is_err() {
@@ -208,7 +209,7 @@ impl InProcess {
                     .expect("a thread can be spawned")
             })
             .collect();
-        InProcess { tasks: Some(task_tx), events: event_rx, busy: 0, threads, rank }
+        InProcess { tasks: Some(task_tx), events: event_rx, busy: 0, threads, name: name.to_string() }
     }
 
     /// True while every worker runs a task.
@@ -227,8 +228,8 @@ impl InProcess {
 impl Transport for InProcess {
     fn describe(&self) -> String {
         match self.threads.len() {
-            1 => format!("in-process (rank {})", self.rank),
-            k => format!("in-process (rank {}, {k} shards side by side)", self.rank),
+            1 => format!("in-process ({})", self.name),
+            k => format!("in-process ({}, {k} shards side by side)", self.name),
         }
     }
 
@@ -236,14 +237,14 @@ impl Transport for InProcess {
         if self.is_busy() {
             return Ok(Some(task));
         }
-        let tx = self.tasks.as_ref().ok_or_else(|| EngineError::Transport("worker already finished".into()))?;
-        tx.send(task).map_err(|_| EngineError::Transport("worker thread stopped".into()))?;
+        let tx = self.tasks.as_ref().ok_or_else(|| stopped("the worker threads"))?;
+        tx.send(task).map_err(|_| stopped("a worker thread"))?;
         self.busy += 1;
         Ok(None)
     }
 
     fn next_event(&mut self) -> Result<Event> {
-        let event = self.events.recv().map_err(|_| EngineError::Transport("worker thread stopped".into()))?;
+        let event = self.events.recv().map_err(|_| stopped("a worker thread"))?;
         self.busy = self.busy.saturating_sub(1);
         Ok(event)
     }
@@ -255,7 +256,7 @@ impl Transport for InProcess {
             any_panicked |= t.join().is_err();
         }
         if any_panicked {
-            return Err(EngineError::Transport("worker thread panicked".into()));
+            return Err(stopped("a worker thread (it panicked)"));
         }
         Ok(())
     }
@@ -267,18 +268,12 @@ impl Drop for InProcess {
     }
 }
 
-/// A worker's panic as a task failure, with its message.
-fn panicked(shard: u32, panic: &Box<dyn std::any::Any + Send>) -> TaskError {
-    let what = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".into());
-    TaskError::new(TaskErrorKind::Transient, format!("shard {shard}: the worker panicked: {what}"))
+fn stopped(what: &str) -> EngineError {
+    TransportError::Stopped { what: what.into() }.into()
 }
 
 /// Frame a message: a JSON header, then raw bytes.
-pub(crate) fn encode_message<H: Serialize>(header: &H, payload: &[u8]) -> Vec<u8> {
+pub fn encode_message<H: Serialize>(header: &H, payload: &[u8]) -> Vec<u8> {
     let json = serde_json::to_vec(header).expect("headers serialise");
     let mut buf = Vec::with_capacity(4 + json.len() + payload.len());
     buf.extend_from_slice(&(json.len() as u32).to_le_bytes());
@@ -287,9 +282,9 @@ pub(crate) fn encode_message<H: Serialize>(header: &H, payload: &[u8]) -> Vec<u8
     buf
 }
 
-/// Split a framed message into its header and payload.
-pub(crate) fn decode_message<H: for<'de> Deserialize<'de>>(mut buf: Vec<u8>) -> Result<(H, Vec<u8>)> {
-    let bad = |why: &str| EngineError::Transport(format!("malformed message: {why}"));
+/// Split a framed message from `from` into its header and payload.
+pub fn decode_message<H: for<'de> Deserialize<'de>>(from: &str, mut buf: Vec<u8>) -> Result<(H, Vec<u8>)> {
+    let bad = |why: &str| EngineError::from(TransportError::Malformed { from: from.into(), why: why.into() });
     if buf.len() < 4 {
         return Err(bad("shorter than its length prefix"));
     }
@@ -306,7 +301,8 @@ pub(crate) fn decode_message<H: for<'de> Deserialize<'de>>(mut buf: Vec<u8>) -> 
 mod tests {
     use super::*;
     use crate::plan::Shard;
-    use crate::probe::Ratio;
+    use crate::ratio::Ratio;
+    use crate::task::{Payload, ResultHeader, TaskErrorKind, TaskHeader, VideoParams};
 
     fn task(index: u32) -> Task {
         Task {
@@ -329,7 +325,7 @@ mod tests {
                     picture: Default::default(),
                 },
             },
-            segment: vec![index as u8; 3],
+            segment: Payload::Inline(vec![index as u8; 3]),
         }
     }
 
@@ -339,9 +335,10 @@ mod tests {
             if task.header.shard.index == 3 {
                 return Err(TaskError::new(TaskErrorKind::BadInput, "shard 3: bad"));
             }
+            let bytes = task.segment.inline().expect("inline");
             Ok(TaskOutput {
-                header: ResultHeader { shard: task.header.shard.index, rank: 0, frames: 1, ..Default::default() },
-                segment: task.segment.iter().map(|b| b + 1).collect(),
+                header: ResultHeader { shard: task.header.shard.index, frames: 1, ..Default::default() },
+                segment: Payload::Inline(bytes.iter().map(|b| b + 1).collect()),
             })
         }
     }
@@ -361,7 +358,7 @@ mod tests {
     /// them fails the job with its shard instead of hanging it.
     #[test]
     fn shards_side_by_side_and_a_panic_fails_the_job() {
-        let mut t = InProcess::start(vec![Box::new(Echo), Box::new(Echo)], 0);
+        let mut t = InProcess::start(vec![Box::new(Echo), Box::new(Echo)], "local");
         let mut queue: Vec<Task> = (0..6).rev().map(task).filter(|t| t.header.shard.index != 3).collect();
         let mut done = Vec::new();
         scatter_gather(
@@ -376,7 +373,7 @@ mod tests {
         done.sort();
         assert_eq!(done, vec![0, 1, 2, 4, 5]);
 
-        let mut t = InProcess::start(vec![Box::new(Panics), Box::new(Panics)], 0);
+        let mut t = InProcess::start(vec![Box::new(Panics), Box::new(Panics)], "local");
         let mut queue: Vec<Task> = (0..3).rev().map(task).collect();
         let err = scatter_gather(&mut t, || Ok(queue.pop()), |_| Ok(())).unwrap_err().to_string();
         assert!(err.contains("shard 1: the worker panicked: boom"), "{err}");
@@ -384,14 +381,14 @@ mod tests {
 
     #[test]
     fn every_task_once_in_process() {
-        let mut t = InProcess::start(vec![Box::new(Echo)], 0);
+        let mut t = InProcess::start(vec![Box::new(Echo)], "local");
         let mut queue: Vec<Task> = (0..3).rev().map(task).collect();
         let mut done = Vec::new();
         scatter_gather(
             &mut t,
             || Ok(queue.pop()),
             |out| {
-                done.push((out.header.shard, out.segment));
+                done.push((out.header.shard, out.segment.inline().unwrap().to_vec()));
                 Ok(())
             },
         )
@@ -400,8 +397,8 @@ mod tests {
     }
 
     #[test]
-    fn a_failure_names_rank_and_shard_and_stops_new_work() {
-        let mut t = InProcess::start(vec![Box::new(Echo)], 0);
+    fn a_failure_names_worker_and_shard_and_stops_new_work() {
+        let mut t = InProcess::start(vec![Box::new(Echo)], "local");
         let mut queue: Vec<Task> = (0..6).rev().map(task).collect();
         let mut done = Vec::new();
         let err = scatter_gather(
@@ -414,7 +411,7 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert_eq!(err, format!("rank 0 ({}): shard 3: bad", hostname()));
+        assert_eq!(err, format!("local ({}): shard 3: bad", hostname()));
         assert_eq!(done, vec![0, 1, 2]);
         assert_eq!(queue.len(), 1, "no shard is taken after the failure but the one held back");
     }
@@ -422,10 +419,11 @@ mod tests {
     #[test]
     fn messages_round_trip() {
         let t = task(7);
-        let buf = encode_message(&t.header, &t.segment);
-        let (h, p): (TaskHeader, Vec<u8>) = decode_message(buf).unwrap();
+        let buf = encode_message(&t.header, t.segment.inline().unwrap());
+        let (h, p): (TaskHeader, Vec<u8>) = decode_message("rank 1", buf).unwrap();
         assert_eq!(h.shard, t.header.shard);
-        assert_eq!(p, t.segment);
-        assert!(decode_message::<TaskHeader>(vec![9, 0, 0, 0, b'{']).is_err());
+        assert_eq!(Payload::Inline(p), t.segment);
+        let err = decode_message::<TaskHeader>("rank 1", vec![9, 0, 0, 0, b'{']).unwrap_err().to_string();
+        assert!(err.starts_with("transport: malformed message from rank 1: "), "{err}");
     }
 }

@@ -10,11 +10,10 @@ use std::time::Duration;
 use azure_storage_blob::models::BlobClientAcquireLeaseOptions;
 use azure_storage_blob::BlobClient;
 
-use super::blob::BlobStore;
 use super::rt::{self, remote, Shared, OP_TIMEOUT};
 use super::url::StorageUrl;
-use crate::error::Result;
-use crate::store::Held;
+use stylize_engine::Held;
+use stylize_engine::Result;
 
 /// Seconds a lease lasts without renewal (Azure allows 15 to 60).
 pub const LEASE_SECS: i32 = 30;
@@ -39,16 +38,23 @@ impl Drop for Lease {
     }
 }
 
-/// Take the lease on `key` (creating the empty lock blob first), waiting
-/// while another holds it.
-pub(super) fn lock(store: &BlobStore, key: &str, waiting: &dyn Fn()) -> Result<Held> {
-    use crate::store::Store as _;
-    let (client, shown, shared) = store.lease_parts(key)?;
-    if !store.exists(key)? {
-        // Two creators race harmlessly; a lease already taken makes the
-        // second write fail, and the acquire below then waits.
-        let _ = store.put(key, b"");
-    }
+/// The lock blob's client, its name as shown, and the runtime.
+pub(super) struct LockBlob {
+    /// The blob's client.
+    pub client: BlobClient,
+    /// Its URL, redacted, for messages.
+    pub shown: StorageUrl,
+    /// The runtime that drives its requests.
+    pub shared: Arc<Shared>,
+}
+
+/// Take the lease on the lock blob (`create` makes the empty blob first
+/// when it is missing), waiting while another holds it.
+pub(super) fn lock(blob: LockBlob, create: &dyn Fn() -> Result<()>, waiting: &dyn Fn()) -> Result<Held> {
+    let LockBlob { client, shown, shared } = blob;
+    // Two creators race harmlessly; a lease already taken makes the
+    // second write fail, and the acquire below then waits.
+    let _ = create();
     let client = Arc::new(client);
     let id = lease_id();
     let mut told = false;
@@ -91,14 +97,14 @@ pub(super) fn lock(store: &BlobStore, key: &str, waiting: &dyn Fn()) -> Result<H
     Ok(Held::new(Lease { shared, client, id, renew }))
 }
 
-fn lease_timeout(shown: &StorageUrl) -> crate::EngineError {
+fn lease_timeout(shown: &StorageUrl) -> stylize_engine::EngineError {
     shown.error(format!("taking the job's lease: no answer within {} s", OP_TIMEOUT.as_secs()))
 }
 
 /// A fresh GUID-shaped lease id (the service wants one).
 fn lease_id() -> String {
-    let a = super::blob::upload_nonce();
-    let b = super::blob::upload_nonce();
+    let a = rt::nonce();
+    let b = rt::nonce();
     format!(
         "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
         a >> 32,

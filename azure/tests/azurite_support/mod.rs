@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use stylize_engine::azure::{account_sas, AccountKey, SasProtocol};
+use stylize_azure::{account_sas, AccountKey, SasProtocol};
 
 /// Azurite's well-known development account.
 pub const ACCOUNT: &str = "devstoreaccount1";
@@ -181,15 +181,8 @@ impl Azurite {
 
     /// A service SAS for one container.
     pub fn container_sas(&self, container: &str, permissions: &str) -> String {
-        stylize_engine::azure::container_sas(
-            ACCOUNT,
-            &key(),
-            container,
-            permissions,
-            in_an_hour(),
-            SasProtocol::HttpsAndHttp,
-        )
-        .unwrap()
+        stylize_azure::container_sas(ACCOUNT, &key(), container, permissions, in_an_hour(), SasProtocol::HttpsAndHttp)
+            .unwrap()
     }
 
     /// `http://127.0.0.1:P/devstoreaccount1/<container>` (no SAS).

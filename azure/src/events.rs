@@ -114,7 +114,7 @@ fn parse_one(ev: &Value) -> Result<Option<BlobCreated>, String> {
         .filter(|u| !u.is_empty())
         .ok_or("BlobCreated event has no \"data.url\"")?;
     if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(format!("\"data.url\" is not an http(s) URL: {}", super::url::redact(url)));
+        return Err(format!("\"data.url\" is not an http(s) URL: {}", stylize_engine::redact(url)));
     }
     let api = data.get("api").and_then(Value::as_str).map(str::to_string);
     Ok(Some(BlobCreated { container, blob, url: url.to_string(), api }))
