@@ -15,6 +15,7 @@ use crate::store::{Held, Store};
 #[derive(Debug, Default)]
 struct Shared {
     objects: Mutex<BTreeMap<String, Vec<u8>>>,
+    writes: Mutex<BTreeMap<String, usize>>,
     locks: Mutex<BTreeSet<String>>,
     unlocked: Condvar,
 }
@@ -35,6 +36,12 @@ impl MemoryStore {
     /// Every key, sorted (for tests to look inside).
     pub fn keys(&self) -> Vec<String> {
         self.objects().keys().cloned().collect()
+    }
+
+    /// How many times `key` was written (a test's proof that an object
+    /// already stored is not uploaded again).
+    pub fn writes(&self, key: &str) -> usize {
+        self.shared.writes.lock().unwrap_or_else(|e| e.into_inner()).get(key).copied().unwrap_or(0)
     }
 
     fn objects(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
@@ -66,6 +73,7 @@ impl Store for MemoryStore {
 
     fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
         self.objects().insert(key.to_string(), bytes.to_vec());
+        *self.shared.writes.lock().unwrap_or_else(|e| e.into_inner()).entry(key.to_string()).or_default() += 1;
         Ok(())
     }
 
