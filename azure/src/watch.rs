@@ -21,10 +21,10 @@
 //! message is taken; after that, a storage error is logged and retried
 //! with back-off, and never ends the watcher.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use stylize_engine::{check_writable, open_store, EngineError, Location};
+use stylize_engine::{check_writable, open_store, while_working, EngineError, Location};
 use tracing::{error, info, warn};
 
 use crate::events::{parse_blob_created, EventFilter};
@@ -33,8 +33,9 @@ use crate::remote::AzureRemote;
 use crate::url::{Service, StorageUrl};
 
 /// Runs the job of one upload: the watcher knows queues and events, not
-/// what a job does (the CLI runs a pipeline here).
-pub trait JobRunner {
+/// what a job does (the CLI runs a pipeline here). Jobs run on a thread of
+/// their own while the watcher keeps their message invisible.
+pub trait JobRunner: Send {
     /// Run the job whose input is `input` and commit its output.
     fn run(&mut self, input: Location) -> Result<Committed, JobFailure>;
 }
@@ -272,43 +273,26 @@ fn handle(
         summary.ignored += 1;
         return Ok(());
     }
-    // Keep the message invisible while its jobs run.
-    let current = Arc::new(Mutex::new(message));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let keeper = {
-        let (queue, current, stop, visibility) = (queue.clone(), current.clone(), stop.clone(), options.visibility);
-        std::thread::spawn(move || {
-            let step = visibility / 3;
-            let mut waited = Duration::ZERO;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(100));
-                waited += Duration::from_millis(100);
-                if waited >= step {
-                    waited = Duration::ZERO;
-                    let mut msg = current.lock().expect("not poisoned");
-                    match queue.extend(&msg, visibility) {
-                        Ok(receipt) => msg.pop_receipt = receipt,
-                        Err(e) => warn!(error = %e, "could not extend the message's visibility"),
-                    }
-                }
-            }
-        })
-    };
-    let mut outcome: Result<(), (bool, String)> = Ok(());
-    for event in &work {
-        let input = Location::Remote(inputs.blob_url(&event.blob)?.to_string());
-        info!(blob = %event.blob, container = %event.container, "job for upload");
-        match runner.run(input) {
-            Ok(done) => info!(job = %done.job, output = %done.output, "committed"),
-            Err(e) => {
-                outcome = Err((e.permanent, e.message));
-                break;
+    // Keep the message invisible while its jobs run (renewed on this
+    // thread, the jobs on their own).
+    let mut message = message;
+    let jobs = || -> Result<Result<(), (bool, String)>, EngineError> {
+        for event in &work {
+            let input = Location::Remote(inputs.blob_url(&event.blob)?.to_string());
+            info!(blob = %event.blob, container = %event.container, "job for upload");
+            match runner.run(input) {
+                Ok(done) => info!(job = %done.job, output = %done.output, "committed"),
+                Err(e) => return Ok(Err((e.permanent, e.message))),
             }
         }
-    }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = keeper.join();
-    let message = current.lock().expect("not poisoned").clone();
+        Ok(Ok(()))
+    };
+    let renew = || match queue.extend(&message, options.visibility) {
+        Ok(receipt) => message.pop_receipt = receipt,
+        Err(e) => warn!(error = %e, "could not extend the message's visibility"),
+    };
+    let outcome =
+        while_working(jobs, options.visibility / 3, renew).unwrap_or_else(|p| std::panic::resume_unwind(p))?;
     match outcome {
         Ok(()) => {
             queue.delete(&message)?;

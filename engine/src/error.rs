@@ -44,7 +44,7 @@ pub enum EngineError {
     #[error("{worker}: {message}")]
     Worker {
         /// The worker.
-        worker: crate::task::WorkerId,
+        worker: crate::worker::WorkerId,
         /// The shard it was working on.
         shard: u32,
         /// What kind of failure (decides retries).
@@ -84,7 +84,7 @@ pub enum EngineError {
     )]
     WorkerLost {
         /// The silent worker.
-        worker: crate::task::WorkerId,
+        worker: crate::worker::WorkerId,
         /// The shard it held.
         shard: u32,
         /// Seconds since it was last heard.

@@ -10,31 +10,7 @@ pub use crate::error::TaskErrorKind;
 use crate::plan::Shard;
 use crate::ratio::Ratio;
 use crate::store::Store;
-
-/// Who ran a task: an MPI rank, a thread of this process, a queue worker
-/// on some node. Shown as `rank 2 (node-b)`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct WorkerId {
-    /// Its name within the job (`rank 2`, `local`, `local 1`, a queue
-    /// worker's name).
-    pub name: String,
-    /// The node it runs on.
-    #[serde(default)]
-    pub host: String,
-}
-
-impl WorkerId {
-    /// The worker `name` on this node.
-    pub fn here(name: impl Into<String>) -> Self {
-        WorkerId { name: name.into(), host: crate::transport::hostname() }
-    }
-}
-
-impl std::fmt::Display for WorkerId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.name, self.host)
-    }
-}
+pub use crate::worker::WorkerId;
 
 /// A task's input or output bytes: carried along, or already in the job's
 /// store under a key with a known digest (a queue of tasks carries keys,

@@ -15,21 +15,9 @@ use std::thread::JoinHandle;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result, TransportError};
-use crate::task::{Task, TaskError, TaskFailure, TaskOutput, WorkerId};
-
-/// This node's name (for messages naming a worker's node).
-pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes a
-    // NUL-terminated name into it (truncated if longer).
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(0);
-    if ok && end > 0 {
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    } else {
-        "localhost".into()
-    }
-}
+use crate::task::{Task, TaskError, TaskFailure, TaskOutput};
+pub use crate::worker::hostname;
+use crate::worker::WorkerId;
 
 /// What a worker does with a task (the pipeline supplies it).
 pub trait Handler: Send {

@@ -29,8 +29,8 @@ use ::mpi::topology::Communicator;
 use ::mpi::Tag;
 
 use stylize_engine::{
-    decode_message, encode_message, hostname, EngineError, Event, Handler, InProcess, Payload, Result, ResultHeader,
-    Task, TaskError, TaskFailure, TaskHeader, TaskOutput, Transport, TransportError, WorkerId,
+    decode_message, encode_message, hostname, while_working, EngineError, Event, Handler, InProcess, Payload, Result,
+    ResultHeader, Task, TaskError, TaskFailure, TaskHeader, TaskOutput, Transport, TransportError, WorkerId,
 };
 
 /// A rank as the job names its workers: `rank 2 (node-b)`.
@@ -389,18 +389,15 @@ pub fn serve(world: &SimpleCommunicator, handler: &mut dyn Handler) -> Result<()
                 let (header, segment): (TaskHeader, Vec<u8>) = decode_message("rank 0", bytes)?;
                 let shard = header.shard.index;
                 tracing::debug!(rank, shard, bytes = segment.len(), "task received");
-                let result = std::thread::scope(|s| {
-                    let work = s.spawn(|| handler.handle(Task { header, segment: Payload::Inline(segment) }));
-                    let mut said = Instant::now();
-                    while !work.is_finished() {
-                        std::thread::sleep(Duration::from_millis(20));
-                        if said.elapsed() >= HEARTBEAT {
-                            root.send_with_tag(&[0u8][..], TAG_HEARTBEAT);
-                            said = Instant::now();
-                        }
-                    }
-                    work.join().unwrap_or_else(|panic| Err(TaskError::panicked(shard, &panic)))
-                });
+                let task = Task { header, segment: Payload::Inline(segment) };
+                let result = while_working(
+                    || handler.handle(task),
+                    HEARTBEAT,
+                    || {
+                        root.send_with_tag(&[0u8][..], TAG_HEARTBEAT);
+                    },
+                )
+                .unwrap_or_else(|panic| Err(TaskError::panicked(shard, &panic)));
                 match result {
                     Ok(mut out) => {
                         out.header.worker = worker_id(rank, host.clone());
