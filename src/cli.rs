@@ -58,6 +58,9 @@ pub enum Command {
     Submit(SubmitArgs),
     /// Run a job for every video uploaded to a watched container.
     Watch(WatchArgs),
+    /// Take shard tasks from a queue until stopped (a node of an elastic
+    /// pool: `submit --queue` puts the tasks there).
+    Worker(WorkerArgs),
     /// Jobs kept in a store: their state, and cleaning it up.
     Jobs(JobsArgs),
     /// Measure flicker: a video against its source (see README for formulas).
@@ -179,9 +182,52 @@ pub struct SubmitArgs {
     /// Progress on stderr.
     #[arg(long, value_enum, env = "STYLIZE_PROGRESS", default_value = "auto", help_heading = "Output")]
     pub progress: ProgressArg,
+    /// Put the shards on this Storage queue (URL with SAS, or `@FILE`) for
+    /// `stylize worker` processes on any nodes, instead of running them
+    /// here; `-o` must be a store they reach (a container URL, or a folder
+    /// they share).
+    #[arg(long, env = "STYLIZE_TASK_QUEUE", hide_env_values = true, help_heading = "Scale-out")]
+    pub queue: Option<String>,
     /// What to do with it, and where the result goes.
     #[command(flatten)]
     pub job: JobArgs,
+}
+
+/// `stylize worker`: shard tasks from a queue, one at a time.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The task queue (URL with SAS, or `@FILE` holding it).
+    #[arg(long, env = "STYLIZE_TASK_QUEUE", hide_env_values = true)]
+    pub queue: String,
+    /// Seconds a taken task stays hidden from other workers; renewed while
+    /// it runs, so a lost worker's task reappears this long after.
+    #[arg(long, env = "STYLIZE_VISIBILITY", default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..=604800))]
+    pub visibility: u64,
+    /// Stop when the queue is empty (batch pools, tests).
+    #[arg(long, env = "STYLIZE_UNTIL_EMPTY", value_parser = BoolishValueParser::new())]
+    pub until_empty: bool,
+    /// Stop after this many tasks.
+    #[arg(long, alias = "max-jobs", env = "STYLIZE_MAX_TASKS")]
+    pub max_tasks: Option<u64>,
+    /// Attempts of a shard before it fails its job (permanent errors fail at once).
+    #[arg(long, env = "STYLIZE_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+    /// Times a task may be handed back by workers that cannot run it
+    /// (another model file, no GPU) before its shard fails the job.
+    #[arg(long, env = "STYLIZE_MAX_REFUSALS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_refusals: u32,
+    /// This worker's name in records and logs (default: node-pid).
+    #[arg(long, env = "STYLIZE_WORKER_NAME")]
+    pub name: Option<String>,
+    /// Refuse any credential but a SAS token (no account keys).
+    #[arg(long, env = "STYLIZE_SAS_ONLY", value_parser = BoolishValueParser::new(), help_heading = "Security")]
+    pub sas_only: bool,
+    /// Reach stores without a SAS as the machine's managed identity.
+    #[arg(long, env = "STYLIZE_MANAGED_IDENTITY", value_parser = BoolishValueParser::new(), help_heading = "Security")]
+    pub managed_identity: bool,
+    /// Print the worker's summary as JSON.
+    #[arg(long, env = "STYLIZE_JSON", value_parser = BoolishValueParser::new())]
+    pub json: bool,
 }
 
 /// `stylize watch`: jobs triggered by uploads (BlobCreated events).

@@ -26,6 +26,7 @@ mod jobs;
 mod preview;
 mod progress;
 mod submit;
+mod worker;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -74,6 +75,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Submit(args) => submit::run(&args, &cluster, cli.quiet),
         cli::Command::Watch(args) => submit::watch_queue(&args),
+        cli::Command::Worker(args) => worker::run(&args),
         cli::Command::Bench(args) => stylize_bench::run(&args.options()).map_err(Into::into),
         cli::Command::Jobs(args) => jobs::run(&args),
         cli::Command::Flicker(args) => flicker(&args),

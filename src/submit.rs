@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use stylize_azure::watch::{watch, Committed, JobFailure, JobRunner, JobStores, WatchOptions};
-use stylize_azure::{AzureRemote, EventFilter, Service, StorageUrl};
+use stylize_azure::{AzureRemote, EventFilter, EventQueue, QueueLauncher, Service, StorageUrl};
 use stylize_mpi::{Cluster, MpiLauncher};
 use stylize_pipelines::styles::{model_for, StyleChoice};
 use stylize_pipelines::video_style::{
@@ -222,7 +222,15 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
     let reporter = Arc::new(Reporter::new(mode));
     on_interrupt(Some(reporter.clone()));
     let mpi = MpiLauncher { cluster, coordinator_only: args.job.coordinator_only };
-    let launcher: &dyn Launcher = if cluster.is_mpi() { &mpi } else { &InProcessLauncher };
+    let queued = match &args.queue {
+        Some(queue) => Some(queue_launcher(queue, &job, args.job.sas_only)?),
+        None => None,
+    };
+    let launcher: &dyn Launcher = match &queued {
+        Some(q) => q,
+        None if cluster.is_mpi() => &mpi,
+        None => &InProcessLauncher,
+    };
     let report = run_job(&job, reporter.clone(), launcher);
     reporter.finish(if report.is_ok() { "done" } else { "failed" });
     let report = report?;
@@ -274,6 +282,19 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The shards of `job` go on `queue` for `stylize worker` processes, which
+/// open the job's store as given (a folder by its absolute path).
+fn queue_launcher(queue: &str, job: &StyleJob, sas_only: bool) -> Result<QueueLauncher> {
+    let store = match &job.store {
+        Location::Local(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+            std::fs::canonicalize(dir)?.display().to_string()
+        }
+        Location::Remote(url) => url.clone(),
+    };
+    Ok(QueueLauncher::new(EventQueue::open(&value(queue)?, sas_only)?, store))
 }
 
 /// Set once the job's end is decided and said (a lost rank): a SIGTERM

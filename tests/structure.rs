@@ -43,7 +43,20 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 fn code(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
     let text = text.split("#[cfg(test)]").next().unwrap_or_default();
-    text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
+    text.lines().map(without_comment).collect::<Vec<_>>().join("\n")
+}
+
+/// A line up to its `//` comment (a URL's `://` is not one).
+fn without_comment(line: &str) -> &str {
+    let mut from = 0;
+    while let Some(i) = line[from..].find("//") {
+        let at = from + i;
+        if at == 0 || !line[..at].ends_with(':') {
+            return &line[..at];
+        }
+        from = at + 2;
+    }
+    line
 }
 
 /// The module names that follow `prefix` in `text` (`crate::store::…`).

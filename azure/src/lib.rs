@@ -19,6 +19,8 @@ pub mod queue;
 mod remote;
 mod rt;
 pub mod sas;
+pub mod serve;
+pub mod tasks;
 pub mod url;
 pub mod watch;
 
@@ -29,4 +31,5 @@ pub use remote::{parse_location, AzureRemote};
 pub use rt::{BLOCK_TIMEOUT, OP_TIMEOUT};
 pub use sas::{account_sas, container_sas, queue_sas, AccountKey, ConnectionString, SasProtocol, SAS_VERSION};
 pub use stylize_engine::{format_time, redact, REDACTED};
+pub use tasks::QueueLauncher;
 pub use url::{Service, StorageUrl};

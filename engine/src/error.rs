@@ -80,7 +80,7 @@ pub enum EngineError {
     /// job ends rather than wait on it; finished shards are kept.
     #[error(
         "{worker} has been silent for {silent_secs} s on shard {shard} (its node may be gone); \
-         the finished shards are kept: run the job again to resume"
+         the finished shards are kept: run the same command again to resume"
     )]
     WorkerLost {
         /// The silent worker.

@@ -56,6 +56,23 @@ impl JobLayout {
         format!("{}sources/{index:05}.nut", self.prefix())
     }
 
+    /// A queue worker's record of shard `index` done: its result header
+    /// and where its segment is (`jobs/<id>/results/NNNNN.json`).
+    pub fn result(&self, index: u32) -> String {
+        format!("{}results/{index:05}.json", self.prefix())
+    }
+
+    /// A queue worker's record of shard `index` failed for good.
+    pub fn failure(&self, index: u32) -> String {
+        format!("{}failed/{index:05}.json", self.prefix())
+    }
+
+    /// Present while no coordinator waits for the job's tasks: a worker
+    /// drops what it receives for the job instead of running it.
+    pub fn closed(&self) -> String {
+        format!("{}closed", self.prefix())
+    }
+
     /// Where an output is staged before its commit.
     pub fn staging(&self) -> String {
         format!("{}output", self.prefix())

@@ -93,6 +93,12 @@ impl StyleBlend {
         StyleBlend { weights }
     }
 
+    /// A blend from its weights as a job's parameters carry them (one per
+    /// built-in style); `None` for another count.
+    pub fn from_weights(weights: &[f32]) -> Option<Self> {
+        Some(StyleBlend { weights: weights.try_into().ok()? })
+    }
+
     /// The weights, one per built-in style.
     pub fn weights(&self) -> &[f32; NUM_STYLES] {
         &self.weights

@@ -18,11 +18,10 @@ use std::sync::Arc;
 
 use crate::flicker::{FlickerPair, FlickerSums};
 use serde_json::json;
-use stylize_engine::{
-    file_digest, run_job, EngineError, Handler, JobSpec, Manifest, MediaInfo, Pipeline, Plan, StreamPlan,
-};
+use stylize_engine::{file_digest, run_job, EngineError, JobSpec, Manifest, MediaInfo, Pipeline, Plan, StreamPlan};
 pub use stylize_engine::{
-    Counts, Destination, InProcessLauncher, Launcher, Location, NoProgress, Overwrite, Progress, Remote,
+    Counts, Destination, Handler, InProcessLauncher, Launcher, Location, NoProgress, Overwrite, Progress, Remote,
+    TaskError, WorkerId,
 };
 use stylize_models::torch::TorchModel;
 pub use stylize_models::torch::{set_threads, DeviceChoice, ModelSpec, PixelRange, Precision};
@@ -219,6 +218,38 @@ pub fn remote_handler(job: &StyleJob, local_index: usize) -> Result<Box<dyn Hand
     let handler =
         ShardHandler::new(torch_loader(job), model_digest(&job.model)?, device, job.precision, job.worker.clone())
             .map_err(scratch_error)?;
+    Ok(Box::new(handler))
+}
+
+/// The handler a queue worker runs a job's tasks with, from the job's
+/// parameters alone (see [`StyleParams::model_spec`]); `Err` (a mismatch)
+/// when this worker cannot run the job as resolved: its model file is
+/// another, the job wants a GPU it has not, the model is not here.
+pub fn handler_for_params(params: &serde_json::Value) -> Result<Box<dyn Handler>, stylize_engine::TaskError> {
+    use stylize_engine::{TaskError, TaskErrorKind};
+    let refuse = |why: String| TaskError::new(TaskErrorKind::Mismatch, why);
+    let typed: StyleParams = serde_json::from_value(params.clone())
+        .map_err(|e| refuse(format!("parameters this worker cannot read ({e})")))?;
+    let model = typed.model_spec().map_err(refuse)?;
+    let digest = model_digest(&model).map_err(|e| refuse(e.to_string()))?;
+    // The model file and the pipeline version, checked as every task is.
+    let (_, precision) = StyleParams::for_worker(params, 0, &digest)
+        .map_err(|e| refuse(e.message.trim_start_matches("shard 0: ").to_string()))?;
+    let device = typed.device();
+    if device != DeviceChoice::Cpu && stylize_models::cuda_devices() == 0 {
+        return Err(refuse("the job runs on CUDA and this worker has no GPU".into()));
+    }
+    let options = typed.worker_options().map_err(refuse)?;
+    let threads = typed.model_threads;
+    if let Some(n) = threads {
+        set_threads(n);
+    }
+    let loader: ModelLoader = Arc::new(move |device, precision| {
+        let model = TorchModel::load_with_threads(&model, device, precision, threads)?;
+        Ok(Box::new(model) as Box<dyn StyleModel>)
+    });
+    let handler = ShardHandler::new(loader, digest, device, precision, options)
+        .map_err(|e| TaskError::new(TaskErrorKind::Io, format!("creating scratch directory: {e}")))?;
     Ok(Box::new(handler))
 }
 

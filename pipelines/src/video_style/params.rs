@@ -8,7 +8,10 @@
 
 use serde::{Deserialize, Serialize};
 use stylize_engine::{TaskError, TaskErrorKind};
-use stylize_models::torch::Precision;
+use stylize_models::arbitrary::{transform_path, StyleVector, STYLE_MODEL};
+use stylize_models::catalog::StyleBlend;
+use stylize_models::torch::{DeviceChoice, ModelSpec, Precision};
+use stylize_worker::{DeflickerMode, EncodeSettings, WorkerOptions};
 
 /// The pipeline's version in the parameters. 2: colour, depth, chroma and
 /// aspect follow the source. 3: the 26-style network in bf16/fp16 takes
@@ -82,4 +85,56 @@ impl StyleParams {
 
 fn short(digest: &str) -> &str {
     &digest[..digest.len().min(12)]
+}
+
+/// What a worker that knows a job only by its parameters (a queue worker)
+/// runs it with: the model, the device and the worker's settings.
+impl StyleParams {
+    /// The model: the built-in network with its blend, or the
+    /// arbitrary-style network with the painting's vector, from this
+    /// worker's own model files. A learned style or a user's own model is
+    /// not on the worker: refused, for a worker (or a run) that has it.
+    pub fn model_spec(&self) -> Result<ModelSpec, String> {
+        match self.model.as_str() {
+            "builtin" => {
+                let weights: Vec<f32> = serde_json::from_value(self.style.clone()).map_err(|e| e.to_string())?;
+                let blend = StyleBlend::from_weights(&weights).ok_or("a blend of another number of styles")?;
+                Ok(ModelSpec::builtin(blend))
+            }
+            "arbitrary" => {
+                let values: Vec<f32> = serde_json::from_value(self.style.clone()).map_err(|e| e.to_string())?;
+                let style = StyleVector { model: STYLE_MODEL.into(), values };
+                Ok(ModelSpec::Arbitrary { path: transform_path(), style, label: "painting".into() })
+            }
+            "learned" => Err("a learned style is not installed on queue workers".into()),
+            other => Err(format!("the job's own {other} model file is not on this worker")),
+        }
+    }
+
+    /// The device the job was resolved for.
+    pub fn device(&self) -> DeviceChoice {
+        if self.device == "cuda" {
+            DeviceChoice::Cuda(0)
+        } else {
+            DeviceChoice::Cpu
+        }
+    }
+
+    /// The worker's settings, as the job's bytes need them.
+    pub fn worker_options(&self) -> Result<WorkerOptions, String> {
+        let deflicker = match self.deflicker.as_str() {
+            "off" => DeflickerMode::Off,
+            "still" => DeflickerMode::Still,
+            "motion" => DeflickerMode::Motion,
+            other => return Err(format!("unknown deflicker mode '{other}'")),
+        };
+        Ok(WorkerOptions {
+            batch: self.batch,
+            encode: EncodeSettings { crf: self.crf, preset: self.preset.clone(), threads: self.x264_threads },
+            deflicker,
+            // The figures travel with each result: the coordinator decides
+            // whether its report shows them.
+            measure_flicker: true,
+        })
+    }
 }

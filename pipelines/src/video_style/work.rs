@@ -114,7 +114,8 @@ impl Handler for ShardHandler {
 
 /// Fault injection for the tests of failure handling (never set in use):
 /// `STYLIZE_FAULT=error:3` fails shard 3 with an error, `panic:3` panics
-/// on it, `exit:3` kills the worker process there.
+/// on it, `exit:3` kills the worker process there, `sleep:3` holds it for
+/// a minute (a task in hand when a worker is told to stop).
 fn inject_fault(shard: u32) -> Result<(), TaskError> {
     let Ok(spec) = std::env::var("STYLIZE_FAULT") else { return Ok(()) };
     let Some((kind, at)) = spec.split_once(':') else { return Ok(()) };
@@ -125,6 +126,10 @@ fn inject_fault(shard: u32) -> Result<(), TaskError> {
         "error" => Err(TaskError::new(TaskErrorKind::Transient, format!("shard {shard}: injected fault"))),
         "panic" => panic!("shard {shard}: injected panic"),
         "exit" => std::process::abort(),
+        "sleep" => {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            Ok(())
+        }
         _ => Ok(()),
     }
 }

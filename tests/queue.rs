@@ -1,0 +1,237 @@
+//! Elastic scale-out against Azurite: `submit --queue` puts one task per
+//! shard on a Storage queue and `stylize worker` processes take them. The
+//! output is the same bytes as an in-process run whatever workers ran
+//! which shards; a worker killed mid-shard costs no rerun (its task
+//! reappears for another); a worker told to stop hands its task back at
+//! once; a worker with another model file refuses, and the shard fails
+//! naming it; messages that are not tasks, or name no job, are poisoned.
+
+mod util;
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use stylize_azure::{download_blob, BlobStore, EventQueue};
+use stylize_engine::Store;
+use util::azurite::Azurite;
+use util::events::*;
+use util::*;
+
+/// The settings every run of a test shares: the bytes depend on them.
+const ARGS: [&str; 8] = ["--shard-frames", "12", "--threads", "1", "--precision", "fp32", "--deflicker", "off"];
+
+fn worker(queue: &str, extra: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = stylize();
+    cmd.args(["worker", "--queue", queue, "--visibility", "5"]).args(extra);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
+}
+
+fn submit_queued(clip: &Path, outputs: &str, queue: &str) -> Child {
+    stylize()
+        .arg("submit")
+        .arg(clip)
+        .args(["-o", outputs, "--queue", queue, "--json"])
+        .args(ARGS)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Wait for `child`, at most `limit`, killing it past that.
+fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("still running after {limit:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn stop(mut child: Child) -> Output {
+    let _ = child.kill();
+    child.wait_with_output().unwrap()
+}
+
+/// The committed output (the one video at the container's top), downloaded.
+fn downloaded(az: &Azurite, sas: &str, dir: &Path) -> std::path::PathBuf {
+    let store = BlobStore::open(&with_sas(&az.container("outputs"), sas), false).unwrap();
+    let key = output_key(&store.list("").unwrap(), "clip.mosaic");
+    let back = dir.join("back.mp4");
+    download_blob(&with_sas(&format!("{}/{key}", az.container("outputs")), sas), &back).unwrap();
+    back
+}
+
+#[test]
+fn queue_workers_give_the_same_bytes_and_a_killed_worker_costs_no_rerun() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let sig = Azurite::signature(&sas);
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 48, gop: 12, ..ClipSpec::default() });
+    let expected = digest(&submit_ok(&clip, &dir.path().join("here"), &ARGS));
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    let queue = with_sas(&az.queue("tasks"), &sas);
+
+    // The first worker dies inside shard 0 (as a Spot node taken away).
+    let doomed = worker(&queue, &["--name", "doomed"], &[("STYLIZE_FAULT", "exit:0")]).spawn().unwrap();
+    let job = submit_queued(&clip, &outputs, &queue);
+    let died = wait_bounded(doomed, Duration::from_secs(120));
+    assert!(!died.status.success(), "the worker was killed in its shard");
+    // Two workers join later; shard 0 reappears for them after the
+    // doomed worker's visibility (5 s): no rerun of the job.
+    let a = worker(&queue, &["--name", "a"], &[]).spawn().unwrap();
+    let b = worker(&queue, &["--name", "b"], &[]).spawn().unwrap();
+    let out = wait_bounded(job, Duration::from_secs(240));
+    let (a, b) = (stop(a), stop(b));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}\nworker a: {}", String::from_utf8_lossy(&a.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["transport"].as_str().unwrap().starts_with("queue "), "{report}");
+    assert_eq!(digest(&downloaded(&az, &sas, dir.path())), expected, "the same bytes as in-process");
+
+    // Every shard once in the report, each by a worker that lived.
+    let timings = report["timings"].as_array().unwrap();
+    let mut shards: Vec<u64> = timings.iter().map(|t| t["shard"].as_u64().unwrap()).collect();
+    shards.sort();
+    assert_eq!(shards, vec![0, 1, 2, 3]);
+    let names: Vec<&str> = timings.iter().map(|t| t["worker"]["name"].as_str().unwrap()).collect();
+    assert!(names.iter().all(|n| ["a", "b"].contains(n)), "{names:?}");
+    let workers: Vec<&str> =
+        report["workers"].as_array().unwrap().iter().map(|w| w["worker"]["name"].as_str().unwrap()).collect();
+    assert!(!workers.is_empty() && !workers.contains(&"doomed"), "{workers:?}");
+    // The job's source segments are gone; no secret in any output.
+    let store = BlobStore::open(&outputs, false).unwrap();
+    assert!(!store.list("jobs").unwrap().iter().any(|k| k.contains("/sources/")));
+    for (what, text) in [("submit", err.to_string()), ("worker a", String::from_utf8_lossy(&a.stderr).into_owned())] {
+        assert_no_secret(&text, &sig, what);
+    }
+    assert_no_secret(&String::from_utf8_lossy(&b.stdout), &sig, "worker b");
+}
+
+#[test]
+fn a_stopped_worker_hands_its_task_back_at_once() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 12, gop: 12, ..ClipSpec::default() });
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    let queue = with_sas(&az.queue("tasks"), &sas);
+    let mut held = worker(&queue, &["--name", "held", "-v"], &[("STYLIZE_FAULT", "sleep:0")]).spawn().unwrap();
+    let job = submit_queued(&clip, &outputs, &queue);
+    // Wait until the task is in the worker's hands (its log says so).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = held.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("shard starts") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    rx.recv_timeout(Duration::from_secs(90)).expect("the worker takes the task");
+    std::thread::sleep(Duration::from_secs(1));
+    // SAFETY: kill only sends a signal to our own child.
+    unsafe { libc::kill(held.id() as i32, libc::SIGTERM) };
+    let stopped_at = Instant::now();
+    let out = wait_bounded(held, Duration::from_secs(30));
+    let took = stopped_at.elapsed();
+    let err = reader.join().unwrap();
+    assert!(took < Duration::from_secs(5), "stopped {took:?} after SIGTERM: {err}");
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("task handed back"), "{err}");
+    // Visible again at once: another worker finishes the job well before
+    // the held task's visibility (5 s) would have run out.
+    let other = worker(&queue, &["--name", "other"], &[]).spawn().unwrap();
+    let out = wait_bounded(job, Duration::from_secs(120));
+    stop(other);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["timings"][0]["worker"]["name"], "other");
+}
+
+#[test]
+fn a_worker_with_another_model_refuses_and_the_shard_fails_naming_it() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 12, gop: 12, ..ClipSpec::default() });
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    let queue = with_sas(&az.queue("tasks"), &sas);
+    // Its models folder: the same files, but another multistyle26.pt.
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    for entry in std::fs::read_dir(model_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, models.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut other = std::fs::read(models.join("multistyle26.pt")).unwrap();
+    other.push(0);
+    std::fs::write(models.join("multistyle26.pt"), other).unwrap();
+    let stranger =
+        worker(&queue, &["--name", "stranger", "--max-refusals", "2"], &[("STYLIZE_MODELS", models.to_str().unwrap())])
+            .spawn()
+            .unwrap();
+    let out = wait_bounded(submit_queued(&clip, &outputs, &queue), Duration::from_secs(120));
+    let w = stop(stranger);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].starts_with("stylize: error: stranger ("), "names the worker: {err}");
+    assert!(lines[0].contains("the job's model file has SHA-256 "), "names the mismatch: {err}");
+    assert!(lines[0].contains("clip.mp4"), "names the input: {err}");
+    assert!(!String::from_utf8_lossy(&w.stderr).contains("shard stored"), "never ran it into other bytes");
+    let store = BlobStore::open(&outputs, false).unwrap();
+    assert!(!store.list("").unwrap().iter().any(|k| k.ends_with(".mp4") && !k.starts_with("jobs/")), "no output");
+}
+
+#[test]
+fn messages_that_are_not_tasks_or_name_no_job_are_poisoned() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    BlobStore::open(&outputs, false).unwrap();
+    let queue = with_sas(&az.queue("tasks"), &sas);
+    let q = EventQueue::open(&queue, false).unwrap();
+    q.send("{ not json").unwrap();
+    let task = serde_json::json!({
+        "kind": "stylize-shard", "v": 1, "store": outputs,
+        "task": { "job": "0123456789abcdef", "shard": { "index": 0, "start": 0, "pts": [0], "end_pts": 1, "key_pts": 0 },
+                  "video": { "width": 64, "height": 64, "time_base": { "num": 1, "den": 25 },
+                             "frame_rate": { "num": 25, "den": 1 } }, "params": {} },
+        "source": { "key": "jobs/0123456789abcdef/sources/00000.nut", "sha256": "00", "bytes": 1 },
+    });
+    q.send(&task.to_string()).unwrap();
+    let out = worker(&queue, &["--until-empty", "--json"], &[]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let summary: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(summary["dropped"], 2, "{summary}");
+    let poisoned = q.poisoned(8).unwrap();
+    let reasons: Vec<String> = poisoned
+        .iter()
+        .map(|m| serde_json::from_str::<serde_json::Value>(&m.text).unwrap()["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.starts_with("not a shard task")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.starts_with("job 0123456789abcdef does not exist in ")), "{reasons:?}");
+    assert!(q.receive(1, Duration::from_secs(1)).unwrap().is_empty(), "the queue is not wedged");
+    assert_no_secret(&reasons.join(" "), &Azurite::signature(&sas), "the poison reasons");
+}
