@@ -188,6 +188,10 @@ pub struct SubmitArgs {
     /// they share).
     #[arg(long, env = "STYLIZE_TASK_QUEUE", hide_env_values = true, help_heading = "Scale-out")]
     pub queue: Option<String>,
+    /// Tasks of this job on the queue at once: jobs sharing a pool take
+    /// turns; at least the pool's size keeps every worker busy.
+    #[arg(long, env = "STYLIZE_QUEUE_WINDOW", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10000), requires = "queue", help_heading = "Scale-out")]
+    pub queue_window: u32,
     /// What to do with it, and where the result goes.
     #[command(flatten)]
     pub job: JobArgs,

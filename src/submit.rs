@@ -223,7 +223,7 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
     on_interrupt(Some(reporter.clone()));
     let mpi = MpiLauncher { cluster, coordinator_only: args.job.coordinator_only };
     let queued = match &args.queue {
-        Some(queue) => Some(queue_launcher(queue, &job, args.job.sas_only)?),
+        Some(queue) => Some(queue_launcher(queue, &job, args.job.sas_only, args.queue_window as usize)?),
         None => None,
     };
     let launcher: &dyn Launcher = match &queued {
@@ -286,7 +286,7 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
 
 /// The shards of `job` go on `queue` for `stylize worker` processes, which
 /// open the job's store as given (a folder by its absolute path).
-fn queue_launcher(queue: &str, job: &StyleJob, sas_only: bool) -> Result<QueueLauncher> {
+fn queue_launcher(queue: &str, job: &StyleJob, sas_only: bool, window: usize) -> Result<QueueLauncher> {
     let store = match &job.store {
         Location::Local(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
@@ -294,7 +294,7 @@ fn queue_launcher(queue: &str, job: &StyleJob, sas_only: bool) -> Result<QueueLa
         }
         Location::Remote(url) => url.clone(),
     };
-    Ok(QueueLauncher::new(EventQueue::open(&value(queue)?, sas_only)?, store))
+    Ok(QueueLauncher::new(EventQueue::open(&value(queue)?, sas_only)?, store, window))
 }
 
 /// Set once the job's end is decided and said (a lost rank): a SIGTERM

@@ -235,3 +235,100 @@ fn messages_that_are_not_tasks_or_name_no_job_are_poisoned() {
     assert!(q.receive(1, Duration::from_secs(1)).unwrap().is_empty(), "the queue is not wedged");
     assert_no_secret(&reasons.join(" "), &Azurite::signature(&sas), "the poison reasons");
 }
+
+/// The `shard starts` lines of a worker's log, as (job, shard).
+fn starts(log: &str) -> Vec<(String, u64)> {
+    let field = |line: &str, name: &str| -> Option<String> {
+        let at = line.find(&format!(" {name}="))? + name.len() + 2;
+        Some(line[at..].split_whitespace().next()?.to_string())
+    };
+    log.lines()
+        .filter(|l| l.contains("shard starts"))
+        .filter_map(|l| Some((field(l, "job")?, field(l, "shard")?.parse().ok()?)))
+        .collect()
+}
+
+#[test]
+fn two_jobs_share_one_pool_and_take_turns() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ClipSpec { frames: 36, gop: 12, ..ClipSpec::default() };
+    let first = make_clip(dir.path(), "first.mp4", &spec);
+    let second = make_clip(dir.path(), "second.mp4", &ClipSpec { width: 144, ..spec.clone() });
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    let queue = with_sas(&az.queue("tasks"), &sas);
+    let submit = |clip: &Path| {
+        let mut cmd = stylize();
+        cmd.arg("submit").arg(clip).args(["-o", &outputs, "--queue", &queue, "--queue-window", "1", "--json"]);
+        cmd.args(ARGS).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    let (a, b) = (submit(&first), submit(&second));
+    // Both jobs' first tasks are queued before the pool starts.
+    std::thread::sleep(Duration::from_secs(8));
+    let pool = worker(&queue, &["--name", "pool", "-v"], &[]).spawn().unwrap();
+    let (a, b) = (wait_bounded(a, Duration::from_secs(240)), wait_bounded(b, Duration::from_secs(240)));
+    let log = String::from_utf8_lossy(&stop(pool).stderr).into_owned();
+    for out in [&a, &b] {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let job = |out: &Output| {
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["job"].as_str().unwrap().to_string()
+    };
+    let (ja, jb) = (job(&a), job(&b));
+    let order: Vec<String> = starts(&log).into_iter().map(|(j, _)| j).collect();
+    assert_eq!(order.len(), 6, "each shard once: {log}");
+    // Neither job's shards all go before the other's first one.
+    let last_of = |j: &str| order.iter().rposition(|x| x == j).unwrap();
+    let first_of = |j: &str| order.iter().position(|x| x == j).unwrap();
+    assert!(first_of(&jb) < last_of(&ja) && first_of(&ja) < last_of(&jb), "the jobs took turns: {order:?}");
+}
+
+#[test]
+fn a_coordinator_killed_and_started_again_redoes_no_finished_shard() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 48, gop: 12, ..ClipSpec::default() });
+    let expected = digest(&submit_ok(&clip, &dir.path().join("here"), &ARGS));
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    let queue = with_sas(&az.queue("tasks"), &sas);
+    let pool = worker(&queue, &["--name", "pool", "-v"], &[]).spawn().unwrap();
+    let mut first = submit_queued(&clip, &outputs, &queue);
+    let store = BlobStore::open(&outputs, false).unwrap();
+    let start = Instant::now();
+    while !store.list("jobs").unwrap().iter().any(|k| k.contains("/results/")) {
+        assert!(start.elapsed() < Duration::from_secs(120), "no shard done");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let out = wait_bounded(submit_queued(&clip, &outputs, &queue), Duration::from_secs(240));
+    let log = String::from_utf8_lossy(&stop(pool).stderr).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut ran: Vec<u64> = starts(&log).into_iter().map(|(_, s)| s).collect();
+    ran.sort();
+    assert_eq!(ran, vec![0, 1, 2, 3], "every shard ran once, across both coordinators: {log}");
+    assert_eq!(digest(&downloaded(&az, &sas, dir.path())), expected);
+}
+
+#[test]
+fn a_shard_failing_every_attempt_fails_the_job_naming_worker_and_cause() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 24, gop: 12, ..ClipSpec::default() });
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    let queue = with_sas(&az.queue("tasks"), &sas);
+    let flaky = worker(&queue, &["--name", "flaky", "--max-attempts", "2", "-v"], &[("STYLIZE_FAULT", "error:1")])
+        .spawn()
+        .unwrap();
+    let out = wait_bounded(submit_queued(&clip, &outputs, &queue), Duration::from_secs(120));
+    let log = String::from_utf8_lossy(&stop(flaky).stderr).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let line = err.lines().find(|l| l.starts_with("stylize: error: ")).unwrap();
+    assert!(line.starts_with("stylize: error: flaky ("), "{err}");
+    assert!(line.contains("shard 1: injected fault (attempt 2 of 2) (in "), "{err}");
+    assert_eq!(starts(&log).iter().filter(|(_, s)| *s == 1).count(), 2, "two attempts: {log}");
+}

@@ -92,13 +92,17 @@ pub struct QueueLauncher {
     /// The job store as the workers open it (the user's location).
     store: String,
     poll: Duration,
+    window: usize,
 }
 
 impl QueueLauncher {
     /// Shards of jobs in the store at `store` (as the workers will open
-    /// it: a URL with its SAS, or a folder they share) go on `queue`.
-    pub fn new(queue: EventQueue, store: String) -> Self {
-        QueueLauncher { queue, store, poll: Duration::from_millis(500) }
+    /// it: a URL with its SAS, or a folder they share) go on `queue`, at
+    /// most `window` of a job at a time: jobs that share a queue and a
+    /// pool take turns (their shards interleave) instead of the first
+    /// job's whole plan going before the second's.
+    pub fn new(queue: EventQueue, store: String, window: usize) -> Self {
+        QueueLauncher { queue, store, poll: Duration::from_millis(500), window: window.max(1) }
     }
 }
 
@@ -186,6 +190,9 @@ impl Transport for QueueTransport<'_> {
 
     fn offer(&mut self, task: Task) -> Result<Option<Task>> {
         let index = task.header.shard.index;
+        if self.queued.len() - self.told.len() >= self.launcher.window {
+            return Ok(Some(task));
+        }
         self.queued.insert(index);
         // A worker finished it while no coordinator listened: taken as is.
         if let Some(event) = self.event_for(index)? {
