@@ -220,6 +220,12 @@ pub struct WorkerArgs {
     /// (another model file, no GPU) before its shard fails the job.
     #[arg(long, env = "STYLIZE_MAX_REFUSALS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_refusals: u32,
+    /// Poll Azure's Scheduled Events here (inside Azure:
+    /// http://169.254.169.254/metadata/scheduledevents?api-version=2020-07-01);
+    /// a Preempt or Terminate of this node stops the worker, handing its
+    /// task back at once. Off when not given.
+    #[arg(long, env = "STYLIZE_EVICTION_URL", value_name = "URL")]
+    pub eviction_url: Option<String>,
     /// This worker's name in records and logs (default: node-pid).
     #[arg(long, env = "STYLIZE_WORKER_NAME")]
     pub name: Option<String>,

@@ -1,8 +1,9 @@
 //! `stylize worker`: a node of an elastic pool. Takes shard tasks from a
 //! queue (`stylize_azure::serve`), runs each with the pipeline's handler
-//! built from the job's parameters, until stopped. SIGTERM or Ctrl-C hands
-//! the task in hand back to the queue at once and ends the process within
-//! seconds (what a Spot node's eviction needs).
+//! built from the job's parameters, until stopped. SIGTERM or Ctrl-C (exit
+//! 130), or an eviction announced by Azure's Scheduled Events (exit 0),
+//! hands the task in hand back to the queue at once and ends the process
+//! within seconds: what a Spot node needs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -20,6 +21,24 @@ static STOP: AtomicBool = AtomicBool::new(false);
 static HANDED_BACK: AtomicBool = AtomicBool::new(false);
 /// Set when the worker's loop has returned.
 static FINISHED: AtomicBool = AtomicBool::new(false);
+/// Set by SIGTERM or Ctrl-C (not by an eviction notice).
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+/// End the process once the task in hand is back on the queue: its
+/// handler's thread may run for minutes more, and nothing of it counts.
+fn exit_once_handed_back() {
+    std::thread::spawn(|| loop {
+        if HANDED_BACK.load(Ordering::SeqCst) {
+            eprintln!("stylize: worker stopped: task handed back");
+            stylize_pipelines::remove_scratch();
+            let code = if SIGNALLED.load(Ordering::SeqCst) { 130 } else { 0 };
+            // SAFETY: _exit only ends the process (no unwinding under
+            // libtorch's threads).
+            unsafe { libc::_exit(code) };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    });
+}
 
 struct StyleHandlers;
 
@@ -46,27 +65,26 @@ pub fn run(args: &WorkerArgs) -> Result<()> {
         max_refusals: args.max_refusals,
     };
     let remote = AzureRemote { sas_only: args.sas_only, managed_identity: args.managed_identity };
+    exit_once_handed_back();
     let installed = ctrlc::set_handler(|| {
+        SIGNALLED.store(true, Ordering::SeqCst);
         STOP.store(true, Ordering::SeqCst);
-        // The loop hands its task back within a renewal period; give it
-        // a few seconds, then end without unwinding (libtorch's threads).
+        // The loop hands its task back within a renewal period (and the
+        // process ends then); give it a few seconds, then end anyway.
         let since = Instant::now();
-        while since.elapsed() < Duration::from_secs(4)
-            && !HANDED_BACK.load(Ordering::SeqCst)
-            && !FINISHED.load(Ordering::SeqCst)
-        {
+        while since.elapsed() < Duration::from_secs(4) && !FINISHED.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(50));
         }
-        eprintln!(
-            "stylize: worker stopped{}",
-            if HANDED_BACK.load(Ordering::SeqCst) { ": task handed back" } else { "" }
-        );
+        eprintln!("stylize: worker stopped");
         stylize_pipelines::remove_scratch();
         // SAFETY: _exit only ends the process.
         unsafe { libc::_exit(130) };
     });
     if let Err(e) = installed {
         tracing::debug!(error = %e, "no interrupt handler");
+    }
+    if let Some(url) = &args.eviction_url {
+        stylize_azure::eviction::watch(url, options.worker.host.clone(), Duration::from_secs(2), &STOP)?;
     }
     let summary = serve(&options, &remote, &mut StyleHandlers, &STOP, &HANDED_BACK);
     FINISHED.store(true, Ordering::SeqCst);

@@ -332,3 +332,78 @@ fn a_shard_failing_every_attempt_fails_the_job_naming_worker_and_cause() {
     assert!(line.contains("shard 1: injected fault (attempt 2 of 2) (in "), "{err}");
     assert_eq!(starts(&log).iter().filter(|(_, s)| *s == 1).count(), 2, "two attempts: {log}");
 }
+
+/// Azure's Scheduled Events on loopback: answers every request with the
+/// document `doc` holds at that moment.
+fn scheduled_events(doc: std::sync::Arc<std::sync::Mutex<String>>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/metadata/scheduledevents?api-version=2020-07-01", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(1000) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let asked = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+            let body = if asked.contains("metadata: true") { doc.lock().unwrap().clone() } else { "{}".into() };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body.as_bytes()));
+        }
+    });
+    url
+}
+
+#[test]
+fn an_eviction_notice_hands_the_task_back_and_another_node_finishes() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 12, gop: 12, ..ClipSpec::default() });
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    let queue = with_sas(&az.queue("tasks"), &sas);
+    let doc = std::sync::Arc::new(std::sync::Mutex::new(r#"{"DocumentIncarnation":1,"Events":[]}"#.to_string()));
+    let url = scheduled_events(doc.clone());
+    let mut spot = worker(&queue, &["--name", "spot", "-v", "--eviction-url", &url], &[("STYLIZE_FAULT", "sleep:0")])
+        .spawn()
+        .unwrap();
+    let job = submit_queued(&clip, &outputs, &queue);
+    let stderr = spot.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("shard starts") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    rx.recv_timeout(Duration::from_secs(90)).expect("the Spot worker takes the task");
+    let node = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+    *doc.lock().unwrap() = format!(
+        r#"{{"DocumentIncarnation":2,"Events":[{{"EventId":"e1","EventType":"Preempt","ResourceType":"VirtualMachine","Resources":["{node}"],"EventStatus":"Scheduled","NotBefore":"Mon, 19 Sep 2016 18:29:47 GMT"}}]}}"#
+    );
+    let noticed = Instant::now();
+    while spot.try_wait().unwrap().is_none() && noticed.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = noticed.elapsed();
+    let _ = spot.kill();
+    let out = spot.wait_with_output().unwrap();
+    let log = reader.join().unwrap();
+    assert!(took < Duration::from_secs(8), "stopped {took:?} after the notice: {log}");
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(log.contains("eviction announced") && log.contains("task handed back"), "{log}");
+    let other = worker(&queue, &["--name", "other"], &[]).spawn().unwrap();
+    let out = wait_bounded(job, Duration::from_secs(120));
+    stop(other);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["timings"][0]["worker"]["name"], "other");
+}

@@ -14,6 +14,7 @@
 
 pub mod blob;
 pub mod events;
+pub mod eviction;
 mod lease;
 pub mod queue;
 mod remote;

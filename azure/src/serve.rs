@@ -73,7 +73,8 @@ pub struct ServeSummary {
 
 /// Take tasks from the queue until it is empty (`until_empty`), `max_tasks`
 /// are done, or `stop` is set (a SIGTERM, an eviction notice): then the
-/// task in hand goes back to the queue at once and `handed_back` is set.
+/// task in hand goes back to the queue at once and `handed_back` is set
+/// (while its handler may still run: the caller ends the process).
 pub fn serve(
     options: &ServeOptions,
     remote: &AzureRemote,
@@ -96,13 +97,12 @@ pub fn serve(
             continue;
         };
         tasks += 1;
-        match worker.take(message, source, stop)? {
+        match worker.take(message, source, stop, handed_back)? {
             Outcome::Done => summary.done += 1,
             Outcome::Failed => summary.failed += 1,
             Outcome::Refused => summary.refused += 1,
             Outcome::Dropped => summary.dropped += 1,
             Outcome::HandedBack => {
-                handed_back.store(true, Ordering::SeqCst);
                 summary.refused += 1;
                 break;
             }
@@ -129,7 +129,13 @@ struct Worker<'a> {
 }
 
 impl Worker<'_> {
-    fn take(&mut self, message: QueueMessage, source: &mut dyn HandlerSource, stop: &AtomicBool) -> Result<Outcome> {
+    fn take(
+        &mut self,
+        message: QueueMessage,
+        source: &mut dyn HandlerSource,
+        stop: &AtomicBool,
+        given_back: &AtomicBool,
+    ) -> Result<Outcome> {
         let task = match TaskMessage::parse(&message.payload()) {
             Ok(t) => t,
             Err(why) => {
@@ -200,6 +206,9 @@ impl Worker<'_> {
                     }
                     handed_back = true;
                     info!(shard, "stopping: task handed back");
+                    // Said now: the handler's thread may run on for
+                    // minutes, and the process ends without it.
+                    given_back.store(true, Ordering::SeqCst);
                     return;
                 }
                 match queue.extend(&held, visibility) {
