@@ -263,6 +263,10 @@ pub struct WatchArgs {
     /// Stop when the queue is empty (batch runs, tests).
     #[arg(long, env = "STYLIZE_UNTIL_EMPTY", value_parser = BoolishValueParser::new(), help_heading = "Trigger")]
     pub until_empty: bool,
+    /// Run each upload's shards on `stylize worker` processes through this
+    /// task queue (URL with SAS, or `@FILE`) instead of here.
+    #[arg(long, env = "STYLIZE_TASK_QUEUE", hide_env_values = true, help_heading = "Trigger")]
+    pub tasks: Option<String>,
     /// What to do with each upload, and where the results go.
     #[command(flatten)]
     pub job: JobArgs,

@@ -349,7 +349,11 @@ pub fn watch_queue(args: &WatchArgs) -> Result<()> {
     };
     let stores = JobStores { store: template.store.clone(), logs: template.logs.clone() };
     let remote = AzureRemote { sas_only: args.job.sas_only, managed_identity: args.job.managed_identity };
-    let summary = watch(&options, &stores, &remote, &mut UploadJobs { template })?;
+    let tasks = match &args.tasks {
+        Some(queue) => Some(queue_launcher(queue, &template, args.job.sas_only, 16)?),
+        None => None,
+    };
+    let summary = watch(&options, &stores, &remote, &mut UploadJobs { template, tasks })?;
     if args.job.json {
         outln!("{}", serde_json::to_string(&summary)?);
     } else {
@@ -364,9 +368,11 @@ pub fn watch_queue(args: &WatchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The style job of each upload: the template with the upload as input.
+/// The style job of each upload: the template with the upload as input,
+/// run here or through a task queue.
 struct UploadJobs {
     template: StyleJob,
+    tasks: Option<QueueLauncher>,
 }
 
 impl JobRunner for UploadJobs {
@@ -375,7 +381,11 @@ impl JobRunner for UploadJobs {
         job.input = input;
         // The same path uploaded again is new content for the same output.
         job.overwrite = Overwrite::Always;
-        match run_job(&job, Arc::new(NoProgress), &InProcessLauncher) {
+        let launcher: &dyn Launcher = match &self.tasks {
+            Some(queue) => queue,
+            None => &InProcessLauncher,
+        };
+        match run_job(&job, Arc::new(NoProgress), launcher) {
             Ok(report) => Ok(Committed { job: report.job, output: report.output }),
             Err(e) => Err(JobFailure { permanent: e.is_permanent(), message: e.to_string() }),
         }

@@ -407,3 +407,30 @@ fn an_eviction_notice_hands_the_task_back_and_another_node_finishes() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["timings"][0]["worker"]["name"], "other");
 }
+
+#[test]
+fn an_upload_triggers_a_job_whose_shards_run_on_the_pool() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 24, gop: 12, ..ClipSpec::default() });
+    let expected = digest(&submit_ok(&clip, &dir.path().join("here"), &ARGS));
+    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
+    stylize_azure::upload_blob(&with_sas(&format!("{}/clip.mp4", az.container("uploads")), &sas), &clip).unwrap();
+    let events = with_sas(&az.queue("events"), &sas);
+    EventQueue::open(&events, false).unwrap().send(&event_grid(&az, "uploads", "clip.mp4")).unwrap();
+    let tasks = with_sas(&az.queue("tasks"), &sas);
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    let pool = worker(&tasks, &["--name", "pool", "-v"], &[]).spawn().unwrap();
+    let mut watch = stylize();
+    watch.args(["watch", "--queue", &events, "--inputs", &with_sas(&az.container("uploads"), &sas)]);
+    watch.args(["-o", &outputs, "--tasks", &tasks, "--until-empty", "--json", "--visibility", "30"]).args(ARGS);
+    let out =
+        wait_bounded(watch.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap(), Duration::from_secs(240));
+    let log = String::from_utf8_lossy(&stop(pool).stderr).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(summary["done"], 1, "{summary}");
+    assert_eq!(starts(&log).len(), 2, "the pool ran both shards: {log}");
+    assert_eq!(digest(&downloaded(&az, &sas, dir.path())), expected);
+}
