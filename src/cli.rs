@@ -455,8 +455,12 @@ pub struct BenchArgs {
     pub out: PathBuf,
     /// Measure only the pipeline ceiling: the engine with a pass-through
     /// model against FFmpeg's own decode -> RGB -> x264 (`ceiling.json`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "queue")]
     pub ceiling: bool,
+    /// Measure only the queue path (`submit --queue` with worker
+    /// processes, on a private Azurite) against in-process (`queue.json`).
+    #[arg(long)]
+    pub queue: bool,
     /// Runs of each side in the ceiling measurement (medians compared).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=50))]
     pub repeats: u16,
@@ -476,6 +480,7 @@ impl BenchArgs {
             threads: self.threads,
             out: self.out.clone(),
             ceiling_only: self.ceiling,
+            queue_only: self.queue,
             repeats: usize::from(self.repeats),
         }
     }

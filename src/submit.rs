@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use stylize_azure::watch::{watch, Committed, JobFailure, JobRunner, JobStores, WatchOptions};
-use stylize_azure::{AzureRemote, EventFilter, EventQueue, QueueLauncher, Service, StorageUrl};
+use stylize_azure::{AzureRemote, EventFilter, QueueLauncher, Service, StorageUrl};
 use stylize_mpi::{Cluster, MpiLauncher};
 use stylize_pipelines::styles::{model_for, StyleChoice};
 use stylize_pipelines::video_style::{
@@ -223,7 +223,7 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
     on_interrupt(Some(reporter.clone()));
     let mpi = MpiLauncher { cluster, coordinator_only: args.job.coordinator_only };
     let queued = match &args.queue {
-        Some(queue) => Some(queue_launcher(queue, &job, args.job.sas_only, args.queue_window as usize)?),
+        Some(queue) => Some(queue_launcher(queue, &job, &args.job, args.queue_window as usize)?),
         None => None,
     };
     let launcher: &dyn Launcher = match &queued {
@@ -286,7 +286,7 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
 
 /// The shards of `job` go on `queue` for `stylize worker` processes, which
 /// open the job's store as given (a folder by its absolute path).
-fn queue_launcher(queue: &str, job: &StyleJob, sas_only: bool, window: usize) -> Result<QueueLauncher> {
+fn queue_launcher(queue: &str, job: &StyleJob, args: &JobArgs, window: usize) -> Result<QueueLauncher> {
     let store = match &job.store {
         Location::Local(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
@@ -294,7 +294,8 @@ fn queue_launcher(queue: &str, job: &StyleJob, sas_only: bool, window: usize) ->
         }
         Location::Remote(url) => url.clone(),
     };
-    Ok(QueueLauncher::new(EventQueue::open(&value(queue)?, sas_only)?, store, window))
+    let remote = AzureRemote { sas_only: args.sas_only, managed_identity: args.managed_identity };
+    Ok(QueueLauncher::new(remote.queue(&value(queue)?)?, store, window))
 }
 
 /// Set once the job's end is decided and said (a lost rank): a SIGTERM
@@ -350,7 +351,7 @@ pub fn watch_queue(args: &WatchArgs) -> Result<()> {
     let stores = JobStores { store: template.store.clone(), logs: template.logs.clone() };
     let remote = AzureRemote { sas_only: args.job.sas_only, managed_identity: args.job.managed_identity };
     let tasks = match &args.tasks {
-        Some(queue) => Some(queue_launcher(queue, &template, args.job.sas_only, 16)?),
+        Some(queue) => Some(queue_launcher(queue, &template, &args.job, 16)?),
         None => None,
     };
     let summary = watch(&options, &stores, &remote, &mut UploadJobs { template, tasks })?;

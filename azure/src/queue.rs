@@ -84,17 +84,29 @@ impl EventQueue {
     /// refused. The queue is created if missing (failure ignored: the SAS
     /// may not allow it, and the first receive will say what is wrong).
     pub fn open(queue_url: &str, sas_only: bool) -> Result<Self> {
+        Self::open_as(queue_url, sas_only, None)
+    }
+
+    /// As [`EventQueue::open`]; a URL without a SAS is reached with
+    /// `credential` (the machine's managed identity) when one is given.
+    pub fn open_as(
+        queue_url: &str,
+        sas_only: bool,
+        credential: Option<Arc<dyn azure_core::credentials::TokenCredential>>,
+    ) -> Result<Self> {
         let url = StorageUrl::parse(queue_url, Service::Queue)?;
         url.check_expiry()?;
-        if sas_only && !url.has_sas() {
+        if sas_only && !url.has_sas() && credential.is_none() {
             return Err(url.error("no SAS token"));
         }
+        let credential = credential.filter(|_| !url.has_sas());
         let name = url.container.clone().ok_or_else(|| url.error("URL names no queue"))?;
         let shared = Shared::new(&url)?;
         let poison_url = url.sibling(&format!("{name}-poison"));
         let make = |u: &StorageUrl| {
             let options = QueueClientOptions { client_options: shared.client_options(), ..Default::default() };
-            QueueClient::new(u.container_url()?, None, Some(options)).map_err(remote(u, "creating client"))
+            QueueClient::new(u.container_url()?, credential.clone(), Some(options))
+                .map_err(remote(u, "creating client"))
         };
         let client = make(&url)?;
         let poison = make(&poison_url)?;

@@ -38,6 +38,22 @@ impl AzureRemote {
         Ok(Some(credential))
     }
 
+    /// The queue at `url`: by its SAS, else as the managed identity when
+    /// asked for (Entra tokens work for queues as for blobs).
+    pub fn queue(&self, url: &str) -> Result<crate::queue::EventQueue> {
+        let credential = if self.managed_identity && !StorageUrl::parse(url, Service::Queue)?.has_sas() {
+            let parsed = StorageUrl::parse(url, Service::Queue)?;
+            Some(
+                azure_identity::ManagedIdentityCredential::new(None)
+                    .map_err(|e| parsed.error(format!("managed identity: {e}")))?
+                    as Arc<dyn azure_core::credentials::TokenCredential>,
+            )
+        } else {
+            None
+        };
+        crate::queue::EventQueue::open_as(url, self.sas_only, credential)
+    }
+
     /// The blob store at `url`, as [`Remote::open_store`] opens it.
     pub fn blob_store(&self, url: &str) -> Result<BlobStore> {
         match self.identity(url)? {

@@ -29,6 +29,9 @@ use crate::queue::{EventQueue, QueueMessage};
 use crate::remote::{parse_location, AzureRemote};
 use crate::tasks::{ResultRecord, StoredRef, TaskMessage};
 
+/// The first pause after a look at an empty queue.
+const FIRST_PAUSE: Duration = Duration::from_millis(50);
+
 /// How a worker runs.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -38,7 +41,9 @@ pub struct ServeOptions {
     pub worker: WorkerId,
     /// How long a taken message stays invisible (renewed while working).
     pub visibility: Duration,
-    /// Pause when the queue is empty.
+    /// The longest pause between two looks at an empty queue (the pause
+    /// starts at 50 ms after a task and doubles while the queue stays
+    /// empty: new work is seen at once, an idle pool costs few requests).
     pub poll: Duration,
     /// Return when the queue is empty (batch pools).
     pub until_empty: bool,
@@ -82,20 +87,23 @@ pub fn serve(
     stop: &AtomicBool,
     handed_back: &AtomicBool,
 ) -> Result<ServeSummary> {
-    let queue = EventQueue::open(&options.queue, remote.sas_only)?;
+    let queue = remote.queue(&options.queue)?;
     queue.check()?;
     info!(queue = %queue.describe(), worker = %options.worker, "worker ready");
     let mut worker = Worker { options, remote, queue: &queue, handlers: HashMap::new(), stores: HashMap::new() };
     let mut summary = ServeSummary::default();
     let mut tasks = 0u64;
+    let mut pause = FIRST_PAUSE;
     while !stop.load(Ordering::SeqCst) && options.max_tasks.is_none_or(|m| tasks < m) {
         let Some(message) = queue.receive(1, options.visibility)?.pop() else {
             if options.until_empty {
                 break;
             }
-            std::thread::sleep(options.poll);
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(options.poll.max(FIRST_PAUSE));
             continue;
         };
+        pause = FIRST_PAUSE;
         tasks += 1;
         match worker.take(message, source, stop, handed_back)? {
             Outcome::Done => summary.done += 1,

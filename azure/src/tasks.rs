@@ -91,6 +91,7 @@ pub struct QueueLauncher {
     queue: EventQueue,
     /// The job store as the workers open it (the user's location).
     store: String,
+    /// The longest pause between two looks for results.
     poll: Duration,
     window: usize,
 }
@@ -102,7 +103,7 @@ impl QueueLauncher {
     /// pool take turns (their shards interleave) instead of the first
     /// job's whole plan going before the second's.
     pub fn new(queue: EventQueue, store: String, window: usize) -> Self {
-        QueueLauncher { queue, store, poll: Duration::from_millis(500), window: window.max(1) }
+        QueueLauncher { queue, store, poll: Duration::from_millis(400), window: window.max(1) }
     }
 }
 
@@ -223,6 +224,9 @@ impl Transport for QueueTransport<'_> {
     }
 
     fn next_event(&mut self) -> Result<Event> {
+        // Records are looked for at once, then ever less often while none
+        // comes (a shard's end is near when the last one came).
+        let mut pause = Duration::from_millis(25);
         loop {
             if let Some(event) = self.ready.pop_front() {
                 self.waiting_since = Instant::now();
@@ -235,7 +239,8 @@ impl Transport for QueueTransport<'_> {
                     info!(job = self.layout.id(), shards = left, "waiting for queue workers");
                     self.waiting_since = Instant::now();
                 }
-                std::thread::sleep(self.launcher.poll);
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(self.launcher.poll);
             }
         }
     }

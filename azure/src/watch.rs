@@ -114,7 +114,7 @@ pub fn watch(
     remote: &AzureRemote,
     runner: &mut dyn JobRunner,
 ) -> Result<WatchSummary, EngineError> {
-    let queue = Arc::new(EventQueue::open(&options.queue, remote.sas_only)?);
+    let queue = Arc::new(remote.queue(&options.queue)?);
     let inputs = StorageUrl::parse(&options.inputs, Service::Blob)?;
     preflight(&queue, &inputs, template, remote)?;
     let mut summary = WatchSummary::default();

@@ -19,6 +19,7 @@ pub mod end_to_end;
 pub mod error;
 pub mod memory;
 pub mod model;
+pub mod queue;
 pub mod reference;
 pub mod styles;
 
@@ -57,6 +58,8 @@ pub struct BenchOptions {
     pub ceiling_only: bool,
     /// Runs of each side in the ceiling measurement (medians compared).
     pub repeats: usize,
+    /// Measure only the queue path against in-process (`queue.json`).
+    pub queue_only: bool,
 }
 
 pub use end_to_end::{EndToEnd, Variant};
@@ -122,6 +125,35 @@ pub fn run(args: &BenchOptions) -> Result<()> {
     let batches: Vec<usize> = if args.quick { vec![1, 4] } else { vec![1, 4, 8] };
     let threads = args.threads.map(usize::from);
     let flops_per_pixel = flops_per_pixel();
+    if args.queue_only {
+        let clip = match &args.clip {
+            Some(c) => c.clone(),
+            None => {
+                let (w, h) = parse_size(args.sizes.split(',').next().unwrap_or("640x360"))?;
+                make_clip(scratch.path(), w, h, frames)?
+            }
+        };
+        let q = queue::measure(&clip, clip_frames(&clip)?, repeats, args.threads)?;
+        let json = args.out.join("queue.json");
+        std::fs::write(&json, serde_json::to_vec_pretty(&q).context("queue.json")?)
+            .with_context(|| format!("{}: cannot write", json.display()))?;
+        println!(
+            "queue path on {} ({} frames, {} shards, medians of {}): in-process one shard at a time {:.2} s, \
+             queue (one worker) {:.2} s: {:+.1}% ({:+.3} s a shard); in-process by default {:.2} s ({:+.1}%)",
+            q.clip,
+            q.frames,
+            q.shards,
+            q.rounds,
+            q.in_process_secs,
+            q.queue_secs,
+            q.overhead_share * 100.0,
+            q.per_shard_secs,
+            q.default_secs,
+            q.against_default * 100.0
+        );
+        println!("written {}", json.display());
+        return Ok(());
+    }
     if args.ceiling_only {
         let clip = match &args.clip {
             Some(c) => c.clone(),

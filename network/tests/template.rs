@@ -112,6 +112,17 @@ impl Arm {
                 }
                 Value::String(id)
             }
+            "string" => Value::String(match &args[0] {
+                Value::String(v) => v.clone(),
+                v => v.to_string(),
+            }),
+            // Deterministic stand-ins: what the assertions need to read.
+            "guid" => Value::String(format!("guid({})", strs().join("|"))),
+            "base64" => Value::String(format!("base64:{}", strs()[0])),
+            "subscriptionResourceId" => {
+                let a = strs();
+                Value::String(format!("/subscriptions/{SUBSCRIPTION}/providers/{}/{}", a[0], a[1]))
+            }
             other => panic!("ARM function {other} is not rendered by this test; keep the network parts simple"),
         }
     }
@@ -350,4 +361,98 @@ fn the_rendered_template_still_catches_a_break() {
             ("keyvault.purge-protection", Verdict::Missing),
         ],
     );
+}
+
+/// Every resource of a type.
+fn resources<'a>(t: &'a Value, ty: &str) -> Vec<&'a Value> {
+    t["resources"].as_array().unwrap().iter().filter(|r| r["type"] == ty).collect()
+}
+
+#[test]
+fn the_worker_pool_is_private_spot_from_zero_and_reaches_only_its_queue_and_container() {
+    let t = template();
+    let arm = Arm::new(&t);
+    let subnet_id = arm.resolve(&json!(
+        "[resourceId('Microsoft.Network/virtualNetworks/subnets', variables('vnetName'), variables('subnetName'))]"
+    ));
+    let pool = arm.resolve(resource(&t, "Microsoft.Compute/virtualMachineScaleSets"));
+    let pool_id =
+        arm.resolve(&json!("[resourceId('Microsoft.Compute/virtualMachineScaleSets', variables('poolName'))]"));
+    let vm = &pool["properties"]["virtualMachineProfile"];
+    assert_eq!(pool["sku"]["capacity"], 0, "the pool starts from zero nodes");
+    assert_eq!(pool["sku"]["name"], "Standard_NC6s_v3");
+    assert_eq!((vm["priority"].as_str(), vm["evictionPolicy"].as_str()), (Some("Spot"), Some("Delete")));
+    assert_eq!(pool["identity"]["type"], "SystemAssigned", "the workers authenticate as the pool's identity");
+    assert_eq!(vm["scheduledEventsProfile"]["terminateNotificationProfile"]["enable"], true);
+    let nics = vm["networkProfile"]["networkInterfaceConfigurations"].as_array().unwrap();
+    for nic in nics {
+        for ip in nic["properties"]["ipConfigurations"].as_array().unwrap() {
+            assert!(ip["properties"].get("publicIPAddressConfiguration").is_none(), "no public IP: {ip}");
+            assert_eq!(ip["properties"]["subnet"]["id"], subnet_id, "the pool runs in the checked subnet");
+        }
+    }
+    let os = &vm["osProfile"];
+    assert_eq!(os["linuxConfiguration"]["disablePasswordAuthentication"], true);
+    let boot = os["customData"].as_str().unwrap().strip_prefix("base64:").expect("cloud-init, base64");
+    let queue_url = "https://stylizestore.queue.core.windows.net/tasks";
+    for part in ["worker, --managed-identity", queue_url, "--eviction-url", "169.254.169.254/metadata/scheduledevents"]
+    {
+        assert!(boot.contains(part), "the nodes run `stylize worker` ({part}): {boot}");
+    }
+    assert!(!boot.to_ascii_lowercase().contains("sig="), "no SAS in the template: {boot}");
+
+    // Scaled on the task queue's length, from zero.
+    let scale = arm.resolve(resource(&t, "Microsoft.Insights/autoscalesettings"));
+    assert_eq!(scale["properties"]["targetResourceUri"], pool_id);
+    let profile = &scale["properties"]["profiles"][0];
+    assert_eq!(profile["capacity"], json!({ "minimum": "0", "maximum": "4", "default": "0" }));
+    let queue_uri = format!(
+        "/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Storage/storageAccounts/stylizestore/services/queue/queues/tasks"
+    );
+    let rules = profile["rules"].as_array().unwrap();
+    let by = |dir: &str| rules.iter().find(|r| r["scaleAction"]["direction"] == dir).expect(dir);
+    for (dir, op) in [("Increase", "GreaterThan"), ("Decrease", "LessThanOrEqual")] {
+        let trigger = &by(dir)["metricTrigger"];
+        assert_eq!(trigger["metricName"], "ApproximateMessageCount");
+        assert_eq!(trigger["metricResourceUri"], queue_uri.as_str());
+        assert_eq!((trigger["operator"].as_str(), trigger["threshold"].as_i64()), (Some(op), Some(0)));
+    }
+
+    // Exactly the roles the workers need, each on one queue or container.
+    let account = "Microsoft.Storage/storageAccounts/stylizestore";
+    let mut roles: Vec<(String, String)> = resources(&t, "Microsoft.Authorization/roleAssignments")
+        .into_iter()
+        .map(|r| {
+            assert!(r["properties"]["principalId"].as_str().unwrap().contains("variables('poolName')"), "{r}");
+            let role = arm.resolve(&r["properties"]["roleDefinitionId"]);
+            let id = role.as_str().unwrap().rsplit('/').next().unwrap().to_string();
+            (id, arm.resolve(&r["scope"]).as_str().unwrap().to_string())
+        })
+        .collect();
+    roles.sort();
+    assert_eq!(
+        roles,
+        vec![
+            // Storage Queue Data Message Processor: peek, receive, delete.
+            (
+                "8a0f0c08-91a1-4084-bc3d-661d67233fed".to_string(),
+                format!("{account}/queueServices/default/queues/tasks")
+            ),
+            // Storage Blob Data Contributor: the job container only.
+            (
+                "ba92f5b4-2d11-453d-a403-e96b0029c9fe".to_string(),
+                format!("{account}/blobServices/default/containers/jobs")
+            ),
+            // Storage Queue Data Message Sender: the poison queue only.
+            (
+                "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a".to_string(),
+                format!("{account}/queueServices/default/queues/tasks-poison")
+            ),
+        ]
+    );
+    let queues: Vec<String> = resources(&t, "Microsoft.Storage/storageAccounts/queueServices/queues")
+        .into_iter()
+        .map(|q| arm.resolve(&q["name"]).as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(queues, vec!["stylizestore/default/tasks", "stylizestore/default/tasks-poison"]);
 }
