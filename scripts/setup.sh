@@ -47,11 +47,12 @@ log "[$STEP] $(cargo --version)"
 # 1. System packages: FFmpeg dev libraries (with libx264), OpenMPI, clang,
 #    python3-venv (Debian's python3 cannot make a venv without it), npm
 #    (Azurite), shellcheck (the script tests), iproute2 (the MPI test's
-#    namespace nodes: ip, tc).
+#    namespace nodes: ip, tc), chromium (the job report page is tested in
+#    a real headless browser).
 STEP="1/5 system packages"
 APT_PKGS=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev
   libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev libopenmpi-dev openmpi-bin
-  fonts-dejavu-core python3 python3-venv shellcheck iproute2)
+  fonts-dejavu-core python3 python3-venv shellcheck iproute2 chromium)
 # A nodesource nodejs ships its own npm (and conflicts with Debian's).
 command -v npm >/dev/null || APT_PKGS+=(npm)
 missing=()

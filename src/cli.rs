@@ -384,10 +384,11 @@ pub struct FlickerArgs {
 #[derive(Debug, Args)]
 pub struct JobsArgs {
     /// The store: a directory (it must exist), or a container URL (SAS in
-    /// the query, or `@FILE` holding it). For `submit -o FILE.mp4` jobs:
-    /// $STYLIZE_CACHE/state.
-    #[arg(short, long, env = "STYLIZE_OUTPUT", hide_env_values = true, default_value = "stylize-out", global = true)]
-    pub output: String,
+    /// the query, or `@FILE` holding it). Without it: the default folder
+    /// (stylize-out) and the state of `submit -o FILE.mp4` jobs
+    /// ($STYLIZE_CACHE/state), together.
+    #[arg(short, long, env = "STYLIZE_OUTPUT", hide_env_values = true, global = true)]
+    pub output: Option<String>,
     /// Refuse any credential but a SAS token (no account keys).
     #[arg(long, env = "STYLIZE_SAS_ONLY", value_parser = BoolishValueParser::new(), global = true)]
     pub sas_only: bool,
@@ -402,16 +403,33 @@ pub struct JobsArgs {
 /// `stylize jobs …`
 #[derive(Debug, Subcommand)]
 pub enum JobsCommand {
-    /// One line per job: id, shards done, state, input.
+    /// One line per job: id, state, shards and frames done, workers, age,
+    /// output (or input).
     List {
         /// Print JSON (one array).
         #[arg(long, env = "STYLIZE_JSON", value_parser = BoolishValueParser::new())]
         json: bool,
     },
-    /// A job's manifest and report, as JSON.
+    /// A job's manifest and report, as JSON (the id, or a unique prefix).
     Show {
-        /// The job id.
+        /// The job id, or its first digits.
         id: String,
+        /// Follow a running job: its progress per worker and an ETA, every
+        /// 2 s, until it ends.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Draw what a job did: a page (a lane per worker, a bar per shard
+    /// attempt, frames/s, slowest shards, failures) and a PNG timeline.
+    Report {
+        /// The job id, or its first digits.
+        id: String,
+        /// Write the page (self-contained HTML) here.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Write the timeline as a PNG here.
+        #[arg(long, value_name = "FILE")]
+        png: Option<PathBuf>,
     },
     /// Remove a job's state (its segments, manifest and report); outputs stay.
     Clean {

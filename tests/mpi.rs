@@ -85,6 +85,15 @@ fn byte_identical_for_any_number_of_ranks() {
             );
         }
         assert_eq!(digest(&only_output(&store)), expected, "{n} ranks differ from in-process");
+        // The job's state names the rank that made each shard, with times.
+        let manifest = manifest_in(&store);
+        assert_eq!(manifest["status"], "done");
+        for (shard, r) in manifest["done"].as_object().unwrap() {
+            let name = r["worker"]["name"].as_str().unwrap();
+            assert!(name.starts_with("rank "), "shard {shard}: {r}");
+            assert!(n > 1 || name == "rank 0", "shard {shard}: {r}");
+            assert!(r["started"].as_f64().unwrap() > 0.0 && r["started"].as_f64() <= r["ended"].as_f64(), "{r}");
+        }
     }
     assert!(figures.windows(2).all(|w| w[0] == w[1]), "flicker figures depend on the ranks: {figures:?}");
     // With motion-guided deflicker (state carried across frames, warm-up
@@ -270,4 +279,11 @@ fn a_silent_rank_ends_the_job_in_seconds_and_nothing_finished_is_lost() {
         assert_eq!(r["worker"]["host"], host.as_str());
         assert!(r["idle_cpu_share"].as_f64().unwrap() < 0.5, "an idle rank spins: {r}");
     }
+}
+
+/// The one job manifest in a local store.
+fn manifest_in(store: &Path) -> serde_json::Value {
+    let jobs: Vec<_> = std::fs::read_dir(store.join("jobs")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    serde_json::from_slice(&std::fs::read(jobs[0].join("manifest.json")).unwrap()).unwrap()
 }

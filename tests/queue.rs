@@ -434,3 +434,41 @@ fn an_upload_triggers_a_job_whose_shards_run_on_the_pool() {
     assert_eq!(starts(&log).len(), 2, "the pool ran both shards: {log}");
     assert_eq!(digest(&downloaded(&az, &sas, dir.path())), expected);
 }
+
+#[test]
+fn jobs_list_on_a_container_shows_a_queued_job_running_then_done() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 24, gop: 12, ..ClipSpec::default() });
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    let queue = with_sas(&az.queue("tasks"), &sas);
+    let list = || -> serde_json::Value {
+        let out = stylize().args(["jobs", "list", "-o", &outputs, "--json"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // No worker yet: the job waits on the queue, and says so.
+    let job = submit_queued(&clip, &outputs, &queue);
+    let start = Instant::now();
+    let running = loop {
+        let l = list();
+        if l.as_array().is_some_and(|a| !a.is_empty()) {
+            break l;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the job never appeared");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(running[0]["status"], "running", "{running}");
+    assert_eq!(running[0]["shards_done"], 0);
+    let pool = worker(&queue, &["--name", "late"], &[]).spawn().unwrap();
+    let out = wait_bounded(job, Duration::from_secs(120));
+    stop(pool);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let done = list();
+    assert_eq!((done[0]["status"].as_str(), done[0]["shards_done"].as_u64()), (Some("done"), Some(2)), "{done}");
+    let workers: Vec<&str> = done[0]["workers"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+    assert_eq!(workers.len(), 1);
+    assert!(workers[0].starts_with("late ("), "{workers:?}");
+    assert_no_secret(&done.to_string(), &Azurite::signature(&sas), "jobs list");
+}

@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use stylize_engine::{
-    digest, open_store, while_working, EngineError, Handler, JobLayout, Payload, Result, Store, Task, TaskError,
-    TaskErrorKind, TaskFailure, WorkerId,
+    digest, open_store, unix_now, while_working, EngineError, Handler, JobLayout, Payload, Result, Store, Task,
+    TaskError, TaskErrorKind, TaskFailure, WorkerId,
 };
 use tracing::{info, warn};
 
@@ -240,6 +240,8 @@ impl Worker<'_> {
                 store.put(&key, &bytes)?;
                 out.header.worker = options.worker.clone();
                 out.header.wall_secs = started.elapsed().as_secs_f64();
+                out.header.ended = unix_now();
+                out.header.started = out.header.ended - out.header.wall_secs;
                 let record = ResultRecord {
                     header: out.header,
                     segment: StoredRef { key, sha256: digest(&bytes), bytes: bytes.len() as u64 },
@@ -291,7 +293,13 @@ impl Ctx<'_> {
         let shard = task.task.shard.index;
         let last = error.kind.is_permanent() || message.dequeue_count >= self.options.max_attempts;
         warn!(worker = %self.options.worker, shard, attempt = message.dequeue_count, error = %error, last, "shard failed");
+        let ended = unix_now();
+        let failure = |error| TaskFailure { worker: self.options.worker.clone(), started: 0.0, ended, shard, error };
+        let layout = JobLayout::new(&task.task.job);
         if !last {
+            // Told to the coordinator (the job's timeline), then retried.
+            let text = serde_json::to_vec_pretty(&failure(error)).expect("records serialise");
+            self.store.put(&layout.attempt(shard, message.dequeue_count), &text)?;
             self.queue.extend(&message, Duration::from_secs(1))?;
             return Ok(Outcome::Failed);
         }
@@ -299,10 +307,8 @@ impl Ctx<'_> {
             error.message =
                 format!("{} (attempt {} of {})", error.message, message.dequeue_count, self.options.max_attempts);
         }
-        let store = self.store;
-        let failure = TaskFailure { worker: self.options.worker.clone(), shard, error };
-        let text = serde_json::to_vec_pretty(&failure).expect("records serialise");
-        store.put(&JobLayout::new(&task.task.job).failure(shard), &text)?;
+        let text = serde_json::to_vec_pretty(&failure(error)).expect("records serialise");
+        self.store.put(&layout.failure(shard), &text)?;
         self.queue.delete(&message)?;
         Ok(Outcome::Failed)
     }

@@ -126,6 +126,7 @@ impl Launcher for QueueLauncher {
             queued: BTreeSet::new(),
             told: BTreeSet::new(),
             ready: VecDeque::new(),
+            attempts_told: BTreeSet::new(),
             waiting_since: Instant::now(),
         }))
     }
@@ -141,6 +142,8 @@ struct QueueTransport<'a> {
     /// Shards whose result or failure was handed on.
     told: BTreeSet<u32>,
     ready: VecDeque<Event>,
+    /// Failed attempts' records already told.
+    attempts_told: BTreeSet<String>,
     waiting_since: Instant,
 }
 
@@ -160,6 +163,18 @@ impl QueueTransport<'_> {
 
     /// Every new record, as events.
     fn poll(&mut self) -> Result<()> {
+        for key in self.store.list(&format!("{}attempts/", self.layout.prefix()))? {
+            if self.attempts_told.contains(&key) {
+                continue;
+            }
+            if let Some(bytes) = self.store.get(&key)? {
+                let failure: TaskFailure = serde_json::from_slice(&bytes).map_err(|e| {
+                    EngineError::from(TransportError::Malformed { from: key.clone(), why: e.to_string() })
+                })?;
+                self.ready.push_back(Event::Retried(failure));
+            }
+            self.attempts_told.insert(key);
+        }
         let mut found: BTreeSet<u32> = BTreeSet::new();
         for dir in ["results/", "failed/"] {
             for key in self.store.list(&format!("{}{dir}", self.layout.prefix()))? {

@@ -250,6 +250,11 @@ fn drive<P: Pipeline>(
             done: Default::default(),
             output: None,
             output_sha256: None,
+            status: Default::default(),
+            error: None,
+            started: 0.0,
+            updated: 0.0,
+            failures: Vec::new(),
         },
     };
     // Sent with every task: workers run the job as resolved here.
@@ -262,7 +267,7 @@ fn drive<P: Pipeline>(
     } else {
         target.check_overwrite(store, &spec.overwrite)?;
     }
-    let mut gather = Gather::resume(store, manifest, scratch.path())?;
+    let gather = Gather::resume(store, manifest, scratch.path())?;
     let reused = gather.reused();
     log.record("plan", json!({ "job": id, "shards": plan.shards.len(), "reused": reused, "frames": plan.frames() }));
     let mut pending: VecDeque<&Shard> = plan.shards.iter().filter(|s| !gather.is_done(s.index)).collect();
@@ -310,10 +315,11 @@ fn drive<P: Pipeline>(
         let params = job_params.clone();
         Ok(Some(Task { header: TaskHeader { job: id.clone(), shard: shard.clone(), video, params }, segment }))
     };
+    let gather = std::cell::RefCell::new(gather);
     let on_done = |out: TaskOutput| -> Result<(), EngineError> {
         let sent = segment_in.borrow().get(&out.header.shard).copied().unwrap_or(0);
         let (frames, told) = (out.header.frames, out.header.progress_told);
-        gather.store_result(out, sent)?;
+        gather.borrow_mut().store_result(out, sent)?;
         progress.shard_kept();
         // The coordinator's own workers report their frames as they go.
         if !told {
@@ -321,13 +327,19 @@ fn drive<P: Pipeline>(
         }
         Ok(())
     };
-    scatter_gather(transport.as_mut(), next_task, on_done).map_err(|e| match e {
+    let on_failed = |f: &crate::task::TaskFailure| gather.borrow_mut().record_failure(f);
+    let gathered = scatter_gather(transport.as_mut(), next_task, on_done, on_failed).map_err(|e| match e {
         // A worker knows its shard, not the user's file: name it here.
         EngineError::Worker { worker, shard, kind, message } => {
             EngineError::Worker { worker, shard, kind, message: format!("{message} (in {})", spec.input.display()) }
         }
         e => e,
-    })?;
+    });
+    let gather = gather.into_inner();
+    if let Err(e) = gathered {
+        gather.record_end(&e.to_string());
+        return Err(e.into());
+    }
     let (bytes_sent, bytes_received) = transport.bytes_moved();
     drop(transport);
     let (segments, mut manifest, timings) = gather.finish(&plan)?;
@@ -362,6 +374,7 @@ fn drive<P: Pipeline>(
     };
     manifest.output = Some(target.label());
     manifest.output_sha256 = Some(file_digest(&output_file)?);
+    manifest.status = crate::job::JobStatus::Done;
     manifest.save(store)?;
 
     let extra = pipeline.extra(&manifest);

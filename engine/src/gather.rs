@@ -15,12 +15,12 @@ use tracing::debug;
 
 use crate::concat::Segment;
 use crate::error::{EngineError, Result};
-use crate::job::{digest, file_digest, Manifest, SegmentRecord};
+use crate::job::{digest, file_digest, FailedAttempt, JobStatus, Manifest, SegmentRecord};
 use crate::layout::JobLayout;
 use crate::plan::Plan;
 use crate::report::ShardTiming;
 use crate::store::Store;
-use crate::task::{Payload, TaskOutput};
+use crate::task::{unix_now, Payload, TaskFailure, TaskOutput};
 
 /// The gathering side of a running job.
 pub struct Gather<'a> {
@@ -51,6 +51,9 @@ impl<'a> Gather<'a> {
             }
         }
         let reused = manifest.done.len();
+        // This run's state: running again, from now; earlier failures stay
+        // (the timeline shows a failed and resumed job's both attempts).
+        (manifest.status, manifest.error, manifest.started) = (JobStatus::Running, None, unix_now());
         manifest.save(store)?;
         Ok(Gather { store, scratch, manifest, layout, local, timings: Vec::new(), reused })
     }
@@ -93,13 +96,47 @@ impl<'a> Gather<'a> {
         };
         let local = self.store.local_path(&key).unwrap_or(kept);
         self.local.insert(h.shard, local);
-        self.manifest
-            .done
-            .insert(h.shard, SegmentRecord { sha256, bytes, frames: h.frames, figures: h.figures.clone() });
+        let attempts = 1 + self.manifest.failures.iter().filter(|f| f.shard == h.shard).count() as u32;
+        let record = SegmentRecord {
+            sha256,
+            bytes,
+            frames: h.frames,
+            figures: h.figures.clone(),
+            worker: Some(h.worker.clone()),
+            started: h.started,
+            ended: h.ended,
+            bytes_in: segment_in_bytes,
+            attempts,
+        };
+        self.manifest.done.insert(h.shard, record);
         self.manifest.save(self.store)?;
         debug!(job = %self.manifest.job, shard = h.shard, worker = %h.worker, frames = h.frames, "shard stored");
         self.timings.push(ShardTiming { result: h, segment_in_bytes, segment_out_bytes: bytes });
         Ok(())
+    }
+
+    /// Record a failed attempt at a shard (best effort: the failure itself
+    /// is what the job reports, a store that fails here too is not news).
+    pub fn record_failure(&mut self, f: &TaskFailure) {
+        self.manifest.failures.push(FailedAttempt {
+            shard: f.shard,
+            worker: f.worker.clone(),
+            started: f.started,
+            ended: if f.ended > 0.0 { f.ended } else { unix_now() },
+            kind: f.error.kind,
+            cause: f.error.message.clone(),
+        });
+        if let Err(e) = self.manifest.save(self.store) {
+            tracing::debug!(error = %e, "failed attempt not recorded");
+        }
+    }
+
+    /// Mark the job failed with `error` in its state (best effort).
+    pub fn record_end(mut self, error: &str) {
+        (self.manifest.status, self.manifest.error) = (JobStatus::Failed, Some(error.to_string()));
+        if let Err(e) = self.manifest.save(self.store) {
+            tracing::debug!(error = %e, "job's end not recorded");
+        }
     }
 
     /// Every segment of `plan`, in order, as local files; the manifest and

@@ -9,10 +9,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::error::TaskErrorKind;
 use crate::error::{EngineError, Result};
 use crate::layout::JobLayout;
 use crate::plan::Plan;
 use crate::store::Store;
+use crate::worker::WorkerId;
 
 /// SHA-256 of a file's content, hex.
 pub fn file_digest(path: &Path) -> Result<String> {
@@ -44,8 +46,9 @@ pub fn job_id(input_digest: &str, params: &serde_json::Value) -> String {
     hex::encode(hasher.finalize())[..16].to_string()
 }
 
-/// A finished shard: its encoded segment is in the store with this digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A finished shard: its encoded segment is in the store with this digest,
+/// and who made it when (the job's timeline, readable while it runs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SegmentRecord {
     /// SHA-256 of the segment file.
     pub sha256: String,
@@ -57,6 +60,56 @@ pub struct SegmentRecord {
     /// [`crate::ResultHeader::figures`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub figures: Option<serde_json::Value>,
+    /// The worker that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<WorkerId>,
+    /// When its worker started and ended it (Unix seconds, 0: unknown).
+    #[serde(default)]
+    pub started: f64,
+    /// See `started`.
+    #[serde(default)]
+    pub ended: f64,
+    /// Bytes of the source segment that carried it.
+    #[serde(default)]
+    pub bytes_in: u64,
+    /// Attempts it took (failed ones are in [`Manifest::failures`]).
+    #[serde(default = "one")]
+    pub attempts: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// An attempt at a shard that failed: who, when, why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedAttempt {
+    /// The shard.
+    pub shard: u32,
+    /// The worker.
+    pub worker: WorkerId,
+    /// When it started and failed (Unix seconds, 0: unknown).
+    pub started: f64,
+    /// See `started`.
+    pub ended: f64,
+    /// The failure's kind (decides retries).
+    pub kind: TaskErrorKind,
+    /// The cause, one line.
+    pub cause: String,
+}
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Started and not ended (or its process was killed: its `updated`
+    /// time stops moving).
+    #[default]
+    Running,
+    /// Its output is committed.
+    Done,
+    /// It ended with an error; a rerun resumes it.
+    Failed,
 }
 
 /// The state of one job, kept at `jobs/<id>/manifest.json` in the store.
@@ -80,6 +133,22 @@ pub struct Manifest {
     /// name later, and its bytes must not pass for this job's.
     #[serde(default)]
     pub output_sha256: Option<String>,
+    /// Where the job is.
+    #[serde(default)]
+    pub status: JobStatus,
+    /// The error that ended it, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When this run of the job started, and when its state was last
+    /// written (Unix seconds).
+    #[serde(default)]
+    pub started: f64,
+    /// See `started`.
+    #[serde(default)]
+    pub updated: f64,
+    /// Every failed attempt at a shard, in the order they were heard of.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<FailedAttempt>,
 }
 
 impl Manifest {
@@ -93,8 +162,9 @@ impl Manifest {
         })
     }
 
-    /// Save atomically.
-    pub fn save(&self, store: &dyn Store) -> Result<()> {
+    /// Save atomically (its `updated` time set to now).
+    pub fn save(&mut self, store: &dyn Store) -> Result<()> {
+        self.updated = crate::task::unix_now();
         let bytes = serde_json::to_vec_pretty(self).expect("a manifest always serialises");
         store.put(&JobLayout::new(&self.job).manifest(), &bytes)
     }

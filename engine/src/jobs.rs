@@ -25,6 +25,18 @@ pub fn list(at: &Location, remote: &dyn Remote) -> Result<Vec<JobState>> {
     JobLayout::ids(store)?.into_iter().map(|id| Ok(JobState { manifest: Manifest::load(store, &id)?, id })).collect()
 }
 
+/// One job's state and, once committed, its report; `id` may be a unique
+/// prefix. Readable while the job runs (the manifest is written as each
+/// shard ends).
+pub fn load(at: &Location, remote: &dyn Remote, id: &str) -> Result<(Manifest, Option<serde_json::Value>)> {
+    let store = existing_store(at, remote)?;
+    let store = store.as_ref();
+    let id = resolve(store, id)?;
+    let Some(m) = Manifest::load(store, &id)? else { return Err(no_job(store, &id)) };
+    let report = store.get(&JobLayout::new(&id).report())?.and_then(|b| serde_json::from_slice(&b).ok());
+    Ok((m, report))
+}
+
 /// One job's manifest and report, as JSON; `id` may be a unique prefix.
 pub fn show(at: &Location, remote: &dyn Remote, id: &str) -> Result<serde_json::Value> {
     let store = existing_store(at, remote)?;

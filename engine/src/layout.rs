@@ -67,6 +67,12 @@ impl JobLayout {
         format!("{}failed/{index:05}.json", self.prefix())
     }
 
+    /// A queue worker's record of a failed attempt at shard `index` that
+    /// will be tried again (`n`: the attempt).
+    pub fn attempt(&self, index: u32, n: u32) -> String {
+        format!("{}attempts/{index:05}-{n:03}.json", self.prefix())
+    }
+
     /// Present while no coordinator waits for the job's tasks: a worker
     /// drops what it receives for the job instead of running it.
     pub fn closed(&self) -> String {

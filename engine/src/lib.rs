@@ -50,7 +50,7 @@ pub use concat::{concat, Segment};
 pub use container::StreamPlan;
 pub use driver::{run_job, Counts, JobSpec, NoProgress, Pipeline, Progress};
 pub use error::{EngineError, Result, TaskErrorKind, TransportError};
-pub use job::{digest, file_digest, job_id, Manifest, SegmentRecord};
+pub use job::{digest, file_digest, job_id, FailedAttempt, JobStatus, Manifest, SegmentRecord};
 pub use jobs::JobState;
 pub use keepalive::while_working;
 pub use launch::{InProcessLauncher, JobContext, Launcher};
@@ -66,13 +66,15 @@ pub use report::{JobReport, ShardTiming, Transfer, VideoFacts, WorkerSummary};
 pub use scatter::ENCODED_SEGMENT_FORMAT;
 pub use secret::{redact, REDACTED};
 pub use store::{check_writable, Held, LocalStore, Store};
-pub use task::{Payload, ResultHeader, Task, TaskError, TaskFailure, TaskHeader, TaskOutput, VideoParams, WorkerId};
+pub use task::{
+    unix_now, Payload, ResultHeader, Task, TaskError, TaskFailure, TaskHeader, TaskOutput, VideoParams, WorkerId,
+};
 pub use time::format_time;
 pub use transport::{decode_message, encode_message, hostname, scatter_gather, Event, Handler, InProcess, Transport};
 
 /// Reading and cleaning the jobs kept in a store (`stylize jobs`).
 pub mod job_state {
-    pub use crate::jobs::{clean, list, show};
+    pub use crate::jobs::{clean, list, load, show};
 }
 
 /// Initialise FFmpeg once per process and keep its own logging quiet: the

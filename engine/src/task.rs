@@ -129,6 +129,13 @@ pub struct ResultHeader {
     pub wall_secs: f64,
     /// Seconds inside the model.
     pub model_secs: f64,
+    /// When the worker started and ended the task (seconds since the Unix
+    /// epoch, its clock): the job's timeline.
+    #[serde(default)]
+    pub started: f64,
+    /// See `started`.
+    #[serde(default)]
+    pub ended: f64,
     /// Seconds the worker waited for this task since its last one.
     #[serde(default)]
     pub idle_secs: f64,
@@ -162,6 +169,12 @@ pub struct TaskOutput {
 pub struct TaskFailure {
     /// The worker.
     pub worker: WorkerId,
+    /// When the attempt started and failed (Unix seconds; 0 when unknown).
+    #[serde(default)]
+    pub started: f64,
+    /// See `started`.
+    #[serde(default)]
+    pub ended: f64,
     /// The shard.
     pub shard: u32,
     /// The worker's error.
@@ -196,4 +209,9 @@ impl TaskError {
             .unwrap_or_else(|| "no message".into());
         TaskError::new(TaskErrorKind::Transient, format!("shard {shard}: the worker panicked: {what}"))
     }
+}
+
+/// Now, in seconds since the Unix epoch: the times of a job's records.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }

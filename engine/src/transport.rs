@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result, TransportError};
-use crate::task::{Task, TaskError, TaskFailure, TaskOutput};
+use crate::task::{unix_now, Task, TaskError, TaskFailure, TaskOutput};
 pub use crate::worker::hostname;
 use crate::worker::WorkerId;
 
@@ -32,8 +32,11 @@ pub trait Handler: Send {
 pub enum Event {
     /// A task is done.
     Done(TaskOutput),
-    /// A task failed.
+    /// A task failed for good (the job stops).
     Failed(TaskFailure),
+    /// An attempt failed and the task will be tried again (a queue
+    /// worker's transient failure): recorded, the job goes on.
+    Retried(TaskFailure),
     /// A worker became free (it asked for work).
     Idle,
 }
@@ -55,7 +58,8 @@ pub trait Transport {
 }
 
 /// Run every task from `next_task` on the workers of `transport`, calling
-/// `on_done` for each result (in completion order). On the first failure
+/// `on_done` for each result (in completion order) and `on_failed` for
+/// each failed attempt (retried or not). On the first failure
 /// no new task starts, the ones running finish (and their results are
 /// still kept), and the failure is returned naming the worker, the shard
 /// and the cause.
@@ -63,8 +67,9 @@ pub fn scatter_gather(
     transport: &mut dyn Transport,
     mut next_task: impl FnMut() -> Result<Option<Task>>,
     mut on_done: impl FnMut(TaskOutput) -> Result<()>,
+    mut on_failed: impl FnMut(&TaskFailure),
 ) -> Result<()> {
-    let result = drive(transport, &mut next_task, &mut on_done);
+    let result = drive(transport, &mut next_task, &mut on_done, &mut on_failed);
     let finished = transport.finish();
     result.and(finished)
 }
@@ -73,6 +78,7 @@ fn drive(
     transport: &mut dyn Transport,
     next_task: &mut dyn FnMut() -> Result<Option<Task>>,
     on_done: &mut dyn FnMut(TaskOutput) -> Result<()>,
+    on_failed: &mut dyn FnMut(&TaskFailure),
 ) -> Result<()> {
     let mut in_flight = 0usize;
     let mut held: Option<Task> = None;
@@ -123,8 +129,10 @@ fn drive(
                     }
                 }
             }
+            Event::Retried(f) => on_failed(&f),
             Event::Failed(f) => {
                 in_flight -= 1;
+                on_failed(&f);
                 failure.get_or_insert(EngineError::Worker {
                     worker: f.worker,
                     shard: f.shard,
@@ -176,19 +184,19 @@ impl InProcess {
                         let shard = task.header.shard.index;
                         // A panic in one shard must fail the job with one
                         // line, not leave the coordinator waiting for it.
+                        let started = unix_now();
                         let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.handle(task)));
+                        let ended = unix_now();
+                        let failed = |error| TaskFailure { worker: worker.clone(), started, ended, shard, error };
                         let event = match handled {
                             Ok(Ok(mut out)) => {
                                 out.header.worker = worker.clone();
+                                (out.header.started, out.header.ended) = (started, ended);
                                 out.header.progress_told = true;
                                 Event::Done(out)
                             }
-                            Ok(Err(error)) => Event::Failed(TaskFailure { worker: worker.clone(), shard, error }),
-                            Err(panic) => Event::Failed(TaskFailure {
-                                worker: worker.clone(),
-                                shard,
-                                error: TaskError::panicked(shard, &panic),
-                            }),
+                            Ok(Err(error)) => Event::Failed(failed(error)),
+                            Err(panic) => Event::Failed(failed(TaskError::panicked(shard, &panic))),
                         };
                         if event_tx.send(event).is_err() {
                             break;
@@ -356,6 +364,7 @@ mod tests {
                 done.push(out.header.shard);
                 Ok(())
             },
+            |_| (),
         )
         .unwrap();
         done.sort();
@@ -363,7 +372,7 @@ mod tests {
 
         let mut t = InProcess::start(vec![Box::new(Panics), Box::new(Panics)], "local");
         let mut queue: Vec<Task> = (0..3).rev().map(task).collect();
-        let err = scatter_gather(&mut t, || Ok(queue.pop()), |_| Ok(())).unwrap_err().to_string();
+        let err = scatter_gather(&mut t, || Ok(queue.pop()), |_| Ok(()), |_| ()).unwrap_err().to_string();
         assert!(err.contains("shard 1: the worker panicked: boom"), "{err}");
     }
 
@@ -379,6 +388,7 @@ mod tests {
                 done.push((out.header.shard, out.segment.inline().unwrap().to_vec()));
                 Ok(())
             },
+            |_| (),
         )
         .unwrap();
         assert_eq!(done, vec![(0, vec![1; 3]), (1, vec![2; 3]), (2, vec![3; 3])]);
@@ -389,6 +399,7 @@ mod tests {
         let mut t = InProcess::start(vec![Box::new(Echo)], "local");
         let mut queue: Vec<Task> = (0..6).rev().map(task).collect();
         let mut done = Vec::new();
+        let mut failed = Vec::new();
         let err = scatter_gather(
             &mut t,
             || Ok(queue.pop()),
@@ -396,11 +407,13 @@ mod tests {
                 done.push(out.header.shard);
                 Ok(())
             },
+            |f| failed.push(f.shard),
         )
         .unwrap_err()
         .to_string();
         assert_eq!(err, format!("local ({}): shard 3: bad", hostname()));
         assert_eq!(done, vec![0, 1, 2]);
+        assert_eq!(failed, vec![3], "the failed attempt is recorded");
         assert_eq!(queue.len(), 1, "no shard is taken after the failure but the one held back");
     }
 

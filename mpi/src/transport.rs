@@ -29,8 +29,8 @@ use ::mpi::topology::Communicator;
 use ::mpi::Tag;
 
 use stylize_engine::{
-    decode_message, encode_message, hostname, while_working, EngineError, Event, Handler, InProcess, Payload, Result,
-    ResultHeader, Task, TaskError, TaskFailure, TaskHeader, TaskOutput, Transport, TransportError, WorkerId,
+    decode_message, encode_message, hostname, unix_now, while_working, EngineError, Event, Handler, InProcess, Payload,
+    Result, ResultHeader, Task, TaskError, TaskFailure, TaskHeader, TaskOutput, Transport, TransportError, WorkerId,
 };
 
 /// A rank as the job names its workers: `rank 2 (node-b)`.
@@ -390,6 +390,7 @@ pub fn serve(world: &SimpleCommunicator, handler: &mut dyn Handler) -> Result<()
                 let shard = header.shard.index;
                 tracing::debug!(rank, shard, bytes = segment.len(), "task received");
                 let task = Task { header, segment: Payload::Inline(segment) };
+                let started = unix_now();
                 let result = while_working(
                     || handler.handle(task),
                     HEARTBEAT,
@@ -401,6 +402,7 @@ pub fn serve(world: &SimpleCommunicator, handler: &mut dyn Handler) -> Result<()
                 match result {
                     Ok(mut out) => {
                         out.header.worker = worker_id(rank, host.clone());
+                        (out.header.started, out.header.ended) = (started, unix_now());
                         out.header.idle_secs = idle_secs;
                         out.header.idle_cpu_secs = idle_cpu_secs;
                         let Some(segment) = out.segment.inline() else {
@@ -410,7 +412,8 @@ pub fn serve(world: &SimpleCommunicator, handler: &mut dyn Handler) -> Result<()
                         root.send_with_tag(&encode_message(&out.header, segment)[..], TAG_RESULT);
                     }
                     Err(error) => {
-                        let failure = TaskFailure { worker: worker_id(rank, host.clone()), shard, error };
+                        let worker = worker_id(rank, host.clone());
+                        let failure = TaskFailure { worker, started, ended: unix_now(), shard, error };
                         root.send_with_tag(&encode_message(&failure, &[])[..], TAG_FAILED);
                     }
                 }

@@ -13,8 +13,8 @@ pub use stylize_engine::EngineError;
 
 /// The jobs kept in a store, whatever pipeline made them (`stylize jobs`).
 pub mod jobs {
-    pub use stylize_engine::job_state::{clean, list, show};
-    pub use stylize_engine::JobState;
+    pub use stylize_engine::job_state::{clean, list, load, show};
+    pub use stylize_engine::{JobState, JobStatus, Manifest};
 }
 
 /// The libraries this build runs on, for `stylize --version`: FFmpeg and

@@ -20,8 +20,8 @@ use crate::flicker::{FlickerPair, FlickerSums};
 use serde_json::json;
 use stylize_engine::{file_digest, run_job, EngineError, JobSpec, Manifest, MediaInfo, Pipeline, Plan, StreamPlan};
 pub use stylize_engine::{
-    Counts, Destination, Handler, InProcessLauncher, Launcher, Location, NoProgress, Overwrite, Progress, Remote,
-    TaskError, WorkerId,
+    unix_now, Counts, Destination, Handler, InProcessLauncher, Launcher, Location, NoProgress, Overwrite, Progress,
+    Remote, TaskError, WorkerId,
 };
 use stylize_models::torch::TorchModel;
 pub use stylize_models::torch::{set_threads, DeviceChoice, ModelSpec, PixelRange, Precision};
