@@ -196,6 +196,7 @@ fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
         parallel_shards: usize::from(args.parallel_shards),
         destination,
         overwrite: Overwrite::Never,
+        expect_job: None,
     })
 }
 
@@ -223,7 +224,7 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
     on_interrupt(Some(reporter.clone()));
     let mpi = MpiLauncher { cluster, coordinator_only: args.job.coordinator_only };
     let queued = match &args.queue {
-        Some(queue) => Some(queue_launcher(queue, &job, &args.job, args.queue_window as usize)?),
+        Some(queue) => Some(queue_launcher(queue, &job, &args.job, args.queue_window as usize)?.detached(args.detach)),
         None => None,
     };
     let launcher: &dyn Launcher = match &queued {
@@ -234,6 +235,16 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
     let report = run_job(&job, reporter.clone(), launcher);
     reporter.finish(if report.is_ok() { "done" } else { "failed" });
     let report = report?;
+    if report.detached && !args.job.json {
+        if !quiet {
+            outln!("{}", report.job);
+            eprintln!(
+                "stylize: job {} handed to the queue's workers ({} shards); follow it with `stylize jobs show {} --follow -o <store>`",
+                report.job, report.shards, report.job
+            );
+        }
+        return Ok(());
+    }
     if args.job.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());

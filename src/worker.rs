@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use stylize_azure::serve::{serve, HandlerSource, ServeOptions};
-use stylize_azure::AzureRemote;
-use stylize_pipelines::video_style::{handler_for_params, WorkerId};
+use stylize_azure::serve::{serve, DetachedJob, HandlerSource, ServeOptions};
+use stylize_azure::{AzureRemote, QueueLauncher};
+use stylize_pipelines::video_style::{handler_for_params, job_from_params, run as run_job, NoProgress, WorkerId};
 
 use crate::cli::WorkerArgs;
 
@@ -40,7 +40,11 @@ fn exit_once_handed_back() {
     });
 }
 
-struct StyleHandlers;
+/// The style pipeline's handlers, and the finishing of detached jobs.
+struct StyleHandlers {
+    queue: String,
+    remote: AzureRemote,
+}
 
 impl HandlerSource for StyleHandlers {
     fn handler(
@@ -49,6 +53,20 @@ impl HandlerSource for StyleHandlers {
     ) -> std::result::Result<Box<dyn stylize_pipelines::video_style::Handler>, stylize_pipelines::video_style::TaskError>
     {
         handler_for_params(params)
+    }
+
+    fn finish(&mut self, d: &DetachedJob) -> std::result::Result<String, String> {
+        let store = stylize_azure::parse_location(&d.store).map_err(|e| e.to_string())?;
+        let input = stylize_azure::parse_location(&d.input).map_err(|e| e.to_string())?;
+        let remote = std::sync::Arc::new(self.remote);
+        let job = job_from_params(&d.params, input, store, d.output.clone(), remote, d.job.clone())
+            .map_err(|e| e.to_string())?;
+        // Its shards' results are all stored: the launcher takes them as
+        // they are and queues nothing.
+        let queue = self.remote.queue(&self.queue).map_err(|e| e.to_string())?;
+        let launcher = QueueLauncher::new(queue, d.store.clone(), 16);
+        let report = run_job(&job, std::sync::Arc::new(NoProgress), &launcher).map_err(|e| e.to_string())?;
+        Ok(report.output)
     }
 }
 
@@ -86,7 +104,8 @@ pub fn run(args: &WorkerArgs) -> Result<()> {
     if let Some(url) = &args.eviction_url {
         stylize_azure::eviction::watch(url, options.worker.host.clone(), Duration::from_secs(2), &STOP)?;
     }
-    let summary = serve(&options, &remote, &mut StyleHandlers, &STOP, &HANDED_BACK);
+    let mut handlers = StyleHandlers { queue: options.queue.clone(), remote };
+    let summary = serve(&options, &remote, &mut handlers, &STOP, &HANDED_BACK);
     FINISHED.store(true, Ordering::SeqCst);
     let summary = summary?;
     if args.json {

@@ -73,7 +73,7 @@ fn a_job_is_recorded_listed_and_drawn() {
         (Some("done"), Some(4), Some(48))
     );
     let workers: Vec<&str> = job["workers"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
-    assert!(!workers.is_empty() && workers.iter().all(|w| w.starts_with("local ")), "{workers:?}");
+    assert!(!workers.is_empty() && workers.iter().all(|w| w.starts_with("local.")), "{workers:?}");
     let id = job["job"].as_str().unwrap();
     let line = stylize_ok(&["jobs", "list", "-o", s]);
     assert!(line.starts_with(id) && line.contains("done") && line.contains("4/4") && line.contains("48/48"), "{line}");

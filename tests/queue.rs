@@ -472,3 +472,51 @@ fn jobs_list_on_a_container_shows_a_queued_job_running_then_done() {
     assert!(workers[0].starts_with("late ("), "{workers:?}");
     assert_no_secret(&done.to_string(), &Azurite::signature(&sas), "jobs list");
 }
+
+#[test]
+fn a_detached_job_is_finished_by_its_last_worker_with_no_coordinator_alive() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 48, gop: 12, ..ClipSpec::default() });
+    let expected = digest(&submit_ok(&clip, &dir.path().join("here"), &ARGS));
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    let queue = with_sas(&az.queue("tasks"), &sas);
+    let out = stylize()
+        .arg("submit")
+        .arg(&clip)
+        .args(["-o", &outputs, "--queue", &queue, "--detach"])
+        .args(ARGS)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit()), "the job id alone on stdout: {id:?} {err}");
+    assert!(err.contains(&format!("stylize jobs show {id} --follow")), "{err}");
+    assert_no_secret(&err, &Azurite::signature(&sas), "the detached submit");
+    let store = BlobStore::open(&outputs, false).unwrap();
+    let top = |store: &BlobStore| -> Vec<String> {
+        store.list("").unwrap().into_iter().filter(|k| !k.starts_with("jobs/") && k.ends_with(".mp4")).collect()
+    };
+    assert!(top(&store).is_empty(), "no output before the workers ran");
+    let listed = stylize().args(["jobs", "list", "-o", &outputs, "--json"]).output().unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!((listed[0]["job"].as_str(), listed[0]["status"].as_str()), (Some(id.as_str()), Some("running")));
+
+    // No submitter alive: the pool does the shards, and the worker that
+    // ends the last one stitches and commits.
+    let pool = wait_bounded(
+        worker(&queue, &["--name", "pool", "-v", "--until-empty"], &[]).spawn().unwrap(),
+        Duration::from_secs(240),
+    );
+    let log = String::from_utf8_lossy(&pool.stderr);
+    assert!(pool.status.success(), "{log}");
+    assert!(log.contains("finishing the detached job"), "{log}");
+    assert_eq!(top(&store).len(), 1, "the output is committed: {log}");
+    assert_eq!(digest(&downloaded(&az, &sas, dir.path())), expected, "the same bytes as in-process");
+    let shown = stylize().args(["jobs", "show", &id, "-o", &outputs]).output().unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["report"]["job"], id.as_str(), "{shown}");
+    assert_eq!(shown["report"]["shards"], 4);
+}

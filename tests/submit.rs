@@ -186,7 +186,10 @@ fn rerun_redoes_only_missing_shards() {
     let list = stylize().args(["jobs", "list", "-o"]).arg(&store).output().unwrap();
     let text = String::from_utf8_lossy(&list.stdout);
     let id = report["job"].as_str().unwrap();
-    assert!(text.contains(id) && text.contains("4/4") && text.contains("done -> resume.mosaic."), "{text}");
+    assert!(
+        text.contains(id) && text.contains("4/4") && text.contains(" done ") && text.contains("resume.mosaic."),
+        "{text}"
+    );
     let show = stylize().args(["jobs", "show", id, "-o"]).arg(&store).output().unwrap();
     let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
     assert_eq!(shown["done"], serde_json::json!([0, 1, 2, 3]));

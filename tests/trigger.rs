@@ -247,3 +247,82 @@ fn two_local_submits_of_one_job_work_once() {
     assert_eq!(planned, 1, "the job's work was done by both");
     assert_eq!(outputs_in(&store).len(), 1);
 }
+
+/// An Event Grid event as a whole account's subscription sends it, for a
+/// blob `url` that the subject says is `container`/`blob`.
+fn event_for(url: &str, container: &str, blob: &str) -> String {
+    serde_json::json!([{
+        "topic": "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/other",
+        "subject": format!("/blobServices/default/containers/{container}/blobs/{blob}"),
+        "eventType": "Microsoft.Storage.BlobCreated",
+        "id": format!("id-{blob}"),
+        "data": { "api": "PutBlob", "url": url, "blobType": "BlockBlob" },
+        "dataVersion": "", "metadataVersion": "1", "eventTime": "2026-12-02T08:00:00Z"
+    }])
+    .to_string()
+}
+
+#[test]
+fn outputs_or_logs_in_the_watched_container_are_refused_at_start() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let sig = Azurite::signature(&sas);
+    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
+    let inputs = with_sas(&az.container("uploads"), &sas);
+    let queue_url = with_sas(&az.queue("events"), &sas);
+    for (flag, value) in [("-o", inputs.clone()), ("--logs", inputs.clone())] {
+        let mut extra: Vec<&str> = Vec::new();
+        let outputs = with_sas(&az.container("outputs"), &sas);
+        let out = if flag == "-o" {
+            watch(&queue_url, &inputs, &value, &extra)
+        } else {
+            extra.extend(["--logs", value.as_str()]);
+            watch(&queue_url, &inputs, &outputs, &extra)
+        };
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag}: {err}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "{flag}: {err}");
+        assert!(lines[0].contains(&format!("{flag} is the watched container")), "{flag}: {err}");
+        assert_no_secret(&err, &sig, flag);
+    }
+}
+
+#[test]
+fn events_are_trusted_only_for_the_watched_account_and_container_and_never_for_the_tools_own_writes() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
+    BlobStore::open(&with_sas(&az.container("other"), &sas), false).unwrap();
+    // The same name in the watched container and in another one.
+    upload(&az, &sas, dir.path(), "a.mp4", 12);
+    let clip = make_clip(dir.path(), "b.mp4", &ClipSpec { frames: 12, gop: 12, ..ClipSpec::default() });
+    upload_blob(&with_sas(&format!("{}/a.mp4", az.container("other")), &sas), &clip).unwrap();
+    upload_blob(&with_sas(&format!("{}/jobs/x/segments/00000.mp4", az.container("uploads")), &sas), &clip).unwrap();
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    let inputs = with_sas(&az.container("uploads"), &sas);
+    let queue_url = with_sas(&az.queue("events"), &sas);
+    let queue = EventQueue::open(&queue_url, false).unwrap();
+    let blob_port = az.container("uploads").split(':').nth(2).unwrap().split('/').next().unwrap().to_string();
+    // Another container of the same account, named like ours.
+    queue.send(&event_grid(&az, "other", "a.mp4")).unwrap();
+    // Another account, same container and name.
+    queue
+        .send(&event_for(&format!("http://127.0.0.1:{blob_port}/otheraccount/uploads/a.mp4"), "uploads", "a.mp4"))
+        .unwrap();
+    // A subject that names our blob over a URL that is another's.
+    queue.send(&event_for(&format!("{}/a.mp4", az.container("other")), "uploads", "a.mp4")).unwrap();
+    // The tool's own segment, as a whole-account subscription reports it.
+    queue.send(&event_grid(&az, "uploads", "jobs/x/segments/00000.mp4")).unwrap();
+    let s = summary(&watch(&queue_url, &inputs, &outputs, &[]));
+    assert_eq!((s["done"].as_u64(), s["ignored"].as_u64(), s["poisoned"].as_u64()), (Some(0), Some(4), Some(0)), "{s}");
+    let store = BlobStore::open(&outputs, false).unwrap();
+    assert!(store.list("").unwrap().is_empty(), "nothing ran");
+    assert!(queue.poisoned(8).unwrap().is_empty(), "dropped, not poisoned as failures");
+
+    // Our own upload still runs, once.
+    queue.send(&event_grid(&az, "uploads", "a.mp4")).unwrap();
+    let s = summary(&watch(&queue_url, &inputs, &outputs, &[]));
+    assert_eq!(s["done"], 1, "{s}");
+}

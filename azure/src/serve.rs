@@ -27,7 +27,7 @@ use tracing::{info, warn};
 
 use crate::queue::{EventQueue, QueueMessage};
 use crate::remote::{parse_location, AzureRemote};
-use crate::tasks::{ResultRecord, StoredRef, TaskMessage};
+use crate::tasks::{object_location, Description, ResultRecord, StoredRef, TaskMessage};
 
 /// The first pause after a look at an empty queue.
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
@@ -61,6 +61,27 @@ pub struct ServeOptions {
 pub trait HandlerSource: Send {
     /// The handler for tasks with these parameters (called once per job).
     fn handler(&mut self, params: &serde_json::Value) -> std::result::Result<Box<dyn Handler>, TaskError>;
+
+    /// Finish a detached job whose every shard is done (stitch, commit,
+    /// report, under the job's lock); the committed output, or why not.
+    fn finish(&mut self, job: &DetachedJob) -> std::result::Result<String, String> {
+        Err(format!("job {}: this worker does not finish jobs", job.job))
+    }
+}
+
+/// A detached job ready to be finished: every shard has its result.
+#[derive(Debug, Clone)]
+pub struct DetachedJob {
+    /// The job id.
+    pub job: String,
+    /// Its store, as the task named it.
+    pub store: String,
+    /// Its input's copy in the store, as a location.
+    pub input: String,
+    /// Its output's key in the store.
+    pub output: String,
+    /// The job's parameters.
+    pub params: serde_json::Value,
 }
 
 /// What a worker did.
@@ -250,6 +271,13 @@ impl Worker<'_> {
                 store.put(&layout.result(shard), &text)?;
                 queue.delete(&message)?;
                 info!(%job, shard, frames = record.header.frames, secs = record.header.wall_secs, "shard stored");
+                if let Some(detached) = ready_to_finish(store, &task)? {
+                    info!(%job, "every shard done: finishing the detached job");
+                    match source.finish(&detached) {
+                        Ok(output) => info!(%job, %output, "committed"),
+                        Err(e) => warn!(%job, error = %e, "the job was not finished here"),
+                    }
+                }
                 Ok(Outcome::Done)
             }
             Err(e) if e.kind == TaskErrorKind::Mismatch => ctx.refuse(message, &task, e),
@@ -312,4 +340,23 @@ impl Ctx<'_> {
         self.queue.delete(&message)?;
         Ok(Outcome::Failed)
     }
+}
+
+/// A detached job whose every shard has a result, once the last one is in.
+fn ready_to_finish(store: &dyn Store, task: &TaskMessage) -> Result<Option<DetachedJob>> {
+    let layout = JobLayout::new(&task.task.job);
+    let Some(bytes) = store.get(&layout.description())? else { return Ok(None) };
+    let Ok(description) = serde_json::from_slice::<Description>(&bytes) else { return Ok(None) };
+    let Some(manifest) = stylize_engine::Manifest::load(store, &task.task.job)? else { return Ok(None) };
+    let done = store.list(&format!("{}results/", layout.prefix()))?.len();
+    if done < manifest.plan.shards.len() || manifest.output.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(DetachedJob {
+        job: task.task.job.clone(),
+        store: task.store.clone(),
+        input: object_location(&task.store, &description.input)?,
+        output: description.output,
+        params: task.task.params.clone(),
+    }))
 }

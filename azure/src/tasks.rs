@@ -94,6 +94,7 @@ pub struct QueueLauncher {
     /// The longest pause between two looks for results.
     poll: Duration,
     window: usize,
+    detach: bool,
 }
 
 impl QueueLauncher {
@@ -103,13 +104,50 @@ impl QueueLauncher {
     /// pool take turns (their shards interleave) instead of the first
     /// job's whole plan going before the second's.
     pub fn new(queue: EventQueue, store: String, window: usize) -> Self {
-        QueueLauncher { queue, store, poll: Duration::from_millis(400), window: window.max(1) }
+        QueueLauncher { queue, store, poll: Duration::from_millis(400), window: window.max(1), detach: false }
     }
+
+    /// Hand each job over once its tasks are queued: the submitter
+    /// returns, and the worker that ends the last shard finishes the job.
+    pub fn detached(mut self, detach: bool) -> Self {
+        self.detach = detach;
+        self
+    }
+}
+
+/// The location (as a worker opens it) of `key` in the store at `store`.
+pub fn object_location(store: &str, key: &str) -> Result<String> {
+    match crate::remote::parse_location(store)? {
+        stylize_engine::Location::Local(dir) => Ok(dir.join(key).display().to_string()),
+        stylize_engine::Location::Remote(url) => {
+            let parsed = crate::url::StorageUrl::parse(&url, crate::url::Service::Blob)?;
+            let name = match parsed.blob.as_deref().map(|p| p.trim_end_matches('/')).filter(|p| !p.is_empty()) {
+                Some(prefix) => format!("{prefix}/{key}"),
+                None => key.to_string(),
+            };
+            Ok(parsed.blob_url(&name)?.to_string())
+        }
+    }
+}
+
+/// What a detached job's description says (see `JobLayout::description`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Description {
+    /// The job id.
+    pub job: String,
+    /// Its input's key in the store.
+    pub input: String,
+    /// Its output's key in the store.
+    pub output: String,
 }
 
 impl Launcher for QueueLauncher {
     fn runs_shards_here(&self) -> bool {
         false
+    }
+
+    fn detached(&self) -> bool {
+        self.detach
     }
 
     fn stores_payloads(&self) -> bool {
@@ -206,7 +244,7 @@ impl Transport for QueueTransport<'_> {
 
     fn offer(&mut self, task: Task) -> Result<Option<Task>> {
         let index = task.header.shard.index;
-        if self.queued.len() - self.told.len() >= self.launcher.window {
+        if !self.launcher.detach && self.queued.len() - self.told.len() >= self.launcher.window {
             return Ok(Some(task));
         }
         self.queued.insert(index);

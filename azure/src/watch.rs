@@ -174,6 +174,20 @@ fn preflight(
     if inputs.sas_param("sp").is_some_and(|sp| !sp.contains('r')) {
         return Err(inputs.error("--inputs: the SAS cannot read blobs (no 'r' in sp)"));
     }
+    // Outputs, job state or logs in the watched container would be new
+    // uploads: the watcher would trigger itself, without end.
+    for (flag, at) in [("-o", Some(&template.store)), ("--logs", template.logs.as_ref())] {
+        if let Some(Location::Remote(url)) = at {
+            if let Ok(other) = StorageUrl::parse(url, Service::Blob) {
+                if same_container(&other, inputs) {
+                    return Err(other.error(format!(
+                        "{flag} is the watched container (--inputs): every output would trigger a new job; \
+                         write to another container"
+                    )));
+                }
+            }
+        }
+    }
     let store = open_store(&template.store, remote)?;
     check_writable(store.as_ref())?;
     if let Some(logs) = &template.logs {
@@ -267,7 +281,17 @@ fn handle(
             return Ok(());
         }
     };
-    let work: Vec<_> = events.into_iter().filter(|e| options.filter.matches(e)).collect();
+    let work: Vec<_> = events
+        .into_iter()
+        .filter(|e| options.filter.matches(e))
+        .filter(|e| match untrusted(e, inputs) {
+            Some(why) => {
+                info!(message = %message.id, blob = %e.blob, %why, "event dropped");
+                false
+            }
+            None => true,
+        })
+        .collect();
     if work.is_empty() {
         queue.delete(&message)?;
         summary.ignored += 1;
@@ -309,4 +333,38 @@ fn handle(
         }
     }
     Ok(())
+}
+
+/// Two storage URLs name the same container of the same account.
+fn same_container(a: &StorageUrl, b: &StorageUrl) -> bool {
+    a.account.eq_ignore_ascii_case(&b.account)
+        && a.container.as_deref().map(str::to_ascii_lowercase) == b.container.as_deref().map(str::to_ascii_lowercase)
+        && a.endpoint.host_str() == b.endpoint.host_str()
+        && a.endpoint.port_or_known_default() == b.endpoint.port_or_known_default()
+}
+
+/// Why an event is not work for this watcher, if it is not: an event is
+/// trusted only for what it names. Its blob must be in the watched
+/// account and container (its URL's, which must agree with its subject),
+/// and never under the tool's own prefixes (job state, poison records,
+/// write checks): those are the tool's writes, not uploads.
+fn untrusted(e: &crate::events::BlobCreated, inputs: &StorageUrl) -> Option<String> {
+    let Ok(url) = StorageUrl::parse(&e.url, Service::Blob) else {
+        return Some("its URL is not a blob URL".into());
+    };
+    if !same_container(&url, inputs) {
+        return Some(format!(
+            "from account {} container {}, not the watched one",
+            url.account,
+            url.container.as_deref().unwrap_or("?")
+        ));
+    }
+    if url.container.as_deref() != Some(e.container.as_str()) || url.blob.as_deref() != Some(e.blob.as_str()) {
+        return Some("its subject and its URL name different blobs".into());
+    }
+    let own = [stylize_engine::JOBS_PREFIX, "poison/", ".write-check-"];
+    if own.iter().any(|p| e.blob.starts_with(p)) {
+        return Some("the tool's own object (job state, poison record, write check)".into());
+    }
+    None
 }

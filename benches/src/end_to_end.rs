@@ -138,6 +138,7 @@ fn run_once(
         parallel_shards: 2,
         destination: Default::default(),
         overwrite: Default::default(),
+        expect_job: None,
     };
     let report = run_job(&job, Arc::new(NoProgress), &InProcessLauncher)?;
     Ok((report.video.frames as f64 / report.wall_secs, report.video.frames))

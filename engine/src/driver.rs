@@ -54,6 +54,10 @@ pub struct JobSpec {
     pub destination: Destination,
     /// Whether an existing output that is not this job's may be replaced.
     pub overwrite: Overwrite,
+    /// The job id this run must come to (a worker finishing a detached
+    /// job): another id (parameters resolved otherwise) is refused, never
+    /// run as a new job.
+    pub expect_job: Option<String>,
 }
 
 /// The whole video's counts when its frames start: a resumed job counts
@@ -207,6 +211,13 @@ fn drive<P: Pipeline>(
     let input_digest = file_digest(&input).map_err(|e| rename_input(e, &input, &spec.input))?;
     let id = job_id(&input_digest, &params);
     let layout = JobLayout::new(&id);
+    if let Some(expected) = spec.expect_job.as_deref().filter(|e| *e != id) {
+        return Err(EngineError::BadInput {
+            path: spec.input.display().into(),
+            reason: format!("job {expected} resolves here as job {id} (other parameters): not run"),
+        }
+        .into());
+    }
     log.job = Some(id.clone());
     info!(job = %id, input = %spec.input.display(), frames = info.video.frames(), "job starts");
     let target = match &spec.destination {
@@ -296,7 +307,7 @@ fn drive<P: Pipeline>(
     };
     // Bytes of each shard's source segment, for the report.
     let segment_in = std::cell::RefCell::new(HashMap::<u32, u64>::new());
-    let next_task = || -> Result<Option<Task>, EngineError> {
+    let mut next_task = || -> Result<Option<Task>, EngineError> {
         let Some(shard) = pending.pop_front() else { return Ok(None) };
         let cut = scratch.path().join(format!("in-{:05}.nut", shard.index));
         cut_segment(&info, shard, &cut).map_err(|e| rename_input(e, &input, &spec.input))?;
@@ -315,6 +326,48 @@ fn drive<P: Pipeline>(
         let params = job_params.clone();
         Ok(Some(Task { header: TaskHeader { job: id.clone(), shard: shard.clone(), video, params }, segment }))
     };
+    if launcher.detached() {
+        let Target::Key(output) = &target else {
+            let reason = "a detached job's output goes into its store: name a folder or a container, not a file";
+            return Err(EngineError::BadInput { path: spec.store.display().into(), reason: reason.into() }.into());
+        };
+        // What the worker that ends the last shard needs to finish it.
+        let name = spec.input.file_name();
+        let ext = Path::new(&name).extension().and_then(|e| e.to_str()).filter(|e| e.len() <= 8).unwrap_or("bin");
+        let input_key = layout.input(ext);
+        store.put_file(&input_key, &input)?;
+        let description =
+            json!({ "job": id, "input": input_key, "input_name": spec.input.display(), "output": output });
+        store.put(&layout.description(), description.to_string().as_bytes())?;
+        let mut queued = 0usize;
+        while let Some(task) = next_task()? {
+            if transport.offer(task)?.is_some() {
+                let why = "a detached launcher must take every task at once";
+                return Err(EngineError::from(crate::error::TransportError::Unavailable(why.into())).into());
+            }
+            queued += 1;
+        }
+        info!(job = %id, shards = queued, "detached: the workers finish the job");
+        let manifest = gather.finish_detached();
+        let extra = pipeline.extra(&manifest);
+        return Ok(JobReport {
+            job: id.clone(),
+            input: spec.input.display(),
+            output: target.display(store),
+            transport: transport_name,
+            video: VideoFacts::of(&info),
+            shards: plan.shards.len(),
+            shards_reused: reused,
+            timings: Vec::new(),
+            wall_secs: started.elapsed().as_secs_f64(),
+            frames_per_sec: 0.0,
+            transfer: Transfer { bytes_sent: 0, bytes_received: 0, bytes_per_frame: 0.0, raw_bytes_per_frame: 0 },
+            workers: Vec::new(),
+            warnings: streams.warnings.clone(),
+            detached: true,
+            extra,
+        });
+    }
     let gather = std::cell::RefCell::new(gather);
     let on_done = |out: TaskOutput| -> Result<(), EngineError> {
         let sent = segment_in.borrow().get(&out.header.shard).copied().unwrap_or(0);
@@ -337,7 +390,11 @@ fn drive<P: Pipeline>(
     });
     let gather = gather.into_inner();
     if let Err(e) = gathered {
-        gather.record_end(&e.to_string());
+        // Said in the job's state unless the store is what failed: then
+        // the write would only wait on it again (the error says it all).
+        if !matches!(e, EngineError::Remote { .. } | EngineError::Io { .. }) {
+            gather.record_end(&e.to_string());
+        }
         return Err(e.into());
     }
     let (bytes_sent, bytes_received) = transport.bytes_moved();
@@ -399,6 +456,7 @@ fn drive<P: Pipeline>(
             raw_bytes_per_frame: 2 * raw_frame_bytes,
         },
         workers: crate::report::WorkerSummary::of(&timings),
+        detached: false,
         warnings: streams.warnings.clone(),
         extra,
     };

@@ -20,7 +20,8 @@ use crate::layout::JobLayout;
 use crate::plan::Plan;
 use crate::report::ShardTiming;
 use crate::store::Store;
-use crate::task::{unix_now, Payload, TaskFailure, TaskOutput};
+use crate::task::{Payload, TaskFailure, TaskOutput};
+use crate::time::unix_now;
 
 /// The gathering side of a running job.
 pub struct Gather<'a> {
@@ -129,6 +130,11 @@ impl<'a> Gather<'a> {
         if let Err(e) = self.manifest.save(self.store) {
             tracing::debug!(error = %e, "failed attempt not recorded");
         }
+    }
+
+    /// The manifest as it stands, the job handed over to its workers.
+    pub fn finish_detached(self) -> Manifest {
+        self.manifest
     }
 
     /// Mark the job failed with `error` in its state (best effort).

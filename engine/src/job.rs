@@ -164,7 +164,7 @@ impl Manifest {
 
     /// Save atomically (its `updated` time set to now).
     pub fn save(&mut self, store: &dyn Store) -> Result<()> {
-        self.updated = crate::task::unix_now();
+        self.updated = crate::time::unix_now();
         let bytes = serde_json::to_vec_pretty(self).expect("a manifest always serialises");
         store.put(&JobLayout::new(&self.job).manifest(), &bytes)
     }

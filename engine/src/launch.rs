@@ -34,6 +34,14 @@ pub trait Launcher {
         false
     }
 
+    /// Whether the job is handed over once its tasks are out: the driver
+    /// then copies the input into the store, writes the job's description
+    /// ([`JobLayout::description`]) and returns, and the worker that ends
+    /// the last shard finishes the job (stitch, commit) itself.
+    fn detached(&self) -> bool {
+        false
+    }
+
     /// The job's transport: its workers, with `local` (this process's own
     /// handlers, when it runs shards) among them.
     fn transport<'a>(&'a self, job: &JobContext<'a>, local: Vec<Box<dyn Handler>>) -> Result<Box<dyn Transport + 'a>>;

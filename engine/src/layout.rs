@@ -79,6 +79,18 @@ impl JobLayout {
         format!("{}closed", self.prefix())
     }
 
+    /// A detached job's description: what the worker that finishes it
+    /// needs (its input's key, its output's key).
+    pub fn description(&self) -> String {
+        format!("{}job.json", self.prefix())
+    }
+
+    /// A detached job's input, copied into its store (`ext` kept for
+    /// FFmpeg).
+    pub fn input(&self, ext: &str) -> String {
+        format!("{}input.{ext}", self.prefix())
+    }
+
     /// Where an output is staged before its commit.
     pub fn staging(&self) -> String {
         format!("{}output", self.prefix())

@@ -149,6 +149,10 @@ pub struct JobReport<X> {
     /// Streams of the source not kept in the output, and why.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// True when the job was handed over to its workers (detached): the
+    /// output is not committed yet, and most figures are not known.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub detached: bool,
     /// The pipeline's facts (model, flicker...), in the same JSON object.
     #[serde(flatten)]
     pub extra: X,

@@ -10,6 +10,7 @@ pub use crate::error::TaskErrorKind;
 use crate::plan::Shard;
 use crate::ratio::Ratio;
 use crate::store::Store;
+pub use crate::time::unix_now;
 pub use crate::worker::WorkerId;
 
 /// A task's input or output bytes: carried along, or already in the job's
@@ -209,9 +210,4 @@ impl TaskError {
             .unwrap_or_else(|| "no message".into());
         TaskError::new(TaskErrorKind::Transient, format!("shard {shard}: the worker panicked: {what}"))
     }
-}
-
-/// Now, in seconds since the Unix epoch: the times of a job's records.
-pub fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }

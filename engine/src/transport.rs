@@ -15,7 +15,8 @@ use std::thread::JoinHandle;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result, TransportError};
-use crate::task::{unix_now, Task, TaskError, TaskFailure, TaskOutput};
+use crate::task::{Task, TaskError, TaskFailure, TaskOutput};
+use crate::time::unix_now;
 pub use crate::worker::hostname;
 use crate::worker::WorkerId;
 
@@ -163,7 +164,7 @@ pub struct InProcess {
 
 impl InProcess {
     /// Start one worker thread per handler, named `name` (one thread) or
-    /// `name k` (several).
+    /// `name.k` (several: `local.1`, `rank 0.1`).
     pub fn start(handlers: Vec<Box<dyn Handler>>, name: &str) -> Self {
         let several = handlers.len() > 1;
         // A rendezvous: a task is handed over only to a thread that is free.
@@ -175,7 +176,7 @@ impl InProcess {
             .enumerate()
             .map(|(k, mut handler)| {
                 let (task_rx, event_tx) = (task_rx.clone(), event_tx.clone());
-                let worker = WorkerId::here(if several { format!("{name} {k}") } else { name.to_string() });
+                let worker = WorkerId::here(if several { format!("{name}.{k}") } else { name.to_string() });
                 std::thread::Builder::new()
                     .name(format!("worker-{k}"))
                     .spawn(move || loop {

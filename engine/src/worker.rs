@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// on some node. Shown as `rank 2 (node-b)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct WorkerId {
-    /// Its name within the job (`rank 2`, `local`, `local 1`, a queue
+    /// Its name within the job (`rank 2`, `local`, `local.1`, a queue
     /// worker's name).
     pub name: String,
     /// The node it runs on.

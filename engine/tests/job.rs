@@ -151,6 +151,7 @@ fn spec(input: &Path, remote: &MemoryRemote, destination: Destination, overwrite
         remote: Arc::new(remote.clone()),
         destination,
         overwrite,
+        expect_job: None,
     }
 }
 
@@ -207,7 +208,7 @@ fn a_copy_job_keeps_every_video_packet_and_the_audio() {
     // The report names the workers: two threads of this process.
     let workers: Vec<&WorkerId> = report.workers.iter().map(|w| &w.worker).collect();
     assert!(!workers.is_empty() && workers.len() <= 2, "{workers:?}");
-    assert!(workers.iter().all(|w| w.name.starts_with("local ") && !w.host.is_empty()), "{workers:?}");
+    assert!(workers.iter().all(|w| w.name.starts_with("local.") && !w.host.is_empty()), "{workers:?}");
     assert_eq!(report.workers.iter().map(|w| w.shards).sum::<usize>(), 5);
     assert!(report.timings.iter().all(|t| workers.contains(&&t.result.worker)));
     let keys = store.keys();

@@ -79,6 +79,7 @@ fn job(dir: &Path, input: &Path) -> StyleJob {
         parallel_shards: 1,
         destination: Destination::Named,
         overwrite: Overwrite::Never,
+        expect_job: None,
     }
 }
 

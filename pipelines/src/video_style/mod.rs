@@ -75,6 +75,9 @@ pub struct StyleJob {
     pub destination: Destination,
     /// Whether an existing output may be replaced.
     pub overwrite: Overwrite,
+    /// The job id this run must come to (a worker finishing a detached
+    /// job); `None` for a new job.
+    pub expect_job: Option<String>,
 }
 
 impl StyleJob {
@@ -87,6 +90,7 @@ impl StyleJob {
             remote: self.remote.clone(),
             destination: self.destination.clone(),
             overwrite: self.overwrite.clone(),
+            expect_job: self.expect_job.clone(),
         }
     }
 }
@@ -253,6 +257,40 @@ pub fn handler_for_params(params: &serde_json::Value) -> Result<Box<dyn Handler>
     Ok(Box::new(handler))
 }
 
+/// The job a worker finishes for a detached submitter, from the job's
+/// parameters alone: every setting that shapes the bytes as resolved, so
+/// the run comes to the same job id (`expect_job` refuses any other).
+pub fn job_from_params(
+    params: &serde_json::Value,
+    input: Location,
+    store: Location,
+    output: String,
+    remote: Arc<dyn Remote>,
+    expect_job: String,
+) -> Result<StyleJob, PipelineError> {
+    let bad = |reason: String| PipelineError::Input { path: format!("job {expect_job}").into(), reason };
+    let typed: StyleParams = serde_json::from_value(params.clone()).map_err(|e| bad(format!("its parameters: {e}")))?;
+    let precision =
+        Precision::from_name(&typed.precision).ok_or_else(|| bad(format!("precision {}", typed.precision)))?;
+    Ok(StyleJob {
+        input,
+        store,
+        logs: None,
+        remote,
+        model: typed.model_spec().map_err(bad)?,
+        device: typed.device(),
+        precision,
+        worker: typed.worker_options().map_err(bad)?,
+        threads: typed.model_threads,
+        shard_frames: typed.shard_frames,
+        parallel_shards: 1,
+        destination: Destination::Key(output),
+        // The submitter checked the output before it handed the job over.
+        overwrite: Overwrite::Always,
+        expect_job: Some(expect_job),
+    })
+}
+
 /// SHA-256 of the model file: what a job's parameters name and every
 /// worker checks its own model against.
 fn model_digest(model: &ModelSpec) -> Result<String, PipelineError> {
@@ -354,6 +392,7 @@ mod tests {
             parallel_shards: 1,
             destination: Destination::Named,
             overwrite: Overwrite::Never,
+            expect_job: None,
         };
         let typed = job_params(&job, false).unwrap();
         let params = typed.to_value();
