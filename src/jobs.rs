@@ -98,7 +98,8 @@ fn find(
 }
 
 fn workers(m: &Manifest) -> BTreeSet<String> {
-    m.done.values().filter_map(|r| r.worker.as_ref().map(|w| w.to_string())).collect()
+    let done = m.done.values().filter_map(|r| r.worker.as_ref().map(|w| w.to_string()));
+    done.chain(m.running.values().map(|r| r.worker.to_string())).collect()
 }
 
 fn status(m: &Manifest) -> &'static str {
@@ -148,6 +149,7 @@ fn list(stores: &[Location], remote: &AzureRemote, json: bool) -> Result<()> {
                     "frames": m.map(|m| m.plan.frames()),
                     "frames_done": m.map(|m| m.done.values().map(|r| r.frames).sum::<u64>()),
                     "workers": m.map(workers),
+                    "running": m.map(|m| m.running.iter().map(|(i, r)| serde_json::json!({ "shard": i, "worker": r.worker.to_string() })).collect::<Vec<_>>()),
                     "started": m.map(|m| m.started),
                     "updated": m.map(|m| m.updated),
                     "output": m.and_then(|m| m.output.clone()),
@@ -211,11 +213,11 @@ fn follow_job(store: &Location, remote: &AzureRemote, id: &str) -> Result<()> {
                 m.done.iter().filter(|(_, r)| r.worker.as_ref().is_some_and(|x| x.to_string() == w)).collect();
             let (f, busy): (u64, f64) =
                 mine.iter().fold((0, 0.0), |(f, b), (_, r)| (f + r.frames, b + (r.ended - r.started).max(0.0)));
-            let last = mine.iter().max_by(|a, b| a.1.ended.total_cmp(&b.1.ended)).map(|(i, _)| **i);
+            let now = m.running.iter().find(|(_, r)| r.worker.to_string() == w).map(|(i, _)| *i);
             outln!(
-                "  {w}: {} shards (last {}), {:.1} frames/s",
+                "  {w}: {} shards done, {}, {:.1} frames/s",
                 mine.len(),
-                last.map_or("-".into(), |i| i.to_string()),
+                now.map_or("idle".into(), |i| format!("on shard {i}")),
                 if busy > 0.0 { f as f64 / busy } else { 0.0 }
             );
         }

@@ -87,6 +87,7 @@ fn a_job_is_recorded_listed_and_drawn() {
         let (start, end) = (r["started"].as_f64().unwrap(), r["ended"].as_f64().unwrap());
         assert!(start > 1.7e9 && start <= end, "shard {shard}: {r}");
         assert_eq!(r["attempts"], 1);
+        assert!(manifest.get("running").is_none(), "nothing runs once done: {manifest}");
         assert!(r["bytes_in"].as_u64().unwrap() > 0 && r["bytes"].as_u64().unwrap() > 0);
     }
     let follow = stylize_ok(&["jobs", "show", id, "--follow", "-o", s]);

@@ -461,12 +461,28 @@ fn jobs_list_on_a_container_shows_a_queued_job_running_then_done() {
     };
     assert_eq!(running[0]["status"], "running", "{running}");
     assert_eq!(running[0]["shards_done"], 0);
+    // A worker takes shard 0 and holds it: the job's state says where it
+    // runs, from another process, while it runs.
+    let held = worker(&queue, &["--name", "held"], &[("STYLIZE_FAULT", "sleep:0")]).spawn().unwrap();
+    let start = Instant::now();
+    let taken = loop {
+        let l = list();
+        if l[0]["running"].as_array().is_some_and(|r| !r.is_empty()) {
+            break l;
+        }
+        assert!(start.elapsed() < Duration::from_secs(90), "no shard shown running: {l}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(taken[0]["running"][0]["shard"], 0, "{taken}");
+    assert!(taken[0]["running"][0]["worker"].as_str().unwrap().starts_with("held ("), "{taken}");
+    stop(held);
     let pool = worker(&queue, &["--name", "late"], &[]).spawn().unwrap();
     let out = wait_bounded(job, Duration::from_secs(120));
     stop(pool);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let done = list();
     assert_eq!((done[0]["status"].as_str(), done[0]["shards_done"].as_u64()), (Some("done"), Some(2)), "{done}");
+    assert_eq!(done[0]["running"], serde_json::json!([]), "nothing runs once done");
     let workers: Vec<&str> = done[0]["workers"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
     assert_eq!(workers.len(), 1);
     assert!(workers[0].starts_with("late ("), "{workers:?}");

@@ -216,6 +216,10 @@ impl Worker<'_> {
         };
         let handler = handlers.get_mut(&job).expect("made above").as_mut();
         info!(%job, shard, attempt = message.dequeue_count, "shard starts");
+        // Where it runs, for the job's state (best effort).
+        let note = stylize_engine::RunningShard { worker: options.worker.clone(), started: unix_now() };
+        let _ =
+            store.put(&layout.running(shard, message.dequeue_count), &serde_json::to_vec(&note).unwrap_or_default());
         let work = Task { header: task.task.clone(), segment: Payload::Inline(input) };
         let mut held = message;
         let mut handed_back = false;

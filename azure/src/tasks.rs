@@ -180,7 +180,7 @@ struct QueueTransport<'a> {
     /// Shards whose result or failure was handed on.
     told: BTreeSet<u32>,
     ready: VecDeque<Event>,
-    /// Failed attempts' records already told.
+    /// Records of starts and failed attempts already told.
     attempts_told: BTreeSet<String>,
     waiting_since: Instant,
 }
@@ -201,6 +201,21 @@ impl QueueTransport<'_> {
 
     /// Every new record, as events.
     fn poll(&mut self) -> Result<()> {
+        for key in self.store.list(&format!("{}running/", self.layout.prefix()))? {
+            if self.attempts_told.contains(&key) {
+                continue;
+            }
+            let shard: Option<u32> =
+                key.rsplit('/').next().and_then(|n| n.split('-').next()).and_then(|n| n.parse().ok());
+            let note =
+                self.store.get(&key)?.and_then(|b| serde_json::from_slice::<stylize_engine::RunningShard>(&b).ok());
+            if let (Some(shard), Some(note)) = (shard, note) {
+                if self.queued.contains(&shard) && !self.told.contains(&shard) {
+                    self.ready.push_back(Event::Started { shard, worker: note.worker, at: note.started });
+                }
+            }
+            self.attempts_told.insert(key);
+        }
         for key in self.store.list(&format!("{}attempts/", self.layout.prefix()))? {
             if self.attempts_told.contains(&key) {
                 continue;

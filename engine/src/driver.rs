@@ -266,6 +266,7 @@ fn drive<P: Pipeline>(
             started: 0.0,
             updated: 0.0,
             failures: Vec::new(),
+            running: Default::default(),
         },
     };
     // Sent with every task: workers run the job as resolved here.
@@ -380,8 +381,14 @@ fn drive<P: Pipeline>(
         }
         Ok(())
     };
-    let on_failed = |f: &crate::task::TaskFailure| gather.borrow_mut().record_failure(f);
-    let gathered = scatter_gather(transport.as_mut(), next_task, on_done, on_failed).map_err(|e| match e {
+    let on_note = |e: &crate::transport::Event| match e {
+        crate::transport::Event::Started { shard, worker, at } => gather.borrow_mut().record_start(*shard, worker, *at),
+        crate::transport::Event::Retried(f) | crate::transport::Event::Failed(f) => {
+            gather.borrow_mut().record_failure(f)
+        }
+        _ => {}
+    };
+    let gathered = scatter_gather(transport.as_mut(), next_task, on_done, on_note).map_err(|e| match e {
         // A worker knows its shard, not the user's file: name it here.
         EngineError::Worker { worker, shard, kind, message } => {
             EngineError::Worker { worker, shard, kind, message: format!("{message} (in {})", spec.input.display()) }

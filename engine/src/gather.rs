@@ -15,7 +15,7 @@ use tracing::debug;
 
 use crate::concat::Segment;
 use crate::error::{EngineError, Result};
-use crate::job::{digest, file_digest, FailedAttempt, JobStatus, Manifest, SegmentRecord};
+use crate::job::{digest, file_digest, FailedAttempt, JobStatus, Manifest, RunningShard, SegmentRecord};
 use crate::layout::JobLayout;
 use crate::plan::Plan;
 use crate::report::ShardTiming;
@@ -55,6 +55,8 @@ impl<'a> Gather<'a> {
         // This run's state: running again, from now; earlier failures stay
         // (the timeline shows a failed and resumed job's both attempts).
         (manifest.status, manifest.error, manifest.started) = (JobStatus::Running, None, unix_now());
+        // Shards an earlier run had in hand are not running now.
+        manifest.running.clear();
         manifest.save(store)?;
         Ok(Gather { store, scratch, manifest, layout, local, timings: Vec::new(), reused })
     }
@@ -110,15 +112,27 @@ impl<'a> Gather<'a> {
             attempts,
         };
         self.manifest.done.insert(h.shard, record);
+        self.manifest.running.remove(&h.shard);
         self.manifest.save(self.store)?;
         debug!(job = %self.manifest.job, shard = h.shard, worker = %h.worker, frames = h.frames, "shard stored");
         self.timings.push(ShardTiming { result: h, segment_in_bytes, segment_out_bytes: bytes });
         Ok(())
     }
 
+    /// Record that `worker` took shard `shard` at `at` (best effort: the
+    /// job's state shows where each running shard runs).
+    pub fn record_start(&mut self, shard: u32, worker: &crate::task::WorkerId, at: f64) {
+        let running = RunningShard { worker: worker.clone(), started: at };
+        self.manifest.running.insert(shard, running);
+        if let Err(e) = self.manifest.save(self.store) {
+            tracing::debug!(error = %e, "shard's start not recorded");
+        }
+    }
+
     /// Record a failed attempt at a shard (best effort: the failure itself
     /// is what the job reports, a store that fails here too is not news).
     pub fn record_failure(&mut self, f: &TaskFailure) {
+        self.manifest.running.remove(&f.shard);
         self.manifest.failures.push(FailedAttempt {
             shard: f.shard,
             worker: f.worker.clone(),
@@ -140,6 +154,7 @@ impl<'a> Gather<'a> {
     /// Mark the job failed with `error` in its state (best effort).
     pub fn record_end(mut self, error: &str) {
         (self.manifest.status, self.manifest.error) = (JobStatus::Failed, Some(error.to_string()));
+        self.manifest.running.clear();
         if let Err(e) = self.manifest.save(self.store) {
             tracing::debug!(error = %e, "job's end not recorded");
         }

@@ -98,6 +98,15 @@ pub struct FailedAttempt {
     pub cause: String,
 }
 
+/// A shard in a worker's hands now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunningShard {
+    /// Who has it.
+    pub worker: WorkerId,
+    /// Since when (Unix seconds).
+    pub started: f64,
+}
+
 /// Where a job is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -146,6 +155,9 @@ pub struct Manifest {
     /// See `started`.
     #[serde(default)]
     pub updated: f64,
+    /// Shards in workers' hands now, by index.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub running: BTreeMap<u32, RunningShard>,
     /// Every failed attempt at a shard, in the order they were heard of.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<FailedAttempt>,

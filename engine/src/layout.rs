@@ -73,6 +73,11 @@ impl JobLayout {
         format!("{}attempts/{index:05}-{n:03}.json", self.prefix())
     }
 
+    /// A queue worker's note that it took shard `index` (attempt `n`).
+    pub fn running(&self, index: u32, n: u32) -> String {
+        format!("{}running/{index:05}-{n:03}.json", self.prefix())
+    }
+
     /// Present while no coordinator waits for the job's tasks: a worker
     /// drops what it receives for the job instead of running it.
     pub fn closed(&self) -> String {

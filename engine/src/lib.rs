@@ -50,7 +50,7 @@ pub use concat::{concat, Segment};
 pub use container::StreamPlan;
 pub use driver::{run_job, Counts, JobSpec, NoProgress, Pipeline, Progress};
 pub use error::{EngineError, Result, TaskErrorKind, TransportError};
-pub use job::{digest, file_digest, job_id, FailedAttempt, JobStatus, Manifest, SegmentRecord};
+pub use job::{digest, file_digest, job_id, FailedAttempt, JobStatus, Manifest, RunningShard, SegmentRecord};
 pub use jobs::JobState;
 pub use keepalive::while_working;
 pub use launch::{InProcessLauncher, JobContext, Launcher};

@@ -40,6 +40,15 @@ pub enum Event {
     Retried(TaskFailure),
     /// A worker became free (it asked for work).
     Idle,
+    /// A worker took a task: the job's state shows it running there.
+    Started {
+        /// The shard.
+        shard: u32,
+        /// Who took it.
+        worker: WorkerId,
+        /// When (Unix seconds).
+        at: f64,
+    },
 }
 
 /// Moves tasks to workers and their results back.
@@ -59,8 +68,10 @@ pub trait Transport {
 }
 
 /// Run every task from `next_task` on the workers of `transport`, calling
-/// `on_done` for each result (in completion order) and `on_failed` for
-/// each failed attempt (retried or not). On the first failure
+/// `on_done` for each result (in completion order) and `on_note` for what
+/// the job's state records besides ([`Event::Started`], and each failed
+/// attempt, retried or not: [`Event::Retried`], [`Event::Failed`]). On the
+/// first failure
 /// no new task starts, the ones running finish (and their results are
 /// still kept), and the failure is returned naming the worker, the shard
 /// and the cause.
@@ -68,9 +79,9 @@ pub fn scatter_gather(
     transport: &mut dyn Transport,
     mut next_task: impl FnMut() -> Result<Option<Task>>,
     mut on_done: impl FnMut(TaskOutput) -> Result<()>,
-    mut on_failed: impl FnMut(&TaskFailure),
+    mut on_note: impl FnMut(&Event),
 ) -> Result<()> {
-    let result = drive(transport, &mut next_task, &mut on_done, &mut on_failed);
+    let result = drive(transport, &mut next_task, &mut on_done, &mut on_note);
     let finished = transport.finish();
     result.and(finished)
 }
@@ -79,7 +90,7 @@ fn drive(
     transport: &mut dyn Transport,
     next_task: &mut dyn FnMut() -> Result<Option<Task>>,
     on_done: &mut dyn FnMut(TaskOutput) -> Result<()>,
-    on_failed: &mut dyn FnMut(&TaskFailure),
+    on_note: &mut dyn FnMut(&Event),
 ) -> Result<()> {
     let mut in_flight = 0usize;
     let mut held: Option<Task> = None;
@@ -115,8 +126,12 @@ fn drive(
         if in_flight == 0 && !waiting_for_work {
             break;
         }
-        match transport.next_event()? {
-            Event::Idle => {}
+        let event = transport.next_event()?;
+        if matches!(event, Event::Started { .. } | Event::Retried(_) | Event::Failed(_)) {
+            on_note(&event);
+        }
+        match event {
+            Event::Idle | Event::Started { .. } | Event::Retried(_) => {}
             Event::Done(out) => {
                 in_flight -= 1;
                 // A shard finished after another one failed is still good
@@ -130,10 +145,8 @@ fn drive(
                     }
                 }
             }
-            Event::Retried(f) => on_failed(&f),
             Event::Failed(f) => {
                 in_flight -= 1;
-                on_failed(&f);
                 failure.get_or_insert(EngineError::Worker {
                     worker: f.worker,
                     shard: f.shard,
@@ -186,6 +199,7 @@ impl InProcess {
                         // A panic in one shard must fail the job with one
                         // line, not leave the coordinator waiting for it.
                         let started = unix_now();
+                        let _ = event_tx.send(Event::Started { shard, worker: worker.clone(), at: started });
                         let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.handle(task)));
                         let ended = unix_now();
                         let failed = |error| TaskFailure { worker: worker.clone(), started, ended, shard, error };
@@ -217,8 +231,15 @@ impl InProcess {
     /// The next event if one is ready, without waiting.
     pub fn try_event(&mut self) -> Option<Event> {
         let event = self.events.try_recv().ok()?;
-        self.busy = self.busy.saturating_sub(1);
+        self.count(&event);
         Some(event)
+    }
+
+    /// A result or a failure frees its thread; a start does not.
+    fn count(&mut self, event: &Event) {
+        if !matches!(event, Event::Started { .. }) {
+            self.busy = self.busy.saturating_sub(1);
+        }
     }
 }
 
@@ -242,7 +263,7 @@ impl Transport for InProcess {
 
     fn next_event(&mut self) -> Result<Event> {
         let event = self.events.recv().map_err(|_| stopped("a worker thread"))?;
-        self.busy = self.busy.saturating_sub(1);
+        self.count(&event);
         Ok(event)
     }
 
@@ -408,7 +429,11 @@ mod tests {
                 done.push(out.header.shard);
                 Ok(())
             },
-            |f| failed.push(f.shard),
+            |e| {
+                if let Event::Failed(f) = e {
+                    failed.push(f.shard)
+                }
+            },
         )
         .unwrap_err()
         .to_string();

@@ -167,6 +167,8 @@ pub struct MpiTransport<'w> {
     stopped: bool,
     sent: u64,
     received: u64,
+    /// Starts to tell before waiting for the next message.
+    notes: VecDeque<Event>,
 }
 
 impl<'w> MpiTransport<'w> {
@@ -195,6 +197,7 @@ impl<'w> MpiTransport<'w> {
             stopped: false,
             sent: 0,
             received: 0,
+            notes: VecDeque::new(),
         })
     }
 
@@ -316,6 +319,8 @@ impl Transport for MpiTransport<'_> {
             self.guarded(rank, shard, || self.world.process_at_rank(rank).send_with_tag(&buf[..], TAG_TASK));
             self.busy += 1;
             self.working.insert(rank, (task.header.shard.index, Instant::now()));
+            let host = self.hosts.get(&rank).cloned().unwrap_or_else(|| "unknown node".into());
+            self.notes.push_back(Event::Started { shard, worker: worker_id(rank, host), at: unix_now() });
             return Ok(None);
         }
         match self.local.as_mut() {
@@ -325,6 +330,9 @@ impl Transport for MpiTransport<'_> {
     }
 
     fn next_event(&mut self) -> Result<Event> {
+        if let Some(note) = self.notes.pop_front() {
+            return Ok(note);
+        }
         // Away for a while (a slow store): every busy rank gets a fresh
         // window, its messages may be waiting unread.
         if self.left.is_some_and(|t| t.elapsed() > Duration::from_secs(1)) {

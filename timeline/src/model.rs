@@ -11,6 +11,8 @@ pub enum Outcome {
     Done,
     /// It failed (retried, or it ended the job).
     Failed,
+    /// A worker has it now (drawn up to now).
+    Running,
 }
 
 impl Outcome {
@@ -19,6 +21,7 @@ impl Outcome {
         match self {
             Outcome::Done => "done",
             Outcome::Failed => "failed",
+            Outcome::Running => "running",
         }
     }
 }
@@ -88,6 +91,18 @@ impl Timeline {
                 frames: 0,
                 outcome: Outcome::Failed,
                 cause: Some(f.cause.clone()),
+            });
+        }
+        let now = unix_now();
+        for (shard, r) in &manifest.running {
+            attempts.push(Attempt {
+                shard: *shard,
+                worker: Some(r.worker.clone()),
+                start: r.started,
+                end: now.max(r.started),
+                frames: 0,
+                outcome: Outcome::Running,
+                cause: None,
             });
         }
         // Records without times (reused from before records existed) are

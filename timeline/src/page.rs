@@ -23,6 +23,7 @@ fn colour(o: Outcome) -> &'static str {
     match o {
         Outcome::Done => "#2ca02c",
         Outcome::Failed => "#d62728",
+        Outcome::Running => "#1f77b4",
     }
 }
 
@@ -101,9 +102,10 @@ fn timeline_svg(p: &mut String, t: &Timeline) {
         let x = LABELS + a.start * scale;
         let w = ((a.end - a.start) * scale).max(4.0);
         let worker = a.worker.as_ref().map_or_else(|| "unknown".into(), |w| w.to_string());
-        let what = match &a.cause {
-            Some(c) => format!("failed: {}", redact(c)),
-            None => format!("{} frames, {:.1} frames/s", a.frames, a.frames as f64 / (a.end - a.start).max(1e-3)),
+        let what = match (&a.cause, a.outcome) {
+            (Some(c), _) => format!("failed: {}", redact(c)),
+            (None, Outcome::Running) => "running".to_string(),
+            (None, _) => format!("{} frames, {:.1} frames/s", a.frames, a.frames as f64 / (a.end - a.start).max(1e-3)),
         };
         let _ = writeln!(
             p,

@@ -53,6 +53,7 @@ pub fn draw_png(manifest: &Manifest, path: &Path, (width, height): (u32, u32)) -
             let colour = match a.outcome {
                 Outcome::Done => RGBColor(44, 160, 44),
                 Outcome::Failed => RGBColor(214, 39, 40),
+                Outcome::Running => RGBColor(31, 119, 180),
             };
             Rectangle::new(
                 [(a.start, lane + 0.15), (a.end.max(a.start + t.span / 500.0), lane + 0.85)],
