@@ -57,6 +57,33 @@ fn wait_bounded(mut child: Child, limit: Duration) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// A worker's log as it runs: a signal at each `shard starts`, the whole
+/// log once it ends.
+struct ShardLog {
+    started: std::sync::mpsc::Receiver<()>,
+    all: std::thread::JoinHandle<String>,
+}
+
+impl ShardLog {
+    fn of(child: &mut Child) -> ShardLog {
+        let (tx, started) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let all = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut all = String::new();
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("shard starts") {
+                    let _ = tx.send(());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        ShardLog { started, all }
+    }
+}
+
 fn stop(mut child: Child) -> Output {
     let _ = child.kill();
     child.wait_with_output().unwrap()
@@ -129,28 +156,15 @@ fn a_stopped_worker_hands_its_task_back_at_once() {
     let mut held = worker(&queue, &["--name", "held", "-v"], &[("STYLIZE_FAULT", "sleep:0")]).spawn().unwrap();
     let job = submit_queued(&clip, &outputs, &queue);
     // Wait until the task is in the worker's hands (its log says so).
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = held.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut all = String::new();
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("shard starts") {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    rx.recv_timeout(Duration::from_secs(90)).expect("the worker takes the task");
+    let reader = ShardLog::of(&mut held);
+    reader.started.recv_timeout(Duration::from_secs(90)).expect("the worker takes the task");
     std::thread::sleep(Duration::from_secs(1));
     // SAFETY: kill only sends a signal to our own child.
     unsafe { libc::kill(held.id() as i32, libc::SIGTERM) };
     let stopped_at = Instant::now();
     let out = wait_bounded(held, Duration::from_secs(30));
     let took = stopped_at.elapsed();
-    let err = reader.join().unwrap();
+    let err = reader.all.join().unwrap();
     assert!(took < Duration::from_secs(5), "stopped {took:?} after SIGTERM: {err}");
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("task handed back"), "{err}");
@@ -370,21 +384,8 @@ fn an_eviction_notice_hands_the_task_back_and_another_node_finishes() {
         .spawn()
         .unwrap();
     let job = submit_queued(&clip, &outputs, &queue);
-    let stderr = spot.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut all = String::new();
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("shard starts") {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    rx.recv_timeout(Duration::from_secs(90)).expect("the Spot worker takes the task");
+    let reader = ShardLog::of(&mut spot);
+    reader.started.recv_timeout(Duration::from_secs(90)).expect("the Spot worker takes the task");
     let node = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
     *doc.lock().unwrap() = format!(
         r#"{{"DocumentIncarnation":2,"Events":[{{"EventId":"e1","EventType":"Preempt","ResourceType":"VirtualMachine","Resources":["{node}"],"EventStatus":"Scheduled","NotBefore":"Mon, 19 Sep 2016 18:29:47 GMT"}}]}}"#
@@ -396,7 +397,7 @@ fn an_eviction_notice_hands_the_task_back_and_another_node_finishes() {
     let took = noticed.elapsed();
     let _ = spot.kill();
     let out = spot.wait_with_output().unwrap();
-    let log = reader.join().unwrap();
+    let log = reader.all.join().unwrap();
     assert!(took < Duration::from_secs(8), "stopped {took:?} after the notice: {log}");
     assert_eq!(out.status.code(), Some(0), "{log}");
     assert!(log.contains("eviction announced") && log.contains("task handed back"), "{log}");
