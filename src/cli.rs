@@ -22,6 +22,10 @@ pub struct Cli {
     /// Print nothing but errors: no progress, no summary, no warnings.
     #[arg(short, long, global = true, env = "STYLIZE_QUIET", value_parser = BoolishValueParser::new())]
     pub quiet: bool,
+    /// Export spans (job, stages, shards) over OTLP/HTTP to this collector
+    /// (default: OTEL_EXPORTER_OTLP_ENDPOINT when set; off otherwise).
+    #[arg(long, global = true, value_name = "URL", env = "STYLIZE_OTLP")]
+    pub otlp: Option<String>,
     /// Colour in messages: auto (a terminal, and NO_COLOR unset), always, never.
     #[arg(long, global = true, value_enum, env = "STYLIZE_COLOR", default_value = "auto")]
     pub color: ColorArg,

@@ -26,6 +26,7 @@ mod jobs;
 mod preview;
 mod progress;
 mod submit;
+mod trace;
 mod worker;
 
 use std::io::IsTerminal;
@@ -59,7 +60,13 @@ fn main() -> ExitCode {
         cli::ColorArg::Never => false,
         cli::ColorArg::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    init_logging(if cli.quiet { None } else { Some(cli.verbose) }, color);
+    let traces = match init_logging(if cli.quiet { None } else { Some(cli.verbose) }, color, cli.otlp.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("stylize: error: {}", stylize_azure::redact(&format!("{e:#}")));
+            return ExitCode::from(2);
+        }
+    };
     // Under mpirun every rank runs this same command; MPI lives as long as
     // `cluster` does.
     let cluster = stylize_mpi::Cluster::init();
@@ -95,6 +102,9 @@ fn main() -> ExitCode {
         }
         cli::Command::Man { dir } => man(dir.as_deref()),
     };
+    if let Some(t) = traces {
+        t.flush();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -206,7 +216,8 @@ fn network_check(args: &cli::NetworkCheckArgs) -> anyhow::Result<()> {
 
 /// Logs go to stderr, filtered by RUST_LOG (default: warnings; `-v` info;
 /// `-q` (None) errors only), with colour codes only when asked for.
-fn init_logging(verbose: Option<u8>, color: bool) {
+fn init_logging(verbose: Option<u8>, color: bool, otlp: Option<&str>) -> anyhow::Result<Option<trace::Traces>> {
+    use tracing_subscriber::prelude::*;
     let default = match verbose {
         None => "error",
         Some(0) => "warn",
@@ -215,12 +226,20 @@ fn init_logging(verbose: Option<u8>, color: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let (otel, traces) = match trace::endpoint(otlp) {
+        Some(url) => {
+            let (layer, traces) = trace::layer(&url)?;
+            (Some(layer), Some(traces))
+        }
+        None => (None, None),
+    };
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(color)
-        .init();
+        .with_filter(filter);
+    tracing_subscriber::registry().with(otel).with(fmt).init();
+    Ok(traces)
 }
 
 /// Parse the command line. Whatever clap prints (an error quoting an

@@ -224,8 +224,9 @@ impl Worker<'_> {
         let mut held = message;
         let mut handed_back = false;
         let visibility = options.visibility;
+        let span = tracing::info_span!("shard", shard, worker = %options.worker.name, job = %job);
         let result = while_working(
-            || handler.handle(work),
+            || span.in_scope(|| handler.handle(work)),
             (visibility / 3).min(Duration::from_secs(2)).max(Duration::from_millis(200)),
             || {
                 if handed_back {

@@ -144,6 +144,8 @@ pub fn run_job<P: Pipeline>(
     launcher: &dyn Launcher,
     progress: Arc<dyn Progress>,
 ) -> Result<JobReport<P::Extra>, P::Error> {
+    let span = tracing::info_span!("job", job = tracing::field::Empty, input = %spec.input.display());
+    let _in_job = span.enter();
     let mut log = JobLog::default();
     log.record("start", json!({ "input": spec.input.display(), "store": spec.store.display() }));
     // The logs store is checked before any work (a connection string under
@@ -153,6 +155,9 @@ pub fn run_job<P: Pipeline>(
         None => None,
     };
     let result = drive(spec, pipeline, launcher, progress, &mut log);
+    if let Some(id) = &log.job {
+        span.record("job", id.as_str());
+    }
     match &result {
         Ok(report) => {
             log.record("done", json!({ "job": report.job, "output": report.output, "wall_secs": report.wall_secs }))
@@ -178,6 +183,9 @@ fn drive<P: Pipeline>(
 ) -> Result<JobReport<P::Extra>, P::Error> {
     let started = Instant::now();
     progress.stage("probe");
+    // One span per stage of the job (for traces): each ends where the
+    // next begins.
+    let mut stage = tracing::info_span!("probe").entered();
     let scratch =
         crate::scratch::tempdir().map_err(EngineError::io_at(std::env::temp_dir(), "creating scratch directory"))?;
     if let Destination::File(path) = &spec.destination {
@@ -195,6 +203,10 @@ fn drive<P: Pipeline>(
     // Errors about a downloaded copy name the user's input, never scratch.
     let info = probe(&input).map_err(|e| rename_input(e, &input, &spec.input))?;
     progress.stage("model");
+    stage = {
+        drop(stage);
+        tracing::info_span!("prepare").entered()
+    };
     let params = pipeline.prepare(&info, Path::new(&spec.input.display()))?;
     // Whatever would fail at the stitch fails here, before any frame.
     let requested = match &spec.destination {
@@ -207,6 +219,10 @@ fn drive<P: Pipeline>(
         tracing::warn!("warning: {}: {w}", spec.input.display());
     }
     progress.stage("plan");
+    stage = {
+        drop(stage);
+        tracing::info_span!("plan").entered()
+    };
     let plan = pipeline.plan(&info);
     let input_digest = file_digest(&input).map_err(|e| rename_input(e, &input, &spec.input))?;
     let id = job_id(&input_digest, &params);
@@ -284,6 +300,10 @@ fn drive<P: Pipeline>(
     log.record("plan", json!({ "job": id, "shards": plan.shards.len(), "reused": reused, "frames": plan.frames() }));
     let mut pending: VecDeque<&Shard> = plan.shards.iter().filter(|s| !gather.is_done(s.index)).collect();
     progress.stage("frames");
+    stage = {
+        drop(stage);
+        tracing::info_span!("frames", shards = plan.shards.len()).entered()
+    };
     progress.start(Counts {
         frames: plan.frames(),
         frames_done: plan.frames() - pending.iter().map(|s| s.len()).sum::<u64>(),
@@ -420,6 +440,10 @@ fn drive<P: Pipeline>(
     }
 
     progress.stage("stitch");
+    stage = {
+        drop(stage);
+        tracing::info_span!("stitch").entered()
+    };
     let shown = target.display(store);
     // Errors name the output and the input as the user knows them, never
     // the temporary file or a downloaded copy.
@@ -441,6 +465,7 @@ fn drive<P: Pipeline>(
     manifest.status = crate::job::JobStatus::Done;
     manifest.save(store)?;
 
+    drop(stage);
     let extra = pipeline.extra(&manifest);
     let processed: u64 = timings.iter().map(|t| t.result.frames).sum();
     let wall = started.elapsed().as_secs_f64();

@@ -180,6 +180,8 @@ impl InProcess {
     /// `name.k` (several: `local.1`, `rank 0.1`).
     pub fn start(handlers: Vec<Box<dyn Handler>>, name: &str) -> Self {
         let several = handlers.len() > 1;
+        // Shards are spans under the one the job started its workers in.
+        let parent = tracing::Span::current();
         // A rendezvous: a task is handed over only to a thread that is free.
         let (task_tx, task_rx) = sync_channel::<Task>(0);
         let task_rx = std::sync::Arc::new(std::sync::Mutex::new(task_rx));
@@ -188,7 +190,7 @@ impl InProcess {
             .into_iter()
             .enumerate()
             .map(|(k, mut handler)| {
-                let (task_rx, event_tx) = (task_rx.clone(), event_tx.clone());
+                let (task_rx, event_tx, parent) = (task_rx.clone(), event_tx.clone(), parent.clone());
                 let worker = WorkerId::here(if several { format!("{name}.{k}") } else { name.to_string() });
                 std::thread::Builder::new()
                     .name(format!("worker-{k}"))
@@ -200,6 +202,8 @@ impl InProcess {
                         // line, not leave the coordinator waiting for it.
                         let started = unix_now();
                         let _ = event_tx.send(Event::Started { shard, worker: worker.clone(), at: started });
+                        let span = tracing::info_span!(parent: &parent, "shard", shard, worker = %worker.name);
+                        let _in_shard = span.enter();
                         let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.handle(task)));
                         let ended = unix_now();
                         let failed = |error| TaskFailure { worker: worker.clone(), started, ended, shard, error };

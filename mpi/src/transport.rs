@@ -399,8 +399,9 @@ pub fn serve(world: &SimpleCommunicator, handler: &mut dyn Handler) -> Result<()
                 tracing::debug!(rank, shard, bytes = segment.len(), "task received");
                 let task = Task { header, segment: Payload::Inline(segment) };
                 let started = unix_now();
+                let span = tracing::info_span!("shard", shard, worker = %format!("rank {rank}"));
                 let result = while_working(
-                    || handler.handle(task),
+                    || span.in_scope(|| handler.handle(task)),
                     HEARTBEAT,
                     || {
                         root.send_with_tag(&[0u8][..], TAG_HEARTBEAT);

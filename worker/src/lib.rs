@@ -95,8 +95,16 @@ pub fn run_shard(
     let (styled_tx, styled_rx) = sync_channel(depth);
     let (smooth_tx, smooth_rx) = sync_channel(depth);
     let (encoded_tx, encoded_rx) = sync_channel(depth);
+    // Each stage is a span of its own under the shard's (for traces).
+    let shard_span = tracing::Span::current();
+    let (decode_span, model_span, encode_span) = (
+        tracing::info_span!(parent: &shard_span, "decode", shard = shard.index),
+        tracing::info_span!(parent: &shard_span, "model", shard = shard.index),
+        tracing::info_span!(parent: &shard_span, "encode", shard = shard.index),
+    );
     let (decoded, model_time, encoded, flicker) = std::thread::scope(|s| {
         let decoder = s.spawn(move || {
+            let _stage = decode_span.entered();
             decode::decode(segment, shard, format.time_base.into(), &format.picture, guide, &decoded_tx)
         });
         // The deflicker stage sits between model and encoder whenever it
@@ -116,8 +124,11 @@ pub fn run_shard(
         } else {
             (None, None)
         };
-        let encoder =
-            s.spawn(move || encode::encode(output, shard, format, &options.encode, &encoder_rx, done_tx.as_ref()));
+        let encoder = s.spawn(move || {
+            let _stage = encode_span.entered();
+            encode::encode(output, shard, format, &options.encode, &encoder_rx, done_tx.as_ref())
+        });
+        let stage = model_span.entered();
         let model_time = stylize::stylize(
             shard.index,
             model,
@@ -128,6 +139,7 @@ pub fn run_shard(
             &styled_tx,
             on_frames,
         );
+        drop(stage);
         // Unblock the decoder if the model stage stopped early, and let the
         // encoder see the end of its input.
         drop(decoded_rx);
