@@ -6,10 +6,23 @@ use stylize_models::styles::StyleBlend;
 use stylize_models::torch::{psnr, DeviceChoice, ModelSpec, Precision, TorchModel};
 use stylize_models::{RgbBatch, StyleModel};
 
-fn gpu() -> bool {
+/// Say that `test` did not run, where a person sees it: cargo's capture
+/// swallows stderr, so `scripts/test.sh` collects these lines from the
+/// file `STYLIZE_SKIP_LOG` names and prints them with its counts.
+fn skipped(test: &str, why: &str) {
+    eprintln!("skipped: {why}");
+    if let Some(path) = std::env::var_os("STYLIZE_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(path) {
+            let _ = writeln!(f, "models/tests/cuda.rs {test}: {why}");
+        }
+    }
+}
+
+fn gpu(test: &str) -> bool {
     let ok = DeviceChoice::Cuda(0).resolve().is_ok();
     if !ok {
-        eprintln!("skipped: no CUDA device on this machine");
+        skipped(test, "no CUDA device on this machine");
     }
     ok
 }
@@ -21,7 +34,7 @@ fn frames(n: usize, w: u32, h: u32) -> RgbBatch {
 
 #[test]
 fn cuda_fp32_and_fp16_match_the_cpu() {
-    if !gpu() {
+    if !gpu("cuda_fp32_and_fp16_match_the_cpu") {
         return;
     }
     let spec = ModelSpec::builtin(StyleBlend::parse("starry").unwrap());
@@ -40,7 +53,7 @@ fn cuda_fp32_and_fp16_match_the_cpu() {
 #[test]
 fn cuda_is_refused_cleanly_when_absent() {
     if DeviceChoice::Cuda(0).resolve().is_ok() {
-        eprintln!("skipped: a CUDA device is present");
+        skipped("cuda_is_refused_cleanly_when_absent", "a CUDA device is present");
         return;
     }
     let err = DeviceChoice::Cuda(0).resolve().unwrap_err().to_string();
