@@ -102,6 +102,11 @@ fn workers(m: &Manifest) -> BTreeSet<String> {
     done.chain(m.running.values().map(|r| r.worker.to_string())).collect()
 }
 
+/// Frames of the shards done.
+fn frames_done(m: &Manifest) -> u64 {
+    m.done.values().map(|r| r.frames).sum()
+}
+
 fn status(m: &Manifest) -> &'static str {
     match m.status {
         JobStatus::Done => "done",
@@ -147,7 +152,7 @@ fn list(stores: &[Location], remote: &AzureRemote, json: bool) -> Result<()> {
                     "shards": m.map(|m| m.plan.shards.len()),
                     "shards_done": m.map(|m| m.done.len()),
                     "frames": m.map(|m| m.plan.frames()),
-                    "frames_done": m.map(|m| m.done.values().map(|r| r.frames).sum::<u64>()),
+                    "frames_done": m.map(frames_done),
                     "workers": m.map(workers),
                     "running": m.map(|m| m.running.iter().map(|(i, r)| serde_json::json!({ "shard": i, "worker": r.worker.to_string() })).collect::<Vec<_>>()),
                     "started": m.map(|m| m.started),
@@ -167,7 +172,7 @@ fn list(stores: &[Location], remote: &AzureRemote, json: bool) -> Result<()> {
     for (_, s) in rows {
         match s.manifest {
             Some(m) => {
-                let frames: u64 = m.done.values().map(|r| r.frames).sum();
+                let frames = frames_done(&m);
                 let what = m.output.clone().unwrap_or_else(|| m.input.clone());
                 outln!(
                     "{}  {:<7}  {:>4}/{:<4} shards  {:>6}/{:<6} frames  {} workers  {:>4}  {}",
@@ -192,7 +197,7 @@ fn list(stores: &[Location], remote: &AzureRemote, json: bool) -> Result<()> {
 fn follow_job(store: &Location, remote: &AzureRemote, id: &str) -> Result<()> {
     loop {
         let (m, _) = jobs::load(store, remote, id)?;
-        let frames: u64 = m.done.values().map(|r| r.frames).sum();
+        let frames = frames_done(&m);
         let total = m.plan.frames();
         let elapsed = (stylize_pipelines::video_style::unix_now() - m.started).max(0.001);
         let done_now: u64 = m.done.values().filter(|r| r.started >= m.started).map(|r| r.frames).sum();

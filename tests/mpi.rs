@@ -6,7 +6,7 @@
 mod util;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use util::*;
@@ -28,19 +28,6 @@ fn mpirun(n: u32, input: &Path, store: &Path, extra: &[&str]) -> Command {
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .env_remove("RUST_LOG");
     cmd
-}
-
-/// Wait for a child at most `limit`; a hang fails the test (and is killed).
-fn wait_bounded(mut child: Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("still running after {limit:?}: a hang");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
 }
 
 fn run_bounded(mut cmd: Command) -> Output {

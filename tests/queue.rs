@@ -43,20 +43,6 @@ fn submit_queued(clip: &Path, outputs: &str, queue: &str) -> Child {
         .unwrap()
 }
 
-/// Wait for `child`, at most `limit`, killing it past that.
-fn wait_bounded(mut child: Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!("still running after {limit:?}: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.wait_with_output().unwrap()
-}
-
 /// A worker's log as it runs: a signal at each `shard starts`, the whole
 /// log once it ends.
 struct ShardLog {
@@ -82,6 +68,17 @@ impl ShardLog {
         });
         ShardLog { started, all }
     }
+}
+
+/// A worker named `other` takes the task handed back and the job ends:
+/// the report says `other` ran it.
+fn finished_by_another(queue: &str, job: Child) {
+    let other = worker(queue, &["--name", "other"], &[]).spawn().unwrap();
+    let out = wait_bounded(job, Duration::from_secs(120));
+    stop(other);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["timings"][0]["worker"]["name"], "other");
 }
 
 fn stop(mut child: Child) -> Output {
@@ -170,12 +167,7 @@ fn a_stopped_worker_hands_its_task_back_at_once() {
     assert!(err.contains("task handed back"), "{err}");
     // Visible again at once: another worker finishes the job well before
     // the held task's visibility (5 s) would have run out.
-    let other = worker(&queue, &["--name", "other"], &[]).spawn().unwrap();
-    let out = wait_bounded(job, Duration::from_secs(120));
-    stop(other);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["timings"][0]["worker"]["name"], "other");
+    finished_by_another(&queue, job);
 }
 
 #[test]
@@ -401,12 +393,7 @@ fn an_eviction_notice_hands_the_task_back_and_another_node_finishes() {
     assert!(took < Duration::from_secs(8), "stopped {took:?} after the notice: {log}");
     assert_eq!(out.status.code(), Some(0), "{log}");
     assert!(log.contains("eviction announced") && log.contains("task handed back"), "{log}");
-    let other = worker(&queue, &["--name", "other"], &[]).spawn().unwrap();
-    let out = wait_bounded(job, Duration::from_secs(120));
-    stop(other);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["timings"][0]["worker"]["name"], "other");
+    finished_by_another(&queue, job);
 }
 
 #[test]

@@ -9,7 +9,8 @@ pub mod azurite;
 pub mod events;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 /// What a generated test clip looks like.
 #[derive(Debug, Clone)]
@@ -367,4 +368,18 @@ pub fn output_key(keys: &[String], stem_label: &str) -> String {
         .collect();
     assert_eq!(found.len(), 1, "one output named {stem_label}.<tag>.<ext> in {keys:?}");
     found[0].clone()
+}
+
+/// Wait for `child`, at most `limit`, killing it past that.
+pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("still running after {limit:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
 }
