@@ -60,7 +60,11 @@ fn main() -> ExitCode {
         cli::ColorArg::Never => false,
         cli::ColorArg::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    let traces = match init_logging(if cli.quiet { None } else { Some(cli.verbose) }, color, cli.otlp.as_deref()) {
+    // A worker is a long-running service: its operator reads what it took,
+    // ran and handed back (info) without asking; `-q` quiets it.
+    let daemon = u8::from(matches!(cli.command, cli::Command::Worker(_)));
+    let verbose = if cli.quiet { None } else { Some(cli.verbose.max(daemon)) };
+    let traces = match init_logging(verbose, color, cli.otlp.as_deref()) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("stylize: error: {}", stylize_azure::redact(&format!("{e:#}")));
@@ -214,8 +218,8 @@ fn network_check(args: &cli::NetworkCheckArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Logs go to stderr, filtered by RUST_LOG (default: warnings; `-v` info;
-/// `-q` (None) errors only), with colour codes only when asked for.
+/// Logs go to stderr, filtered by RUST_LOG (default: warnings, info for
+/// `worker`; `-v` info; `-q` (None) errors only), with colour codes only when asked for.
 fn init_logging(verbose: Option<u8>, color: bool, otlp: Option<&str>) -> anyhow::Result<Option<trace::Traces>> {
     use tracing_subscriber::prelude::*;
     let default = match verbose {

@@ -15,80 +15,45 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use util::nodes::{script, Nodes};
 use util::*;
 
 const NODES: usize = 3;
 
-/// The nodes; dropping them removes them and every process inside.
-struct Nodes {
-    prefix: String,
-    net: String,
+/// A hostfile of nodes `which`, one slot each: rank k on the k-th.
+fn hostfile(nodes: &Nodes, dir: &Path, which: &[usize]) -> PathBuf {
+    let path = dir.join(format!("hosts-{}", which.len()));
+    let lines: Vec<String> = which.iter().map(|i| format!("{} slots=1", nodes.address(*i))).collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
 }
 
-impl Nodes {
-    fn up() -> Option<Nodes> {
-        let pid = std::process::id();
-        let nodes = Nodes { prefix: format!("stz{}", pid % 100_000), net: format!("10.77.{}", 20 + pid % 200) };
-        let ok = Command::new(script("netns.sh"))
-            .args(["up", &nodes.prefix, &NODES.to_string(), &nodes.net])
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(nodes)
-    }
-
-    fn address(&self, i: usize) -> String {
-        format!("{}.{}", self.net, 10 + i)
-    }
-
-    fn name(&self, i: usize) -> String {
-        format!("{}-{i}", self.prefix)
-    }
-
-    /// A hostfile of nodes `which`, one slot each: rank k on the k-th.
-    fn hostfile(&self, dir: &Path, which: &[usize]) -> PathBuf {
-        let path = dir.join(format!("hosts-{}", which.len()));
-        let lines: Vec<String> = which.iter().map(|i| format!("{} slots=1", self.address(*i))).collect();
-        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-        path
-    }
-
-    fn mpirun(&self, hosts: &Path, n: usize, input: &Path, store: &Path, extra: &[&str]) -> Command {
-        let map: Vec<String> = (0..NODES).map(|i| format!("{}={}", self.address(i), self.name(i))).collect();
-        let subnet = format!("{}.0/24", self.net);
-        let mut cmd = Command::new("mpirun");
-        cmd.args(["--hostfile"])
-            .arg(hosts)
-            .args(["-n", &n.to_string(), "--mca", "plm_rsh_agent"])
-            .arg(script("agent.sh"))
-            .args(["--mca", "oob_tcp_if_include", &subnet, "--mca", "btl_tcp_if_include", &subnet])
-            .args(["--mca", "btl", "tcp,self", "--mca", "odls_base_sigkill_timeout", "0"])
-            // A lost node noticed by OpenMPI in about 11 s (see the README).
-            .args(["--mca", "oob_tcp_keepalive_time", "5", "--mca", "oob_tcp_keepalive_intvl", "2"])
-            .args(["--mca", "oob_tcp_keepalive_probes", "3"])
-            .args(["-x", "STYLIZE_RANK_TIMEOUT=4"])
-            .arg(env!("CARGO_BIN_EXE_stylize"))
-            .arg("submit")
-            .arg(input)
-            .arg("-o")
-            .arg(store)
-            .args(["--threads", "1", "--shard-frames", "12", "--progress", "off", "--no-flicker-report"])
-            .args(extra)
-            .env("STYLIZE_NODES", map.join(" "))
-            .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-            .env_remove("RUST_LOG");
-        cmd
-    }
-}
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        let _ = Command::new(script("netns.sh")).args(["down", &self.prefix, &NODES.to_string()]).status();
-    }
-}
-
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nodes").join(name)
+fn mpirun(nodes: &Nodes, hosts: &Path, n: usize, input: &Path, store: &Path, extra: &[&str]) -> Command {
+    let map: Vec<String> = (0..NODES).map(|i| format!("{}={}", nodes.address(i), nodes.name(i))).collect();
+    let subnet = format!("{}.0/24", nodes.net);
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["--hostfile"])
+        .arg(hosts)
+        .args(["-n", &n.to_string(), "--mca", "plm_rsh_agent"])
+        .arg(script("agent.sh"))
+        .args(["--mca", "oob_tcp_if_include", &subnet, "--mca", "btl_tcp_if_include", &subnet])
+        .args(["--mca", "btl", "tcp,self", "--mca", "odls_base_sigkill_timeout", "0"])
+        // A lost node noticed by OpenMPI in about 11 s (see the README).
+        .args(["--mca", "oob_tcp_keepalive_time", "5", "--mca", "oob_tcp_keepalive_intvl", "2"])
+        .args(["--mca", "oob_tcp_keepalive_probes", "3"])
+        .args(["-x", "STYLIZE_RANK_TIMEOUT=4"])
+        .arg(env!("CARGO_BIN_EXE_stylize"))
+        .arg("submit")
+        .arg(input)
+        .arg("-o")
+        .arg(store)
+        .args(["--threads", "1", "--shard-frames", "12", "--progress", "off", "--no-flicker-report"])
+        .args(extra)
+        .env("STYLIZE_NODES", map.join(" "))
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env_remove("RUST_LOG");
+    cmd
 }
 
 fn bounded(mut cmd: Command, limit: Duration) -> (Output, Duration) {
@@ -116,27 +81,16 @@ fn segments(store: &Path) -> usize {
 
 #[test]
 fn three_nodes_same_bytes_and_a_cut_link_ends_the_job_with_nothing_lost() {
-    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    let Some(nodes) = root.then(Nodes::up).flatten() else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true: network namespaces needed (root, ip, unshare)");
-        eprintln!("skipped: needs root with ip netns and unshare");
-        if let Some(path) = std::env::var_os("STYLIZE_SKIP_LOG") {
-            use std::io::Write;
-            if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(path) {
-                let _ = writeln!(f, "tests/mpi_nodes.rs: needs root with ip netns and unshare");
-            }
-        }
-        return;
-    };
+    let Some(nodes) = Nodes::up_or_skip(NODES, "tests/mpi_nodes.rs") else { return };
     let dir = tempfile::tempdir().unwrap();
     let spec = ClipSpec { width: 320, height: 180, frames: 120, gop: 12, ..ClipSpec::default() };
     let input = make_clip(dir.path(), "nodes.mp4", &spec);
     let reference = digest(&submit_ok(&input, &dir.path().join("one"), &["--shard-frames", "12", "--threads", "1"]));
 
     // Three nodes: the bytes of one process, each rank on its own node.
-    let all = nodes.hostfile(dir.path(), &[0, 1, 2]);
+    let all = hostfile(&nodes, dir.path(), &[0, 1, 2]);
     let store = dir.path().join("three");
-    let (out, _) = bounded(nodes.mpirun(&all, 3, &input, &store, &["--json"]), Duration::from_secs(180));
+    let (out, _) = bounded(mpirun(&nodes, &all, 3, &input, &store, &["--json"]), Duration::from_secs(180));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(digest(&outputs_in(&store)[0]), reference);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -148,7 +102,7 @@ fn three_nodes_same_bytes_and_a_cut_link_ends_the_job_with_nothing_lost() {
     // its node and its shard; every finished shard is kept.
     let store = dir.path().join("cut");
     let mut child =
-        nodes.mpirun(&all, 3, &input, &store, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        mpirun(&nodes, &all, 3, &input, &store, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let start = Instant::now();
     while segments(&store) < 2 {
         assert!(child.try_wait().unwrap().is_none(), "the job ended before the cut");
@@ -156,7 +110,7 @@ fn three_nodes_same_bytes_and_a_cut_link_ends_the_job_with_nothing_lost() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let cut_at = Instant::now();
-    assert!(Command::new(script("netns.sh")).args(["cut", &nodes.prefix, "2"]).status().unwrap().success());
+    nodes.cut(2);
     while child.try_wait().unwrap().is_none() {
         if cut_at.elapsed() > Duration::from_secs(60) {
             let _ = child.kill();
@@ -183,8 +137,8 @@ fn three_nodes_same_bytes_and_a_cut_link_ends_the_job_with_nothing_lost() {
     assert!((2..10).contains(&kept), "{kept} of 10 shards kept");
 
     // The rerun on the two nodes left redoes only what was missing.
-    let two = nodes.hostfile(dir.path(), &[0, 1]);
-    let (out, _) = bounded(nodes.mpirun(&two, 2, &input, &store, &["--json"]), Duration::from_secs(180));
+    let two = hostfile(&nodes, dir.path(), &[0, 1]);
+    let (out, _) = bounded(mpirun(&nodes, &two, 2, &input, &store, &["--json"]), Duration::from_secs(180));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["shards_reused"].as_u64().unwrap() as usize, kept);

@@ -7,6 +7,7 @@
 #[path = "../../azure/tests/azurite_support/mod.rs"]
 pub mod azurite;
 pub mod events;
+pub mod nodes;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
@@ -382,4 +383,17 @@ pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(100));
     }
     child.wait_with_output().unwrap()
+}
+
+/// Record that `test` did not run, and why: cargo's capture swallows
+/// `eprintln!`, so `scripts/test.sh` reads the file `STYLIZE_SKIP_LOG`
+/// names and prints the skipped tests with its counts.
+pub fn skipped(test: &str, why: &str) {
+    eprintln!("skipped: {why}");
+    if let Some(path) = std::env::var_os("STYLIZE_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(path) {
+            let _ = writeln!(f, "{test}: {why}");
+        }
+    }
 }

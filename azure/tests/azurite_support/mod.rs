@@ -34,6 +34,20 @@ pub struct Azurite {
     pub blob_port: u16,
     /// Queue service port.
     pub queue_port: u16,
+    listen: Listen,
+}
+
+/// Where an Azurite listens: on loopback here (the default), or inside
+/// another network namespace on an address of its own, over TLS (plain
+/// http only reaches loopback).
+#[derive(Clone, Default)]
+pub struct Listen {
+    /// The command that runs Azurite there (`ip netns exec NODE`), if any.
+    pub wrapper: Vec<String>,
+    /// The address clients use; loopback when `None`.
+    pub address: Option<String>,
+    /// PEM certificate and key: https instead of http.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Where the Azurite binary is installed, if it is (`STYLIZE_AZURITE`
@@ -54,13 +68,19 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn answers(port: u16) -> bool {
-    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
+fn answers(host: &str, port: u16) -> bool {
+    let Ok(ip) = host.parse::<std::net::IpAddr>() else { return false };
+    TcpStream::connect_timeout(&(ip, port).into(), Duration::from_millis(200)).is_ok()
 }
 
 impl Azurite {
     /// Start one; the test fails when Azurite is not installed.
     pub fn start() -> Self {
+        Self::start_at(Listen::default())
+    }
+
+    /// Start one where `listen` says.
+    pub fn start_at(listen: Listen) -> Self {
         static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
         assert!(
@@ -68,7 +88,7 @@ impl Azurite {
             "azurite is not installed: scripts/setup.sh installs it into ~/.cache/stylize/azurite"
         );
         let dir = tempfile::tempdir().unwrap();
-        let mut a = Azurite { _turn: turn, child: None, dir, blob_port: 0, queue_port: 0 };
+        let mut a = Azurite { _turn: turn, child: None, dir, blob_port: 0, queue_port: 0, listen };
         // Free ports can be taken by a parallel test before Azurite binds
         // them: then it exits, and we try other ports.
         for attempt in 1..=3 {
@@ -87,15 +107,27 @@ impl Azurite {
     }
 
     fn spawn(&mut self) -> Result<(), String> {
-        let child = Command::new(binary().unwrap())
+        let mut cmd = match self.listen.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(binary().unwrap());
+                c
+            }
+            None => Command::new(binary().unwrap()),
+        };
+        let bind = if self.listen.address.is_some() { "0.0.0.0" } else { "127.0.0.1" };
+        if let Some((cert, key)) = &self.listen.tls {
+            cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+        }
+        let child = cmd
             .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose"])
             .arg("--location")
             .arg(self.dir.path())
-            .args(["--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1"])
+            .args(["--blobHost", bind, "--queueHost", bind])
             .args(["--blobPort", &self.blob_port.to_string(), "--queuePort", &self.queue_port.to_string()])
             // Azurite also serves tables, by default on the fixed port
             // 10002, which parallel instances would fight over.
-            .args(["--tableHost", "127.0.0.1", "--tablePort", &free_port().to_string()])
+            .args(["--tableHost", bind, "--tablePort", &free_port().to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(self.log_file())
@@ -104,7 +136,8 @@ impl Azurite {
         self.child = Some(child);
         // 15 s on an idle machine; more while tests and builds share 2 cores.
         let deadline = Instant::now() + Duration::from_secs(45);
-        while !(answers(self.blob_port) && answers(self.queue_port)) {
+        let host = self.host();
+        while !(answers(&host, self.blob_port) && answers(&host, self.queue_port)) {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 self.child = None;
                 let log = std::fs::read_to_string(self.dir.path().join("azurite-stderr.log")).unwrap_or_default();
@@ -200,14 +233,26 @@ impl Azurite {
         sas.split('&').find_map(|kv| kv.strip_prefix("sig=")).unwrap_or_default().to_string()
     }
 
-    /// `http://127.0.0.1:<blob port>/devstoreaccount1`
-    pub fn blob_endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}/{ACCOUNT}", self.blob_port)
+    fn host(&self) -> String {
+        self.listen.address.clone().unwrap_or_else(|| "127.0.0.1".into())
     }
 
-    /// `http://127.0.0.1:<queue port>/devstoreaccount1`
+    fn scheme(&self) -> &'static str {
+        if self.listen.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// `http://127.0.0.1:<blob port>/devstoreaccount1` (or where it listens)
+    pub fn blob_endpoint(&self) -> String {
+        format!("{}://{}:{}/{ACCOUNT}", self.scheme(), self.host(), self.blob_port)
+    }
+
+    /// `http://127.0.0.1:<queue port>/devstoreaccount1` (or where it listens)
     pub fn queue_endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}/{ACCOUNT}", self.queue_port)
+        format!("{}://{}:{}/{ACCOUNT}", self.scheme(), self.host(), self.queue_port)
     }
 
     /// Total bytes under the data directory (to see an upload progress).
