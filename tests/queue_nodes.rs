@@ -126,7 +126,9 @@ fn a_node_cut_mid_shard_costs_no_rerun_and_the_nodes_left_finish_the_same_bytes(
         .map(|i| {
             let mut child = nodes
                 .command(i, env!("CARGO_BIN_EXE_stylize"))
-                .args(["worker", "--queue", &queue, "--visibility", "5", "--name", &format!("node-{i}")])
+                // The SAS by environment, out of the nodes' process lists.
+                .args(["worker", "--visibility", "5", "--name", &format!("node-{i}")])
+                .env("STYLIZE_TASK_QUEUE", &queue)
                 .env("STYLIZE_THREADS", "1")
                 .env("STYLIZE_PROGRESS", "off")
                 .env("SSL_CERT_FILE", &ca)
