@@ -184,6 +184,41 @@ fn configuration_is_checked_before_any_message_is_taken() {
     assert_eq!(waiting[0].dequeue_count, 1);
 }
 
+/// A SAS that runs out while `watch` runs is the configuration gone
+/// wrong: the watcher stops with exit 1 and one line saying which SAS
+/// expired, instead of retrying the service's 403 while uploads wait;
+/// for the queue's SAS as for the inputs'.
+#[test]
+fn a_sas_expiring_while_watching_stops_the_watcher() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
+    let soon = || {
+        let at = std::time::SystemTime::now() + std::time::Duration::from_secs(6);
+        stylize_azure::account_sas(ACCOUNT, &key(), "bq", "sco", "rwdlacup", at, SasProtocol::HttpsAndHttp).unwrap()
+    };
+    for which in ["queue", "inputs"] {
+        let (queue_sas, inputs_sas) = if which == "queue" { (soon(), sas.clone()) } else { (sas.clone(), soon()) };
+        let child = stylize()
+            .args(["watch", "--queue", &with_sas(&az.queue("events"), &queue_sas)])
+            .args(["--inputs", &with_sas(&az.container("uploads"), &inputs_sas)])
+            .args(["-o", &with_sas(&az.container("outputs"), &sas), "--visibility", "5"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = wait_bounded(child, std::time::Duration::from_secs(60));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{which}: {err}");
+        let ours: Vec<&str> = err.lines().filter(|l| l.starts_with("stylize: ")).collect();
+        assert_eq!(ours.len(), 1, "{which}: {err}");
+        let what = if which == "queue" { az.queue("events") } else { az.container("uploads") };
+        assert!(ours[0].contains(&what) && ours[0].contains("the SAS expired at"), "{which}: {err}");
+        assert_no_secret(&err, &Azurite::signature(&queue_sas), which);
+        assert_no_secret(&err, &Azurite::signature(&inputs_sas), which);
+    }
+}
+
 /// The value of `name` in a SAS query string, as written.
 fn sas_param(sas: &str, name: &str) -> String {
     sas.split('&').find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap().to_string()

@@ -117,6 +117,12 @@ impl EventQueue {
         Ok(q)
     }
 
+    /// Refuse a SAS past its expiry: checked before each receive, so a
+    /// watcher whose queue SAS runs out stops instead of retrying a 403.
+    pub fn check_expiry(&self) -> Result<()> {
+        self.url.check_expiry()
+    }
+
     /// The queue, for messages (redacted).
     pub fn describe(&self) -> String {
         self.url.to_string()

@@ -123,7 +123,7 @@ pub fn watch(
     loop {
         // A SAS that expires while the watcher runs is the configuration
         // gone wrong, not each upload's fault: stop rather than poison.
-        still_valid(&inputs, template)?;
+        still_valid(&queue, &inputs, template)?;
         let messages = match queue.receive(1, options.visibility) {
             Ok(m) => {
                 failures = 0;
@@ -131,6 +131,12 @@ pub fn watch(
             }
             Err(e) => {
                 failures += 1;
+                // Refused credentials (a SAS revoked or past its expiry)
+                // do not come back by waiting: stop, and say so.
+                if denied(&e) {
+                    queue.check_expiry()?;
+                    return Err(e);
+                }
                 if options.until_empty && failures >= RECEIVE_ATTEMPTS {
                     return Err(e);
                 }
@@ -208,7 +214,8 @@ fn preflight(
 }
 
 /// Every SAS the watcher uses is still within its expiry.
-fn still_valid(inputs: &StorageUrl, template: &JobStores) -> Result<(), EngineError> {
+fn still_valid(queue: &EventQueue, inputs: &StorageUrl, template: &JobStores) -> Result<(), EngineError> {
+    queue.check_expiry()?;
     inputs.check_expiry()?;
     for at in std::iter::once(&template.store).chain(template.logs.as_ref()) {
         if let Location::Remote(url) = at {
@@ -218,6 +225,11 @@ fn still_valid(inputs: &StorageUrl, template: &JobStores) -> Result<(), EngineEr
         }
     }
     Ok(())
+}
+
+/// Whether `e` is the service refusing our credentials (HTTP 401 or 403).
+fn denied(e: &EngineError) -> bool {
+    matches!(e, EngineError::Remote { reason, .. } if reason.contains("HTTP 403") || reason.contains("HTTP 401"))
 }
 
 /// Take `message` off the work queue as poison: into `<queue>-poison`
