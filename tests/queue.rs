@@ -122,6 +122,15 @@ fn queue_workers_give_the_same_bytes_and_a_killed_worker_costs_no_rerun() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["transport"].as_str().unwrap().starts_with("queue "), "{report}");
     assert_eq!(digest(&downloaded(&az, &sas, dir.path())), expected, "the same bytes as in-process");
+    // The report names the output as a URL: the blob in the path, the
+    // (redacted) SAS after it.
+    let shown = report["output"].as_str().unwrap();
+    let (path, query) = shown.split_once('?').unwrap();
+    assert!(
+        path.starts_with(&format!("{}/clip.mosaic.", az.container("outputs"))) && path.ends_with(".mp4"),
+        "{shown}"
+    );
+    assert!(query.ends_with("sig=REDACTED"), "{shown}");
 
     // Every shard once in the report, each by a worker that lived.
     let timings = report["timings"].as_array().unwrap();

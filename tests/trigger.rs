@@ -184,6 +184,52 @@ fn configuration_is_checked_before_any_message_is_taken() {
     assert_eq!(waiting[0].dequeue_count, 1);
 }
 
+/// A job that keeps failing for a reason that may pass (a transient shard
+/// error) is retried, then poisoned after `--max-dequeues` with the last
+/// failure's cause as its reason; the watcher goes on.
+#[test]
+fn a_job_failing_every_try_is_poisoned_after_max_dequeues_with_its_cause() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
+    upload(&az, &sas, dir.path(), "a.mp4", 12);
+    let queue_url = with_sas(&az.queue("events"), &sas);
+    let queue = EventQueue::open(&queue_url, false).unwrap();
+    queue.send(&event_grid(&az, "uploads", "a.mp4")).unwrap();
+    let mut watcher = stylize()
+        .args(["watch", "--queue", &queue_url, "--inputs", &with_sas(&az.container("uploads"), &sas)])
+        .args(["-o", &with_sas(&az.container("outputs"), &sas), "--visibility", "3", "--max-dequeues", "2"])
+        .args(["--deflicker", "off", "--no-flicker-report"])
+        .env("STYLIZE_FAULT", "error:0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let poisoned = loop {
+        // The watcher creates the poison queue as it starts.
+        let p = queue.poisoned(8).unwrap_or_default();
+        if !p.is_empty() {
+            break p;
+        }
+        assert!(watcher.try_wait().unwrap().is_none(), "the watcher ended");
+        assert!(start.elapsed() < std::time::Duration::from_secs(180), "nothing poisoned");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let _ = watcher.kill();
+    let log = String::from_utf8_lossy(&watcher.wait_with_output().unwrap().stderr).into_owned();
+    assert_eq!(poisoned.len(), 1);
+    let record: serde_json::Value = serde_json::from_str(&poisoned[0].text).unwrap();
+    let reason = record["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("gave up after 2 attempts; the last: ") && reason.contains("injected fault"),
+        "{reason}"
+    );
+    assert_eq!(log.matches("left for a retry").count(), 2, "{log}");
+    assert!(queue.receive(8, std::time::Duration::from_secs(1)).unwrap().is_empty(), "the message left the queue");
+}
+
 /// A SAS that runs out while `watch` runs is the configuration gone
 /// wrong: the watcher stops with exit 1 and one line saying which SAS
 /// expired, instead of retrying the service's 403 while uploads wait;

@@ -335,6 +335,12 @@ impl Store for BlobStore {
         u.to_string()
     }
 
+    fn describe_key(&self, key: &str) -> String {
+        let mut u = self.url.clone();
+        u.blob = Some(self.blob_name(key));
+        u.to_string()
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let t = self.blob_target(key)?;
         let client = self.blob_client(&t)?;

@@ -99,6 +99,10 @@ pub struct WatchSummary {
     pub poisoned: u64,
     /// Jobs that failed and were left for a retry.
     pub retried: u64,
+    /// Why each message left for a retry failed here last (by message
+    /// id): the reason its poison record gives when it runs out of tries.
+    #[serde(skip)]
+    last_failure: std::collections::HashMap<String, String>,
 }
 
 /// Failed receives in a row before `--until-empty` gives up (a watcher
@@ -280,7 +284,12 @@ fn handle(
     summary: &mut WatchSummary,
 ) -> Result<(), EngineError> {
     if message.dequeue_count > options.max_dequeues {
-        poison(queue, &message, &format!("gave up after {} attempts", message.dequeue_count - 1), template)?;
+        let last = match summary.last_failure.remove(&message.id) {
+            Some(why) => format!("the last: {why}"),
+            None => "the last failed on another watcher (see its log)".into(),
+        };
+        let why = format!("gave up after {} attempts; {last}", message.dequeue_count - 1);
+        poison(queue, &message, &why, template)?;
         summary.poisoned += 1;
         return Ok(());
     }
@@ -332,6 +341,7 @@ fn handle(
     match outcome {
         Ok(()) => {
             queue.delete(&message)?;
+            summary.last_failure.remove(&message.id);
             summary.done += 1;
         }
         Err((true, reason)) => {
@@ -342,6 +352,12 @@ fn handle(
         Err((false, reason)) => {
             warn!(message = %message.id, %reason, "job failed: left for a retry");
             summary.retried += 1;
+            // Bounded: a message that never comes back (another watcher
+            // took it) must not grow a long-lived watcher.
+            if summary.last_failure.len() >= 1024 {
+                summary.last_failure.clear();
+            }
+            summary.last_failure.insert(message.id.clone(), reason);
         }
     }
     Ok(())

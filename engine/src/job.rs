@@ -168,10 +168,9 @@ impl Manifest {
     pub fn load(store: &dyn Store, id: &str) -> Result<Option<Manifest>> {
         let key = JobLayout::new(id).manifest();
         let Some(bytes) = store.get(&key)? else { return Ok(None) };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| EngineError::Corrupt {
-            path: format!("{}/{key}", store.describe()).into(),
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| EngineError::Corrupt { path: store.describe_key(&key).into(), reason: e.to_string() })
     }
 
     /// Save atomically (its `updated` time set to now).

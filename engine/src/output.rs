@@ -80,7 +80,7 @@ impl Target {
         match self {
             Target::Key(k) => match store.local_path(k) {
                 Some(p) => p.display().to_string(),
-                None => format!("{}/{k}", store.describe()),
+                None => store.describe_key(k),
             },
             Target::File(p) => p.display().to_string(),
         }

@@ -249,8 +249,10 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
 
     // (pts, is_key, duration) for every video packet, in decode order.
     let mut packets: Vec<(i64, bool, i64)> = Vec::new();
-    let mut packet = ff::Packet::empty();
     loop {
+        // A fresh packet each time: `Packet::read` does not unreference the
+        // last one, so a reused packet kept every byte of the file.
+        let mut packet = ff::Packet::empty();
         match packet.read(&mut input) {
             Ok(()) => {}
             Err(ff::Error::Eof) => break,

@@ -15,6 +15,11 @@ use crate::error::{EngineError, Result};
 pub trait Store: Send + Sync {
     /// Where the store is, for messages (never holds a secret).
     fn describe(&self) -> String;
+    /// Where `key` is, for messages (never holds a secret). A URL store
+    /// puts the key in the path, before its (redacted) query.
+    fn describe_key(&self, key: &str) -> String {
+        format!("{}/{key}", self.describe())
+    }
     /// Read a whole object, `None` when absent.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Write a whole object atomically.

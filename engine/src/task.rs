@@ -60,12 +60,12 @@ impl Payload {
             Payload::Inline(b) => Ok(b),
             Payload::Stored { key, sha256, .. } => {
                 let bytes = store.get(&key)?.ok_or_else(|| crate::EngineError::Corrupt {
-                    path: format!("{}/{key}", store.describe()).into(),
+                    path: store.describe_key(&key).into(),
                     reason: "stored payload missing".into(),
                 })?;
                 if crate::job::digest(&bytes) != sha256 {
                     return Err(crate::EngineError::Corrupt {
-                        path: format!("{}/{key}", store.describe()).into(),
+                        path: store.describe_key(&key).into(),
                         reason: "stored payload does not match its SHA-256".into(),
                     });
                 }
