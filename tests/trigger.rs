@@ -184,6 +184,39 @@ fn configuration_is_checked_before_any_message_is_taken() {
     assert_eq!(waiting[0].dequeue_count, 1);
 }
 
+/// One message may carry several events: a missing blob beside a good one
+/// does not keep the good one from its job; the message is poisoned naming
+/// only the event that failed.
+#[test]
+fn a_bad_event_beside_a_good_one_in_one_message_poisons_only_itself() {
+    use base64::Engine as _;
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
+    upload(&az, &sas, dir.path(), "ok.mp4", 12);
+    let one = |blob: &str| -> serde_json::Value {
+        let b64 = event_grid(&az, "uploads", blob);
+        let text = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&text).unwrap()[0].clone()
+    };
+    let both = serde_json::json!([one("missing.mp4"), one("ok.mp4")]).to_string();
+    let queue_url = with_sas(&az.queue("events"), &sas);
+    let queue = EventQueue::open(&queue_url, false).unwrap();
+    queue.send(&both).unwrap();
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    let s = summary(&watch(&queue_url, &with_sas(&az.container("uploads"), &sas), &outputs, &[]));
+    assert_eq!(s["poisoned"].as_u64(), Some(1), "{s}");
+    let store = BlobStore::open(&outputs, false).unwrap();
+    output_key(&store.list("").unwrap(), "ok.mosaic");
+    let poisoned = queue.poisoned(8).unwrap();
+    assert_eq!(poisoned.len(), 1);
+    let record: serde_json::Value = serde_json::from_str(&poisoned[0].text).unwrap();
+    let reason = record["reason"].as_str().unwrap();
+    assert!(reason.starts_with("missing.mp4: ") && reason.ends_with("; 1 of 2 events committed"), "{reason}");
+    assert!(!reason.contains("ok.mp4"), "{reason}");
+}
+
 /// A job that keeps failing for a reason that may pass (a transient shard
 /// error) is retried, then poisoned after `--max-dequeues` with the last
 /// failure's cause as its reason; the watcher goes on.

@@ -321,16 +321,31 @@ fn handle(
     // Keep the message invisible while its jobs run (renewed on this
     // thread, the jobs on their own).
     let mut message = message;
+    // Every event of the message runs, whatever another's fate: one bad
+    // upload must not keep the good ones beside it from their jobs. The
+    // message is retried if any failure may pass (the jobs done are then
+    // found committed), else poisoned naming only the events that failed.
+    let many = work.len() > 1;
     let jobs = || -> Result<Result<(), (bool, String)>, EngineError> {
+        let mut failed: Vec<(bool, String)> = Vec::new();
         for event in &work {
             let input = Location::Remote(inputs.blob_url(&event.blob)?.to_string());
             info!(blob = %event.blob, container = %event.container, "job for upload");
             match runner.run(input) {
                 Ok(done) => info!(job = %done.job, output = %done.output, "committed"),
-                Err(e) => return Ok(Err((e.permanent, e.message))),
+                Err(e) if many => failed.push((e.permanent, format!("{}: {}", event.blob, e.message))),
+                Err(e) => failed.push((e.permanent, e.message)),
             }
         }
-        Ok(Ok(()))
+        if failed.is_empty() {
+            return Ok(Ok(()));
+        }
+        let permanent = failed.iter().all(|(p, _)| *p);
+        let mut why: Vec<String> = failed.into_iter().map(|(_, m)| m).collect();
+        if many {
+            why.push(format!("{} of {} events committed", work.len() - why.len(), work.len()));
+        }
+        Ok(Err((permanent, why.join("; "))))
     };
     let renew = || match queue.extend(&message, options.visibility) {
         Ok(receipt) => message.pop_receipt = receipt,
@@ -390,7 +405,7 @@ fn untrusted(e: &crate::events::BlobCreated, inputs: &StorageUrl) -> Option<Stri
     if url.container.as_deref() != Some(e.container.as_str()) || url.blob.as_deref() != Some(e.blob.as_str()) {
         return Some("its subject and its URL name different blobs".into());
     }
-    let own = [stylize_engine::JOBS_PREFIX, "poison/", ".write-check-"];
+    let own = [stylize_engine::JOBS_PREFIX, "poison/", stylize_engine::WRITE_CHECK_KEY];
     if own.iter().any(|p| e.blob.starts_with(p)) {
         return Some("the tool's own object (job state, poison record, write check)".into());
     }

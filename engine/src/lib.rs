@@ -65,7 +65,7 @@ pub use ratio::Ratio;
 pub use report::{JobReport, ShardTiming, Transfer, VideoFacts, WorkerSummary};
 pub use scatter::ENCODED_SEGMENT_FORMAT;
 pub use secret::{redact, REDACTED};
-pub use store::{check_writable, Held, LocalStore, Store};
+pub use store::{check_writable, Held, LocalStore, Store, WRITE_CHECK_KEY};
 pub use task::{
     unix_now, Payload, ResultHeader, Task, TaskError, TaskFailure, TaskHeader, TaskOutput, VideoParams, WorkerId,
 };

@@ -67,13 +67,16 @@ pub trait Store: Send + Sync {
     }
 }
 
+/// The one key write checks use: every check overwrites it, so a store
+/// whose credentials cannot delete keeps one empty object, not one a run.
+pub const WRITE_CHECK_KEY: &str = ".write-check";
+
 /// Check up front that `store` takes writes (a read-only or expired SAS,
 /// a wrong container): a small object written and removed again.
 pub fn check_writable(store: &dyn Store) -> Result<()> {
-    let key = format!(".write-check-{}", std::process::id());
-    store.put(&key, b"")?;
+    store.put(WRITE_CHECK_KEY, b"")?;
     // Without delete permission the empty object stays; writing is what counts.
-    let _ = store.delete_prefix(&key);
+    let _ = store.delete_prefix(WRITE_CHECK_KEY);
     Ok(())
 }
 
