@@ -184,6 +184,38 @@ fn configuration_is_checked_before_any_message_is_taken() {
     assert_eq!(waiting[0].dequeue_count, 1);
 }
 
+/// An account-key connection string serves for the queue (`Queue=`) and
+/// the inputs (`Container=`) as it does for the outputs: a SAS is minted
+/// from the key, which appears in no output.
+#[test]
+fn connection_strings_serve_for_the_queue_and_the_inputs() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
+    upload(&az, &sas, dir.path(), "a.mp4", 12);
+    let queue = EventQueue::open(&with_sas(&az.queue("events"), &sas), false).unwrap();
+    queue.send(&event_grid(&az, "uploads", "a.mp4")).unwrap();
+    let conn = |part: &str| {
+        format!(
+            "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={};BlobEndpoint={};QueueEndpoint={};{part}",
+            util::azurite::KEY,
+            az.blob_endpoint(),
+            az.queue_endpoint()
+        )
+    };
+    let out = watch(&conn("Queue=events"), &conn("Container=uploads"), &conn("Container=outputs"), &[]);
+    let s = summary(&out);
+    assert_eq!(s["done"].as_u64(), Some(1), "{s}");
+    let store = BlobStore::open(&with_sas(&az.container("outputs"), &sas), false).unwrap();
+    output_key(&store.list("").unwrap(), "a.mosaic");
+    for text in [String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)] {
+        // The minted signature is unknown here: every `sig=` is redacted.
+        assert!(text.match_indices("sig=").all(|(i, _)| text[i + 4..].starts_with("REDACTED")), "{text}");
+        assert!(!text.contains(&util::azurite::KEY[..20]), "the key shown: {text}");
+    }
+}
+
 /// One message may carry several events: a missing blob beside a good one
 /// does not keep the good one from its job; the message is poisoned naming
 /// only the event that failed.

@@ -41,6 +41,7 @@ impl AzureRemote {
     /// The queue at `url`: by its SAS, else as the managed identity when
     /// asked for (Entra tokens work for queues as for blobs).
     pub fn queue(&self, url: &str) -> Result<crate::queue::EventQueue> {
+        let url = &crate::sas::url_with_sas(url, Service::Queue, self.sas_only)?;
         let credential = if self.managed_identity && !StorageUrl::parse(url, Service::Queue)?.has_sas() {
             let parsed = StorageUrl::parse(url, Service::Queue)?;
             Some(

@@ -220,6 +220,8 @@ pub struct ConnectionString {
     pub queue_endpoint: String,
     /// `Container` (a stylize extension: `<container>[/<prefix>]`), if given.
     pub container: Option<String>,
+    /// `Queue` (a stylize extension: the queue's name), if given.
+    pub queue: Option<String>,
 }
 
 impl ConnectionString {
@@ -257,10 +259,51 @@ impl ConnectionString {
             blob_endpoint: endpoint("blob"),
             queue_endpoint: endpoint("queue"),
             container: get.get("container").cloned(),
+            queue: get.get("queue").cloned(),
             account,
             key,
         })
     }
+}
+
+/// How long a SAS minted from a connection string's key for a service
+/// (`watch`, `worker`) lasts: it never leaves the process, and the key it
+/// comes from, which grants more, does not expire at all; a service must
+/// not stop after a day because its user gave a key rather than a SAS.
+const SERVICE_SAS_LIFETIME: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
+
+/// `s` as a URL with a SAS: `s` itself when it is a URL, or, for an
+/// account-key connection string, the container (`Container=`) or queue
+/// (`Queue=`) it names with a SAS minted from the key (blob containers and
+/// objects, or queues and messages, of that account; the poison queue
+/// beside a queue needs the account's queues). With `sas_only` a
+/// connection string is refused.
+pub fn url_with_sas(s: &str, service: crate::url::Service, sas_only: bool) -> Result<String> {
+    use crate::url::Service;
+    if !ConnectionString::looks_like(s) {
+        return Ok(s.to_string());
+    }
+    let bad = |reason: &str| EngineError::Remote { url: redact(s), reason: reason.to_string() };
+    if sas_only {
+        return Err(bad("--sas-only: an account key is not allowed"));
+    }
+    let cs = ConnectionString::parse(s)?;
+    let (endpoint, name, services) = match service {
+        Service::Blob => (
+            &cs.blob_endpoint,
+            cs.container.as_ref().ok_or_else(|| bad("connection string has no Container=<container> part"))?,
+            "b",
+        ),
+        Service::Queue => (
+            &cs.queue_endpoint,
+            cs.queue.as_ref().ok_or_else(|| bad("connection string has no Queue=<queue> part"))?,
+            "q",
+        ),
+    };
+    let protocol = SasProtocol::for_endpoint(endpoint);
+    let expiry = std::time::SystemTime::now() + SERVICE_SAS_LIFETIME;
+    let sas = account_sas(&cs.account, &cs.key, services, "sco", "rwdlacup", expiry, protocol)?;
+    Ok(format!("{endpoint}/{name}?{sas}"))
 }
 
 #[cfg(test)]

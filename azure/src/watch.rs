@@ -119,7 +119,8 @@ pub fn watch(
     runner: &mut dyn JobRunner,
 ) -> Result<WatchSummary, EngineError> {
     let queue = Arc::new(remote.queue(&options.queue)?);
-    let inputs = StorageUrl::parse(&options.inputs, Service::Blob)?;
+    let inputs = crate::sas::url_with_sas(&options.inputs, Service::Blob, remote.sas_only)?;
+    let inputs = StorageUrl::parse(&inputs, Service::Blob)?;
     preflight(&queue, &inputs, template, remote)?;
     let mut summary = WatchSummary::default();
     info!(queue = %queue.describe(), "watching");
