@@ -216,6 +216,27 @@ fn connection_strings_serve_for_the_queue_and_the_inputs() {
     }
 }
 
+/// A blob name may hold a segment longer than a file name may be (255
+/// bytes): the job runs once, commits, and is not then failed by a local
+/// file named after it.
+#[test]
+fn an_upload_whose_name_is_longer_than_a_file_name_runs_once() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
+    let long = format!("in/{}.mp4", "v".repeat(300));
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 12, gop: 12, ..ClipSpec::default() });
+    upload_blob(&with_sas(&format!("{}/{long}", az.container("uploads")), &sas), &clip).unwrap();
+    let queue_url = with_sas(&az.queue("events"), &sas);
+    EventQueue::open(&queue_url, false).unwrap().send(&event_grid(&az, "uploads", &long)).unwrap();
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    let s = summary(&watch(&queue_url, &with_sas(&az.container("uploads"), &sas), &outputs, &[]));
+    assert_eq!((s["done"].as_u64(), s["poisoned"].as_u64(), s["retried"].as_u64()), (Some(1), Some(0), Some(0)), "{s}");
+    let store = BlobStore::open(&outputs, false).unwrap();
+    output_key(&store.list("").unwrap(), &format!("in/{}.mosaic", "v".repeat(300)));
+}
+
 /// One message may carry several events: a missing blob beside a good one
 /// does not keep the good one from its job; the message is poisoned naming
 /// only the event that failed.

@@ -45,8 +45,10 @@ fn publish(
         }
         None => {
             store.put_file(key, &tmp)?;
-            let name = Path::new(key).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let kept = scratch.join(format!("output-{name}"));
+            // A fixed local name: an object's name may be longer than a
+            // file name can be (255 bytes); its extension is kept for FFmpeg.
+            let ext = Path::new(key).extension().and_then(|e| e.to_str()).filter(|e| e.len() <= 8);
+            let kept = scratch.join(ext.map_or_else(|| "output".to_string(), |e| format!("output.{e}")));
             tmp.persist(&kept).map_err(|e| EngineError::Io {
                 path: kept.clone(),
                 op: "keeping output",
