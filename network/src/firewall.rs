@@ -11,11 +11,16 @@
 //! Neither may admit the internet by an IP rule either: `0.0.0.0/0`, or
 //! ranges that together span a /8 or more ([`WIDE_LEN`]), undo the
 //! default deny as surely as `defaultAction: Allow` does.
+//!
+//! A private endpoint is the other way to secure them: with
+//! `publicNetworkAccess: Disabled` no public network reaches the resource
+//! whatever its rules say (they are ignored, a subnet rule too), and the
+//! nodes reach it only through an approved private endpoint.
 
 use std::path::Path;
 
 use crate::error::NetworkError;
-use crate::input::{resource_group, resource_name, KeyVaultDoc, NetworkRuleSet, StorageDoc};
+use crate::input::{resource_group, resource_name, KeyVaultDoc, NetworkRuleSet, PrivateEndpointConnection, StorageDoc};
 use crate::prefix::{span, Cidr, WIDE_LEN};
 use crate::report::{Finding, Verdict};
 use crate::subnet::Subnet;
@@ -40,6 +45,18 @@ pub struct Firewall {
     pub resource_group: String,
     /// The rules; `None` means none are set, which Azure treats as open.
     pub rules: Option<NetworkRuleSet>,
+    /// `publicNetworkAccess` is `Disabled`: only private endpoints reach it.
+    pub public_disabled: bool,
+    /// The approved private endpoints' ids.
+    pub private_endpoints: Vec<String>,
+}
+
+fn approved(connections: Option<&Vec<PrivateEndpointConnection>>) -> Vec<String> {
+    connections.into_iter().flatten().filter_map(PrivateEndpointConnection::approved).collect()
+}
+
+fn disabled(access: Option<&str>) -> bool {
+    access.is_some_and(|a| a.eq_ignore_ascii_case("Disabled"))
 }
 
 impl Firewall {
@@ -50,6 +67,8 @@ impl Firewall {
             name: resource_name(doc.name.as_deref(), doc.id.as_deref(), "<account name>"),
             resource_group: resource_group(doc.id.as_deref(), doc.resource_group.as_deref()),
             rules: doc.setting(|d| d.network_rule_set.clone()),
+            public_disabled: disabled(doc.setting(|d| d.public_network_access.clone()).as_deref()),
+            private_endpoints: approved(doc.setting(|d| d.private_endpoint_connections.clone()).as_ref()),
         })
     }
 
@@ -60,7 +79,20 @@ impl Firewall {
             name: resource_name(doc.name.as_deref(), doc.id.as_deref(), "<vault name>"),
             resource_group: resource_group(doc.id.as_deref(), doc.resource_group.as_deref()),
             rules: doc.properties.as_ref().and_then(|p| p.network_acls.clone()),
+            public_disabled: disabled(doc.properties.as_ref().and_then(|p| p.public_network_access.as_deref())),
+            private_endpoints: approved(doc.properties.as_ref().and_then(|p| p.private_endpoint_connections.as_ref())),
         })
+    }
+
+    /// Whether the nodes reach it, if at all, through a private endpoint
+    /// rather than a subnet rule: then a service endpoint on the subnet
+    /// serves nothing.
+    pub fn private_only(&self) -> bool {
+        self.public_disabled || (!self.private_endpoints.is_empty() && !self.has_subnet_rules())
+    }
+
+    fn has_subnet_rules(&self) -> bool {
+        self.rules.iter().flat_map(|r| r.virtual_network_rules.iter().flatten()).next().is_some()
     }
 
     fn what(&self) -> String {
@@ -111,6 +143,18 @@ fn default_action(fw: &Firewall) -> Finding {
         Service::KeyVault => "keyvault.default-action",
     };
     let requirement = format!("{} denies by default", fw.what());
+    if fw.public_disabled {
+        let field = match fw.service {
+            Service::Storage => "publicNetworkAccess",
+            Service::KeyVault => "properties.publicNetworkAccess",
+        };
+        return Finding::ok(
+            id,
+            requirement,
+            Some(field.into()),
+            "public network access is Disabled: no public network reaches it",
+        );
+    }
     let action = fw.rules.as_ref().and_then(|r| r.default_action.as_deref());
     match action {
         Some(a) if a.eq_ignore_ascii_case("Deny") => Finding::ok(id, requirement, Some(fw.field("defaultAction")), ""),
@@ -139,6 +183,31 @@ fn subnet_rule(fw: &Firewall, subnet: Option<&Subnet>) -> Finding {
         fw.what(),
         subnet.map_or_else(|| "the compute subnet".to_owned(), |s| format!("subnet {}", s.name))
     );
+    if let Some(endpoint) = fw.private_endpoints.first() {
+        let field = Some(match fw.service {
+            Service::Storage => "privateEndpointConnections".to_owned(),
+            Service::KeyVault => "properties.privateEndpointConnections".to_owned(),
+        });
+        return Finding::ok(id, requirement, field, format!("through the approved private endpoint {endpoint}"));
+    }
+    if fw.public_disabled {
+        let field = Some(fw.field("virtualNetworkRules"));
+        let note = "public network access is Disabled and no private endpoint is approved: nothing reaches it \
+                    (subnet rules are ignored while public access is Disabled)";
+        let fix = match fw.service {
+            Service::Storage => format!(
+                "az network private-endpoint create -g {} --name {}-pe --subnet <compute subnet id> \
+                 --private-connection-resource-id <account id> --group-id blob --connection-name {}-pe",
+                fw.resource_group, fw.name, fw.name
+            ),
+            Service::KeyVault => format!(
+                "az network private-endpoint create -g {} --name {}-pe --subnet <compute subnet id> \
+                 --private-connection-resource-id <vault id> --group-id vault --connection-name {}-pe",
+                fw.resource_group, fw.name, fw.name
+            ),
+        };
+        return Finding::fail(id, requirement, Verdict::Missing, field, note, fix);
+    }
     let rules: Vec<_> = fw.rules.iter().flat_map(|r| r.virtual_network_rules.iter().flatten()).collect();
     let usable = |r: &crate::input::VnetRule| {
         r.action.as_deref().is_none_or(|a| a.eq_ignore_ascii_case("Allow"))
@@ -219,6 +288,9 @@ fn ip_rules(fw: &Firewall) -> Finding {
     };
     let requirement = format!("{} admits no internet-wide IP range", fw.what());
     let field = Some(fw.field("ipRules"));
+    if fw.public_disabled {
+        return Finding::ok(id, requirement, field, "ignored: public network access is Disabled");
+    }
     let mut allowed: Vec<(Cidr, &str)> = fw
         .rules
         .iter()

@@ -283,8 +283,63 @@ pub struct StorageDoc {
     pub allow_shared_key_access: Option<bool>,
     /// `TLS1_0`, `TLS1_1`, `TLS1_2`, `TLS1_3`.
     pub minimum_tls_version: Option<String>,
+    /// `Enabled`, `Disabled` (only private endpoints reach it), or unset
+    /// (then the firewall decides).
+    pub public_network_access: Option<String>,
+    /// The private endpoints connected to the account.
+    pub private_endpoint_connections: Option<Vec<PrivateEndpointConnection>>,
     /// The ARM shape: the same fields, one level down.
     pub properties: Option<Box<StorageDoc>>,
+}
+
+/// One entry of `privateEndpointConnections`: `az` prints its fields at
+/// the top, ARM one level down in `properties`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivateEndpointConnection {
+    /// The connection's own id.
+    pub id: Option<String>,
+    /// The endpoint (`{"id": ...}`) in the consumer's network.
+    pub private_endpoint: Option<ResourceRef>,
+    /// `{"status": "Approved" | "Pending" | "Rejected" | "Disconnected"}`.
+    pub private_link_service_connection_state: Option<ConnectionState>,
+    /// The ARM shape.
+    pub properties: Option<Box<PrivateEndpointConnection>>,
+}
+
+/// A reference to another resource.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ResourceRef {
+    /// Its ARM id.
+    pub id: Option<String>,
+}
+
+/// The state of a private link connection.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ConnectionState {
+    /// `Approved` is the only state that carries traffic.
+    pub status: Option<String>,
+}
+
+impl PrivateEndpointConnection {
+    /// The endpoint's id (else the connection's), when the connection is
+    /// approved: the only state in which it carries traffic.
+    pub fn approved(&self) -> Option<String> {
+        let status = self
+            .private_link_service_connection_state
+            .as_ref()
+            .or_else(|| self.properties.as_ref().and_then(|p| p.private_link_service_connection_state.as_ref()))
+            .and_then(|s| s.status.as_deref());
+        if !status.is_some_and(|s| s.eq_ignore_ascii_case("Approved")) {
+            return None;
+        }
+        let endpoint = self
+            .private_endpoint
+            .as_ref()
+            .or_else(|| self.properties.as_ref().and_then(|p| p.private_endpoint.as_ref()))
+            .and_then(|e| e.id.clone());
+        endpoint.or_else(|| self.id.clone()).or_else(|| Some("<private endpoint>".into()))
+    }
 }
 
 impl StorageDoc {
@@ -314,6 +369,10 @@ pub struct KeyVaultProperties {
     pub network_acls: Option<NetworkRuleSet>,
     /// `true` once turned on (it cannot be turned off); `null` otherwise.
     pub enable_purge_protection: Option<bool>,
+    /// `Enabled`, `Disabled` (only private endpoints reach it), or unset.
+    pub public_network_access: Option<String>,
+    /// The private endpoints connected to the vault.
+    pub private_endpoint_connections: Option<Vec<PrivateEndpointConnection>>,
 }
 
 /// `az network route-table show`.

@@ -134,11 +134,11 @@ pub fn check(args: &CheckArgs) -> Result<Report, NetworkError> {
         if let Some(n) = args.max_nodes {
             findings.push(subnet::size(s, n));
         }
-        if storage.is_some() {
-            findings.push(subnet::service_endpoint(s, "Microsoft.Storage"));
+        if let Some((fw, _)) = &storage {
+            findings.push(subnet::service_endpoint(s, "Microsoft.Storage", fw.private_only()));
         }
-        if keyvault.is_some() {
-            findings.push(subnet::service_endpoint(s, "Microsoft.KeyVault"));
+        if let Some((fw, _)) = &keyvault {
+            findings.push(subnet::service_endpoint(s, "Microsoft.KeyVault", fw.private_only()));
         }
     }
     if let Some((fw, s)) = &storage {

@@ -162,9 +162,13 @@ pub fn size(subnet: &Subnet, max_nodes: u32) -> Finding {
 
 /// The subnet has the service endpoint a firewall's subnet rule needs
 /// (`Microsoft.Storage`, `Microsoft.KeyVault`).
-pub fn service_endpoint(subnet: &Subnet, service: &str) -> Finding {
+pub fn service_endpoint(subnet: &Subnet, service: &str, private: bool) -> Finding {
     let id = if service == "Microsoft.Storage" { "subnet.endpoint-storage" } else { "subnet.endpoint-keyvault" };
     let requirement = format!("subnet has the {service} service endpoint");
+    if private {
+        let note = "not needed: only a private endpoint reaches it";
+        return Finding::ok(id, requirement, Some("serviceEndpoints".into()), note);
+    }
     // `Microsoft.Storage.Global` serves the same purpose across regions.
     let has = subnet.service_endpoints.iter().any(|s| {
         s.eq_ignore_ascii_case(service) || s.to_ascii_lowercase().starts_with(&(service.to_ascii_lowercase() + "."))

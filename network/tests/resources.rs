@@ -220,3 +220,59 @@ fn forced_tunnelling_needs_the_batch_route() {
     assert_only(&report, &[]);
     assert!(row(&report, "routes.batch").note.contains("no forced tunnelling"));
 }
+
+/// A private endpoint: the account and vault with public access Disabled
+/// (their firewall rules then ignored, `defaultAction: Allow` included),
+/// reached through approved private endpoints, pass; the subnet then needs
+/// no service endpoint. Public access Disabled with only a subnet rule
+/// fails: Azure ignores the rule and nothing reaches the resource.
+#[test]
+fn private_endpoints_secure_storage_and_vault_and_a_subnet_rule_alone_does_not() {
+    let pe = |name: &str, status: &str| {
+        json!([{
+            "id": format!("/subscriptions/0/resourceGroups/stylize-rg/providers/x/privateEndpointConnections/{name}"),
+            "privateEndpoint": {"id": format!("/subscriptions/0/resourceGroups/stylize-rg/providers/Microsoft.Network/privateEndpoints/{name}")},
+            "privateLinkServiceConnectionState": {"status": status},
+            "provisioningState": "Succeeded"
+        }])
+    };
+    let private = |s: &mut Setup, status: &str| {
+        let storage = s.storage.as_mut().unwrap();
+        storage["publicNetworkAccess"] = json!("Disabled");
+        storage["networkRuleSet"]["defaultAction"] = json!("Allow");
+        storage["networkRuleSet"]["virtualNetworkRules"] = json!([]);
+        storage["privateEndpointConnections"] = pe("store-pe", status);
+        let vault = &mut s.keyvault.as_mut().unwrap()["properties"];
+        vault["publicNetworkAccess"] = json!("Disabled");
+        vault["networkAcls"] = json!(null);
+        // The ARM shape: the connection's fields under `properties`.
+        vault["privateEndpointConnections"] = json!([{ "properties": pe("kv-pe", status)[0].clone() }]);
+        s.subnet.as_mut().unwrap()["serviceEndpoints"] = json!([]);
+    };
+    let mut s = Setup::good();
+    private(&mut s, "Approved");
+    let report = s.run("private");
+    assert_only(&report, &[]);
+    assert!(row(&report, "storage.subnet-rule").note.contains("privateEndpoints/store-pe"));
+    assert!(row(&report, "keyvault.subnet-rule").note.contains("privateEndpoints/kv-pe"));
+    assert!(row(&report, "subnet.endpoint-storage").note.contains("private endpoint"));
+
+    // Pending is not approved: nothing reaches them.
+    let mut s = Setup::good();
+    private(&mut s, "Pending");
+    let report = s.run("private-pending");
+    assert_only(&report, &[("storage.subnet-rule", Verdict::Missing), ("keyvault.subnet-rule", Verdict::Missing)]);
+    assert!(fix(&report, "storage.subnet-rule").starts_with("az network private-endpoint create -g stylize-rg"));
+
+    // Public access Disabled with the subnet rule of the good setup and no
+    // private endpoint: the rule is ignored.
+    let mut s = Setup::good();
+    s.storage.as_mut().unwrap()["publicNetworkAccess"] = json!("Disabled");
+    let report = s.run("disabled-subnet-rule");
+    assert_only(&report, &[("storage.subnet-rule", Verdict::Missing)]);
+    assert!(
+        row(&report, "storage.subnet-rule").note.contains("ignored"),
+        "{}",
+        row(&report, "storage.subnet-rule").note
+    );
+}
