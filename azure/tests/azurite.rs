@@ -198,10 +198,16 @@ fn a_crash_mid_upload_leaves_no_blob() {
     let url = format!("{}/atomic?{sas}", az.blob_endpoint());
     let store = BlobStore::open(&url, true).unwrap();
     store.put("marker", b"m").unwrap();
-    // The container must survive the crash: let Azurite save its metadata.
+    // The container must survive the crash: wait until Azurite has saved
+    // its metadata (every 5 s) with the marker in it.
     let tmp = tempfile::tempdir().unwrap();
     let big = pattern_file(tmp.path(), "big.bin", 160 * 1024 * 1024);
-    std::thread::sleep(Duration::from_secs(6));
+    let db = az.dir.path().join("__azurite_db_blob__.json");
+    let saved = Instant::now();
+    while !std::fs::read_to_string(&db).is_ok_and(|t| t.contains("\"marker\"")) {
+        assert!(saved.elapsed() < Duration::from_secs(60), "Azurite never saved its metadata to {}", db.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let before = az.data_bytes();
     let result = std::thread::scope(|s| {
@@ -224,6 +230,8 @@ fn a_crash_mid_upload_leaves_no_blob() {
 
     az.restart();
     let store = BlobStore::open(&url, true).unwrap();
+    // What was saved survived: the absence below is no lost database.
+    assert_eq!(store.get("marker").unwrap().as_deref(), Some(&b"m"[..]), "the marker survived the crash");
     assert_eq!(store.get("big.bin").unwrap(), None, "a partial blob is visible after the crash");
     assert!(!store.list("").unwrap().contains(&"big.bin".to_string()));
     store.put_file("big.bin", &big).unwrap();
@@ -280,8 +288,14 @@ fn event_queue_receive_extend_delete_poison() {
     // The old receipt no longer deletes it; that is not fatal (another
     // watcher may hold the message now), and the message stays...
     q.delete(&a).expect("a stale receipt is not an error");
-    // ...until deleted with the new receipt.
-    q.delete(&stylize_azure::QueueMessage { pop_receipt: receipt, ..a.clone() }).unwrap();
+    // (an update with the new receipt succeeds only on a message that is
+    // still there: a deleted one answers 404)...
+    let held = stylize_azure::QueueMessage { pop_receipt: receipt, ..a.clone() };
+    let receipt = q.extend(&held, Duration::from_secs(60)).expect("the message stayed after the stale delete");
+    // ...until deleted with the new receipt; then it is gone.
+    let held = stylize_azure::QueueMessage { pop_receipt: receipt, ..a.clone() };
+    q.delete(&held).unwrap();
+    assert!(q.extend(&held, Duration::from_secs(60)).is_err(), "deleted with the right receipt, it is gone");
 
     // junk: poison with the parser's reason.
     let reason = parse_blob_created(&junk.payload()).unwrap_err().to_string();

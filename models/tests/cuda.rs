@@ -1,6 +1,8 @@
 //! CUDA paths: fp32 and fp16 on the GPU agree with the CPU. Where no GPU
-//! is present these tests say so and pass without checking anything else
-//! (run them on a GPU machine: `scripts/test.sh` there runs them for real).
+//! is present these tests say so (counted as skipped by `scripts/test.sh`)
+//! and pass without checking anything else, except where the run is meant
+//! to have one: with `STYLIZE_REQUIRE_CUDA=1` (set by `scripts/gpu-check.sh`)
+//! a CUDA that did not register fails them.
 
 use stylize_models::styles::StyleBlend;
 use stylize_models::torch::{psnr, DeviceChoice, ModelSpec, Precision, TorchModel};
@@ -21,6 +23,10 @@ fn skipped(test: &str, why: &str) {
 
 fn gpu(test: &str) -> bool {
     let ok = DeviceChoice::Cuda(0).resolve().is_ok();
+    assert!(
+        ok || std::env::var("STYLIZE_REQUIRE_CUDA").as_deref() != Ok("1"),
+        "STYLIZE_REQUIRE_CUDA=1: no CUDA device (did libtorch_cuda register CUDA?)"
+    );
     if !ok {
         skipped(test, "no CUDA device on this machine");
     }
