@@ -2,8 +2,8 @@
 //! each with its own address and host name, OpenMPI launching through an
 //! rsh agent that enters each node (`tests/nodes/`). The job over three
 //! nodes gives the bytes of one process; a node whose link is cut mid-job
-//! ends the job in seconds (bounded by what the code promises), with one line naming the rank, its node and
-//! its shard, every finished shard kept; the rerun on the nodes left redoes
+//! ends the job in seconds (bounded by what the code promises), with one
+//! line naming the rank, its node and its shard, every finished shard kept; the rerun on the nodes left redoes
 //! only what was missing. Every namespace and process the test made is
 //! removed, also when it fails.
 //!
