@@ -219,6 +219,23 @@ mod tests {
         assert_eq!(s.warp_pairs, 0);
     }
 
+    /// The warp error by hand: a 4x1 source moving one pixel right (flow
+    /// -1), the video's pixels compared with their motion source. Pixel 0
+    /// (clamped to itself) and 1 match exactly, pixel 2 differs by 5 in the
+    /// source (trusted, < 8), pixel 3 by 15 (an occlusion: not trusted).
+    #[test]
+    fn warp_error_by_hand() {
+        let mut m = FlickerMeter::new(4, 1);
+        let flow = Flow { width: 4, height: 1, vectors: vec![(-1, 0); 4] };
+        m.add(vec![10, 20, 30, 40], None, vec![100, 110, 120, 130]);
+        m.add(vec![10, 10, 25, 45], Some(&flow), vec![100, 103, 110, 125]);
+        let s = m.sums();
+        // Video: |100-100|, |103-100|, |110-110| over the trusted three.
+        assert_eq!((s.warp_pairs, s.warp_sum), (3, 3 * 3));
+        // Source: 0, 0, 5.
+        assert_eq!(s.source_warp_sum, 5 * 5);
+    }
+
     /// The integer box sums divided by the pixels under them are the
     /// deflicker's blur.
     #[test]
