@@ -180,7 +180,17 @@ fn sas_rules_and_no_secret_in_errors() {
     // the key, which is then dropped).
     let out = submit(&clip, Path::new(&conn), &["--deflicker", "off", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!String::from_utf8_lossy(&out.stdout).contains(&KEY[..20]));
+    // Dropped: in no output, log, manifest or report.
+    for text in [String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)] {
+        assert!(!text.contains(KEY) && !text.contains(&KEY[..20]), "{text}");
+    }
+    let store = BlobStore::open(&conn, false).unwrap();
+    let records: Vec<String> = store.list("jobs").unwrap().into_iter().filter(|k| !k.ends_with(".mp4")).collect();
+    assert!(records.iter().any(|k| k.ends_with("manifest.json")), "{records:?}");
+    for key in records {
+        let text = String::from_utf8_lossy(&store.get(&key).unwrap().unwrap_or_default()).into_owned();
+        assert!(!text.contains(KEY) && !text.contains(&KEY[..20]), "{key}: {text}");
+    }
 }
 
 /// Storage stops answering in the middle of a job: the job fails cleanly

@@ -280,10 +280,19 @@ fn interrupt_keeps_the_shards_and_leaves_no_scratch() {
     assert!(first_frames["frames_done"].as_u64().unwrap() >= 24, "{first_frames}");
     assert_eq!(lines.last().unwrap()["frames_done"], 240);
 
+    let first = outputs_in(&store);
+    assert_eq!(first.len(), 1);
+    let first = digest(&first[0]);
     std::fs::write(job.join("manifest.json"), b"{\"job\": \"trunc").unwrap();
-    let out = stylize().arg("submit").arg(&clip).arg("-o").arg(&store).args(args).arg("-y").output().unwrap();
+    let out =
+        stylize().arg("submit").arg(&clip).arg("-o").arg(&store).args(args).args(["-y", "--json"]).output().unwrap();
     assert!(out.status.success(), "a damaged manifest is not fatal: {}", stderr(&out));
     assert!(stderr(&out).contains("damaged"), "{}", stderr(&out));
+    // Started over: every shard ran again, to the same bytes.
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["shards_reused"], 0, "{report}");
+    assert_eq!(report["timings"].as_array().unwrap().len(), 20);
+    assert_eq!(digest(&outputs_in(&store)[0]), first);
 }
 
 #[test]
