@@ -364,3 +364,78 @@ fn completions_man_page_versions_and_json_lists() {
     let out = stylize().args(["jobs", "list", "--json", "-o"]).arg(&store).output().unwrap();
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), serde_json::json!([]));
 }
+
+/// Colour in logs: `--color always` even when piped, `never` never, and on
+/// a terminal (a pty made by script(1)) by default unless `NO_COLOR`. A
+/// closed pipe ends quietly: exit 0, nothing on stderr. SIGTERM is an
+/// interrupt as Ctrl-C is: the one line, exit 130.
+#[test]
+fn colour_closed_pipes_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "c.mp4", &ClipSpec { frames: 12, ..ClipSpec::default() });
+    let job = |store: &str| {
+        vec![
+            "-v".to_string(),
+            "submit".into(),
+            clip.display().to_string(),
+            "-o".into(),
+            dir.path().join(store).display().to_string(),
+        ]
+    };
+    const ESC: &str = "\u{1b}[";
+    for (color, coloured) in [("always", true), ("never", false)] {
+        let out = stylize().args(["--color", color]).args(job(color)).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stderr(&out).contains(ESC), coloured, "--color {color}: {}", stderr(&out));
+        assert!(stderr(&out).contains(" INFO"), "logs at -v: {}", stderr(&out));
+    }
+    for (no_color, coloured) in [(None, true), (Some("1"), false)] {
+        let line = job(if coloured { "tty" } else { "tty-no-color" }).join(" ");
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &format!("{} {line}", env!("CARGO_BIN_EXE_stylize")), "/dev/null"])
+            .env("STYLIZE_THREADS", "2")
+            .env("STYLIZE_PROGRESS", "off")
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        let out = cmd.output().expect("script(1) runs");
+        let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success() && shown.contains(" INFO"), "{shown}");
+        assert_eq!(shown.contains(ESC), coloured, "on a terminal, NO_COLOR={no_color:?}: {shown}");
+    }
+
+    // stdout a pipe whose reader is gone before anything is written.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = stylize().args(["styles", "list"]).stdout(writer).stderr(Stdio::piped()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "a closed pipe ends quietly");
+
+    let long = make_clip(
+        dir.path(),
+        "long.mp4",
+        &ClipSpec { width: 256, height: 144, frames: 240, gop: 12, ..ClipSpec::default() },
+    );
+    let store = dir.path().join("term");
+    let mut child = stylize()
+        .arg("submit")
+        .arg(&long)
+        .arg("-o")
+        .arg(&store)
+        .args(["--shard-frames", "12", "--threads", "1", "--parallel-shards", "1", "--no-flicker-report"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_segments(&store, 1, &mut child);
+    assert!(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let line = stderr(&out).lines().last().unwrap_or_default().to_string();
+    assert!(
+        line.starts_with("stylize: interrupted: ") && line.ends_with("run the same command again to resume"),
+        "{line}"
+    );
+}
