@@ -6,7 +6,7 @@
 mod util;
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Output, Stdio};
 
 use stylize_azure::{upload_blob, BlobStore, EventQueue, SasProtocol};
 use stylize_engine::Store;
@@ -381,31 +381,51 @@ fn logs_are_kept_per_attempt_and_submit_checks_them_first() {
 }
 
 /// Two submits of one job into one folder at once: one does the work, the
-/// other waits on the job's lock and finds it done.
+/// other waits on the job's lock and finds it done. The first is held in
+/// its shard 0 until the second says it waits: the runs overlap for sure,
+/// and the lock is what keeps the job single.
 #[test]
 fn two_local_submits_of_one_job_work_once() {
     let dir = tempfile::tempdir().unwrap();
     let clip =
         make_clip(dir.path(), "clip.mp4", &ClipSpec { width: 256, height: 144, frames: 72, ..ClipSpec::default() });
     let (store, logs) = (dir.path().join("store"), dir.path().join("logs"));
-    let args = ["--shard-frames", "12", "--parallel-shards", "1", "--no-flicker-report", "--logs"];
-    let run = || {
-        let mut args = args.map(str::to_string).to_vec();
-        args.push(logs.to_string_lossy().into_owned());
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        submit(&clip, &store, &args)
+    let release = dir.path().join("release");
+    let run = |hold: bool| {
+        let mut cmd = stylize();
+        cmd.arg("submit").arg(&clip).arg("-o").arg(&store);
+        cmd.args(["--shard-frames", "12", "--parallel-shards", "1", "--no-flicker-report", "--logs"]).arg(&logs);
+        if hold {
+            cmd.env("STYLIZE_FAULT", "hold:0").env("STYLIZE_FAULT_RELEASE", &release);
+        }
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
     };
-    let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(run);
-        let b = s.spawn(run);
-        (a.join().unwrap(), b.join().unwrap())
-    });
-    assert!(
-        a.status.success() && b.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&a.stderr),
-        String::from_utf8_lossy(&b.stderr)
-    );
+    let a = run(true);
+    // The job's lock is the first thing under `jobs/`; A takes it as its
+    // folder appears (half a second to be sure) and keeps it while held.
+    let start = std::time::Instant::now();
+    while !store.join("jobs").exists() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the first run never started its job");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut b = run(false);
+    let waiting = {
+        use std::io::BufRead;
+        let err = std::io::BufReader::new(b.stderr.take().unwrap());
+        let mut seen = String::new();
+        let mut lines = err.lines().map_while(Result::ok);
+        let found = lines.by_ref().any(|l| {
+            seen += &l;
+            l.contains("another process is running this job: waiting")
+        });
+        std::fs::write(&release, b"").unwrap();
+        let rest: Vec<String> = lines.collect();
+        (found, seen + &rest.join("\n"))
+    };
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(waiting.0, "the second run did not wait on the lock: {}", waiting.1);
+    assert!(a.status.success() && b.status.success(), "{}{}", String::from_utf8_lossy(&a.stderr), waiting.1);
     let planned: usize = std::fs::read_dir(&logs)
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())

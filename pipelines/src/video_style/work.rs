@@ -115,7 +115,9 @@ impl Handler for ShardHandler {
 /// Fault injection for the tests of failure handling (never set in use):
 /// `STYLIZE_FAULT=error:3` fails shard 3 with an error, `panic:3` panics
 /// on it, `exit:3` kills the worker process there, `sleep:3` holds it for
-/// a minute (a task in hand when a worker is told to stop).
+/// a minute (a task in hand when a worker is told to stop), `hold:3` holds
+/// it until the file `STYLIZE_FAULT_RELEASE` names exists (two runs of one
+/// job made to overlap; two minutes at most).
 fn inject_fault(shard: u32) -> Result<(), TaskError> {
     let Ok(spec) = std::env::var("STYLIZE_FAULT") else { return Ok(()) };
     let Some((kind, at)) = spec.split_once(':') else { return Ok(()) };
@@ -128,6 +130,14 @@ fn inject_fault(shard: u32) -> Result<(), TaskError> {
         "exit" => std::process::abort(),
         "sleep" => {
             std::thread::sleep(std::time::Duration::from_secs(60));
+            Ok(())
+        }
+        "hold" => {
+            let release = std::env::var_os("STYLIZE_FAULT_RELEASE").map(std::path::PathBuf::from);
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while release.as_ref().is_some_and(|p| !p.exists()) && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
             Ok(())
         }
         _ => Ok(()),
