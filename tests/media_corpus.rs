@@ -466,3 +466,23 @@ fn vfr_mkv_keeps_every_frame_time() {
         assert!((a - b).abs() <= 0.001 + 1e-6, "frame {k}: {a} s in, {b} s out");
     }
 }
+
+/// A local name with a colon is a file, never a protocol to libavformat
+/// (`10:30 interview.mp4` was "Protocol not found"): as input, as `-o`
+/// file, and for `stylize flicker`.
+#[test]
+fn names_with_a_colon_are_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ClipSpec { frames: 12, ..ClipSpec::default() };
+    let input = dir.path().join("10:30 interview.mp4");
+    std::fs::rename(make_clip(dir.path(), "plain.mp4", &spec), &input).unwrap();
+    let store = dir.path().join("out");
+    let output = submit_ok(&input, &store, &["--deflicker", "off"]);
+    assert_eq!(video_stream(&probe(&output))["nb_read_frames"], "12");
+    let file = dir.path().join("styled 10:31.mp4");
+    let out = stylize().arg("submit").arg(&input).arg("-o").arg(&file).args(["--deflicker", "off"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(video_stream(&probe(&file))["nb_read_frames"], "12");
+    let out = stylize().arg("flicker").arg(&input).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

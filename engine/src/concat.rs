@@ -44,7 +44,8 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, streams: &St
     drop(seg0);
 
     let mut src = open_input(src_path).map_err(EngineError::media(src_path, "opening"))?;
-    let mut out = ff::format::output_as(&dst, format).map_err(EngineError::media(dst, "creating output"))?;
+    let mut out = ff::format::output_as(&crate::probe::file_url(dst), format)
+        .map_err(EngineError::media(dst, "creating output"))?;
 
     // Output stream 0 is the video; audio streams follow in source order.
     let src_video = src

@@ -163,7 +163,14 @@ impl MediaInfo {
 pub fn open_input(path: &Path) -> std::result::Result<ff::format::context::Input, ff::Error> {
     let mut opts = ff::Dictionary::new();
     opts.set("fflags", "+genpts");
-    ff::format::input_with_dictionary(&path, opts)
+    ff::format::input_with_dictionary(&file_url(path), opts)
+}
+
+/// `path` as libavformat must be given a local file: behind `file:`, so
+/// that a name with a colon (`10:30 interview.mp4`) is never read as a
+/// protocol.
+pub fn file_url(path: &Path) -> String {
+    format!("file:{}", path.display())
 }
 
 /// Probe `path`: check it is a video the engine can handle and read its

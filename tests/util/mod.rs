@@ -155,7 +155,8 @@ pub fn probe(path: &Path) -> serde_json::Value {
     let args: Vec<String> = ["-v", "error", "-count_frames", "-show_streams", "-show_format", "-of", "json"]
         .iter()
         .map(|s| s.to_string())
-        .chain([path.to_string_lossy().into_owned()])
+        // `file:`, so that a name with a colon is not read as a protocol.
+        .chain([format!("file:{}", path.to_string_lossy())])
         .collect();
     let out = run_ok("ffprobe", &args);
     serde_json::from_slice(&out.stdout).unwrap()
