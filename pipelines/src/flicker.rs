@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use stylize_worker::flicker::FlickerMeter;
 pub use stylize_worker::flicker::{FlickerSums, STILL_LEVEL, TRUST_LEVEL};
-use stylize_worker::motion::{flow_of, Flow};
+use stylize_worker::motion::{flow_of, luma_of, Flow};
 
 /// Flicker figures of a video against its source.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -71,7 +71,7 @@ struct Frames {
     decoder: ff::decoder::Video,
     scaler: ff::software::scaling::Context,
     frame: ff::frame::Video,
-    gray: ff::frame::Video,
+    rgb: ff::frame::Video,
     eof: bool,
 }
 
@@ -79,22 +79,19 @@ impl Frames {
     fn open(path: &Path, motion: bool) -> Result<Self, FlickerError> {
         stylize_engine::init();
         let fail = |reason: String| FlickerError::Decode { path: path.to_path_buf(), reason };
-        let input = ff::format::input(&path).map_err(|e| fail(format!("not a readable video ({e})")))?;
+        let input = ff::format::input(&stylize_engine::file_url(path))
+            .map_err(|e| fail(format!("not a readable video ({e})")))?;
         let stream = input.streams().best(ff::media::Type::Video).ok_or_else(|| fail("no video stream".into()))?;
         let index = stream.index();
         let ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| fail(e.to_string()))?;
         let decoder = stylize_worker::decode::open_video_decoder(ctx, motion).map_err(|e| fail(e.to_string()))?;
         let (w, h) = (decoder.width(), decoder.height());
-        let scaler = ff::software::scaling::Context::get(
-            decoder.format(),
-            w,
-            h,
-            ff::format::Pixel::GRAY8,
-            w,
-            h,
-            ff::software::scaling::Flags::BICUBIC,
-        )
-        .map_err(|e| fail(e.to_string()))?;
+        // Luma as the job's meter takes it: from RGB converted with the
+        // file's own matrix and range (full range), not the coded Y plane
+        // (limited range: its differences read 16% smaller).
+        let picture = stylize_engine::picture::Picture::from_stream(&stream.parameters(), decoder.format(), w, h);
+        let scaler =
+            stylize_worker::scaler(&picture, decoder.format(), ff::format::Pixel::RGB24, (w, h)).map_err(fail)?;
         Ok(Frames {
             path: path.to_path_buf(),
             input,
@@ -102,7 +99,7 @@ impl Frames {
             decoder,
             scaler,
             frame: ff::frame::Video::empty(),
-            gray: ff::frame::Video::empty(),
+            rgb: ff::frame::Video::empty(),
             eof: false,
         })
     }
@@ -116,12 +113,13 @@ impl Frames {
         loop {
             if self.decoder.receive_frame(&mut self.frame).is_ok() {
                 self.scaler
-                    .run(&self.frame, &mut self.gray)
+                    .run(&self.frame, &mut self.rgb)
                     .map_err(|e| FlickerError::Decode { path: self.path.clone(), reason: e.to_string() })?;
                 let (w, h) = self.size();
-                let stride = self.gray.stride(0);
-                let data = self.gray.data(0);
-                let luma = (0..h).flat_map(|y| data[y * stride..y * stride + w].iter().copied()).collect();
+                let stride = self.rgb.stride(0);
+                let data = self.rgb.data(0);
+                let rgb: Vec<u8> = (0..h).flat_map(|y| data[y * stride..y * stride + 3 * w].iter().copied()).collect();
+                let luma = luma_of(&rgb);
                 return Ok(Some((luma, flow_of(&self.frame))));
             }
             if self.eof {

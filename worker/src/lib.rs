@@ -28,6 +28,7 @@ pub use deflicker::DeflickerMode;
 pub use encode::EncodeSettings;
 pub use error::WorkerError;
 pub use flicker::FlickerSums;
+pub use picture::scaler;
 
 /// How the worker runs a shard.
 #[derive(Debug, Clone, Default)]

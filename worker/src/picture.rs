@@ -9,7 +9,7 @@ use stylize_engine::picture::Picture;
 
 /// A converter from `from` to `to` at one size, with `picture`'s matrix and
 /// range on its YUV side (RGB is always full range).
-pub(crate) fn scaler(
+pub fn scaler(
     picture: &Picture,
     from: ff::format::Pixel,
     to: ff::format::Pixel,
