@@ -60,9 +60,10 @@ fn main() -> ExitCode {
         cli::ColorArg::Never => false,
         cli::ColorArg::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    // A worker is a long-running service: its operator reads what it took,
-    // ran and handed back (info) without asking; `-q` quiets it.
-    let daemon = u8::from(matches!(cli.command, cli::Command::Worker(_)));
+    // A worker or a watcher is a long-running service: its operator reads
+    // what it took, ran and handed back (info) without asking; `-q`
+    // quiets it.
+    let daemon = u8::from(matches!(cli.command, cli::Command::Worker(_) | cli::Command::Watch(_)));
     let verbose = if cli.quiet { None } else { Some(cli.verbose.max(daemon)) };
     let traces = match init_logging(verbose, color, cli.otlp.as_deref()) {
         Ok(t) => t,
@@ -109,6 +110,8 @@ fn main() -> ExitCode {
     if let Some(t) = traces {
         t.flush();
     }
+    // Every job's scratch is gone by now; its root (and lock file) too.
+    stylize_pipelines::remove_scratch();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -27,6 +27,8 @@ pub enum Mode {
 /// The job's progress, drawn in one [`Mode`].
 pub struct Reporter {
     mode: Mode,
+    /// `-q`: errors only, no warnings either.
+    quiet: bool,
     bar: ProgressBar,
     started: Instant,
     /// When the frames began (the rate counts from there, not from the
@@ -48,7 +50,7 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    pub fn new(mode: Mode) -> Self {
+    pub fn new(mode: Mode, quiet: bool) -> Self {
         let bar = ProgressBar::hidden();
         bar.set_style(
             ProgressStyle::with_template(
@@ -61,6 +63,7 @@ impl Reporter {
         );
         Reporter {
             mode,
+            quiet,
             bar,
             started: Instant::now(),
             frames_started: Mutex::new(None),
@@ -180,5 +183,17 @@ impl Progress for Reporter {
 
     fn shard_kept(&self) {
         self.shards_kept.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn warning(&self, message: &str) {
+        match self.mode {
+            _ if self.quiet => {}
+            Mode::Json => {
+                let stage = *self.stage.lock().expect("not poisoned");
+                eprintln!("{}", serde_json::json!({ "stage": stage, "warning": message }));
+            }
+            Mode::Bar => self.bar.suspend(|| eprintln!("stylize: warning: {message}")),
+            Mode::Lines | Mode::Off => eprintln!("stylize: warning: {message}"),
+        }
     }
 }

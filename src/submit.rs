@@ -21,11 +21,15 @@ use crate::progress::{Mode, Reporter};
 use crate::Usage;
 
 /// Containers an output file may be (`-o result.mkv`).
-const WRITABLE: [&str; 6] = ["mp4", "m4v", "mov", "qt", "mkv", "webm"];
-/// Video file extensions stylize reads but does not write: `-o x.avi` is
-/// a mistake, not a store folder named `x.avi`.
-const READ_ONLY: [&str; 14] =
-    ["avi", "ts", "m2ts", "mts", "mxf", "mpg", "mpeg", "flv", "wmv", "ogv", "3gp", "vob", "y4m", "nut"];
+const WRITABLE: [&str; 5] = ["mp4", "m4v", "mov", "qt", "mkv"];
+/// Media file extensions stylize does not write (videos it reads, raw
+/// streams, audio, pictures): `-o x.avi` or `-o x.wav` is a mistake, not a
+/// store folder named `x.avi`.
+const READ_ONLY: [&str; 43] = [
+    "avi", "ts", "m2ts", "mts", "mxf", "mpg", "mpeg", "flv", "wmv", "ogv", "3gp", "3g2", "vob", "y4m", "nut", "dv",
+    "asf", "f4v", "rm", "rmvb", "divx", "ivf", "m2v", "h264", "264", "h265", "265", "hevc", "yuv", "gif", "apng",
+    "png", "jpg", "jpeg", "webp", "wav", "mp3", "aac", "m4a", "flac", "ogg", "opus", "webm",
+];
 
 /// A location argument's value: as given, or read from a file with
 /// `@FILE` (so a SAS need not be on the command line, where `ps` shows it).
@@ -67,8 +71,13 @@ fn destination(arg: &str) -> Result<(Location, Destination)> {
     }
     let extension = |p: &Path| p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let refuse = |ext: &str| {
+        let why = if ext == "webm" {
+            " (WebM allows only VP8/VP9/AV1 video and Vorbis/Opus audio; stylize writes H.264)"
+        } else {
+            ""
+        };
         Usage::error(format!(
-            "-o {arg}: cannot write .{ext} files; name a .mp4, .mov or .mkv file, or a folder ending in /"
+            "-o {arg}: cannot write .{ext} files{why}; name a .mp4, .mov or .mkv file, or a folder ending in /"
         ))
     };
     let raw = value(arg)?;
@@ -220,7 +229,7 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
         ProgressArg::Auto if std::io::stderr().is_terminal() => Mode::Bar,
         ProgressArg::Auto => Mode::Lines,
     };
-    let reporter = Arc::new(Reporter::new(mode));
+    let reporter = Arc::new(Reporter::new(mode, quiet));
     on_interrupt(Some(reporter.clone()));
     let mpi = MpiLauncher { cluster, coordinator_only: args.job.coordinator_only };
     let queued = match &args.queue {
@@ -255,6 +264,10 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
     // Lines that fit 100 columns (but the output's own name).
     let v = &report.video;
     let plural = if v.audio_streams == 1 { "" } else { "s" };
+    if report.already_done {
+        outln!("already done: {} (job {}, committed by an earlier run; nothing ran now)", report.output, report.job);
+        return Ok(());
+    }
     outln!("wrote {}", report.output);
     outln!(
         "  {}x{}, {} frames at {} fps, {:.2} s, {} audio stream{plural}",
@@ -270,7 +283,12 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
     } else {
         String::new()
     };
-    outln!("  {:.1} s at {:.1} frames/s; job {}{reused}", report.wall_secs, report.frames_per_sec, report.job);
+    if report.timings.is_empty() {
+        // Every shard was done before: this run only stitched.
+        outln!("  {:.1} s, stitched from shards done earlier; job {}{reused}", report.wall_secs, report.job);
+    } else {
+        outln!("  {:.1} s at {:.1} frames/s; job {}{reused}", report.wall_secs, report.frames_per_sec, report.job);
+    }
     if report.workers.len() > 1 || report.workers.iter().any(|w| w.worker.name != "local") {
         for r in &report.workers {
             outln!(

@@ -69,10 +69,18 @@ fn output_file_is_written_exactly_and_kept_without_leave() {
     assert!(probe(&mkv)["format"]["format_name"].as_str().unwrap().contains("matroska"));
 
     // What cannot be an output is refused before any work, exit 2.
-    for (o, says) in [("-", "stdout"), ("x.avi", "cannot write .avi")] {
+    for (o, says) in [
+        ("-", "stdout"),
+        ("x.avi", "cannot write .avi"),
+        ("x.wav", "cannot write .wav"),
+        ("x.gif", "cannot write .gif"),
+        ("x.h264", "cannot write .h264"),
+        ("x.webm", "WebM allows only"),
+    ] {
         let out = run(&["-o", o]);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(stderr(&out).contains(says), "{}", stderr(&out));
+        assert!(!Path::new(o).exists() && !dir.path().join(o).exists(), "-o {o}: nothing made");
     }
     // Not even -y writes over the input.
     let before = std::fs::read(&clip).unwrap();
@@ -367,7 +375,8 @@ fn completions_man_page_versions_and_json_lists() {
 
 /// Colour in logs: `--color always` even when piped, `never` never, and on
 /// a terminal (a pty made by script(1)) by default unless `NO_COLOR`. A
-/// closed pipe ends quietly: exit 0, nothing on stderr. SIGTERM is an
+/// closed pipe ends quietly: exit 0, nothing on stderr. A finished run
+/// leaves no scratch (`$TMPDIR/stylize-<pid>`). SIGTERM is an
 /// interrupt as Ctrl-C is: the one line, exit 130.
 #[test]
 fn colour_closed_pipes_and_sigterm() {
@@ -383,9 +392,13 @@ fn colour_closed_pipes_and_sigterm() {
         ]
     };
     const ESC: &str = "\u{1b}[";
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
     for (color, coloured) in [("always", true), ("never", false)] {
-        let out = stylize().args(["--color", color]).args(job(color)).output().unwrap();
+        let out = stylize().env("TMPDIR", &tmp).args(["--color", color]).args(job(color)).output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
+        let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.path()).collect();
+        assert!(left.is_empty(), "a finished run leaves no scratch: {left:?}");
         assert_eq!(stderr(&out).contains(ESC), coloured, "--color {color}: {}", stderr(&out));
         assert!(stderr(&out).contains(" INFO"), "logs at -v: {}", stderr(&out));
     }
@@ -438,4 +451,25 @@ fn colour_closed_pipes_and_sigterm() {
         line.starts_with("stylize: interrupted: ") && line.ends_with("run the same command again to resume"),
         "{line}"
     );
+}
+
+/// The summary claims only the work done now: a job committed by an
+/// earlier run says so, with no time or rate of its own.
+#[test]
+fn a_rerun_of_a_done_job_says_nothing_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "c.mp4", &ClipSpec { frames: 12, ..ClipSpec::default() });
+    let store = dir.path().join("out");
+    let run =
+        || stylize().arg("submit").arg(&clip).arg("-o").arg(&store).args(["--deflicker", "off"]).output().unwrap();
+    let first = run();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let first = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(first.starts_with("wrote ") && first.contains(" frames/s"), "{first}");
+    let again = run();
+    assert!(again.status.success(), "{}", stderr(&again));
+    let again = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(again.starts_with("already done: ") && again.contains("nothing ran now"), "{again}");
+    assert!(!again.contains("wrote") && !again.contains("frames/s"), "{again}");
+    assert_eq!(outputs_in(&store).len(), 1);
 }

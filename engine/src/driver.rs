@@ -86,6 +86,12 @@ pub trait Progress: Send + Sync {
     /// One more shard's segment is kept in the job's state (it survives an
     /// interrupt).
     fn shard_kept(&self) {}
+    /// Something the user should know that does not stop the job
+    /// (`<input>: <what was not kept and why>`): a log line unless the
+    /// listener shows it its own way (the CLI: one `stylize: warning:` line).
+    fn warning(&self, message: &str) {
+        tracing::warn!("{message}");
+    }
 }
 
 /// A progress listener that ignores everything.
@@ -216,7 +222,7 @@ fn drive<P: Pipeline>(
     };
     let streams = plan_streams(&info, requested).map_err(|e| rename_input(e, &input, &spec.input))?;
     for w in &streams.warnings {
-        tracing::warn!("warning: {}: {w}", spec.input.display());
+        progress.warning(&format!("{}: {w}", spec.input.display()));
     }
     progress.stage("plan");
     stage = {
@@ -288,8 +294,9 @@ fn drive<P: Pipeline>(
     // Sent with every task: workers run the job as resolved here.
     let job_params = manifest.params.clone();
     if output_is_ours(store, &manifest, &target, scratch.path())? {
-        if let Some(report) = committed_report::<P::Extra>(store, &manifest) {
+        if let Some(mut report) = committed_report::<P::Extra>(store, &manifest) {
             info!(job = %id, output = %target.label(), "already committed");
+            report.already_done = true;
             return Ok(report);
         }
     } else {
@@ -386,6 +393,7 @@ fn drive<P: Pipeline>(
             workers: Vec::new(),
             warnings: streams.warnings.clone(),
             detached: true,
+            already_done: false,
             extra,
         });
     }
@@ -489,6 +497,7 @@ fn drive<P: Pipeline>(
         },
         workers: crate::report::WorkerSummary::of(&timings),
         detached: false,
+        already_done: false,
         warnings: streams.warnings.clone(),
         extra,
     };

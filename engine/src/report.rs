@@ -153,6 +153,10 @@ pub struct JobReport<X> {
     /// output is not committed yet, and most figures are not known.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub detached: bool,
+    /// True when the output was committed by an earlier run and nothing
+    /// ran now: the figures are that run's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub already_done: bool,
     /// The pipeline's facts (model, flicker...), in the same JSON object.
     #[serde(flatten)]
     pub extra: X,

@@ -186,11 +186,11 @@ pub fn check_drops_with_warning(dir: &Path, input: &Path, index: usize) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(outputs_in(&store).len(), 1);
-    let warned = stderr.lines().any(|l| {
-        let low = l.to_lowercase();
-        low.contains("warning") && low.contains("not kept") && names(l)
-    });
-    assert!(warned, "a warning that stream {index} is not kept: {stderr}");
+    // One `stylize: warning: <input>: …` line, not a log line.
+    let warned: Vec<&str> = stderr.lines().filter(|l| l.contains("not kept") && names(l)).collect();
+    assert_eq!(warned.len(), 1, "one warning that stream {index} is not kept: {stderr}");
+    let file = input.display().to_string();
+    assert!(warned[0].starts_with(&format!("stylize: warning: {file}: ")), "{stderr}");
     let (output, report) = stylize_ok(input, &dir.join("json"), SHARD);
     let warnings = report["warnings"].as_array().unwrap_or_else(|| panic!("a warnings array: {report}"));
     let about = warnings.iter().filter(|w| names(&w.to_string())).count();
