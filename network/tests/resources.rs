@@ -276,3 +276,40 @@ fn private_endpoints_secure_storage_and_vault_and_a_subnet_rule_alone_does_not()
         row(&report, "storage.subnet-rule").note
     );
 }
+
+/// The rows no other test shows failing, each broken alone: MPI's inbound
+/// traffic inside the virtual network, Azure ML outbound under the
+/// internet deny, the Key Vault service endpoint, and the vault's trusted
+/// services.
+#[test]
+fn vnet_inbound_aml_outbound_vault_endpoint_and_vault_bypass_each_fail_alone() {
+    let mut s = Setup::good();
+    s.add_rule("DenyVnetInbound", 200, "Inbound", "Deny", "VirtualNetwork", "VirtualNetwork", "*");
+    let report = s.run("vnet-inbound-deny");
+    assert_only(&report, &[("nsg.vnet-inbound", Verdict::Missing)]);
+    assert_eq!(row(&report, "nsg.vnet-inbound").rule.as_deref(), Some("DenyVnetInbound (200)"));
+
+    let mut s = Setup::good();
+    s.remove_rule("AllowAzureMachineLearningOutbound");
+    let report = s.run("no-aml-outbound");
+    assert_only(&report, &[("nsg.outbound-aml", Verdict::Missing)]);
+    assert!(fix(&report, "nsg.outbound-aml").contains("--destination-address-prefixes AzureMachineLearning"));
+
+    let mut s = Setup::good();
+    s.subnet.as_mut().unwrap()["serviceEndpoints"] =
+        json!([{"service": "Microsoft.Storage", "locations": ["*"], "provisioningState": "Succeeded"}]);
+    let report = s.run("no-vault-endpoint");
+    assert_only(&report, &[("subnet.endpoint-keyvault", Verdict::Missing)]);
+    assert!(
+        fix(&report, "subnet.endpoint-keyvault").ends_with("--service-endpoints Microsoft.Storage Microsoft.KeyVault")
+    );
+
+    let mut s = Setup::good();
+    s.keyvault.as_mut().unwrap()["properties"]["networkAcls"]["bypass"] = json!("None");
+    let report = s.run("vault-bypass-none");
+    assert_only(&report, &[("keyvault.trusted-services", Verdict::Missing)]);
+    assert_eq!(
+        fix(&report, "keyvault.trusted-services"),
+        "az keyvault update --name stylize-kv -g stylize-rg --bypass AzureServices"
+    );
+}
