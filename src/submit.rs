@@ -289,7 +289,9 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
     } else {
         outln!("  {:.1} s at {:.1} frames/s; job {}{reused}", report.wall_secs, report.frames_per_sec, report.job);
     }
-    if report.workers.len() > 1 || report.workers.iter().any(|w| w.worker.name != "local") {
+    // Per worker only where workers are other processes (ranks, queue
+    // workers), not this process's own threads.
+    if report.workers.iter().any(|w| !w.worker.name.starts_with("local")) {
         for r in &report.workers {
             outln!(
                 "  {}: {} shards, {} frames, busy {:.1} s, idle {:.1} s at {:.0}% CPU",
@@ -309,6 +311,21 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
             f.source.instability,
             f.output.warp_error.map_or("n/a".to_string(), |e| format!("{e:.1}")),
         );
+    }
+    // What stays beside the output, so that disk use is no surprise.
+    if let Location::Local(dir) = &job.store {
+        let segments = dir.join("jobs").join(&report.job).join("segments");
+        let bytes: u64 = std::fs::read_dir(&segments)
+            .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+            .unwrap_or(0);
+        if bytes > 0 {
+            let size = if bytes < 1_000_000 {
+                format!("{} KB", bytes.div_ceil(1000))
+            } else {
+                format!("{:.1} MB", bytes as f64 / 1e6)
+            };
+            outln!("  kept {size} of segments for reruns: stylize jobs clean {} -o {}", report.job, dir.display());
+        }
     }
     Ok(())
 }

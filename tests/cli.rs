@@ -454,7 +454,8 @@ fn colour_closed_pipes_and_sigterm() {
 }
 
 /// The summary claims only the work done now: a job committed by an
-/// earlier run says so, with no time or rate of its own.
+/// earlier run says so, with no time or rate of its own. The first run
+/// says what it keeps beside the output.
 #[test]
 fn a_rerun_of_a_done_job_says_nothing_ran() {
     let dir = tempfile::tempdir().unwrap();
@@ -466,6 +467,9 @@ fn a_rerun_of_a_done_job_says_nothing_ran() {
     assert!(first.status.success(), "{}", stderr(&first));
     let first = String::from_utf8_lossy(&first.stdout).into_owned();
     assert!(first.starts_with("wrote ") && first.contains(" frames/s"), "{first}");
+    // What stays beside the output is said, with how to remove it.
+    let kept = first.lines().find(|l| l.trim_start().starts_with("kept ")).unwrap_or_else(|| panic!("{first}"));
+    assert!(kept.contains(" of segments for reruns: stylize jobs clean "), "{kept}");
     let again = run();
     assert!(again.status.success(), "{}", stderr(&again));
     let again = String::from_utf8_lossy(&again.stdout).into_owned();
