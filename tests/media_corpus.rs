@@ -486,3 +486,29 @@ fn names_with_a_colon_are_files() {
     let out = stylize().arg("flicker").arg(&input).arg(&file).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// FLAC in MP4 (FFmpeg writes it with `-strict -2`): FFmpeg's tables list
+/// FLAC for MP4 and MOV, but their muxers refuse it when the header is
+/// written, which failed the stitch after all the work. Found at probe
+/// now: the output goes to MKV, and `-o x.mp4` or `-o x.mov` is refused
+/// in one line naming the file before any frame, with nothing written.
+#[test]
+fn flac_in_mp4_goes_to_mkv_and_mp4_or_mov_is_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path(), "lossless.mp4", "128x72", "25", "1.2", true, &format!("{X264} -c:a flac -strict -2"));
+    claim_audio(&probe(&input), &["flac"]);
+    let output = faithful(dir.path(), &input, SHARD, &FAITHFUL);
+    assert_eq!(output.extension().and_then(|e| e.to_str()), Some("mkv"));
+    for ext in ["mp4", "mov"] {
+        let file = dir.path().join(format!("x.{ext}"));
+        let out = stylize().arg("submit").arg(&input).arg("-o").arg(&file).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("lossless.mp4") && err.contains("cannot carry its audio (flac)") && err.contains(".mkv"),
+            "{err}"
+        );
+        assert!(!file.exists(), "nothing written at {}", file.display());
+    }
+}

@@ -76,18 +76,28 @@ pub fn plan_streams(info: &MediaInfo, requested: Option<&str>) -> Result<StreamP
         .map(|o| (o.stream_index, codec_id(info, o.stream_index)))
         .collect();
     let sub_ids: Vec<ff::codec::Id> = subs.iter().map(|s| s.1).collect();
+    let audio_streams: Vec<usize> = info.audio.iter().map(|a| a.stream_index).collect();
+    // FFmpeg's tables, then its muxer itself: a trial header with the
+    // audio as it would be copied (some pairs the tables take fail only
+    // there, and would fail the stitch after all the work).
     let holds = |format: &str, ids: &[ff::codec::Id]| ids.iter().all(|id| can_hold(format, *id));
+    let takes_audio = |format: &str| holds(format, &audio) && header_takes(format, &input, &audio_streams);
     let format = match requested {
         Some(f) => {
-            if !holds(f, &audio) {
+            if !takes_audio(f) {
                 let names: Vec<&str> = info.audio.iter().map(|a| a.codec.as_str()).collect();
+                let others: Vec<String> = CANDIDATES
+                    .iter()
+                    .filter(|c| **c != f && takes_audio(c))
+                    .map(|c| format!(".{}", extension(c)))
+                    .collect();
+                let instead = match others.len() {
+                    0 => "nor can MP4, MOV or MKV".to_string(),
+                    _ => format!("name a {} output", others.join(" or ")),
+                };
                 return Err(EngineError::bad_input(
                     &info.path,
-                    format!(
-                        "{} cannot carry its audio ({}): name a .mov or .mkv output",
-                        extension(f),
-                        names.join(", ")
-                    ),
+                    format!("{} cannot carry its audio ({}): {instead}", extension(f), names.join(", ")),
                 ));
             }
             f.to_string()
@@ -96,8 +106,8 @@ pub fn plan_streams(info: &MediaInfo, requested: Option<&str>) -> Result<StreamP
             let preferred = container_for(&info.path).unwrap_or("mp4");
             let order: Vec<&str> =
                 std::iter::once(preferred).chain(CANDIDATES.iter().copied().filter(|c| *c != preferred)).collect();
-            let all = order.iter().find(|f| holds(f, &audio) && holds(f, &sub_ids));
-            let audio_only = order.iter().find(|f| holds(f, &audio));
+            let all = order.iter().find(|f| takes_audio(f) && holds(f, &sub_ids));
+            let audio_only = order.iter().find(|f| takes_audio(f));
             match all.or(audio_only) {
                 Some(f) => f.to_string(),
                 None => {
@@ -133,6 +143,29 @@ pub fn plan_streams(info: &MediaInfo, requested: Option<&str>) -> Result<StreamP
         warnings.push(format!("{what} stream #{} ({}) not kept: {why}", o.stream_index, o.codec));
     }
     Ok(StreamPlan { format, copied, warnings })
+}
+
+/// Whether muxer `format` writes a header for `streams` of `input` copied
+/// as they are. FFmpeg's tables list FLAC and TrueHD for MP4 and MOV, yet
+/// its MP4 muxer calls them experimental and its MOV muxer refuses them:
+/// only writing the header (to /dev/null) tells.
+fn header_takes(format: &str, input: &ff::format::context::Input, streams: &[usize]) -> bool {
+    if streams.is_empty() {
+        return true;
+    }
+    let Ok(mut out) = ff::format::output_as(&"/dev/null", format) else { return false };
+    for &index in streams {
+        let Some(ist) = input.stream(index) else { return false };
+        let Ok(mut ost) = out.add_stream(ff::encoder::find(ff::codec::Id::None)) else { return false };
+        ost.set_parameters(ist.parameters());
+        ost.set_time_base(ist.time_base());
+        // SAFETY: the stream was just added and owns its codecpar; the
+        // source's tag may not suit this container (as in the stitch).
+        unsafe {
+            (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0;
+        }
+    }
+    out.write_header().is_ok()
 }
 
 /// True if muxer `format` can store codec `id` (FFmpeg's own table), and

@@ -79,9 +79,13 @@ pub fn mp4_cannot_hold(p: &Value) -> bool {
 }
 
 /// The container rule: the source's own kind for MP4, MOV and Matroska;
-/// otherwise MP4, or, where MP4 cannot hold the audio, MOV or MKV.
+/// otherwise MP4, or, where MP4 cannot hold the audio, MOV or MKV; MKV for
+/// FLAC and TrueHD whatever the source.
 pub fn containers_for(input: &Path, pi: &Value) -> &'static [&'static str] {
+    // FLAC and TrueHD: MP4's muxer calls them experimental, MOV's refuses.
+    let lossless = streams_of(pi, "audio").iter().any(|a| matches!(a["codec_name"].as_str(), Some("flac" | "truehd")));
     match input.extension().and_then(|e| e.to_str()).unwrap_or_default() {
+        _ if lossless => &["mkv"],
         "mp4" => &["mp4"],
         "mov" => &["mov"],
         "mkv" | "webm" => &["mkv"],
