@@ -512,3 +512,15 @@ fn flac_in_mp4_goes_to_mkv_and_mp4_or_mov_is_refused_up_front() {
         assert!(!file.exists(), "nothing written at {}", file.display());
     }
 }
+
+/// WMA in ASF, as Windows Media files are: neither MP4 nor MOV carries
+/// WMA, Matroska does (FFmpeg's table says no at normal compliance, its
+/// muxer writes it as ACM): the output is MKV with the audio's bytes.
+#[test]
+fn wmv_with_wma_goes_to_mkv() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path(), "windows.wmv", "128x72", "25", "1.2", true, "-c:v wmv2 -g 12 -c:a wmav2");
+    claim_audio(&probe(&input), &["wmav2"]);
+    let output = faithful(dir.path(), &input, SHARD, &FAITHFUL);
+    assert_eq!(output.extension().and_then(|e| e.to_str()), Some("mkv"));
+}

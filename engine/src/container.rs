@@ -81,7 +81,11 @@ pub fn plan_streams(info: &MediaInfo, requested: Option<&str>) -> Result<StreamP
     // audio as it would be copied (some pairs the tables take fail only
     // there, and would fail the stitch after all the work).
     let holds = |format: &str, ids: &[ff::codec::Id]| ids.iter().all(|id| can_hold(format, *id));
-    let takes_audio = |format: &str| holds(format, &audio) && header_takes(format, &input, &audio_streams);
+    // Matroska carries any audio (ACM for those without an id of their
+    // own: WMA), though its table says no at normal compliance: its
+    // header alone decides.
+    let takes_audio =
+        |format: &str| (format == "matroska" || holds(format, &audio)) && header_takes(format, &input, &audio_streams);
     let format = match requested {
         Some(f) => {
             if !takes_audio(f) {

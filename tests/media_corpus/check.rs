@@ -74,7 +74,7 @@ pub fn bit_depth(pix_fmt: &str) -> u32 {
 pub fn mp4_cannot_hold(p: &Value) -> bool {
     streams_of(p, "audio").iter().any(|a| {
         let codec = a["codec_name"].as_str().unwrap_or_default();
-        codec.starts_with("pcm_") || codec == "mp2"
+        codec.starts_with("pcm_") || codec == "mp2" || codec.starts_with("wma")
     })
 }
 
