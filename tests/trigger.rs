@@ -513,3 +513,31 @@ fn events_are_trusted_only_for_the_watched_account_and_container_and_never_for_t
     let s = summary(&watch(&queue_url, &inputs, &outputs, &[]));
     assert_eq!(s["done"], 1, "{s}");
 }
+
+/// The README's walk-through of `watch` runs as written: Azurite, an
+/// upload, the event Event Grid would deliver, the watcher, the result
+/// downloaded next to the video (`scripts/try-watch.sh`).
+#[test]
+fn the_watch_walkthrough_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "mine.mp4", &ClipSpec { frames: 25, ..ClipSpec::default() });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/try-watch.sh");
+    let out = std::process::Command::new(script)
+        .arg(&clip)
+        .env("STYLIZE_BIN", env!("CARGO_BIN_EXE_stylize"))
+        .env("STYLIZE_THREADS", "2")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for step in 1..=5 {
+        assert!(err.contains(&format!("try-watch: {step}/5 ")), "step {step}: {err}");
+    }
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("1 done, 0 poisoned") && said.contains("done"), "{said}");
+    let result = dir.path().join("mine.watched.mp4");
+    assert_eq!(video_stream(&probe(&result))["nb_read_frames"], "25");
+    for text in [&err, &said] {
+        assert!(!text.contains(&util::azurite::KEY[..20]), "the key shown: {text}");
+    }
+}
