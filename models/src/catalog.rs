@@ -48,14 +48,19 @@ pub struct StyleBlend {
 impl StyleBlend {
     /// Parse a style spec: a name (`mosaic`), an index (`17`), or a blend
     /// of either with weights (`starry:0.7,mosaic:0.3`; weights are
-    /// normalised, so `starry:7,mosaic:3` is the same blend).
+    /// normalised, so `starry:7,mosaic:3` is the same blend). Styles
+    /// without a weight share what the weighted ones leave of 1, as a
+    /// reader of `starry:0.7,mosaic` expects (70/30, not 41/59); with no
+    /// weight at all they share it equally.
     ///
     /// ```
     /// use stylize_models::styles::StyleBlend;
     /// let blend = StyleBlend::parse("starry:0.7,mosaic:0.3").unwrap();
     /// assert!((blend.weights()[16] - 0.7).abs() < 1e-6);
+    /// assert_eq!(StyleBlend::parse("starry:0.7,mosaic").unwrap(), blend);
     /// assert_eq!(StyleBlend::parse("17").unwrap(), StyleBlend::parse("mosaic").unwrap());
     /// assert!(StyleBlend::parse("no-such-style").is_err());
+    /// assert!(StyleBlend::parse("starry:1.5,mosaic").is_err());
     /// ```
     pub fn parse(spec: &str) -> Result<Self, ModelError> {
         let err = |reason: String| ModelError::Style { spec: spec.to_string(), reason };
@@ -63,20 +68,39 @@ impl StyleBlend {
         if spec.trim().is_empty() {
             return Err(err("empty style".into()));
         }
+        let mut unweighted: Vec<usize> = Vec::new();
+        let mut given = 0f32;
         for part in spec.split(',') {
             let (name, weight) = match part.split_once(':') {
                 Some((n, w)) => {
                     let w: f32 = w.trim().parse().map_err(|_| err(format!("weight '{w}' is not a number")))?;
-                    (n.trim(), w)
+                    (n.trim(), Some(w))
                 }
-                None => (part.trim(), 1.0),
+                None => (part.trim(), None),
             };
-            if !(weight.is_finite() && weight >= 0.0) {
+            if weight.is_some_and(|w| !(w.is_finite() && w >= 0.0)) {
                 return Err(err(format!("weight of '{name}' must be a number >= 0")));
             }
             let index = style_index(name)
                 .ok_or_else(|| ModelError::UnknownStyle { spec: spec.to_string(), reason: unknown(name) })?;
-            weights[index] += weight;
+            match weight {
+                Some(w) => {
+                    weights[index] += w;
+                    given += w;
+                }
+                None => unweighted.push(index),
+            }
+        }
+        if !unweighted.is_empty() {
+            let rest = if given == 0.0 { 1.0 } else { 1.0 - given };
+            if rest <= 0.0 {
+                return Err(err(format!(
+                    "the weights given add up to {given}, leaving nothing for the styles without one: \
+                     give every style a weight, or weights under 1"
+                )));
+            }
+            let share = rest / unweighted.len() as f32;
+            unweighted.iter().for_each(|i| weights[*i] += share);
         }
         let total: f32 = weights.iter().sum();
         if total <= 0.0 {
