@@ -269,10 +269,17 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
         return Ok(());
     }
     outln!("wrote {}", report.output);
+    // As it displays: a portrait phone clip is coded landscape, rotated.
+    let quarter = v.rotation.is_some_and(|r| (r.abs() - 90.0).abs() < 1.0 || (r.abs() - 270.0).abs() < 1.0);
+    let (shown_w, shown_h) = if quarter { (v.height, v.width) } else { (v.width, v.height) };
+    let turned = match v.rotation {
+        Some(r) if r.abs() > 0.5 => format!(" (rotated {}°)", r.round()),
+        _ => String::new(),
+    };
     outln!(
-        "  {}x{}, {} frames at {} fps, {:.2} s, {} audio stream{plural}",
-        v.width,
-        v.height,
+        "  {}x{}{turned}, {} frames at {} fps, {:.2} s, {} audio stream{plural}",
+        shown_w,
+        shown_h,
         v.frames,
         v.frame_rate,
         v.duration_secs,

@@ -88,6 +88,10 @@ fn rotation_metadata_is_kept() {
     assert!(rotation(&probe(&input)).is_i64(), "the test clip has a display matrix");
     let output = submit_ok(&input, &dir.path().join("out"), &[]);
     assert_eq!(rotation(&probe(&output)), rotation(&probe(&input)));
+    // The summary gives the size as it displays (portrait), and says why.
+    let out = submit(&input, &dir.path().join("again"), &[]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.lines().any(|l| l.starts_with("  72x128 (rotated ")), "{said}");
 }
 
 /// A decoded output frame is the model applied to the decoded input frame

@@ -25,6 +25,10 @@ pub struct VideoFacts {
     pub duration_secs: f64,
     /// Audio streams copied.
     pub audio_streams: usize,
+    /// Display rotation in degrees (a phone's portrait clip: 90 or -90),
+    /// kept in the output; the coded size above is before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<f64>,
 }
 
 impl VideoFacts {
@@ -37,6 +41,7 @@ impl VideoFacts {
             frame_rate: info.video.frame_rate,
             duration_secs: info.video.duration_secs(),
             audio_streams: info.audio.len(),
+            rotation: info.video.rotation,
         }
     }
 }
