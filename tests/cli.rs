@@ -477,3 +477,40 @@ fn a_rerun_of_a_done_job_says_nothing_ran() {
     assert!(!again.contains("wrote") && !again.contains("frames/s"), "{again}");
     assert_eq!(outputs_in(&store).len(), 1);
 }
+
+/// A local single-process job killed outright (SIGKILL: no handler runs)
+/// resumes: the rerun reuses the shards kept before the kill and gives the
+/// bytes of an uninterrupted run; with `-o FILE` too, whose job state
+/// lives in `$STYLIZE_CACHE/state`. No partial output is ever visible.
+#[test]
+fn a_killed_job_resumes_with_a_folder_or_a_file_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(
+        dir.path(),
+        "k.mp4",
+        &ClipSpec { width: 256, height: 144, frames: 240, gop: 12, ..ClipSpec::default() },
+    );
+    let args = ["--shard-frames", "12", "--threads", "1", "--parallel-shards", "1", "--no-flicker-report"];
+    let reference = digest(&submit_ok(&clip, &dir.path().join("clean"), &args));
+    let cache = dir.path().join("cache");
+    let file = dir.path().join("k-styled.mp4");
+    for (target, state) in [(dir.path().join("store"), dir.path().join("store")), (file.clone(), cache.join("state"))] {
+        let run = || {
+            let mut cmd = stylize();
+            cmd.env("STYLIZE_CACHE", &cache).arg("submit").arg(&clip).arg("-o").arg(&target).args(args);
+            cmd
+        };
+        let mut child = run().stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        wait_for_segments(&state, 2, &mut child);
+        child.kill().unwrap();
+        let _ = child.wait();
+        let outputs = if target == file { usize::from(file.exists()) } else { outputs_in(&target).len() };
+        assert_eq!(outputs, 0, "{}: no output after the kill", target.display());
+        let out = run().arg("--json").output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(report["shards_reused"].as_u64().unwrap() >= 2, "{}: {report}", target.display());
+        let output = if target == file { file.clone() } else { outputs_in(&target).remove(0) };
+        assert_eq!(digest(&output), reference, "{}", target.display());
+    }
+}
