@@ -122,14 +122,24 @@ fn two_watchers_run_each_job_once_and_names_keep_the_folder() {
     // Each job did its work once: one attempt with a plan, across both
     // watchers (the others found it committed).
     let logs = BlobStore::open(&logs, false).unwrap();
+    let sig = Azurite::signature(&sas);
     let mut planned = std::collections::BTreeMap::<String, usize>::new();
     for key in logs.list("").unwrap() {
         let text = String::from_utf8(logs.get(&key).unwrap().unwrap()).unwrap();
+        // The watcher's job logs hold the inputs' URLs, redacted.
+        assert_no_secret(&text, &sig, &key);
         let job = key.split('.').next().unwrap().to_string();
         *planned.entry(job).or_default() += text.lines().filter(|l| l.contains("\"event\":\"plan\"")).count();
     }
     assert_eq!(planned.len(), 2, "{planned:?}");
     assert!(planned.values().all(|n| *n == 1), "a job's work done twice: {planned:?}");
+    // So do the jobs' manifests and reports.
+    let store = BlobStore::open(&outputs, false).unwrap();
+    let records: Vec<String> = store.list("jobs").unwrap().into_iter().filter(|k| k.ends_with(".json")).collect();
+    assert!(records.iter().filter(|k| k.ends_with("/manifest.json")).count() == 2, "{records:?}");
+    for key in records {
+        assert_no_secret(&String::from_utf8_lossy(&store.get(&key).unwrap().unwrap()), &sig, &key);
+    }
 
     // `stylize jobs` reads a container too: both jobs, done.
     let out = stylize().args(["jobs", "list", "--json", "-o", &outputs]).output().unwrap();
