@@ -524,3 +524,42 @@ fn wmv_with_wma_goes_to_mkv() {
     let output = faithful(dir.path(), &input, SHARD, &FAITHFUL);
     assert_eq!(output.extension().and_then(|e| e.to_str()), Some("mkv"));
 }
+
+/// What `-o` names decides the container, and what it cannot carry is
+/// found at probe: PCM audio for `-o x.mp4` is refused in one line with no
+/// output; SubRip subtitles for `-o x.mp4` are dropped with one warning
+/// line naming the stream, the frames and the audio's bytes kept.
+#[test]
+fn an_mp4_output_refuses_pcm_up_front_and_warns_for_subrip() {
+    let dir = tempfile::tempdir().unwrap();
+    let master =
+        clip(dir.path(), "master.mov", "128x72", "25", "1.2", true, "-c:v prores_ks -profile:v 2 -c:a pcm_s16le");
+    let file = dir.path().join("x.mp4");
+    let out = stylize().arg("submit").arg(&master).arg("-o").arg(&file).output().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    check_refused(&master, &empty, &out, "cannot carry its audio (pcm_s16le)");
+    assert!(!file.exists());
+
+    let captioned = subtitled(dir.path(), "captioned.mkv", "-c:a aac -c:s srt");
+    let out = stylize()
+        .arg("submit")
+        .arg(&captioned)
+        .arg("-o")
+        .arg(&file)
+        .args(["--model", &identity_model(), "--deflicker", "off", "--crf", "12"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let warned: Vec<&str> = err.lines().filter(|l| l.starts_with("stylize: warning: ")).collect();
+    assert_eq!(warned.len(), 1, "{err}");
+    assert!(
+        warned[0].contains("captioned.mkv") && warned[0].contains("subrip") && warned[0].contains("not kept"),
+        "{err}"
+    );
+    let (pi, po) = (probe(&captioned), probe(&file));
+    assert!(streams_of(&po, "subtitle").is_empty());
+    assert_eq!(video_stream(&po)["nb_read_frames"], video_stream(&pi)["nb_read_frames"]);
+    assert_eq!(audio_md5(&file, 0), audio_md5(&captioned, 0), "the audio's bytes");
+}
