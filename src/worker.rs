@@ -6,10 +6,11 @@
 //! within seconds: what a Spot node needs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use stylize_azure::serve::{serve, DetachedJob, HandlerSource, ServeOptions};
+use stylize_azure::serve::{serve, DetachedJob, HandlerSource, ServeOptions, ServeSummary};
 use stylize_azure::{AzureRemote, QueueLauncher};
 use stylize_pipelines::video_style::{handler_for_params, job_from_params, run as run_job, NoProgress, WorkerId};
 
@@ -17,18 +18,36 @@ use crate::cli::WorkerArgs;
 
 /// Set by a signal: take no new task, hand the current one back.
 static STOP: AtomicBool = AtomicBool::new(false);
-/// Set once the task in hand went back to the queue.
-static HANDED_BACK: AtomicBool = AtomicBool::new(false);
-/// Set when the worker's loop has returned.
-static FINISHED: AtomicBool = AtomicBool::new(false);
 /// Set by SIGTERM or Ctrl-C (not by an eviction notice).
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
+/// Each slot's state: its task handed back, its loop returned.
+static SLOTS: OnceLock<Vec<Slot>> = OnceLock::new();
 
-/// End the process once the task in hand is back on the queue: its
-/// handler's thread may run for minutes more, and nothing of it counts.
+/// One of the worker's task loops (`--slots`).
+#[derive(Default)]
+struct Slot {
+    handed_back: AtomicBool,
+    finished: AtomicBool,
+}
+
+fn slots() -> &'static [Slot] {
+    SLOTS.get().map_or(&[], Vec::as_slice)
+}
+
+/// Every loop has returned.
+fn finished() -> bool {
+    slots().iter().all(|s| s.finished.load(Ordering::SeqCst))
+}
+
+/// End the process once every task in hand is back on the queue (and the
+/// loops without one have returned): their handlers' threads may run for
+/// minutes more, and nothing of them counts.
 fn exit_once_handed_back() {
     std::thread::spawn(|| loop {
-        if HANDED_BACK.load(Ordering::SeqCst) {
+        let all = slots();
+        let some = all.iter().any(|s| s.handed_back.load(Ordering::SeqCst));
+        let settled = all.iter().all(|s| s.handed_back.load(Ordering::SeqCst) || s.finished.load(Ordering::SeqCst));
+        if some && settled {
             eprintln!("stylize: worker stopped: task handed back");
             stylize_pipelines::remove_scratch();
             let code = if SIGNALLED.load(Ordering::SeqCst) { 130 } else { 0 };
@@ -90,7 +109,7 @@ pub fn run(args: &WorkerArgs) -> Result<()> {
         // The loop hands its task back within a renewal period (and the
         // process ends then); give it a few seconds, then end anyway.
         let since = Instant::now();
-        while since.elapsed() < Duration::from_secs(4) && !FINISHED.load(Ordering::SeqCst) {
+        while since.elapsed() < Duration::from_secs(4) && !finished() {
             std::thread::sleep(Duration::from_millis(50));
         }
         eprintln!("stylize: worker stopped");
@@ -104,10 +123,38 @@ pub fn run(args: &WorkerArgs) -> Result<()> {
     if let Some(url) = &args.eviction_url {
         stylize_azure::eviction::watch(url, options.worker.host.clone(), Duration::from_secs(2), &STOP)?;
     }
-    let mut handlers = StyleHandlers { queue: options.queue.clone(), remote };
-    let summary = serve(&options, &remote, &mut handlers, &STOP, &HANDED_BACK);
-    FINISHED.store(true, Ordering::SeqCst);
-    let summary = summary?;
+    let count = usize::from(args.slots);
+    let _ = SLOTS.set((0..count).map(|_| Slot::default()).collect());
+    // Each slot a loop of its own, in this one process: its shards run side
+    // by side as in-process shards do, on libtorch's one thread pool
+    // (worker processes side by side would each spin their own).
+    let summaries: Vec<Result<ServeSummary, _>> = std::thread::scope(|scope| {
+        let runs: Vec<_> = slots()
+            .iter()
+            .enumerate()
+            .map(|(k, slot)| {
+                let mut options = options.clone();
+                if count > 1 {
+                    options.worker.name = format!("{}/{k}", options.worker.name);
+                }
+                scope.spawn(move || {
+                    let mut handlers = StyleHandlers { queue: options.queue.clone(), remote };
+                    let summary = serve(&options, &remote, &mut handlers, &STOP, &slot.handed_back);
+                    slot.finished.store(true, Ordering::SeqCst);
+                    summary
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    let mut summary = ServeSummary::default();
+    for s in summaries {
+        let s = s?;
+        summary.done += s.done;
+        summary.failed += s.failed;
+        summary.refused += s.refused;
+        summary.dropped += s.dropped;
+    }
     if args.json {
         outln!("{}", serde_json::to_string(&summary)?);
     } else {

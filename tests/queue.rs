@@ -533,3 +533,64 @@ fn a_detached_job_is_finished_by_its_last_worker_with_no_coordinator_alive() {
     assert_eq!(shown["report"]["job"], id.as_str(), "{shown}");
     assert_eq!(shown["report"]["shards"], 4);
 }
+
+/// `--slots 2`: one worker process takes two tasks at once (as an
+/// in-process job runs two shards side by side, on one libtorch pool),
+/// each slot named `<name>/<k>` in the records; the bytes are an
+/// in-process run's. Stopped while one slot holds a task, it hands that
+/// task back and ends at once; another worker finishes the job.
+#[test]
+fn a_worker_with_two_slots_runs_two_tasks_at_once_and_hands_back_what_it_holds() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 36, gop: 12, ..ClipSpec::default() });
+    let expected = digest(&submit_ok(&clip, &dir.path().join("here"), &ARGS));
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    let queue = with_sas(&az.queue("tasks"), &sas);
+    // Shard 0 holds its slot (a minute); the other slot runs shards 1 and 2.
+    let mut pool =
+        worker(&queue, &["--name", "pool", "--slots", "2"], &[("STYLIZE_FAULT", "sleep:0")]).spawn().unwrap();
+    let job = submit_queued(&clip, &outputs, &queue);
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = pool.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all += &line;
+            all.push('\n');
+        }
+        all
+    });
+    let (mut holding, mut stored) = (false, 0);
+    while !(holding && stored == 2) {
+        let line = lines.recv_timeout(Duration::from_secs(120)).expect("the pool takes the tasks");
+        holding |= line.contains("shard starts") && line.contains("shard=0");
+        stored += usize::from(line.contains("shard stored"));
+    }
+    // SAFETY: kill only sends a signal to our own child.
+    unsafe { libc::kill(pool.id() as i32, libc::SIGTERM) };
+    let stopped_at = Instant::now();
+    let out = wait_bounded(pool, Duration::from_secs(30));
+    let took = stopped_at.elapsed();
+    let err = reader.join().unwrap();
+    assert!(took < Duration::from_secs(5), "stopped {took:?} after SIGTERM: {err}");
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("task handed back"), "{err}");
+
+    let other = worker(&queue, &["--name", "other"], &[]).spawn().unwrap();
+    let out = wait_bounded(job, Duration::from_secs(120));
+    stop(other);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for t in report["timings"].as_array().unwrap() {
+        let name = t["worker"]["name"].as_str().unwrap();
+        match t["shard"].as_u64().unwrap() {
+            0 => assert_eq!(name, "other", "{report}"),
+            _ => assert!(name == "pool/0" || name == "pool/1", "{report}"),
+        }
+    }
+    assert_eq!(digest(&downloaded(&az, &sas, dir.path())), expected, "the same bytes as in-process");
+}

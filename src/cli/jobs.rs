@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Subcommand};
 
-/// `stylize worker`: shard tasks from a queue, one at a time.
+/// `stylize worker`: shard tasks from a queue, one at a time (or `--slots`).
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// The task queue (URL with SAS, or `@FILE` holding it).
@@ -19,9 +19,13 @@ pub struct WorkerArgs {
     /// Stop when the queue is empty (batch pools, tests).
     #[arg(long, env = "STYLIZE_UNTIL_EMPTY", value_parser = BoolishValueParser::new())]
     pub until_empty: bool,
-    /// Stop after this many tasks.
+    /// Stop after this many tasks (per slot).
     #[arg(long, alias = "max-jobs", env = "STYLIZE_MAX_TASKS")]
     pub max_tasks: Option<u64>,
+    /// Tasks taken at once, side by side in this process (as an in-process
+    /// job runs 2 shards): 2 suits a CPU node, 1 (the default) a GPU.
+    #[arg(long, env = "STYLIZE_SLOTS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub slots: u8,
     /// Attempts of a shard before it fails its job (permanent errors fail at once).
     #[arg(long, env = "STYLIZE_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
