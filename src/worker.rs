@@ -95,7 +95,10 @@ pub fn run(args: &WorkerArgs) -> Result<()> {
         queue: crate::submit::value(&args.queue)?,
         worker: WorkerId::here(name),
         visibility: Duration::from_secs(args.visibility),
-        poll: Duration::from_secs(1),
+        // An idle worker asks the queue four times a second: a job's first
+        // tasks wait at most that long (at 1 s the queue path cost 6% of a
+        // 9 s job more than in-process); the requests cost next to nothing.
+        poll: Duration::from_millis(250),
         until_empty: args.until_empty,
         max_tasks: args.max_tasks,
         max_attempts: args.max_attempts,

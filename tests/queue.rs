@@ -552,18 +552,7 @@ fn a_worker_with_two_slots_runs_two_tasks_at_once_and_hands_back_what_it_holds()
     let mut pool =
         worker(&queue, &["--name", "pool", "--slots", "2"], &[("STYLIZE_FAULT", "sleep:0")]).spawn().unwrap();
     let job = submit_queued(&clip, &outputs, &queue);
-    let (tx, lines) = std::sync::mpsc::channel::<String>();
-    let stderr = pool.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut all = String::new();
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line.clone());
-            all += &line;
-            all.push('\n');
-        }
-        all
-    });
+    let LogLines { lines, all: reader } = LogLines::of(&mut pool);
     let (mut holding, mut stored) = (false, 0);
     while !(holding && stored == 2) {
         let line = lines.recv_timeout(Duration::from_secs(120)).expect("the pool takes the tasks");

@@ -79,28 +79,6 @@ fn certificates(dir: &Path, ip: &str) -> (std::path::PathBuf, std::path::PathBuf
     (f("ca.pem"), f("cert.pem"), f("key.pem"))
 }
 
-/// Lines of a child's stderr as they come, and all of it once it ends.
-struct Log {
-    lines: std::sync::mpsc::Receiver<String>,
-    all: std::thread::JoinHandle<String>,
-}
-
-fn log_of(child: &mut Child) -> Log {
-    let (tx, lines) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    let all = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut all = String::new();
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line.clone());
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    Log { lines, all }
-}
-
 #[test]
 fn a_node_cut_mid_shard_costs_no_rerun_and_the_nodes_left_finish_the_same_bytes() {
     let Some(nodes) = Nodes::up_or_skip(3, "tests/queue_nodes.rs") else { return };
@@ -122,7 +100,7 @@ fn a_node_cut_mid_shard_costs_no_rerun_and_the_nodes_left_finish_the_same_bytes(
     let clip = make_clip(dir.path(), "clip.mp4", &spec);
     let expected = digest(&submit_ok(&clip, &dir.path().join("here"), &ARGS));
 
-    let mut workers: Vec<(Child, Log)> = (0..3)
+    let mut workers: Vec<(Child, LogLines)> = (0..3)
         .map(|i| {
             let mut child = nodes
                 .command(i, env!("CARGO_BIN_EXE_stylize"))
@@ -137,7 +115,7 @@ fn a_node_cut_mid_shard_costs_no_rerun_and_the_nodes_left_finish_the_same_bytes(
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap();
-            let log = log_of(&mut child);
+            let log = LogLines::of(&mut child);
             (child, log)
         })
         .collect();

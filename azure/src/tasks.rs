@@ -104,7 +104,7 @@ impl QueueLauncher {
     /// pool take turns (their shards interleave) instead of the first
     /// job's whole plan going before the second's.
     pub fn new(queue: EventQueue, store: String, window: usize) -> Self {
-        QueueLauncher { queue, store, poll: Duration::from_millis(400), window: window.max(1), detach: false }
+        QueueLauncher { queue, store, poll: Duration::from_millis(200), window: window.max(1), detach: false }
     }
 
     /// Hand each job over once its tasks are queued: the submitter

@@ -139,7 +139,8 @@ pub fn run(args: &BenchOptions) -> Result<()> {
             .with_context(|| format!("{}: cannot write", json.display()))?;
         println!(
             "queue path on {} ({} frames, {} shards, medians of {}): in-process one shard at a time {:.2} s, \
-             queue (one worker) {:.2} s: {:+.1}% ({:+.3} s a shard); in-process by default {:.2} s ({:+.1}%)",
+             queue (one worker) {:.2} s: {:+.1}% ({:+.3} s a shard); in-process by default {:.2} s ({:+.1}%), \
+             queue (a worker of two slots) {:.2} s ({:+.1}% against the default)",
             q.clip,
             q.frames,
             q.shards,
@@ -149,7 +150,9 @@ pub fn run(args: &BenchOptions) -> Result<()> {
             q.overhead_share * 100.0,
             q.per_shard_secs,
             q.default_secs,
-            q.against_default * 100.0
+            q.against_default * 100.0,
+            q.queue_slots_secs,
+            q.slots_against_default * 100.0
         );
         println!("written {}", json.display());
         return Ok(());

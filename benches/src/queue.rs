@@ -1,12 +1,13 @@
 //! queue: what the elastic path costs against in-process, on loopback
 //! Azurite: the same default job stored in the same container, run here
 //! (`submit`, as by default and one shard at a time) and through a task
-//! queue by one worker process (`submit --queue`; a node runs one worker,
-//! which runs one shard at a time: two on this machine's two cores would
-//! oversubscribe them, measured 5x slower per shard). Every round runs all
-//! three, interleaved; medians compared. Against the one-at-a-time run the
-//! difference is the queue's own cost (messages, records, source and
-//! segment round trips, polling), per shard and as a share of the job.
+//! queue by one worker process (`submit --queue`; a node runs one worker
+//! process: two on this machine's two cores would each spin libtorch's
+//! pool, measured 5x slower per shard), taking one task at a time, and
+//! with `--slots 2` two at once as the in-process default runs two shards.
+//! Every round runs all four, interleaved; medians compared. Against the
+//! run of the same concurrency the difference is the queue's own cost
+//! (messages, records, source and segment round trips, polling).
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -38,9 +39,14 @@ pub struct QueueOverhead {
     pub default_secs: f64,
     /// Median wall seconds of `submit --queue` with the workers ready.
     pub queue_secs: f64,
+    /// The same with one worker of two slots (`--slots 2`).
+    pub queue_slots_secs: f64,
     pub in_process_rounds: Vec<f64>,
     pub default_rounds: Vec<f64>,
     pub queue_rounds: Vec<f64>,
+    pub queue_slots_rounds: Vec<f64>,
+    /// (queue with two slots - default) / default: the same concurrency.
+    pub slots_against_default: f64,
     /// (queue - in-process) / in-process, one shard at a time both.
     pub overhead_share: f64,
     /// (queue - default) / default.
@@ -137,15 +143,20 @@ pub fn measure(clip: &Path, frames: u64, rounds: usize, threads: Option<u16>) ->
             cmd.args(["--threads", t]);
         }
     };
-    let workers: Vec<Child> = (0..WORKERS)
+    let slotted = format!("http://127.0.0.1:{}/{ACCOUNT}/slotted?{sas}", az.queue);
+    let mut workers: Vec<Child> = (0..WORKERS)
         .map(|k| {
             let mut cmd = Command::new(&exe);
             cmd.args(["worker", "--queue", &tasks, "--name", &format!("bench-{k}"), "-q"]);
             cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().context("starting a worker")
         })
         .collect::<Result<_>>()?;
+    let mut cmd = Command::new(&exe);
+    cmd.args(["worker", "--queue", &slotted, "--name", "bench-slots", "--slots", "2", "-q"]);
+    workers.push(cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().context("starting a worker")?);
     let mut workers = Workers(workers);
     let (mut here, mut default, mut queued, mut shards) = (Vec::new(), Vec::new(), Vec::new(), 1);
+    let mut slots = Vec::new();
     for round in 0..rounds.max(1) {
         let mut cmd = Command::new(&exe);
         job(&mut cmd);
@@ -160,16 +171,21 @@ pub fn measure(clip: &Path, frames: u64, rounds: usize, threads: Option<u16>) ->
         job(&mut cmd);
         cmd.args(["-o", &container(&format!("queued{round}")), "--queue", &tasks]);
         queued.push(timed(cmd, "submit --queue")?.0);
+        let mut cmd = Command::new(&exe);
+        job(&mut cmd);
+        cmd.args(["-o", &container(&format!("slotted{round}")), "--queue", &slotted]);
+        slots.push(timed(cmd, "submit --queue (a worker of two slots)")?.0);
         eprintln!(
-            "queue bench: round {}: in-process {:.2} s (one shard at a time {:.2} s), queue {:.2} s",
+            "queue bench: round {}: in-process {:.2} s (one shard at a time {:.2} s), queue {:.2} s (two slots {:.2} s)",
             round + 1,
             default[round],
             here[round],
-            queued[round]
+            queued[round],
+            slots[round]
         );
     }
     workers.stop();
-    let (a, b, d) = (median(&here), median(&queued), median(&default));
+    let (a, b, d, e) = (median(&here), median(&queued), median(&default), median(&slots));
     Ok(QueueOverhead {
         clip: clip.display().to_string(),
         frames,
@@ -178,9 +194,12 @@ pub fn measure(clip: &Path, frames: u64, rounds: usize, threads: Option<u16>) ->
         in_process_secs: a,
         default_secs: d,
         queue_secs: b,
+        queue_slots_secs: e,
         in_process_rounds: here,
         default_rounds: default,
         queue_rounds: queued,
+        queue_slots_rounds: slots,
+        slots_against_default: (e - d) / d,
         overhead_share: (b - a) / a,
         against_default: (b - d) / d,
         per_shard_secs: (b - a) / shards as f64,

@@ -398,3 +398,29 @@ pub fn skipped(test: &str, why: &str) {
         }
     }
 }
+
+/// A child's stderr read as it comes: each line on `lines`, the whole text
+/// from `all` once the child ends.
+pub struct LogLines {
+    pub lines: std::sync::mpsc::Receiver<String>,
+    pub all: std::thread::JoinHandle<String>,
+}
+
+impl LogLines {
+    /// Take `child`'s piped stderr.
+    pub fn of(child: &mut Child) -> LogLines {
+        let (tx, lines) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr piped");
+        let all = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut all = String::new();
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        LogLines { lines, all }
+    }
+}
