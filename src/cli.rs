@@ -235,6 +235,11 @@ pub struct WatchArgs {
     /// task queue (URL with SAS, or `@FILE`) instead of here.
     #[arg(long, env = "STYLIZE_TASK_QUEUE", hide_env_values = true, help_heading = "Trigger")]
     pub tasks: Option<String>,
+    /// With `--tasks`: hand each upload's job to the pool and take the
+    /// next event at once; the worker that ends a job's last shard
+    /// stitches and commits it (no watcher waits on any job).
+    #[arg(long, env = "STYLIZE_DETACH", value_parser = BoolishValueParser::new(), requires = "tasks", help_heading = "Trigger")]
+    pub detach: bool,
     /// What to do with each upload, and where the results go.
     #[command(flatten)]
     pub job: JobArgs,

@@ -404,7 +404,7 @@ pub fn watch_queue(args: &WatchArgs) -> Result<()> {
     let stores = JobStores { store: template.store.clone(), logs: template.logs.clone() };
     let remote = AzureRemote { sas_only: args.job.sas_only, managed_identity: args.job.managed_identity };
     let tasks = match &args.tasks {
-        Some(queue) => Some(queue_launcher(queue, &template, &args.job, 16)?),
+        Some(queue) => Some(queue_launcher(queue, &template, &args.job, 16)?.detached(args.detach)),
         None => None,
     };
     let summary = watch(&options, &stores, &remote, &mut UploadJobs { template, tasks })?;
@@ -440,7 +440,7 @@ impl JobRunner for UploadJobs {
             None => &InProcessLauncher,
         };
         match run_job(&job, Arc::new(NoProgress), launcher) {
-            Ok(report) => Ok(Committed { job: report.job, output: report.output }),
+            Ok(report) => Ok(Committed { job: report.job, output: report.output, detached: report.detached }),
             Err(e) => Err(JobFailure { permanent: e.is_permanent(), message: e.to_string() }),
         }
     }

@@ -432,6 +432,49 @@ fn an_upload_triggers_a_job_whose_shards_run_on_the_pool() {
     assert_eq!(digest(&downloaded(&az, &sas, dir.path())), expected);
 }
 
+/// `watch --tasks --detach`: the watcher hands the upload's job to the
+/// pool and is gone before any shard runs; a worker that starts later
+/// runs the shards, and the one that ends the last commits the output.
+/// No process waits on the job: an upload, the queue, the pool, the output.
+#[test]
+fn a_detached_watcher_hands_each_upload_to_the_pool_and_leaves() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 24, gop: 12, ..ClipSpec::default() });
+    let expected = digest(&submit_ok(&clip, &dir.path().join("here"), &ARGS));
+    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
+    stylize_azure::upload_blob(&with_sas(&format!("{}/clip.mp4", az.container("uploads")), &sas), &clip).unwrap();
+    let events = with_sas(&az.queue("events"), &sas);
+    EventQueue::open(&events, false).unwrap().send(&event_grid(&az, "uploads", "clip.mp4")).unwrap();
+    let tasks = with_sas(&az.queue("tasks"), &sas);
+    let outputs = with_sas(&az.container("outputs"), &sas);
+    let mut watch = stylize();
+    watch.args(["watch", "--queue", &events, "--inputs", &with_sas(&az.container("uploads"), &sas)]);
+    watch.args(["-o", &outputs, "--tasks", &tasks, "--detach", "--until-empty", "--json"]).args(ARGS);
+    let out =
+        wait_bounded(watch.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap(), Duration::from_secs(120));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let summary: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(summary["done"], 1, "{summary}");
+    assert!(err.contains("handed to the task queue's workers"), "{err}");
+    let store = BlobStore::open(&outputs, false).unwrap();
+    assert!(store.list("").unwrap().iter().all(|k| !k.ends_with(".mp4") || k.starts_with("jobs/")), "no output yet");
+
+    // The pool, with no watcher alive.
+    let pool = worker(&tasks, &["--name", "pool"], &[]).spawn().unwrap();
+    let start = Instant::now();
+    while !store.list("").unwrap().iter().any(|k| k.starts_with("clip.mosaic.")) {
+        assert!(start.elapsed() < Duration::from_secs(120), "the pool never committed the output");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = String::from_utf8_lossy(&stop(pool).stderr).into_owned();
+    assert_eq!(starts(&log).len(), 2, "the pool ran both shards: {log}");
+    assert!(log.contains("finishing the detached job"), "{log}");
+    assert_eq!(digest(&downloaded(&az, &sas, dir.path())), expected);
+}
+
 #[test]
 fn jobs_list_on_a_container_shows_a_queued_job_running_then_done() {
     let az = Azurite::start();

@@ -47,6 +47,8 @@ pub struct Committed {
     pub job: String,
     /// The output, as shown.
     pub output: String,
+    /// Handed to a task queue's workers, which commit it (`--detach`).
+    pub detached: bool,
 }
 
 /// A job that failed, and whether a retry could help.
@@ -333,6 +335,9 @@ fn handle(
             let input = Location::Remote(inputs.blob_url(&event.blob)?.to_string());
             info!(blob = %event.blob, container = %event.container, "job for upload");
             match runner.run(input) {
+                Ok(done) if done.detached => {
+                    info!(job = %done.job, output = %done.output, "handed to the task queue's workers")
+                }
                 Ok(done) => info!(job = %done.job, output = %done.output, "committed"),
                 Err(e) if many => failed.push((e.permanent, format!("{}: {}", event.blob, e.message))),
                 Err(e) => failed.push((e.permanent, e.message)),
