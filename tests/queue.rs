@@ -405,19 +405,36 @@ fn an_eviction_notice_hands_the_task_back_and_another_node_finishes() {
     finished_by_another(&queue, job);
 }
 
+/// A clip uploaded to `uploads/` and its BlobCreated event queued, as
+/// Event Grid would: the in-process bytes to expect, and the URLs.
+struct Uploaded {
+    expected: String,
+    events: String,
+    tasks: String,
+    outputs: String,
+}
+
+fn uploaded(az: &Azurite, sas: &str, dir: &Path) -> Uploaded {
+    let clip = make_clip(dir, "clip.mp4", &ClipSpec { frames: 24, gop: 12, ..ClipSpec::default() });
+    let expected = digest(&submit_ok(&clip, &dir.join("here"), &ARGS));
+    BlobStore::open(&with_sas(&az.container("uploads"), sas), false).unwrap();
+    stylize_azure::upload_blob(&with_sas(&format!("{}/clip.mp4", az.container("uploads")), sas), &clip).unwrap();
+    let events = with_sas(&az.queue("events"), sas);
+    EventQueue::open(&events, false).unwrap().send(&event_grid(az, "uploads", "clip.mp4")).unwrap();
+    Uploaded {
+        expected,
+        events,
+        tasks: with_sas(&az.queue("tasks"), sas),
+        outputs: with_sas(&az.container("outputs"), sas),
+    }
+}
+
 #[test]
 fn an_upload_triggers_a_job_whose_shards_run_on_the_pool() {
     let az = Azurite::start();
     let sas = az.account_sas("rwdlacup");
     let dir = tempfile::tempdir().unwrap();
-    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 24, gop: 12, ..ClipSpec::default() });
-    let expected = digest(&submit_ok(&clip, &dir.path().join("here"), &ARGS));
-    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
-    stylize_azure::upload_blob(&with_sas(&format!("{}/clip.mp4", az.container("uploads")), &sas), &clip).unwrap();
-    let events = with_sas(&az.queue("events"), &sas);
-    EventQueue::open(&events, false).unwrap().send(&event_grid(&az, "uploads", "clip.mp4")).unwrap();
-    let tasks = with_sas(&az.queue("tasks"), &sas);
-    let outputs = with_sas(&az.container("outputs"), &sas);
+    let Uploaded { expected, events, tasks, outputs } = uploaded(&az, &sas, dir.path());
     let pool = worker(&tasks, &["--name", "pool", "-v"], &[]).spawn().unwrap();
     let mut watch = stylize();
     watch.args(["watch", "--queue", &events, "--inputs", &with_sas(&az.container("uploads"), &sas)]);
@@ -441,14 +458,7 @@ fn a_detached_watcher_hands_each_upload_to_the_pool_and_leaves() {
     let az = Azurite::start();
     let sas = az.account_sas("rwdlacup");
     let dir = tempfile::tempdir().unwrap();
-    let clip = make_clip(dir.path(), "clip.mp4", &ClipSpec { frames: 24, gop: 12, ..ClipSpec::default() });
-    let expected = digest(&submit_ok(&clip, &dir.path().join("here"), &ARGS));
-    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
-    stylize_azure::upload_blob(&with_sas(&format!("{}/clip.mp4", az.container("uploads")), &sas), &clip).unwrap();
-    let events = with_sas(&az.queue("events"), &sas);
-    EventQueue::open(&events, false).unwrap().send(&event_grid(&az, "uploads", "clip.mp4")).unwrap();
-    let tasks = with_sas(&az.queue("tasks"), &sas);
-    let outputs = with_sas(&az.container("outputs"), &sas);
+    let Uploaded { expected, events, tasks, outputs } = uploaded(&az, &sas, dir.path());
     let mut watch = stylize();
     watch.args(["watch", "--queue", &events, "--inputs", &with_sas(&az.container("uploads"), &sas)]);
     watch.args(["-o", &outputs, "--tasks", &tasks, "--detach", "--until-empty", "--json"]).args(ARGS);
