@@ -479,8 +479,8 @@ fn a_rerun_of_a_done_job_says_nothing_ran() {
 }
 
 /// A local single-process job killed outright (SIGKILL: no handler runs)
-/// resumes: the rerun reuses the shards kept before the kill and gives the
-/// bytes of an uninterrupted run; with `-o FILE` too, whose job state
+/// resumes: the rerun reuses the shards recorded before the kill, runs
+/// only the rest, and gives the bytes of an uninterrupted run; with `-o FILE` too, whose job state
 /// lives in `$STYLIZE_CACHE/state`. No partial output is ever visible.
 #[test]
 fn a_killed_job_resumes_with_a_folder_or_a_file_output() {
@@ -509,7 +509,11 @@ fn a_killed_job_resumes_with_a_folder_or_a_file_output() {
         let out = run().arg("--json").output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert!(report["shards_reused"].as_u64().unwrap() >= 2, "{}: {report}", target.display());
+        // Two segments were stored; the kill may fall between the second's
+        // write and its record in the manifest: then it is redone.
+        let reused = report["shards_reused"].as_u64().unwrap() as usize;
+        assert!(reused >= 1, "{}: {report}", target.display());
+        assert_eq!(reused + report["timings"].as_array().unwrap().len(), 20, "only the rest ran: {report}");
         let output = if target == file { file.clone() } else { outputs_in(&target).remove(0) };
         assert_eq!(digest(&output), reference, "{}", target.display());
     }
