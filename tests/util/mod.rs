@@ -8,6 +8,7 @@
 pub mod azurite;
 pub mod events;
 pub mod nodes;
+pub mod pool;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
