@@ -228,6 +228,10 @@ pub struct WatchArgs {
     /// Seconds a message stays invisible, extended while its job runs.
     #[arg(long, env = "STYLIZE_VISIBILITY", default_value_t = 120, value_parser = clap::value_parser!(u64).range(3..=604800), help_heading = "Trigger")]
     pub visibility: u64,
+    /// Seconds between looks at an empty queue; after a failed receive
+    /// the pause doubles each time, up to 60 s.
+    #[arg(long, env = "STYLIZE_POLL", default_value_t = 2.0, value_parser = poll_secs, help_heading = "Trigger")]
+    pub poll: f64,
     /// Stop when the queue is empty (batch runs, tests).
     #[arg(long, env = "STYLIZE_UNTIL_EMPTY", value_parser = BoolishValueParser::new(), help_heading = "Trigger")]
     pub until_empty: bool,
@@ -243,6 +247,15 @@ pub struct WatchArgs {
     /// What to do with each upload, and where the results go.
     #[command(flatten)]
     pub job: JobArgs,
+}
+
+/// `--poll`: a tenth of a second to ten minutes.
+fn poll_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.1..=600.0).contains(&v) => Ok(v),
+        Ok(_) => Err("must be between 0.1 and 600 seconds".into()),
+        Err(_) => Err(format!("{s:?} is not a number of seconds")),
+    }
 }
 
 /// The job's settings, shared by `submit` and `watch`.

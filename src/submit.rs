@@ -398,7 +398,7 @@ pub fn watch_queue(args: &WatchArgs) -> Result<()> {
         filter: EventFilter { container: None, suffix: Some(args.suffix.clone()) },
         max_dequeues: args.max_dequeues,
         visibility: Duration::from_secs(args.visibility),
-        poll: Duration::from_secs(2),
+        poll: Duration::from_secs_f64(args.poll),
         until_empty: args.until_empty,
     };
     let stores = JobStores { store: template.store.clone(), logs: template.logs.clone() };

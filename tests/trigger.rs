@@ -6,7 +6,7 @@
 mod util;
 
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use stylize_azure::{upload_blob, BlobStore, EventQueue, SasProtocol};
 use stylize_engine::Store;
@@ -15,12 +15,7 @@ use util::events::*;
 use util::*;
 
 fn watch(queue: &str, inputs: &str, outputs: &str, extra: &[&str]) -> Output {
-    stylize()
-        .args(["watch", "--queue", queue, "--inputs", inputs, "-o", outputs])
-        .args(["--until-empty", "--json", "--visibility", "5", "--deflicker", "off", "--no-flicker-report"])
-        .args(extra)
-        .output()
-        .unwrap()
+    watch_command(queue, inputs, outputs, extra).arg("--until-empty").output().unwrap()
 }
 
 fn summary(out: &Output) -> serde_json::Value {
@@ -92,73 +87,6 @@ fn oversized_and_unmovable_messages_never_stop_the_watcher() {
         .receive(8, std::time::Duration::from_secs(1))
         .unwrap()
         .is_empty());
-}
-
-#[test]
-fn two_watchers_run_each_job_once_and_names_keep_the_folder() {
-    let az = Azurite::start();
-    let sas = az.account_sas("rwdlacup");
-    let dir = tempfile::tempdir().unwrap();
-    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
-    // Two uploads with one name in two folders, and other content.
-    upload(&az, &sas, dir.path(), "u1/dup.mp4", 36);
-    upload(&az, &sas, dir.path(), "u2/dup.mp4", 24);
-    let queue_url = with_sas(&az.queue("events"), &sas);
-    let queue = EventQueue::open(&queue_url, false).unwrap();
-    for blob in ["u1/dup.mp4", "u2/dup.mp4", "u1/dup.mp4", "u2/dup.mp4"] {
-        queue.send(&event_grid(&az, "uploads", blob)).unwrap();
-    }
-    let (inputs, outputs) = (with_sas(&az.container("uploads"), &sas), with_sas(&az.container("outputs"), &sas));
-    let logs = with_sas(&az.container("logs"), &sas);
-    let args = ["--logs", logs.as_str(), "--shard-frames", "12", "--parallel-shards", "1"];
-    let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| watch(&queue_url, &inputs, &outputs, &args));
-        let b = s.spawn(|| watch(&queue_url, &inputs, &outputs, &args));
-        (summary(&a.join().unwrap()), summary(&b.join().unwrap()))
-    });
-    assert_eq!(a["done"].as_u64().unwrap() + b["done"].as_u64().unwrap(), 4, "{a} {b}");
-    assert_eq!(a["poisoned"].as_u64().unwrap() + b["poisoned"].as_u64().unwrap(), 0, "{a} {b}");
-
-    // Each job did its work once: one attempt with a plan, across both
-    // watchers (the others found it committed).
-    let logs = BlobStore::open(&logs, false).unwrap();
-    let sig = Azurite::signature(&sas);
-    let mut planned = std::collections::BTreeMap::<String, usize>::new();
-    for key in logs.list("").unwrap() {
-        let text = String::from_utf8(logs.get(&key).unwrap().unwrap()).unwrap();
-        // The watcher's job logs hold the inputs' URLs, redacted.
-        assert_no_secret(&text, &sig, &key);
-        let job = key.split('.').next().unwrap().to_string();
-        *planned.entry(job).or_default() += text.lines().filter(|l| l.contains("\"event\":\"plan\"")).count();
-    }
-    assert_eq!(planned.len(), 2, "{planned:?}");
-    assert!(planned.values().all(|n| *n == 1), "a job's work done twice: {planned:?}");
-    // So do the jobs' manifests and reports.
-    let store = BlobStore::open(&outputs, false).unwrap();
-    let records: Vec<String> = store.list("jobs").unwrap().into_iter().filter(|k| k.ends_with(".json")).collect();
-    assert!(records.iter().filter(|k| k.ends_with("/manifest.json")).count() == 2, "{records:?}");
-    for key in records {
-        assert_no_secret(&String::from_utf8_lossy(&store.get(&key).unwrap().unwrap()), &sig, &key);
-    }
-
-    // `stylize jobs` reads a container too: both jobs, done.
-    let out = stylize().args(["jobs", "list", "--json", "-o", &outputs]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let jobs = jobs.as_array().unwrap();
-    assert_eq!(jobs.len(), 2, "{jobs:?}");
-    assert!(jobs.iter().all(|j| j["shards_done"] == j["shards"] && j["output"].is_string()), "{jobs:?}");
-    assert_no_secret(&String::from_utf8_lossy(&out.stdout), &Azurite::signature(&sas), "jobs list");
-
-    // Outputs keep the upload's folder, one per upload, each its own video.
-    let store = BlobStore::open(&outputs, false).unwrap();
-    let keys = store.list("").unwrap();
-    let (k1, k2) = (output_key(&keys, "u1/dup.mosaic"), output_key(&keys, "u2/dup.mosaic"));
-    for (key, frames) in [(k1, "36"), (k2, "24")] {
-        let local = dir.path().join("back.mp4");
-        assert!(store.get_file(&key, &local).unwrap());
-        assert_eq!(video_stream(&probe(&local))["nb_read_frames"], frames, "{key}");
-    }
 }
 
 #[test]
@@ -390,61 +318,6 @@ fn logs_are_kept_per_attempt_and_submit_checks_them_first() {
     assert!(!dir.path().join("out2").exists() || outputs_in(&dir.path().join("out2")).is_empty(), "no work done");
 }
 
-/// Two submits of one job into one folder at once: one does the work, the
-/// other waits on the job's lock and finds it done. The first is held in
-/// its shard 0 until the second says it waits: the runs overlap for sure,
-/// and the lock is what keeps the job single.
-#[test]
-fn two_local_submits_of_one_job_work_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let clip =
-        make_clip(dir.path(), "clip.mp4", &ClipSpec { width: 256, height: 144, frames: 72, ..ClipSpec::default() });
-    let (store, logs) = (dir.path().join("store"), dir.path().join("logs"));
-    let release = dir.path().join("release");
-    let run = |hold: bool| {
-        let mut cmd = stylize();
-        cmd.arg("submit").arg(&clip).arg("-o").arg(&store);
-        cmd.args(["--shard-frames", "12", "--parallel-shards", "1", "--no-flicker-report", "--logs"]).arg(&logs);
-        if hold {
-            cmd.env("STYLIZE_FAULT", "hold:0").env("STYLIZE_FAULT_RELEASE", &release);
-        }
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
-    };
-    let a = run(true);
-    // The job's lock is the first thing under `jobs/`; A takes it as its
-    // folder appears (half a second to be sure) and keeps it while held.
-    let start = std::time::Instant::now();
-    while !store.join("jobs").exists() {
-        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the first run never started its job");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let mut b = run(false);
-    let waiting = {
-        use std::io::BufRead;
-        let err = std::io::BufReader::new(b.stderr.take().unwrap());
-        let mut seen = String::new();
-        let mut lines = err.lines().map_while(Result::ok);
-        let found = lines.by_ref().any(|l| {
-            seen += &l;
-            l.contains("another process is running this job: waiting")
-        });
-        std::fs::write(&release, b"").unwrap();
-        let rest: Vec<String> = lines.collect();
-        (found, seen + &rest.join("\n"))
-    };
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    assert!(waiting.0, "the second run did not wait on the lock: {}", waiting.1);
-    assert!(a.status.success() && b.status.success(), "{}{}", String::from_utf8_lossy(&a.stderr), waiting.1);
-    let planned: usize = std::fs::read_dir(&logs)
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .map(|log| log.lines().filter(|l| l.contains("\"event\":\"plan\"")).count())
-        .sum();
-    assert_eq!(planned, 1, "the job's work was done by both");
-    assert_eq!(outputs_in(&store).len(), 1);
-}
-
 /// An Event Grid event as a whole account's subscription sends it, for a
 /// blob `url` that the subject says is `container`/`blob`.
 fn event_for(url: &str, container: &str, blob: &str) -> String {
@@ -550,4 +423,71 @@ fn the_watch_walkthrough_runs_as_written() {
     for text in [&err, &said] {
         assert!(!text.contains(&util::azurite::KEY[..20]), "the key shown: {text}");
     }
+}
+
+/// A storage error while watching (here the queue deleted under the
+/// watchers) is retried with a pause that doubles from twice `--poll`,
+/// never an exit; with `--until-empty` the fifth failed receive in a row
+/// ends the watcher with the cause. The watcher that stays takes the next
+/// upload once the queue is back.
+#[test]
+fn failed_receives_back_off_and_until_empty_gives_up_after_five() {
+    let az = Azurite::start();
+    let sas = az.account_sas("rwdlacup");
+    let dir = tempfile::tempdir().unwrap();
+    BlobStore::open(&with_sas(&az.container("uploads"), &sas), false).unwrap();
+    upload(&az, &sas, dir.path(), "first.mp4", 12);
+    upload(&az, &sas, dir.path(), "late.mp4", 12);
+    let queue_url = with_sas(&az.queue("events"), &sas);
+    let (inputs, outputs) = (with_sas(&az.container("uploads"), &sas), with_sas(&az.container("outputs"), &sas));
+    let release = dir.path().join("release");
+    let spawn = |extra: &[&str], hold: bool| {
+        let mut cmd = watch_command(&queue_url, &inputs, &outputs, &["--poll", "0.1"]);
+        cmd.args(extra).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        if hold {
+            cmd.env("STYLIZE_FAULT", "hold:0").env("STYLIZE_FAULT_RELEASE", &release);
+        }
+        cmd.spawn().unwrap()
+    };
+    // The batch watcher would end at once on an empty queue: it is held in
+    // the first upload's job while the queue goes.
+    EventQueue::open(&queue_url, false).unwrap().send(&event_grid(&az, "uploads", "first.mp4")).unwrap();
+    let mut batch = spawn(&["--until-empty"], true);
+    let batch_log = Lines::of(&mut batch);
+    assert!(batch_log.wait_for("plan ready", std::time::Duration::from_secs(60)), "{}", batch_log.text());
+    let mut service = spawn(&[], false);
+    let service_log = Lines::of(&mut service);
+    assert!(service_log.wait_for("watching", std::time::Duration::from_secs(60)), "{}", service_log.text());
+    let gone = std::process::Command::new("curl")
+        .args(["-sf", "-X", "DELETE", &queue_url])
+        .status()
+        .unwrap();
+    assert!(gone.success());
+    std::fs::write(&release, b"").unwrap();
+
+    let batch = wait_bounded(batch, std::time::Duration::from_secs(120));
+    let err = batch_log.all();
+    assert_eq!(batch.status.code(), Some(1), "{err}");
+    let pauses: Vec<f64> = err
+        .lines()
+        .filter_map(|l| l.split("trying again in ").nth(1)?.strip_suffix(" s")?.parse().ok())
+        .collect();
+    assert_eq!(pauses, [0.2, 0.4, 0.8, 1.6], "four pauses, doubling, then the fifth failure ends it: {err}");
+    let last = err.lines().last().unwrap();
+    assert!(last.starts_with("stylize: ") && last.contains("events") && last.contains("404"), "{err}");
+    assert_no_secret(&err, &Azurite::signature(&sas), "the watcher's log");
+
+    // The service watcher keeps trying past five failures, up to the
+    // pause's cap, and runs the next upload when the queue is back.
+    assert!(service_log.wait_for_n("trying again in", 6, std::time::Duration::from_secs(60)), "{}", service_log.text());
+    assert!(service.try_wait().unwrap().is_none(), "the watcher ended: {}", service_log.text());
+    EventQueue::open(&queue_url, false).unwrap().send(&event_grid(&az, "uploads", "late.mp4")).unwrap();
+    let store = BlobStore::open(&outputs, false).unwrap();
+    let start = std::time::Instant::now();
+    while !store.list("").unwrap().iter().any(|k| k.starts_with("late.mosaic")) {
+        assert!(start.elapsed() < std::time::Duration::from_secs(120), "no output: {}", service_log.text());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let _ = service.kill();
+    let _ = service.wait();
 }

@@ -148,7 +148,7 @@ pub fn watch(
                     return Err(e);
                 }
                 let pause = options.poll.saturating_mul(1 << failures.min(5)).min(MAX_BACKOFF);
-                warn!("{e}; trying again in {} s", pause.as_secs());
+                warn!("{e}; trying again in {} s", pause.as_secs_f64());
                 std::thread::sleep(pause);
                 continue;
             }

@@ -47,3 +47,12 @@ pub fn cloud_event(az: &Azurite, container: &str, blob: &str) -> String {
     })
     .to_string()
 }
+
+/// `stylize watch` of `queue` as the trigger tests run it: the jobs small
+/// and quick, messages hidden for 5 s, `extra` last.
+pub fn watch_command(queue: &str, inputs: &str, outputs: &str, extra: &[&str]) -> std::process::Command {
+    let mut cmd = super::stylize();
+    cmd.args(["watch", "--queue", queue, "--inputs", inputs, "-o", outputs]);
+    cmd.args(["--json", "--visibility", "5", "--deflicker", "off", "--no-flicker-report"]).args(extra);
+    cmd
+}

@@ -425,3 +425,61 @@ impl LogLines {
         LogLines { lines, all }
     }
 }
+
+/// A child's stderr as it comes, read on a thread: wait for a line, count
+/// lines, or take it all once the child ends.
+pub struct Lines {
+    seen: std::sync::Arc<(std::sync::Mutex<(String, bool)>, std::sync::Condvar)>,
+}
+
+impl Lines {
+    pub fn of(child: &mut Child) -> Lines {
+        let seen = std::sync::Arc::new((std::sync::Mutex::new((String::new(), false)), std::sync::Condvar::new()));
+        let stderr = child.stderr.take().expect("stderr piped");
+        let shared = seen.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut text = shared.0.lock().unwrap();
+                text.0.push_str(&line);
+                text.0.push('\n');
+                shared.1.notify_all();
+            }
+            shared.0.lock().unwrap().1 = true;
+            shared.1.notify_all();
+        });
+        Lines { seen }
+    }
+
+    /// Wait at most `limit` until `count` lines hold `needle`; whether they do.
+    pub fn wait_for_n(&self, needle: &str, count: usize, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut text = self.seen.0.lock().unwrap();
+        loop {
+            if text.0.lines().filter(|l| l.contains(needle)).count() >= count {
+                return true;
+            }
+            let now = Instant::now();
+            if text.1 || now >= deadline {
+                return false;
+            }
+            text = self.seen.1.wait_timeout(text, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Wait at most `limit` for a line holding `needle`; whether one came.
+    pub fn wait_for(&self, needle: &str, limit: Duration) -> bool {
+        self.wait_for_n(needle, 1, limit)
+    }
+
+    /// Everything read so far.
+    pub fn text(&self) -> String {
+        self.seen.0.lock().unwrap().0.clone()
+    }
+
+    /// Everything, once the child has closed its stderr.
+    pub fn all(&self) -> String {
+        self.wait_for_n("\u{0}never", 1, Duration::from_secs(600));
+        self.text()
+    }
+}
