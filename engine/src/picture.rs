@@ -139,11 +139,15 @@ impl Picture {
     }
 
     /// The matrix to convert with: the source's, or when it says nothing,
-    /// what players assume (BT.709 from 1280x720 up, BT.601 below).
+    /// BT.709 for HD and BT.601 for SD, as players assume (and as the
+    /// output is then tagged). HD is a long side from 1280 or a short side
+    /// from 720, not a height over 576 as mpv guesses: a portrait phone
+    /// clip (720x1280) is HD, IMX's 720x608 (576 lines and 32 of vertical
+    /// blanking) and a 20x640 strip are SD.
     pub fn effective_matrix(&self, width: u32, height: u32) -> i32 {
         match self.matrix {
             0 | UNSPECIFIED | 3 => {
-                if width >= 1280 || height > 576 {
+                if width.max(height) >= 1280 || width.min(height) >= 720 {
                     1
                 } else {
                     6
