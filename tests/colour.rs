@@ -17,11 +17,14 @@ use util::*;
 /// then `args` (the tags, or none).
 fn green(dir: &Path, name: &str, (width, height): (u32, u32), matrix: &str, pix_fmt: &str, args: &str) -> PathBuf {
     let path = dir.join(name);
-    let vf = format!("scale=out_color_matrix={matrix}:out_range=tv,format={pix_fmt}{}", if args.is_empty() {
-        ",setparams=colorspace=unknown:color_primaries=unknown:color_trc=unknown:range=unknown"
-    } else {
-        ""
-    });
+    let vf = format!(
+        "scale=out_color_matrix={matrix}:out_range=tv,format={pix_fmt}{}",
+        if args.is_empty() {
+            ",setparams=colorspace=unknown:color_primaries=unknown:color_trc=unknown:range=unknown"
+        } else {
+            ""
+        }
+    );
     let status = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-f", "lavfi", "-i", &format!("color=c=0x00FF00:s={width}x{height}:r=25:d=0.24")])
         .args(["-vf", &vf, "-g", "3"])
@@ -55,7 +58,8 @@ fn worst(frame: &[u8], rgb: [u8; 3]) -> u8 {
 fn negative(input: &Path, dir: &Path) -> (PathBuf, serde_json::Value) {
     let model = model_dir().join("test/invert255.pt");
     let args = ["--model", model.to_str().unwrap(), "--range", "0-255", "--crf", "8", "--deflicker", "off"];
-    let output = submit_ok(input, &dir.join("out"), &[&args[..], &["--no-flicker-report", "--shard-frames", "3"]].concat());
+    let output =
+        submit_ok(input, &dir.join("out"), &[&args[..], &["--no-flicker-report", "--shard-frames", "3"]].concat());
     let p = probe(&output);
     (output, p)
 }

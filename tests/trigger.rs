@@ -458,20 +458,15 @@ fn failed_receives_back_off_and_until_empty_gives_up_after_five() {
     let mut service = spawn(&[], false);
     let service_log = Lines::of(&mut service);
     assert!(service_log.wait_for("watching", std::time::Duration::from_secs(60)), "{}", service_log.text());
-    let gone = std::process::Command::new("curl")
-        .args(["-sf", "-X", "DELETE", &queue_url])
-        .status()
-        .unwrap();
+    let gone = std::process::Command::new("curl").args(["-sf", "-X", "DELETE", &queue_url]).status().unwrap();
     assert!(gone.success());
     std::fs::write(&release, b"").unwrap();
 
     let batch = wait_bounded(batch, std::time::Duration::from_secs(120));
     let err = batch_log.all();
     assert_eq!(batch.status.code(), Some(1), "{err}");
-    let pauses: Vec<f64> = err
-        .lines()
-        .filter_map(|l| l.split("trying again in ").nth(1)?.strip_suffix(" s")?.parse().ok())
-        .collect();
+    let pauses: Vec<f64> =
+        err.lines().filter_map(|l| l.split("trying again in ").nth(1)?.strip_suffix(" s")?.parse().ok()).collect();
     assert_eq!(pauses, [0.2, 0.4, 0.8, 1.6], "four pauses, doubling, then the fifth failure ends it: {err}");
     let last = err.lines().last().unwrap();
     assert!(last.starts_with("stylize: ") && last.contains("events") && last.contains("404"), "{err}");

@@ -180,4 +180,3 @@ fn two_local_submits_of_one_job_work_once() {
     assert_eq!(planned, 1, "the job's work was done by both");
     assert_eq!(outputs_in(&store).len(), 1);
 }
-

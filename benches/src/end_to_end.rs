@@ -77,13 +77,20 @@ pub fn measure(
     let mut rounds: Vec<Vec<f64>> = vec![Vec::new(); setups.len()];
     let (mut frames, mut reference, mut reference_rounds) = (0, None::<Reference>, Vec::new());
     for round in 0..repeats.max(1) {
-        eprintln!("bench: {device:?}: end to end, round {}/{}", round + 1, repeats.max(1));
         for (setup, fps) in setups.iter().zip(&mut rounds) {
+            eprintln!(
+                "bench: {}: end to end, {}, round {}/{}",
+                crate::device_name(device),
+                setup.name,
+                round + 1,
+                repeats.max(1)
+            );
             let (f, n) = run_once(clip, device, batch, threads.map(usize::from), setup, scratch)?;
             fps.push(f);
             frames = n;
         }
         if !no_reference {
+            eprintln!("bench: the reference way, round {}/{}", round + 1, repeats.max(1));
             if let Some(r) = reference::run(clip, device, threads, scratch) {
                 reference_rounds.push(r.fps);
                 reference = Some(r);

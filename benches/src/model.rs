@@ -35,13 +35,34 @@ pub struct ModelOnly {
     pub psnr_vs_fp32: Option<f64>,
 }
 
-/// The precisions measured on `device`: bf16 everywhere, fp16 on CUDA.
+/// The precisions measured on `device`: fp32; bf16 on CUDA and on CPUs
+/// that compute it (elsewhere libtorch emulates it at about a tenth of
+/// fp32's speed: minutes of measuring what `auto` never runs); fp16 on
+/// CUDA.
 pub fn precisions(device: DeviceChoice) -> Vec<Precision> {
-    let mut out = vec![Precision::Fp32, Precision::Bf16];
-    if matches!(device, DeviceChoice::Cuda(_)) {
+    precisions_where(device, stylize_models::torch::cpu_computes_bf16())
+}
+
+/// [`precisions`] on a CPU that does (or does not) compute bf16.
+pub fn precisions_where(device: DeviceChoice, cpu_bf16: bool) -> Vec<Precision> {
+    let cuda = matches!(device, DeviceChoice::Cuda(_));
+    let mut out = vec![Precision::Fp32];
+    if cuda || cpu_bf16 {
+        out.push(Precision::Bf16);
+    }
+    if cuda {
         out.push(Precision::Fp16);
     }
     out
+}
+
+/// Why a precision is not measured on `device`, to say in the output.
+pub fn skipped(device: DeviceChoice) -> Option<String> {
+    (precisions(device).len() == 1).then(|| {
+        "bf16 not measured: this CPU has no BF16 instructions (avx512_bf16, amx_bf16); libtorch would emulate \
+         it at about a tenth of fp32's speed, and `--precision auto` runs fp32 here"
+            .to_string()
+    })
 }
 
 /// Measure every precision × batch on `device` at `w`x`h`, `repeats`
@@ -60,6 +81,7 @@ pub fn measure(
     let spec = ModelSpec::builtin(StyleBlend::parse("mosaic")?);
     let mut models = Vec::new();
     for precision in precisions(device) {
+        eprintln!("bench: {} {w}x{h}: loading the model in {}", crate::device_name(device), precision.name());
         models.push((precision, TorchModel::load_with_threads(&spec, device, precision, threads)?));
     }
     // Quality first: each precision's output on a real frame against fp32.
@@ -85,7 +107,12 @@ pub fn measure(
         }
     }
     for round in 0..repeats.max(1) {
-        eprintln!("bench: {device:?} {w}x{h}: model alone, round {}/{}", round + 1, repeats.max(1));
+        eprintln!(
+            "bench: {} {w}x{h}: the model alone, round {}/{}",
+            crate::device_name(device),
+            round + 1,
+            repeats.max(1)
+        );
         for (m, batch, x, calls, fps) in &mut variants {
             let model = &models[*m].1;
             let t = Instant::now();
@@ -140,4 +167,24 @@ pub fn first_frame(clip: &Path, (w, h): (u32, u32)) -> Result<RgbBatch> {
         bail!("{}: cannot read its first frame", clip.display());
     }
     Ok(RgbBatch { width: w, height: h, frames: vec![out.stdout] })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bf16_is_measured_where_it_is_computed_and_fp16_on_cuda_only() {
+        use Precision::*;
+        assert_eq!(precisions_where(DeviceChoice::Cpu, false), [Fp32]);
+        assert_eq!(precisions_where(DeviceChoice::Cpu, true), [Fp32, Bf16]);
+        assert_eq!(precisions_where(DeviceChoice::Cuda(0), false), [Fp32, Bf16, Fp16]);
+    }
+
+    #[test]
+    fn median_of_odd_even_and_none() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
 }

@@ -1,0 +1,84 @@
+//! `stylize bench --quick` as a user runs it: a table, `bench.json` with
+//! every figure, a chart, and a word on what it did not measure here.
+//! Figures are not judged (timings belong to the bench, not to tests):
+//! only that each is there, measured, and labelled.
+
+mod util;
+
+use util::*;
+
+/// Whether this CPU computes bf16 (the flags the bench reads).
+fn cpu_bf16() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .is_some_and(|l| l.split_whitespace().any(|f| f == "avx512_bf16" || f == "amx_bf16"))
+}
+
+#[test]
+fn quick_bench_writes_every_figure_a_chart_and_what_it_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stylize()
+        .args(["bench", "--quick", "--devices", "cpu", "--sizes", "160x90", "-o"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    let bench: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("bench.json")).unwrap()).unwrap();
+    assert_eq!(bench["date"].as_str().unwrap().len(), 10);
+    assert!(bench["machine"].as_str().unwrap().contains("cores"), "{}", bench["machine"]);
+    let run = &bench["runs"][0];
+    assert_eq!(
+        (run["device"].as_str(), run["size"].as_str(), run["frames"].as_u64()),
+        (Some("cpu"), Some("160x90"), Some(16))
+    );
+
+    // bf16 is measured where the CPU computes it, else said to be skipped.
+    let precisions: std::collections::BTreeSet<&str> =
+        run["model_only"].as_array().unwrap().iter().map(|m| m["precision"].as_str().unwrap()).collect();
+    let skipped: Vec<&str> = bench["skipped"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    if cpu_bf16() {
+        assert_eq!(precisions, ["bf16", "fp32"].into(), "{run}");
+    } else {
+        assert_eq!(precisions, ["fp32"].into(), "{run}");
+        assert!(skipped.iter().any(|s| s.contains("bf16 not measured")), "{skipped:?}");
+        assert!(stderr.contains("bf16 not measured"), "said as it starts: {stderr}");
+    }
+    assert!(skipped.iter().any(|s| s.starts_with("--quick")), "{skipped:?}");
+    for m in run["model_only"].as_array().unwrap() {
+        assert!(m["fps"].as_f64().unwrap() > 0.0 && m["rounds"].as_array().unwrap().len() == 1, "{m}");
+    }
+    let variants: Vec<&str> =
+        run["end_to_end"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert!(variants.contains(&"fp32") && variants.last() == Some(&"default"), "{variants:?}");
+    for v in run["end_to_end"].as_array().unwrap() {
+        assert!(v["fps"].as_f64().unwrap() > 0.0, "{v}");
+    }
+    let default = run["default_precision"].as_str().unwrap();
+    assert!(precisions.contains(default), "auto chose {default}, which was not measured");
+    // The reference way ran (setup installs its venv), and each variant
+    // is compared with it and with the model alone.
+    assert!(run["reference"]["fps"].as_f64().unwrap() > 0.0, "{run}");
+    assert_eq!(run["speedup_vs_reference"].as_array().unwrap().len(), variants.len());
+    assert_eq!(run["efficiency"].as_array().unwrap().len(), variants.len());
+    // Quick measures no memory, ceiling or painting styles.
+    assert!(bench["memory"].is_null() && bench["ceiling"].is_null() && bench["styles"].is_null());
+
+    // The table says the same, and labels the int8 trial as not shipped.
+    assert!(stdout.contains(&format!("engine default ({default})")), "{stdout}");
+    assert!(stdout.contains("reference way") && stdout.contains("skipped: --quick"), "{stdout}");
+    if bench["int8"]["tried"] == true && bench["int8"]["shipped"] == false {
+        assert!(stdout.lines().any(|l| l.starts_with("int8") && l.ends_with("not shipped")), "{stdout}");
+    }
+    // The chart is a PNG with a bar per figure (40 px each): the model
+    // alone at its best batch per precision, each variant, the reference
+    // way, the int8 trial.
+    let png = std::fs::read(dir.path().join("bench.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    let bars = precisions.len() + variants.len() + 1 + usize::from(bench["int8"]["tried"] == true);
+    assert_eq!(height, 150 + 40 * bars as u32, "{height} px for {bars} bars");
+}
