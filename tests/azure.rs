@@ -87,9 +87,13 @@ fn uploads_trigger_jobs_and_bad_messages_go_to_the_poison_queue() {
         let clip = make_clip(dir.path(), name, &ClipSpec { frames, gop: 12, ..ClipSpec::default() });
         upload_blob(&with_sas(&format!("{}/{name}", az.container("uploads")), &sas), &clip).unwrap();
     }
+    let fake = dir.path().join("fake.mp4");
+    std::fs::write(&fake, "just some text, not a video\n".repeat(20)).unwrap();
+    upload_blob(&with_sas(&format!("{}/fake.mp4", az.container("uploads")), &sas), &fake).unwrap();
     let queue_url = with_sas(&az.queue("uploads-events"), &sas);
     let queue = EventQueue::open(&queue_url, false).unwrap();
     queue.send("this is not an event").unwrap(); // malformed, first in line
+    queue.send(&event_grid(&az, "uploads", "fake.mp4")).unwrap(); // not a video: poisoned at once
     queue.send(&event_grid(&az, "uploads", "missing.mp4")).unwrap(); // no such blob
     queue.send(&event_grid(&az, "uploads", "a.mp4")).unwrap();
     queue.send(&cloud_event(&az, "uploads", "b.mp4")).unwrap();
@@ -116,8 +120,10 @@ fn uploads_trigger_jobs_and_bad_messages_go_to_the_poison_queue() {
     assert_no_secret(&stderr, &sig, "watch's log");
     let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(summary["done"], 3, "{summary}");
-    assert_eq!(summary["poisoned"], 2, "{summary}");
+    assert_eq!(summary["poisoned"], 3, "{summary}");
     assert_eq!(summary["ignored"], 1, "{summary}");
+    // Bad input is not retried: no attempt was left for another try.
+    assert_eq!(summary["retried"], 0, "{summary}");
 
     let outputs = BlobStore::open(&with_sas(&az.container("outputs"), &sas), false).unwrap();
     let keys = outputs.list("").unwrap();
@@ -126,8 +132,9 @@ fn uploads_trigger_jobs_and_bad_messages_go_to_the_poison_queue() {
     assert_eq!(keys.iter().filter(|k| k.ends_with("/manifest.json")).count(), 2, "a.mp4 ran once: {keys:?}");
 
     let poisoned = queue.poisoned(32).unwrap();
-    assert_eq!(poisoned.len(), 2);
+    assert_eq!(poisoned.len(), 3);
     let reasons: Vec<String> = poisoned.iter().map(|m| m.payload()).collect();
+    assert!(reasons.iter().any(|r| r.contains("fake.mp4") && !r.contains("malformed")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.contains("malformed") && r.contains("this is not an event")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.contains("no such blob") && r.contains("missing.mp4")), "{reasons:?}");
     for r in &reasons {
