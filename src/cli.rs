@@ -262,7 +262,7 @@ fn poll_secs(s: &str) -> Result<f64, String> {
 #[derive(Debug, Args)]
 pub struct JobArgs {
     /// Built-in style: a name, an index, or a blend such as `starry:0.7,mosaic:0.3`.
-    #[arg(short, long, env = "STYLIZE_STYLE", default_value = "mosaic", conflicts_with_all = ["style_image", "model"], help_heading = "Style")]
+    #[arg(short, long, env = "STYLIZE_STYLE", default_value = stylize_pipelines::styles::DEFAULT_STYLE, conflicts_with_all = ["style_image", "model"], help_heading = "Style")]
     pub style: String,
     /// Any painting as the style (arbitrary style transfer), instead of a built-in style.
     #[arg(long, env = "STYLIZE_STYLE_IMAGE", conflicts_with = "model", help_heading = "Style")]

@@ -5,6 +5,8 @@ use anyhow::Result;
 use stylize_pipelines::styles;
 use stylize_pipelines::video_style::DeviceChoice;
 
+use stylize_pipelines::styles::{is_strong, CONTENT_KEPT, DEFAULT_STYLE};
+
 use crate::cli::{AddStyleArgs, DeviceArg, LearnArgs, PreviewArgs};
 
 pub fn list(json: bool) -> Result<()> {
@@ -13,7 +15,16 @@ pub fn list(json: bool) -> Result<()> {
         let builtin: Vec<_> = styles::builtin_names()
             .iter()
             .enumerate()
-            .map(|(i, name)| serde_json::json!({ "index": i, "name": name, "kind": "builtin" }))
+            .map(|(i, name)| {
+                serde_json::json!({
+                    "index": i,
+                    "name": name,
+                    "kind": "builtin",
+                    "default": *name == DEFAULT_STYLE,
+                    "content_kept": CONTENT_KEPT[i],
+                    "strong": is_strong(i),
+                })
+            })
             .collect();
         let saved: Vec<_> = saved
             .iter()
@@ -23,7 +34,12 @@ pub fn list(json: bool) -> Result<()> {
         return Ok(());
     }
     for (i, name) in styles::builtin_names().iter().enumerate() {
-        outln!("{i:>2}  {name}");
+        let note = match (*name == DEFAULT_STYLE, is_strong(i)) {
+            (true, _) => "  (default)",
+            (_, true) => "  strong: its pattern takes over the picture",
+            _ => "",
+        };
+        outln!("{}", format!("{i:>2}  {name:<14}{note}").trim_end());
     }
     for (name, kind) in saved {
         outln!("    {name}  ({}, {})", kind.describe(), dir.display());

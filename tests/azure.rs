@@ -38,7 +38,7 @@ fn submit_by_url_round_trip_with_logs_apart() {
     let outputs = BlobStore::open(&with_sas(&az.container("outputs"), &sas), false).unwrap();
     let keys = outputs.list("").unwrap();
     // The upload's folder is kept in the output's name.
-    let key = output_key(&keys, "in/clip.mosaic");
+    let key = output_key(&keys, "in/clip.fauve");
     assert!(
         keys.contains(&format!("jobs/{id}/manifest.json"))
             && keys.iter().filter(|k| k.contains("/segments/")).count() == 3,
@@ -127,8 +127,8 @@ fn uploads_trigger_jobs_and_bad_messages_go_to_the_poison_queue() {
 
     let outputs = BlobStore::open(&with_sas(&az.container("outputs"), &sas), false).unwrap();
     let keys = outputs.list("").unwrap();
-    output_key(&keys, "a.mosaic");
-    output_key(&keys, "b.mosaic");
+    output_key(&keys, "a.fauve");
+    output_key(&keys, "b.fauve");
     assert_eq!(keys.iter().filter(|k| k.ends_with("/manifest.json")).count(), 2, "a.mp4 ran once: {keys:?}");
 
     let poisoned = queue.poisoned(32).unwrap();
@@ -262,7 +262,7 @@ fn storage_outage_mid_job_then_resume() {
 
     az.resume();
     let store = BlobStore::open(&outputs, false).unwrap();
-    assert!(!store.list("").unwrap().iter().any(|k| k.starts_with("long.mosaic.")), "no output after the failure");
+    assert!(!store.list("").unwrap().iter().any(|k| k.starts_with("long.fauve.")), "no output after the failure");
     let out = submit(&clip, Path::new(&outputs), &[args.as_slice(), &["--json"]].concat());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -270,7 +270,7 @@ fn storage_outage_mid_job_then_resume() {
     assert!((2..10).contains(&reused), "{reused} of 10 shards reused");
 
     let back = dir.path().join("back.mp4");
-    let key = output_key(&store.list("").unwrap(), "long.mosaic");
+    let key = output_key(&store.list("").unwrap(), "long.fauve");
     download_blob(&with_sas(&format!("{}/{key}", az.container("outputs")), &sas), &back).unwrap();
     let clean = submit_ok(&clip, &dir.path().join("clean"), &args);
     assert_eq!(digest(&back), digest(&clean), "resumed output differs from a clean run");

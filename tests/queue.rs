@@ -51,7 +51,7 @@ fn queue_workers_give_the_same_bytes_and_a_killed_worker_costs_no_rerun() {
     let shown = report["output"].as_str().unwrap();
     let (path, query) = shown.split_once('?').unwrap();
     assert!(
-        path.starts_with(&format!("{}/clip.mosaic.", az.container("outputs"))) && path.ends_with(".mp4"),
+        path.starts_with(&format!("{}/clip.fauve.", az.container("outputs"))) && path.ends_with(".mp4"),
         "{shown}"
     );
     assert!(query.ends_with("sig=REDACTED"), "{shown}");

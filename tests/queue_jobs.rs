@@ -86,7 +86,7 @@ fn a_detached_watcher_hands_each_upload_to_the_pool_and_leaves() {
     // The pool, with no watcher alive.
     let pool = worker(&tasks, &["--name", "pool"], &[]).spawn().unwrap();
     let start = Instant::now();
-    while !store.list("").unwrap().iter().any(|k| k.starts_with("clip.mosaic.")) {
+    while !store.list("").unwrap().iter().any(|k| k.starts_with("clip.fauve.")) {
         assert!(start.elapsed() < Duration::from_secs(120), "the pool never committed the output");
         std::thread::sleep(Duration::from_millis(200));
     }

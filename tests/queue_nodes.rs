@@ -185,7 +185,7 @@ fn a_node_cut_mid_shard_costs_no_rerun_and_the_nodes_left_finish_the_same_bytes(
 
     // The bytes of one process.
     let store = BlobStore::open(&outputs, false).unwrap();
-    let key = output_key(&store.list("").unwrap(), "clip.mosaic");
+    let key = output_key(&store.list("").unwrap(), "clip.fauve");
     let back = dir.path().join("back.mp4");
     download_blob(&with_sas(&format!("{}/{key}", az.container("outputs")), &sas), &back).unwrap();
     assert_eq!(digest(&back), expected, "the same bytes as in-process");

@@ -11,6 +11,33 @@ fn list_names_every_style_with_its_index() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 26);
     assert!(text.contains("16  starry") && text.contains("17  mosaic"), "{text}");
+    // The default is marked, and so are the styles whose pattern takes
+    // over the picture (mosaic keeps the least of it).
+    let line = |name: &str| text.lines().find(|l| l.split_whitespace().nth(1) == Some(name)).unwrap().to_string();
+    assert!(line("fauve").ends_with("(default)"), "{text}");
+    assert!(line("mosaic").contains("strong"), "{text}");
+    assert!(!line("frost").contains("strong"), "{text}");
+    assert_eq!(text.lines().filter(|l| l.contains("(default)")).count(), 1);
+}
+
+/// The default style is the one `styles list` marks, and it is not a
+/// strong one: a first run gives back a video that looks like the input.
+#[test]
+fn the_default_style_keeps_the_picture() {
+    let out = stylize().args(["styles", "list", "--json"]).output().unwrap();
+    let styles: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let builtin = styles["builtin"].as_array().unwrap();
+    let defaults: Vec<&serde_json::Value> = builtin.iter().filter(|s| s["default"] == true).collect();
+    assert_eq!(defaults.len(), 1, "{builtin:?}");
+    assert_eq!(defaults[0]["strong"], false);
+    let mosaic = builtin.iter().find(|s| s["name"] == "mosaic").unwrap();
+    assert!(mosaic["strong"] == true && mosaic["content_kept"].as_f64() < defaults[0]["content_kept"].as_f64());
+
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "first.mp4", &ClipSpec { frames: 12, ..ClipSpec::default() });
+    let output = submit_ok(&clip, &dir.path().join("out"), &["--deflicker", "off"]);
+    let name = defaults[0]["name"].as_str().unwrap();
+    output_key(&[output.file_name().unwrap().to_string_lossy().into_owned()], &format!("first.{name}"));
 }
 
 #[test]

@@ -219,7 +219,7 @@ fn rerun_redoes_only_missing_shards() {
     let text = String::from_utf8_lossy(&list.stdout);
     let id = report["job"].as_str().unwrap();
     assert!(
-        text.contains(id) && text.contains("4/4") && text.contains(" done ") && text.contains("resume.mosaic."),
+        text.contains(id) && text.contains("4/4") && text.contains(" done ") && text.contains("resume.fauve."),
         "{text}"
     );
     let show = stylize().args(["jobs", "show", id, "-o"]).arg(&store).output().unwrap();

@@ -146,7 +146,7 @@ fn connection_strings_serve_for_the_queue_and_the_inputs() {
     let s = summary(&out);
     assert_eq!(s["done"].as_u64(), Some(1), "{s}");
     let store = BlobStore::open(&with_sas(&az.container("outputs"), &sas), false).unwrap();
-    output_key(&store.list("").unwrap(), "a.mosaic");
+    output_key(&store.list("").unwrap(), "a.fauve");
     for text in [String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)] {
         // The minted signature is unknown here: every `sig=` is redacted.
         assert!(text.match_indices("sig=").all(|(i, _)| text[i + 4..].starts_with("REDACTED")), "{text}");
@@ -172,7 +172,7 @@ fn an_upload_whose_name_is_longer_than_a_file_name_runs_once() {
     let s = summary(&watch(&queue_url, &with_sas(&az.container("uploads"), &sas), &outputs, &[]));
     assert_eq!((s["done"].as_u64(), s["poisoned"].as_u64(), s["retried"].as_u64()), (Some(1), Some(0), Some(0)), "{s}");
     let store = BlobStore::open(&outputs, false).unwrap();
-    output_key(&store.list("").unwrap(), &format!("in/{}.mosaic", "v".repeat(300)));
+    output_key(&store.list("").unwrap(), &format!("in/{}.fauve", "v".repeat(300)));
 }
 
 /// One message may carry several events: a missing blob beside a good one
@@ -199,7 +199,7 @@ fn a_bad_event_beside_a_good_one_in_one_message_poisons_only_itself() {
     let s = summary(&watch(&queue_url, &with_sas(&az.container("uploads"), &sas), &outputs, &[]));
     assert_eq!(s["poisoned"].as_u64(), Some(1), "{s}");
     let store = BlobStore::open(&outputs, false).unwrap();
-    output_key(&store.list("").unwrap(), "ok.mosaic");
+    output_key(&store.list("").unwrap(), "ok.fauve");
     let poisoned = queue.poisoned(8).unwrap();
     assert_eq!(poisoned.len(), 1);
     let record: serde_json::Value = serde_json::from_str(&poisoned[0].text).unwrap();
@@ -479,7 +479,7 @@ fn failed_receives_back_off_and_until_empty_gives_up_after_five() {
     EventQueue::open(&queue_url, false).unwrap().send(&event_grid(&az, "uploads", "late.mp4")).unwrap();
     let store = BlobStore::open(&outputs, false).unwrap();
     let start = std::time::Instant::now();
-    while !store.list("").unwrap().iter().any(|k| k.starts_with("late.mosaic")) {
+    while !store.list("").unwrap().iter().any(|k| k.starts_with("late.fauve")) {
         assert!(start.elapsed() < std::time::Duration::from_secs(120), "no output: {}", service_log.text());
         std::thread::sleep(std::time::Duration::from_millis(200));
     }

@@ -118,7 +118,7 @@ fn two_watchers_run_each_job_once_and_names_keep_the_folder() {
 
     // Outputs keep the upload's folder, one per upload, each its own video.
     let keys = store.list("").unwrap();
-    let (k1, k2) = (output_key(&keys, "u1/dup.mosaic"), output_key(&keys, "u2/dup.mosaic"));
+    let (k1, k2) = (output_key(&keys, "u1/dup.fauve"), output_key(&keys, "u2/dup.fauve"));
     for (key, frames) in [(k1, "36"), (k2, "24")] {
         let local = dir.path().join("back.mp4");
         assert!(store.get_file(&key, &local).unwrap());

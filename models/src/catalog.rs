@@ -39,6 +39,31 @@ pub const STYLE_NAMES: [&str; NUM_STYLES] = [
     "weave",
 ];
 
+/// The style `submit` and `watch` use unless told: bold colour on a
+/// picture that stays recognisable (`mosaic`, the default before, turned
+/// bikes and a bus into a woven rug).
+pub const DEFAULT_STYLE: &str = "fauve";
+
+/// How much of the picture's structure each built-in style keeps, by
+/// index: the correlation of the input's and the output's edge maps
+/// (gradient magnitude of luma, 4x4 means), averaged over three photos
+/// (the test photos of the `jpeg-decoder` and `image` crates, 480 px wide).
+/// `scripts/style_strength.py` measures it on any photos.
+pub const CONTENT_KEPT: [f32; NUM_STYLES] = [
+    0.531, 0.216, 0.481, 0.175, 0.458, 0.528, 0.476, 0.469, 0.324, 0.205, 0.504, 0.351, 0.579, 0.329, 0.623, 0.172,
+    0.448, 0.064, 0.317, 0.261, 0.456, 0.287, 0.434, 0.534, 0.434, 0.396,
+];
+
+/// Below this share of the picture's edges kept, a style's own pattern
+/// takes over the picture (mosaic, stained-glass, vortex, tapestry,
+/// bold-ink): `styles list` calls these strong.
+pub const STRONG_BELOW: f32 = 0.25;
+
+/// Whether built-in style `index` is strong (see [`STRONG_BELOW`]).
+pub fn is_strong(index: usize) -> bool {
+    CONTENT_KEPT.get(index).is_some_and(|k| *k < STRONG_BELOW)
+}
+
 /// A normalised weight per built-in style (they sum to 1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StyleBlend {

@@ -2,7 +2,9 @@
 //! styles and their blends (`catalog`), or styles saved from paintings
 //! and learned ones (`saved`).
 
-pub use crate::catalog::{style_index, StyleBlend, NUM_STYLES, STYLE_NAMES};
+pub use crate::catalog::{
+    is_strong, style_index, StyleBlend, CONTENT_KEPT, DEFAULT_STYLE, NUM_STYLES, STRONG_BELOW, STYLE_NAMES,
+};
 use crate::error::ModelError;
 
 /// A style spec resolved: built-in styles (one network) or styles saved

@@ -15,6 +15,8 @@ use stylize_models::{RgbBatch, StyleModel};
 
 use crate::error::PipelineError;
 
+pub use stylize_models::styles::{is_strong, CONTENT_KEPT, DEFAULT_STYLE};
+
 /// The built-in styles' names, by index.
 pub fn builtin_names() -> &'static [&'static str] {
     &STYLE_NAMES[..]

@@ -83,7 +83,7 @@ pub fn stop(mut child: Child) -> Output {
 /// The committed output (the one video at the container's top), downloaded.
 pub fn downloaded(az: &Azurite, sas: &str, dir: &Path) -> std::path::PathBuf {
     let store = BlobStore::open(&with_sas(&az.container("outputs"), sas), false).unwrap();
-    let key = output_key(&store.list("").unwrap(), "clip.mosaic");
+    let key = output_key(&store.list("").unwrap(), "clip.fauve");
     let back = dir.join("back.mp4");
     download_blob(&with_sas(&format!("{}/{key}", az.container("outputs")), sas), &back).unwrap();
     back
