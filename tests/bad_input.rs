@@ -74,6 +74,8 @@ fn unknown_style_and_wrong_model() {
     refused_with(2, &clip, &store, &["--style", "picasso"], "picasso", "unknown style");
     refused_with(2, &clip, &store, &["--style", "mosaic:0.5,nope"], "mosaic:0.5,nope", "unknown style 'nope'");
     refused_with(2, &clip, &store, &["--style", "mosiac"], "mosiac", "did you mean 'mosaic'?");
+    refused_with(2, &clip, &store, &["--style", "mosaic:x"], "mosaic:x", "not a number");
+    refused_with(2, &clip, &store, &["--style", "mosaic:0,starry:0"], "mosaic:0,starry:0", "add up to zero");
     // Conflicting style flags are refused by the command line itself.
     let out = submit(&clip, &store, &["--style", "mosaic", "--model", "m.pt"]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));

@@ -128,8 +128,9 @@ fn saved_styles_work_by_name_and_in_blends() {
     assert!(sea > mix && mix > fire, "blueness sea {sea:.1} > mix {mix:.1} > fire {fire:.1}");
 
     // A saved style cannot blend with a built-in one (another network).
+    // A mistake in the command line, as an unknown style is: exit 2.
     let out = submit_here(dir.path(), &clip, "x", &["--style", "sea:0.5,mosaic:0.5"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot blend built-in style 'mosaic'"));
 }
 
@@ -204,7 +205,7 @@ fn a_learned_style_runs_by_name_and_bad_learned_files_are_refused() {
     // One learned style per blend.
     std::fs::copy(d.join("styles/mine.json"), d.join("styles/mine2.json")).unwrap();
     let out = submit_here(d, &clip, "n", &["--style", "mine,mine2"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("one learned style per blend"));
 
     // A learned file for another network, or with rows that do not fit.

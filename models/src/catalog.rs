@@ -88,7 +88,7 @@ impl StyleBlend {
     /// assert!(StyleBlend::parse("starry:1.5,mosaic").is_err());
     /// ```
     pub fn parse(spec: &str) -> Result<Self, ModelError> {
-        let err = |reason: String| ModelError::Style { spec: spec.to_string(), reason };
+        let err = |reason: String| ModelError::StyleSpec { spec: spec.to_string(), reason };
         let mut weights = [0f32; NUM_STYLES];
         if spec.trim().is_empty() {
             return Err(err("empty style".into()));

@@ -29,6 +29,15 @@ pub enum ModelError {
         /// Why it was refused.
         reason: String,
     },
+    /// A style spec that names styles which cannot go together or weighs
+    /// them wrongly: a mistake on the command line (the CLI exits 2).
+    #[error("{spec}: {reason}")]
+    StyleSpec {
+        /// The style spec as given.
+        spec: String,
+        /// Why it was refused.
+        reason: String,
+    },
     /// A style name that is neither built in nor saved: a mistake on the
     /// command line (the CLI exits 2), with the closest name when near.
     #[error("{spec}: {reason}")]

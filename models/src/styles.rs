@@ -43,7 +43,7 @@ pub enum Style {
 /// assert!(resolve("no-such-style-anywhere", &dir).is_err());
 /// ```
 pub fn resolve(spec: &str, dir: &std::path::Path) -> Result<Style, ModelError> {
-    let err = |reason: String| ModelError::Style { spec: spec.to_string(), reason };
+    let err = |reason: String| ModelError::StyleSpec { spec: spec.to_string(), reason };
     let parts: Vec<(&str, f32)> = spec
         .split(',')
         .map(|part| match part.split_once(':') {

@@ -47,8 +47,10 @@ impl PipelineError {
     }
 
     /// True for a mistake on the command line itself (a style name that
-    /// does not exist): the CLI exits 2 for those, as for a bad flag.
+    /// does not exist, a blend that cannot be): the CLI exits 2 for those,
+    /// as for a bad flag.
     pub fn is_usage(&self) -> bool {
-        matches!(self, PipelineError::Model(stylize_models::ModelError::UnknownStyle { .. }))
+        use stylize_models::ModelError;
+        matches!(self, PipelineError::Model(ModelError::UnknownStyle { .. } | ModelError::StyleSpec { .. }))
     }
 }
