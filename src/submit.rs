@@ -114,6 +114,19 @@ fn destination(arg: &str) -> Result<(Location, Destination)> {
     }
 }
 
+/// `-o NAME` that will be made a folder though nothing says it is one:
+/// no such folder yet, no trailing `/`, not a video file name, not the
+/// default folder. A user who meant a file hears of it before the work.
+fn unmarked_new_folder(arg: &str) -> Option<&str> {
+    let path = Path::new(arg);
+    let named_file = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        let e = e.to_ascii_lowercase();
+        WRITABLE.contains(&e.as_str()) || READ_ONLY.contains(&e.as_str())
+    });
+    let plain = !arg.ends_with('/') && !arg.starts_with('@') && !arg.contains("://") && arg != "stylize-out";
+    (plain && !named_file && !path.exists()).then_some(arg)
+}
+
 /// May an existing output be replaced: `-y`, `-n`, or ask on a terminal.
 fn overwrite(args: &SubmitArgs) -> Overwrite {
     if args.overwrite {
@@ -212,6 +225,7 @@ fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
 /// Run the job: in-process, or as one rank of an MPI job. Worker ranks
 /// are released by the cluster, once, however the job ends.
 pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
+    let new_folder = unmarked_new_folder(&args.job.output);
     let mut job = build_job(&args.job, location(&args.input)?)?;
     job.overwrite = overwrite(args);
     if args.job.coordinator_only && !cluster.is_mpi() {
@@ -231,6 +245,11 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
     };
     let reporter = Arc::new(Reporter::new(mode, quiet));
     on_interrupt(Some(reporter.clone()));
+    if let Some(dir) = new_folder {
+        stylize_pipelines::video_style::Progress::warning(reporter.as_ref(), &format!(
+            "-o {dir}: not a video file name (.mp4, .mov, .mkv): writing into a new folder {dir}/ (end it with / to say so)"
+        ));
+    }
     let mpi = MpiLauncher { cluster, coordinator_only: args.job.coordinator_only };
     let queued = match &args.queue {
         Some(queue) => Some(queue_launcher(queue, &job, &args.job, args.queue_window as usize)?.detached(args.detach)),

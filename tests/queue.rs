@@ -50,10 +50,7 @@ fn queue_workers_give_the_same_bytes_and_a_killed_worker_costs_no_rerun() {
     // (redacted) SAS after it.
     let shown = report["output"].as_str().unwrap();
     let (path, query) = shown.split_once('?').unwrap();
-    assert!(
-        path.starts_with(&format!("{}/clip.fauve.", az.container("outputs"))) && path.ends_with(".mp4"),
-        "{shown}"
-    );
+    assert!(path.starts_with(&format!("{}/clip.fauve.", az.container("outputs"))) && path.ends_with(".mp4"), "{shown}");
     assert!(query.ends_with("sig=REDACTED"), "{shown}");
 
     // Every shard once in the report, each by a worker that lived.
