@@ -129,11 +129,14 @@ fi
 
 # 5. Build, and put `stylize` on the PATH.
 STEP="5/5 build"
-would "[$STEP] cargo build --release, link stylize into ~/.cargo/bin"
+would "[$STEP] cargo build --release, link stylize into ~/.cargo/bin, its manual into ~/.cargo/share/man"
 if [ "$CHECK" = 0 ]; then
   cargo build --release --quiet
   bindir="$HOME/.cargo/bin"
   mkdir -p "$bindir"
   ln -sf "$PWD/target/release/stylize" "$bindir/stylize"
-  log "done in $((SECONDS - T0)) s: $bindir/stylize -> $PWD/target/release/stylize"
+  # Beside the binary's folder, where man-db looks for a PATH entry's
+  # pages: `man stylize-submit` works.
+  "$bindir/stylize" man --dir "$HOME/.cargo/share/man/man1" >/dev/null
+  log "done in $((SECONDS - T0)) s: $bindir/stylize -> $PWD/target/release/stylize (manual: man stylize)"
 fi

@@ -12,9 +12,43 @@ mod network;
 pub use jobs::{JobsArgs, JobsCommand, WorkerArgs};
 pub use network::{NetworkCheckArgs, NetworkCommand};
 
+/// Examples shown by `stylize --help` and in stylize(1).
+const TOP_EXAMPLES: &str = "\
+Examples:
+  stylize submit clip.mp4                      stylize-out/clip.fauve.<tag>.mp4
+  stylize submit clip.mp4 --style starry -o out.mp4
+  mpirun -n 2 stylize submit clip.mp4          the same job over MPI ranks
+  stylize styles list                          the built-in styles
+  stylize man submit | man -l -                a command's manual page";
+
+/// Examples shown by `stylize submit --help` and in stylize-submit(1).
+const SUBMIT_EXAMPLES: &str = "\
+Examples:
+  stylize submit clip.mp4                               the default style, into stylize-out/
+  stylize submit clip.mp4 --style mosaic -o result.mp4  exactly that file (-y to overwrite)
+  stylize submit clip.mp4 --style starry:0.7,mosaic     a blend, 70/30
+  stylize submit clip.mp4 --style-image painting.jpg    any painting as the style
+  stylize submit clip.mp4 --model mine.pt --range 0-255 your TorchScript module
+  stylize submit https://acct.blob.core.windows.net/in/clip.mp4?<sas> -o https://acct.blob.core.windows.net/out?<sas>
+  stylize submit clip.mp4 --queue @queue-url.txt -o @outputs-url.txt   shards on `stylize worker` nodes";
+
+/// Examples shown by `stylize watch --help` and in stylize-watch(1).
+const WATCH_EXAMPLES: &str = "\
+Examples:
+  stylize watch --queue @queue-url.txt --inputs @uploads-url.txt -o @outputs-url.txt
+  stylize watch ... --until-empty --json       a batch run: stop when the queue is empty
+  scripts/try-watch.sh                         the whole loop on a local Azurite";
+
+/// Examples shown by `stylize man --help`.
+const MAN_EXAMPLES: &str = "\
+Examples:
+  stylize man | man -l -                       the top-level page
+  stylize man jobs list | man -l -             one command's page
+  stylize man --dir ~/.local/share/man/man1    every page, for `man stylize-submit`";
+
 /// Neural style transfer for whole videos, from one laptop to a GPU cluster.
 #[derive(Debug, Parser)]
-#[command(name = "stylize", version, about)]
+#[command(name = "stylize", version, about, after_help = TOP_EXAMPLES)]
 pub struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -61,8 +95,10 @@ pub enum ProgressArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Stylize a whole video: same frames, rate, duration and audio.
+    #[command(after_help = SUBMIT_EXAMPLES)]
     Submit(SubmitArgs),
     /// Run a job for every video uploaded to a watched container.
+    #[command(after_help = WATCH_EXAMPLES)]
     Watch(WatchArgs),
     /// Take shard tasks from a queue until stopped (a node of an elastic
     /// pool: `submit --queue` puts the tasks there).
@@ -91,9 +127,14 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (`stylize man | man -l -`), or write one page
-    /// per command into a folder.
+    /// Print a manual page (`stylize man submit | man -l -`), or write one
+    /// page per command into a folder.
+    #[command(after_help = MAN_EXAMPLES)]
     Man {
+        /// The command whose page to print (`submit`, `jobs list`; none:
+        /// the top-level page).
+        #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+        command: Vec<String>,
         /// Write `stylize.1`, `stylize-submit.1`, … into this folder.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
@@ -249,6 +290,29 @@ pub struct WatchArgs {
     pub job: JobArgs,
 }
 
+/// `--style`: any text (a name, an index, a blend; checked when the job
+/// is built, where saved styles are known), offering the built-in names
+/// to shell completion.
+#[derive(Debug, Clone, Copy)]
+pub struct StyleSpecParser;
+
+impl clap::builder::TypedValueParser for StyleSpecParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(stylize_pipelines::styles::builtin_names().iter().map(clap::builder::PossibleValue::new)))
+    }
+}
+
 /// `--poll`: a tenth of a second to ten minutes.
 fn poll_secs(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -262,7 +326,7 @@ fn poll_secs(s: &str) -> Result<f64, String> {
 #[derive(Debug, Args)]
 pub struct JobArgs {
     /// Built-in style: a name, an index, or a blend such as `starry:0.7,mosaic:0.3`.
-    #[arg(short, long, env = "STYLIZE_STYLE", default_value = stylize_pipelines::styles::DEFAULT_STYLE, conflicts_with_all = ["style_image", "model"], help_heading = "Style")]
+    #[arg(short, long, env = "STYLIZE_STYLE", default_value = stylize_pipelines::styles::DEFAULT_STYLE, value_parser = StyleSpecParser, hide_possible_values = true, conflicts_with_all = ["style_image", "model"], help_heading = "Style")]
     pub style: String,
     /// Any painting as the style (arbitrary style transfer), instead of a built-in style.
     #[arg(long, env = "STYLIZE_STYLE_IMAGE", conflicts_with = "model", help_heading = "Style")]

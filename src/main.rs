@@ -23,6 +23,7 @@ macro_rules! out {
 
 mod cli;
 mod jobs;
+mod manual;
 mod preview;
 mod progress;
 mod submit;
@@ -105,7 +106,7 @@ fn main() -> ExitCode {
             out!("{}", String::from_utf8_lossy(&out));
             Ok(())
         }
-        cli::Command::Man { dir } => man(dir.as_deref()),
+        cli::Command::Man { command, dir } => manual::run(&command, dir.as_deref()),
     };
     if let Some(t) = traces {
         t.flush();
@@ -309,24 +310,6 @@ fn long_version() -> &'static str {
     }
     // Printed once, then the process exits.
     Box::leak(v.into_boxed_str())
-}
-
-/// `stylize man`: the page on stdout, or every command's page into `dir`.
-fn man(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let command = cli::Cli::command();
-    match dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-            clap_mangen::generate_to(command, dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-            outln!("wrote the manual pages into {}", dir.display());
-        }
-        None => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(command).render(&mut page)?;
-            out!("{}", String::from_utf8_lossy(&page));
-        }
-    }
-    Ok(())
 }
 
 /// Let glibc keep and reuse freed memory instead of handing it back to

@@ -353,12 +353,29 @@ fn completions_man_page_versions_and_json_lists() {
     assert!(bash.status.success());
     let script = String::from_utf8_lossy(&bash.stdout);
     assert!(script.contains("complete") && script.contains("submit") && script.contains("--overwrite"));
+    // `--style` completes to the built-in names (it still takes blends).
+    assert!(script.contains("fauve") && script.contains("stained-glass"), "no style names to complete");
     let man = stylize().arg("man").output().unwrap();
     let page = String::from_utf8_lossy(&man.stdout);
     assert!(man.status.success() && page.contains(".TH stylize") && page.contains("watch"), "{page}");
+    // A command's own page, with the sections a reader looks for.
+    let man = stylize().args(["man", "jobs", "list"]).output().unwrap();
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(man.status.success() && page.contains(".TH stylize-jobs-list"), "{page}");
+    let man = stylize().args(["man", "submit"]).output().unwrap();
+    let page = String::from_utf8_lossy(&man.stdout);
+    for section in ["EXAMPLES", "EXIT STATUS", "ENVIRONMENT"] {
+        assert!(page.contains(&format!(".SH \"{section}\"")), "{section}: {page}");
+    }
+    assert!(page.contains("STYLIZE_STYLE") && page.contains("\\fB130\\fR"), "{page}");
+    assert_eq!(stylize().args(["man", "nosuch"]).output().unwrap().status.code(), Some(2));
+    let help = stylize().args(["submit", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Examples:\n  stylize submit clip.mp4"));
     let dir = tempfile::tempdir().unwrap();
     assert!(stylize().args(["man", "--dir"]).arg(dir.path()).status().unwrap().success());
-    assert!(dir.path().join("stylize-submit.1").is_file());
+    for page in ["stylize.1", "stylize-submit.1", "stylize-jobs-list.1", "stylize-styles-learn.1"] {
+        assert!(dir.path().join(page).is_file(), "{page}");
+    }
 
     let version = stylize().arg("--version").output().unwrap();
     let v = String::from_utf8_lossy(&version.stdout);

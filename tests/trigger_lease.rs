@@ -65,7 +65,7 @@ fn two_watchers_run_each_job_once_and_names_keep_the_folder() {
     let a_log = Lines::of(&mut a);
     assert!(a_log.wait_for("plan ready", Duration::from_secs(120)), "A never planned: {}", a_log.text());
     let held_since = Instant::now();
-    let held_job = a_log.text().lines().find(|l| l.contains("plan ready")).and_then(|l| job_field(l)).unwrap();
+    let held_job = a_log.text().lines().find(|l| l.contains("plan ready")).and_then(job_field).unwrap();
     let mut b = spawn(false);
     let b_log = Lines::of(&mut b);
     let waited = b_log.wait_for("another process is running this job: waiting", Duration::from_secs(120));
