@@ -22,6 +22,7 @@ macro_rules! out {
 }
 
 mod cli;
+mod interrupt;
 mod jobs;
 mod manual;
 mod preview;
@@ -98,7 +99,7 @@ fn main() -> ExitCode {
             cli::StylesCommand::Preview(args) => preview::run(&args),
             cli::StylesCommand::Add(args) => preview::add(&args),
             cli::StylesCommand::Remove { name } => preview::remove(&name),
-            cli::StylesCommand::Learn(args) => preview::learn(&args),
+            cli::StylesCommand::Learn(args) => preview::learn(&args, cli.quiet),
         },
         cli::Command::Completions { shell } => {
             let mut out = Vec::new();
@@ -155,7 +156,7 @@ const LOST_RANK_GRACE: std::time::Duration = std::time::Duration::from_secs(12);
 /// After a lost rank: wait for mpirun's end (a SIGTERM, taken quietly),
 /// else exit without MPI's finalize, which would wait on the lost rank.
 fn end_after_lost_rank() -> ! {
-    submit::ENDING.store(true, std::sync::atomic::Ordering::SeqCst);
+    interrupt::ENDING.store(true, std::sync::atomic::Ordering::SeqCst);
     std::thread::sleep(LOST_RANK_GRACE);
     // SAFETY: _exit only ends the process.
     unsafe { libc::_exit(1) }

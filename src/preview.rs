@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use stylize_pipelines::styles;
+use stylize_pipelines::styles::LearnProgress;
 use stylize_pipelines::video_style::DeviceChoice;
 
 use stylize_pipelines::styles::{is_strong, CONTENT_KEPT, DEFAULT_STYLE};
@@ -54,15 +55,28 @@ pub fn remove(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// `stylize styles learn painting.jpg --name NAME`
-pub fn learn(args: &LearnArgs) -> Result<()> {
-    let bar = indicatif::ProgressBar::new(u64::from(args.steps));
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} step {pos}/{len}  {msg}  ETA {eta}",
-        )
-        .expect("valid"),
-    );
+/// `stylize styles learn painting.jpg --name NAME`: says what it does
+/// before the first step (loading, trying the 26 starts), then a bar of
+/// steps with the style loss as a share of the start's; Ctrl-C says
+/// nothing was saved.
+pub fn learn(args: &LearnArgs, quiet: bool) -> Result<()> {
+    use std::io::IsTerminal;
+    let name = args.name.clone();
+    crate::interrupt::on_interrupt(move || eprintln!("stylize: interrupted: style {name} not learned, nothing saved"));
+    // On a terminal a spinner, then a bar; else a line per stage and per
+    // tenth of the steps.
+    let terminal = !quiet && std::io::stderr().is_terminal();
+    let lines = !quiet && !terminal;
+    let bar = if terminal { indicatif::ProgressBar::new_spinner() } else { indicatif::ProgressBar::hidden() };
+    let say = |line: String| {
+        if lines {
+            eprintln!("stylize: {line}");
+        }
+    };
+    say("loading the network and VGG-19".into());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar.set_message("loading the network and VGG-19");
+    let steps = u64::from(args.steps);
     let request = styles::LearnRequest {
         name: &args.name,
         painting: &args.painting,
@@ -72,17 +86,39 @@ pub fn learn(args: &LearnArgs) -> Result<()> {
         device: device(args.device),
         force: args.force,
     };
-    let learned = styles::learn(&request, &|_, loss| {
-        bar.inc(1);
-        bar.set_message(format!("loss {loss:.4}"));
+    let learned = styles::learn(&request, &|event| match event {
+        LearnProgress::Loaded => {
+            bar.set_message("trying the 26 built-in styles as a start: 0/26");
+            say("trying the 26 built-in styles as a start".into());
+        }
+        LearnProgress::Closest { tried } => {
+            bar.set_message(format!("trying the 26 built-in styles as a start: {tried}/26"))
+        }
+        LearnProgress::Step { step, style_share, .. } => {
+            if (step as u64 * 10 / steps.max(1)) != ((step as u64 - 1) * 10 / steps.max(1)) || step == 1 {
+                say(format!("step {step}/{steps}: style loss {:.0}% of the start's", style_share * 100.0));
+            }
+            if step == 1 {
+                // A bar of its own, so the ETA counts steps only.
+                bar.set_length(steps);
+                bar.reset();
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "learning {wide_bar} step {pos}/{len}  {msg}  {elapsed} (ETA {eta})",
+                    )
+                    .expect("valid"),
+                );
+            }
+            bar.set_position(step as u64);
+            bar.set_message(format!("style loss {:.0}% of the start's", style_share * 100.0));
+        }
     })?;
     bar.finish_and_clear();
     outln!(
-        "learned style {} ({}): style loss {:.4}, from {:.4} for the closest built-in style ({})",
+        "learned style {} ({}): its style loss is {:.0}% of the closest built-in style's ({})",
         args.name,
         learned.path.display(),
-        learned.final_style_loss,
-        learned.initial_style_loss,
+        100.0 * learned.final_style_loss / learned.initial_style_loss.max(f64::MIN_POSITIVE),
         learned.closest
     );
     Ok(())

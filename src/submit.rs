@@ -245,11 +245,6 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
     };
     let reporter = Arc::new(Reporter::new(mode, quiet));
     on_interrupt(Some(reporter.clone()));
-    if let Some(dir) = new_folder {
-        stylize_pipelines::video_style::Progress::warning(reporter.as_ref(), &format!(
-            "-o {dir}: not a video file name (.mp4, .mov, .mkv): writing into a new folder {dir}/ (end it with / to say so)"
-        ));
-    }
     let mpi = MpiLauncher { cluster, coordinator_only: args.job.coordinator_only };
     let queued = match &args.queue {
         Some(queue) => Some(queue_launcher(queue, &job, &args.job, args.queue_window as usize)?.detached(args.detach)),
@@ -263,6 +258,13 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
     let report = run_job(&job, reporter.clone(), launcher);
     reporter.finish(if report.is_ok() { "done" } else { "failed" });
     let report = report?;
+    // Said once the folder is there (a refused input leaves none, and its
+    // error stays one line).
+    if let Some(dir) = new_folder {
+        stylize_pipelines::video_style::Progress::warning(reporter.as_ref(), &format!(
+            "-o {dir}: not a video file name (.mp4, .mov, .mkv): the output went into a new folder {dir}/ (end it with / to say so)"
+        ));
+    }
     if report.detached && !args.job.json {
         if !quiet {
             outln!("{}", report.job);
@@ -370,20 +372,12 @@ fn queue_launcher(queue: &str, job: &StyleJob, args: &JobArgs, window: usize) ->
     Ok(QueueLauncher::new(remote.queue(&value(queue)?)?, store, window))
 }
 
-/// Set once the job's end is decided and said (a lost rank): a SIGTERM
-/// from mpirun then ends the process without another line.
-pub static ENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Ctrl-C or SIGTERM: one line saying what is kept, this run's scratch
-/// removed, exit 130. Every stored segment is already committed, so the
-/// same command resumes from them; what was half-written is removed by the
-/// job's next run. Worker ranks (no reporter) leave quietly.
+/// Ctrl-C or SIGTERM: one line saying what is kept, exit 130. Every
+/// stored segment is already committed, so the same command resumes from
+/// them; what was half-written is removed by the job's next run. Worker
+/// ranks (no reporter) leave quietly.
 fn on_interrupt(reporter: Option<Arc<Reporter>>) {
-    let installed = ctrlc::set_handler(move || {
-        if ENDING.load(std::sync::atomic::Ordering::SeqCst) {
-            // SAFETY: _exit only ends the process.
-            unsafe { libc::_exit(1) };
-        }
+    crate::interrupt::on_interrupt(move || {
         if let Some(r) = &reporter {
             r.finish("interrupted");
             match r.shards_kept() {
@@ -393,21 +387,19 @@ fn on_interrupt(reporter: Option<Arc<Reporter>>) {
                 None => eprintln!("stylize: interrupted before any frame was stylized"),
             }
         }
-        stylize_pipelines::remove_scratch();
-        // _exit, not exit: the C++ runtime's static destructors (libtorch)
-        // must not run under threads still using them (a segfault).
-        // SAFETY: _exit only ends the process.
-        unsafe { libc::_exit(130) };
     });
-    if let Err(e) = installed {
-        tracing::debug!(error = %e, "no interrupt handler");
-    }
 }
 
 /// `stylize watch`: one job per uploaded video, until stopped (or the
 /// queue is empty, with `--until-empty`).
 pub fn watch_queue(args: &WatchArgs) -> Result<()> {
     let template = build_job(&args.job, Location::Local(Default::default()))?;
+    crate::interrupt::on_interrupt(|| {
+        eprintln!(
+            "stylize: interrupted: the watcher stops; a job it was running keeps its finished shards, and its \
+             message returns to the queue for the next watcher"
+        )
+    });
     if template.destination != Destination::Named {
         return Err(Usage::error("watch writes one output per upload: -o must be a folder or a container URL"));
     }

@@ -179,8 +179,16 @@ fn a_learned_style_runs_by_name_and_bad_learned_files_are_refused() {
         .args(["--name", "mine", "--steps", "4", "--size", "64", "--device", "cpu"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("learned style mine"));
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("learned style mine") && stdout.contains("% of the closest built-in style's"), "{stdout}");
+    // Piped, it says what it does before the first step, then the steps
+    // with a readable loss.
+    for line in ["stylize: loading the network and VGG-19", "stylize: trying the 26 built-in styles as a start"] {
+        assert!(stderr.contains(line), "{line}: {stderr}");
+    }
+    assert!(stderr.contains("stylize: step 1/4: style loss 100% of the start's"), "{stderr}");
+    assert!(stderr.contains("stylize: step 4/4: style loss "), "{stderr}");
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("styles/mine.json")).unwrap()).unwrap();
     assert_eq!(saved["model"], "multistyle26-cin-v1");
 
@@ -216,4 +224,35 @@ fn a_learned_style_runs_by_name_and_bad_learned_files_are_refused() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.lines().count() == 1 && err.contains("does not fit this network"), "{err}");
     assert!(outputs_in(&d.join("x")).is_empty());
+}
+
+/// Ctrl-C while learning: one line saying nothing was saved, exit 130,
+/// no style file and no scratch left.
+#[test]
+fn interrupted_learning_saves_nothing_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let painting = painting_red_dots(d);
+    let tmp = d.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut cmd = stylize();
+    styles_env(&mut cmd, d);
+    let mut child = cmd
+        .args(["styles", "learn"])
+        .arg(&painting)
+        .args(["--name", "halfway", "--steps", "100000", "--size", "64", "--device", "cpu"])
+        .env("TMPDIR", &tmp)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Lines::of(&mut child);
+    assert!(log.wait_for("stylize: step 1/", std::time::Duration::from_secs(120)), "{}", log.text());
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    let err = log.all();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.lines().last().unwrap().contains("interrupted: style halfway not learned, nothing saved"), "{err}");
+    assert!(!d.join("styles/halfway.json").exists());
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "scratch left: {left:?}");
 }

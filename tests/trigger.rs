@@ -483,6 +483,10 @@ fn failed_receives_back_off_and_until_empty_gives_up_after_five() {
         assert!(start.elapsed() < std::time::Duration::from_secs(120), "no output: {}", service_log.text());
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let _ = service.kill();
-    let _ = service.wait();
+    // Ctrl-C ends a watcher with a word on what happens to its work.
+    std::process::Command::new("kill").args(["-INT", &service.id().to_string()]).status().unwrap();
+    let status = service.wait().unwrap();
+    let err = service_log.all();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.lines().last().unwrap().starts_with("stylize: interrupted: the watcher stops"), "{err}");
 }

@@ -91,7 +91,7 @@ pub fn measure(device: DeviceChoice, w: u32, h: u32, threads: Option<usize>) -> 
     let timed = |steps: usize| -> Result<f64> {
         let options = LearnOptions { steps, size, device, ..LearnOptions::default() };
         let t = Instant::now();
-        learn(&Image { rgb: &painting, width: 300, height: 240 }, &images, &options, &|_, _| {})?;
+        learn(&Image { rgb: &painting, width: 300, height: 240 }, &images, &options, &|_| {})?;
         Ok(t.elapsed().as_secs_f64())
     };
     let learn_step_secs = ((timed(4)? - timed(2)?) / 2.0).max(0.0);

@@ -169,13 +169,37 @@ fn features(vgg: &CModule, x: &Tensor) -> Result<Vec<Tensor>, tch::TchError> {
     }
 }
 
-/// Fit a new style to `painting` over `contents`; `on_step` hears each
-/// step's loss (for a progress bar).
+/// Where a learning run is, for a progress display: loading takes
+/// seconds and trying the 26 built-in styles as a start tens of seconds
+/// on a CPU, before the first step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LearnProgress {
+    /// The network and VGG-19 are loaded.
+    Loaded,
+    /// `tried` of the 26 built-in styles scored as a start.
+    Closest {
+        /// How many so far.
+        tried: usize,
+    },
+    /// Step `step` done.
+    Step {
+        /// 1-based.
+        step: usize,
+        /// The loss minimised (style and content, weighted).
+        loss: f64,
+        /// The style loss against the closest built-in style's: 1 at the
+        /// start, lower as the painting's style is learned.
+        style_share: f64,
+    },
+}
+
+/// Fit a new style to `painting` over `contents`; `progress` hears what it
+/// is doing (for a progress display).
 pub fn learn(
     painting: &Image,
     contents: &[Image],
     options: &LearnOptions,
-    on_step: &dyn Fn(usize, f64),
+    progress: &dyn Fn(LearnProgress),
 ) -> Result<(LearnedStyle, LearnReport), ModelError> {
     let net_path = crate::model_dir().join("multistyle26.pt");
     let device = options.device.resolve()?;
@@ -187,6 +211,7 @@ pub fn learn(
     net.set_eval();
     let mut vgg = load(&vgg_path())?;
     vgg.set_eval();
+    progress(LearnProgress::Loaded);
     let fail = |e: tch::TchError| ModelError::Forward {
         path: net_path.clone(),
         batch: contents.len(),
@@ -231,6 +256,7 @@ pub fn learn(
     tch::no_grad(|| -> Result<(), tch::TchError> {
         for slot in 0..NUM_STYLES {
             losses.push(style_loss(&run(&net, slot)?)?.0.double_value(&[]));
+            progress(LearnProgress::Closest { tried: slot + 1 });
         }
         Ok(())
     })
@@ -267,7 +293,8 @@ pub fn learn(
                 let _ = row.f_sub_(&update);
             }
         });
-        on_step(step, loss.double_value(&[]));
+        let style_share = s.double_value(&[]) / best.max(f64::MIN_POSITIVE);
+        progress(LearnProgress::Step { step, loss: loss.double_value(&[]), style_share });
     }
     for t in &tables {
         let _ = t.set_requires_grad(false);

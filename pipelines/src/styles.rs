@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use image::{imageops, Rgb, RgbImage};
 use stylize_models::arbitrary::StyleVector;
+pub use stylize_models::learn::LearnProgress;
 use stylize_models::learn::{Image, LearnOptions};
 use stylize_models::styles::{resolve, style_index, Style, StyleBlend, NUM_STYLES, STYLE_NAMES};
 use stylize_models::styles_dir;
@@ -212,7 +213,7 @@ pub struct LearnRequest<'a> {
 
 /// Learn the style of a painting into the 26-style network under a name;
 /// `on_step` hears each step's loss.
-pub fn learn(request: &LearnRequest<'_>, on_step: &dyn Fn(usize, f64)) -> Result<Learned, PipelineError> {
+pub fn learn(request: &LearnRequest<'_>, progress: &dyn Fn(LearnProgress)) -> Result<Learned, PipelineError> {
     let LearnRequest { name, painting, contents, steps, size, device, force } = *request;
     let path = new_style_file(name, force)?;
     let (rgb, width, height) = read_rgb(painting)?;
@@ -224,7 +225,7 @@ pub fn learn(request: &LearnRequest<'_>, on_step: &dyn Fn(usize, f64)) -> Result
     };
     let options = LearnOptions { steps, size, device, ..LearnOptions::default() };
     let (style, report) =
-        stylize_models::learn::learn(&Image { rgb: &rgb, width, height }, &contents, &options, on_step)?;
+        stylize_models::learn::learn(&Image { rgb: &rgb, width, height }, &contents, &options, progress)?;
     style.save(&path).map_err(|e| write_error(&path, e))?;
     Ok(Learned {
         path,
