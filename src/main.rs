@@ -188,6 +188,12 @@ fn flicker(args: &cli::FlickerArgs) -> anyhow::Result<()> {
         outln!("{:<10} {:>14.3} {:>12} {:>12.3}", "input", source.instability, warp(&source), source.still_fraction);
         outln!("{:<10} {:>14.3} {:>12} {:>12.3}", "output", output.instability, warp(&output), output.still_fraction);
         outln!("{} frames; instability: mean |ΔY| (0-255) over pixels whose input is still", output.frames);
+        let pair = stylize_pipelines::flicker::FlickerPair { source, output };
+        outln!(
+            "{}: {:+.1} levels a frame over the input's own (a job's summary measures before encoding, a little higher)",
+            stylize_pipelines::flicker::Verdict::of(&pair).words(),
+            pair.output.instability - pair.source.instability
+        );
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use anyhow::Result;
 use stylize_azure::watch::{watch, Committed, JobFailure, JobRunner, JobStores, WatchOptions};
 use stylize_azure::{AzureRemote, EventFilter, QueueLauncher, Service, StorageUrl};
 use stylize_mpi::{Cluster, MpiLauncher};
+use stylize_pipelines::flicker::Verdict;
 use stylize_pipelines::styles::{model_for, StyleChoice};
 use stylize_pipelines::video_style::{
     remote_handler, run as run_job, set_threads, DeflickerMode, Destination, EncodeSettings, InProcessLauncher,
@@ -333,11 +334,19 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
         }
     }
     if let Some(f) = &report.extra.flicker {
+        // As the model made the frames, before encoding (which smooths a
+        // little away: `stylize flicker` on the file reads lower).
+        let verdict = stylize_pipelines::flicker::Verdict::of(f);
+        let advice = match (verdict, job.worker.deflicker) {
+            (Verdict::Visible | Verdict::Slight, DeflickerMode::Off) => ", try --deflicker still",
+            (Verdict::Visible, DeflickerMode::Still) => ", try --deflicker motion",
+            _ => "",
+        };
         outln!(
-            "  flicker where the input is still: {:.2} levels/frame (input {:.2}); warp error {}",
+            "  flicker where still: {:.1} levels a frame (input {:.1}): {}{advice}",
             f.output.instability,
             f.source.instability,
-            f.output.warp_error.map_or("n/a".to_string(), |e| format!("{e:.1}")),
+            verdict.words(),
         );
     }
     // What stays beside the output, so that disk use is no surprise.

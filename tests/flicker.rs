@@ -76,6 +76,15 @@ fn deflicker_cuts_still_flicker_and_follows_motion() {
         warp.push(report["output"]["warp_error"].as_f64().unwrap());
         outputs.push((mode, out, report["output"]["instability"].as_f64().unwrap()));
     }
+    // In words: the plain output shimmers or flickers over the input's
+    // own noise, `still` is as steady as the input.
+    let verdict = |out: &Path| {
+        let out = stylize().arg("flicker").arg(&input).arg(out).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string()
+    };
+    let (plain, still) = (verdict(&outputs[0].1), verdict(&outputs[1].1));
+    assert!(!plain.starts_with("steady") && plain.contains("levels a frame over the input's own"), "{plain}");
+    assert!(still.starts_with("steady"), "{still}");
     // Along the input's motion, `motion` is the most consistent of the three
     // (Lai et al.'s warping error), `still` next, the plain output last.
     assert!(warp[2] < warp[1] && warp[1] < warp[0], "warping errors off/still/motion: {warp:?}");

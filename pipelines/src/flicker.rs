@@ -150,6 +150,41 @@ pub struct FlickerPair {
     pub output: FlickerReport,
 }
 
+/// How flicker reads to a viewer, from what the stylizing added to the
+/// input's own frame-to-frame change where the input is still (0-255
+/// luma levels a frame): under 1 level the output is as steady as its
+/// input; under 3, a slight shimmer; more is visible flicker (the
+/// deflicker test's pattern: off 2.8 above its input, `still` below it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// As steady as the input.
+    Steady,
+    /// A slight shimmer.
+    Slight,
+    /// Visible flicker.
+    Visible,
+}
+
+impl Verdict {
+    /// The verdict on `pair`'s output.
+    pub fn of(pair: &FlickerPair) -> Verdict {
+        match pair.output.instability - pair.source.instability {
+            x if x < 1.0 => Verdict::Steady,
+            x if x < 3.0 => Verdict::Slight,
+            _ => Verdict::Visible,
+        }
+    }
+
+    /// In words.
+    pub fn words(self) -> &'static str {
+        match self {
+            Verdict::Steady => "steady",
+            Verdict::Slight => "a slight shimmer",
+            Verdict::Visible => "visible flicker",
+        }
+    }
+}
+
 /// Measure `video` against its `source`, and the source itself, in one
 /// pass over both files.
 pub fn measure(source: &Path, video: &Path) -> Result<FlickerPair, FlickerError> {
@@ -208,5 +243,28 @@ impl FlickerPair {
             source: report(per(s.source_change, s.still), s.source_warp_sum),
             output: report(per(s.output_change, s.still), s.warp_sum),
         }
+    }
+}
+
+#[cfg(test)]
+mod verdict_tests {
+    use super::*;
+
+    fn pair(source: f64, output: f64) -> FlickerPair {
+        let report = |instability| FlickerReport {
+            frames: 60,
+            still_fraction: 0.5,
+            source_instability: source,
+            instability,
+            warp_error: None,
+        };
+        FlickerPair { source: report(source), output: report(output) }
+    }
+
+    #[test]
+    fn what_stylizing_adds_decides() {
+        assert_eq!(Verdict::of(&pair(3.95, 1.57)), Verdict::Steady);
+        assert_eq!(Verdict::of(&pair(3.95, 6.73)), Verdict::Slight);
+        assert_eq!(Verdict::of(&pair(0.32, 6.62)), Verdict::Visible);
     }
 }
