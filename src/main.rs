@@ -212,6 +212,17 @@ fn abort_on_panic(rank: i32, host: String) {
     }));
 }
 
+/// How wide stdout's lines may be: `COLUMNS` when set (as `ls` reads
+/// it), else the terminal's width; unbounded into a pipe or file.
+fn columns() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|c| *c > 0)
+        .or_else(|| console::Term::stdout().size_checked().map(|(_, cols)| usize::from(cols)))
+        .unwrap_or(usize::MAX)
+}
+
 /// `stylize network check`: the table (or JSON) on stdout; a failed
 /// requirement is an error of its own (exit 1), after the table.
 fn network_check(args: &cli::NetworkCheckArgs) -> anyhow::Result<()> {
@@ -219,7 +230,7 @@ fn network_check(args: &cli::NetworkCheckArgs) -> anyhow::Result<()> {
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        out!("{}", report.to_table());
+        out!("{}", report.to_table_fitting(columns()));
     }
     if report.passed() {
         Ok(())

@@ -55,6 +55,24 @@ fn check_passes_on_a_good_setup_and_fails_on_open_ssh() {
         report["findings"].as_array().unwrap().iter().find(|f| f["id"].as_str().unwrap().contains("ssh")).unwrap();
     assert_eq!(ssh["verdict"], "too open", "{ssh}");
     assert!(ssh["rule"].as_str().unwrap().contains("OpenSsh"));
+
+    // The table fits the terminal (COLUMNS, as `ls` reads it); piped
+    // without it, each row stays one line.
+    let table = |columns: Option<&str>| {
+        let mut cmd = stylize();
+        cmd.args(["network", "check", "--nsg"]).arg(bad.join("nsg.json"));
+        if let Some(c) = columns {
+            cmd.env("COLUMNS", c);
+        }
+        String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+    };
+    let wide = table(None);
+    assert!(wide.lines().any(|l| l.chars().count() > 120), "{wide}");
+    let narrow = table(Some("80"));
+    for line in narrow.lines() {
+        assert!(line.chars().count() <= 80, "{line}\n{narrow}");
+    }
+    assert!(narrow.contains("inbound TCP 22 (SSH) closed (no --ssh): too open\n    decided by: OpenSsh (90)\n    fix: az network nsg rule delete"), "{narrow}");
 }
 
 #[test]

@@ -122,6 +122,15 @@ impl Report {
     /// A plain-text table: requirement, verdict, deciding rule, fix; then
     /// one line of explanation per row and a summary.
     pub fn to_table(&self) -> String {
+        self.to_table_fitting(usize::MAX)
+    }
+
+    /// As [`Report::to_table`], fitted to `columns` (a terminal's width):
+    /// the table when its rows fit, else a block per row (requirement and
+    /// verdict, then the deciding rule and the fix, each wrapped at
+    /// spaces); the explanations wrap too. A word longer than the line (an
+    /// `az` argument) is not cut.
+    pub fn to_table_fitting(&self, columns: usize) -> String {
         const HEAD: [&str; 4] = ["REQUIREMENT", "VERDICT", "DECIDED BY", "FIX"];
         let rows: Vec<[String; 4]> = self
             .findings
@@ -135,31 +144,51 @@ impl Report {
                 ]
             })
             .collect();
-        let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).chain([HEAD[i].len()]).max().unwrap_or(0);
-        let widths = [width(0), width(1), width(2)];
-        let line = |cells: [&str; 4]| {
-            format!(
-                "{:w0$}  {:w1$}  {:w2$}  {}",
-                cells[0],
-                cells[1],
-                cells[2],
-                cells[3],
-                w0 = widths[0],
-                w1 = widths[1],
-                w2 = widths[2]
-            )
-            .trim_end()
-            .to_owned()
+        let natural = |i: usize| rows.iter().map(|r| r[i].chars().count()).chain([HEAD[i].len()]).max().unwrap_or(0);
+        let (w0, w1, w2) = (natural(0), natural(1), natural(2));
+        let line = |cells: [&str; 4], w2: usize| {
+            format!("{:w0$}  {:w1$}  {:w2$}  {}", cells[0], cells[1], cells[2], cells[3]).trim_end().to_owned()
         };
-        let mut out = line(HEAD) + "\n";
-        for r in &rows {
-            out += &line([&r[0], &r[1], &r[2], &r[3]]);
-            out.push('\n');
+        if w0 + w1 + w2 + natural(3) + 6 <= columns {
+            let mut out = line(HEAD, w2) + "\n";
+            for r in &rows {
+                out += &line([&r[0], &r[1], &r[2], &r[3]], w2);
+                out.push('\n');
+            }
+            return out + &self.notes(columns);
         }
+        // Too wide for the terminal: a block per row, each part wrapped
+        // (continuations indented under it).
+        let width = columns.max(40);
+        let mut out = String::new();
+        for r in &rows {
+            let mut part = |indent: &str, label: &str, text: &str| {
+                let first = format!("{indent}{label}");
+                let pad = " ".repeat(first.chars().count());
+                let body = wrap(text, width.saturating_sub(pad.len()).max(20));
+                out += &format!("{first}{}\n", body.join(&format!("\n{pad}")));
+            };
+            part("", "", &format!("{}: {}", r[0], r[1]));
+            if r[2] != "-" {
+                part("    ", "decided by: ", &r[2]);
+            }
+            if r[3] != "-" {
+                part("    ", "fix: ", &r[3]);
+            }
+        }
+        out + &self.notes(columns)
+    }
+
+    /// One line of explanation per row (wrapped to `columns`), and the
+    /// summary.
+    fn notes(&self, columns: usize) -> String {
+        let mut out = String::new();
         out.push('\n');
         for f in &self.findings {
             if !f.note.is_empty() {
-                out += &format!("{} [{}]: {}\n", f.requirement, f.verdict.as_str(), f.note);
+                let text = format!("{} [{}]: {}", f.requirement, f.verdict.as_str(), f.note);
+                out += &wrap(&text, columns.saturating_sub(2).max(40)).join("\n  ");
+                out.push('\n');
             }
         }
         let failed = self.failures().count();
@@ -171,6 +200,23 @@ impl Report {
         );
         out
     }
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let last = lines.last_mut().expect("one line at least");
+        if last.is_empty() {
+            last.push_str(word);
+        } else if last.chars().count() + 1 + word.chars().count() <= width {
+            last.push(' ');
+            last.push_str(word);
+        } else {
+            lines.push(word.to_string());
+        }
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -194,5 +240,32 @@ mod tests {
         let j = serde_json::to_value(&r).unwrap();
         assert_eq!(j["passed"], false);
         assert_eq!(j["findings"][1]["verdict"], "too open");
+    }
+
+    #[test]
+    fn a_narrow_terminal_wraps_the_rule_and_the_fix() {
+        let fix = "az network nsg rule create --resource-group rg --nsg-name nsg --name deny-internet \
+                   --priority 4000 --direction Outbound --access Deny --destination-address-prefixes Internet";
+        let r = Report::new(
+            None,
+            vec![Finding::fail(
+                "nsg.outbound-internet",
+                "no outbound internet",
+                Verdict::TooOpen,
+                Some("AllowInternetOutBound (65001, default)".into()),
+                "the default rule lets every node reach the internet, which the secured subnet forbids",
+                fix,
+            )],
+        );
+        let wide = r.to_table();
+        assert!(wide.lines().any(|l| l.chars().count() > 150), "{wide}");
+        let narrow = r.to_table_fitting(80);
+        for l in narrow.lines() {
+            assert!(l.chars().count() <= 80, "{} columns: {l}\n{narrow}", l.chars().count());
+        }
+        // Nothing lost: every word of the fix and the note is there.
+        let words = |t: &str| t.split_whitespace().map(str::to_string).collect::<std::collections::BTreeSet<_>>();
+        assert!(words(fix).is_subset(&words(&narrow)), "{narrow}");
+        assert!(narrow.contains("forbids"), "{narrow}");
     }
 }
