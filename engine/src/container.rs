@@ -126,6 +126,13 @@ pub fn plan_streams(info: &MediaInfo, requested: Option<&str>) -> Result<StreamP
     };
     let mut copied = Vec::new();
     let mut warnings = Vec::new();
+    if info.video.undecodable_lead > 0 {
+        warnings.push(format!(
+            "the first {} frames come before any keyframe (a recording started mid-GOP) and cannot be decoded: \
+             the output starts at the first keyframe, as FFmpeg's does",
+            info.video.undecodable_lead
+        ));
+    }
     for o in &info.others {
         let what = match o.kind {
             OtherKind::Subtitle => "subtitle",

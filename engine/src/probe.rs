@@ -49,6 +49,16 @@ pub struct VideoInfo {
     /// it: leading pictures of an open GOP, which need the GOP before.
     #[serde(default)]
     pub open_gop: bool,
+    /// Where decoding starts for the first frame when that frame is not a
+    /// keyframe: the hidden keyframe of an edit list's pre-roll (a trimmed
+    /// MP4/MOV). Its frames are decoded as references, never shown.
+    #[serde(default)]
+    pub lead_key_pts: Option<i64>,
+    /// Frames before the first keyframe (a recording started mid-GOP):
+    /// nothing can decode them, so the video starts at that keyframe, as
+    /// FFmpeg's does.
+    #[serde(default)]
+    pub undecodable_lead: u64,
 }
 
 impl VideoInfo {
@@ -254,8 +264,8 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
         })
         .collect();
 
-    // (pts, is_key, duration) for every video packet, in decode order.
-    let mut packets: Vec<(i64, bool, i64)> = Vec::new();
+    // (pts, is_key, duration, hidden) for every video packet, in decode order.
+    let mut packets: Vec<(i64, bool, i64, bool)> = Vec::new();
     loop {
         // A fresh packet each time: `Packet::read` does not unreference the
         // last one, so a reused packet kept every byte of the file.
@@ -272,7 +282,11 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
             if packet.is_corrupt() {
                 return Err(EngineError::bad_input(path, format!("corrupt video packet at timestamp {ts}")));
             }
-            packets.push((ts, packet.is_key(), packet.duration()));
+            // An edit list's pre-roll: FFmpeg's demuxer flags what it hides
+            // (read raw: ffmpeg-next's `Flags` knows only KEY and CORRUPT).
+            // SAFETY: the packet is valid; its flags are a plain int.
+            let hidden = unsafe { (*ff::packet::Ref::as_ptr(&packet)).flags } & ff::ffi::AV_PKT_FLAG_DISCARD != 0;
+            packets.push((ts, packet.is_key(), packet.duration(), hidden));
         } else if let Some(a) = audio.iter_mut().find(|a| a.stream_index == packet.stream()) {
             a.packets += 1;
             if a.start_us.is_none() {
@@ -297,6 +311,9 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
         ));
     }
 
+    let lead = shown_frames(&packets)
+        .ok_or_else(|| EngineError::bad_input(path, "no keyframe in the video: nothing can be decoded"))?;
+    let packets = lead.shown;
     // Leading pictures: after a keyframe (not the first) in decode order,
     // a frame that is shown before it.
     let open_gop = packets
@@ -312,7 +329,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
     }
     let pts: Vec<i64> = order.iter().map(|p| p.0).collect();
     let keyframes: Vec<u64> = order.iter().enumerate().filter(|(_, p)| p.1).map(|(i, _)| i as u64).collect();
-    if keyframes.first() != Some(&0) {
+    if keyframes.first() != Some(&0) && lead.key_pts.is_none() {
         return Err(EngineError::bad_input(path, "the first frame is not a keyframe"));
     }
     let gaps: Vec<i64> = pts.windows(2).map(|w| w[1] - w[0]).collect();
@@ -340,6 +357,8 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
             variable_rate,
             picture,
             open_gop,
+            lead_key_pts: lead.key_pts,
+            undecodable_lead: lead.undecodable,
         },
         audio,
         others,
@@ -347,6 +366,38 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
 }
 
 /// A packet's first timestamp, in microseconds.
+/// The frames a player shows, of `packets` (pts, key, duration, hidden;
+/// in decode order).
+struct Shown {
+    /// (pts, key, duration) of each shown frame, in decode order.
+    shown: Vec<(i64, bool, i64)>,
+    /// The hidden keyframe the first shown frame decodes from, if any.
+    key_pts: Option<i64>,
+    /// Frames dropped before the first keyframe.
+    undecodable: u64,
+}
+
+/// Which frames a player shows, and where decoding starts for the first.
+/// Frames before the first keyframe in decode order (a recording started
+/// mid-GOP) cannot be decoded: FFmpeg starts at the keyframe, and so does
+/// the job. Frames the demuxer flags hidden (an edit list's pre-roll) are
+/// decoded for reference, not shown: when the first shown frame is not a
+/// keyframe, decoding starts at the hidden keyframe before it. `None`
+/// when there is no keyframe at all.
+fn shown_frames(packets: &[(i64, bool, i64, bool)]) -> Option<Shown> {
+    let first_key = packets.iter().position(|p| p.1)?;
+    let undecodable = packets[..first_key].iter().filter(|p| !p.3).count() as u64;
+    let decodable = &packets[first_key..];
+    let shown: Vec<(i64, bool, i64)> = decodable.iter().filter(|p| !p.3).map(|p| (p.0, p.1, p.2)).collect();
+    let first = shown.iter().map(|p| p.0).min()?;
+    let first_at = decodable.iter().position(|p| !p.3 && p.0 == first)?;
+    let key_pts = match decodable[..=first_at].iter().rev().find(|p| p.1) {
+        Some(k) if k.3 => Some(k.0),
+        _ => None,
+    };
+    Some(Shown { shown, key_pts, undecodable })
+}
+
 fn packet_start_us(input: &ff::format::context::Input, packet: &ff::Packet) -> Option<i64> {
     let tb = input.stream(packet.stream())?.time_base();
     let ts = packet.pts().or(packet.dts())?;
@@ -381,5 +432,30 @@ pub(crate) fn describe(e: &ff::Error) -> String {
         format!("{e:?}")
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_edit_lists_pre_roll_is_decoded_from_its_keyframe_not_shown() {
+        // Decode order: hidden I at -8, hidden B/P before the edit, then
+        // shown frames from 0 (a B-frame, not a keyframe).
+        let p = [(-8, true, 1, true), (-2, false, 1, true), (-5, false, 1, true), (1, false, 1, false)];
+        let p = [&p[..], &[(0, false, 1, false), (4, true, 1, false), (2, false, 1, false)]].concat();
+        let s = shown_frames(&p).unwrap();
+        assert_eq!(s.shown.iter().map(|f| f.0).collect::<Vec<_>>(), [1, 0, 4, 2]);
+        assert_eq!((s.key_pts, s.undecodable), (Some(-8), 0));
+    }
+
+    #[test]
+    fn a_recording_cut_mid_gop_starts_at_its_first_keyframe() {
+        let p = [(3, false, 1, false), (4, false, 1, false), (5, true, 1, false), (6, false, 1, false)];
+        let s = shown_frames(&p).unwrap();
+        assert_eq!(s.shown.iter().map(|f| f.0).collect::<Vec<_>>(), [5, 6]);
+        assert_eq!((s.key_pts, s.undecodable), (None, 2));
+        assert!(shown_frames(&[(0, false, 1, false)]).is_none(), "no keyframe at all");
     }
 }

@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! Running a clip through `stylize submit` with the pass-through model, and
 //! the checks of its output: faithful, refused, or a stream dropped with a
 //! warning.

@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! Making the corpus's clips with the ffmpeg CLI (argument vectors, never a
 //! shell), and asserting that a made clip is what it claims to be.
 

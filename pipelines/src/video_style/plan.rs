@@ -28,16 +28,14 @@ pub fn plan(video: &VideoInfo, target: u64, warmup: usize) -> Plan {
             // In an open GOP the frames just before a keyframe are coded
             // after it and need the GOP before: decoding starts there.
             let decode_from = if video.open_gop { first.saturating_sub(1) } else { first };
-            let key = video.keyframes.iter().rev().find(|&&k| k as usize <= decode_from).copied().unwrap_or(0);
+            // Before the first shown keyframe: the hidden one of an edit
+            // list's pre-roll.
+            let key_pts = match video.keyframes.iter().rev().find(|&&k| k as usize <= decode_from) {
+                Some(&k) => video.pts[k as usize],
+                None => video.lead_key_pts.unwrap_or(video.pts[0]),
+            };
             let warmup = video.pts[first..start].to_vec();
-            Shard {
-                index: i as u32,
-                start: w[0],
-                pts: video.pts[start..end].to_vec(),
-                end_pts,
-                warmup,
-                key_pts: video.pts[key as usize],
-            }
+            Shard { index: i as u32, start: w[0], pts: video.pts[start..end].to_vec(), end_pts, warmup, key_pts }
         })
         .collect();
     Plan { target_len: target, shards }
@@ -63,6 +61,8 @@ mod tests {
             variable_rate: false,
             picture: Default::default(),
             open_gop: false,
+            lead_key_pts: None,
+            undecodable_lead: 0,
         }
     }
 

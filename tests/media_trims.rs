@@ -1,0 +1,87 @@
+//! Trimmed and cut files, as editors and recorders leave them: an MP4 and
+//! a MOV trimmed with `ffmpeg -ss … -c copy` (an edit list hides the
+//! pre-roll from the keyframe before the cut), and an MPEG-TS recording
+//! that starts in the middle of a GOP. Each comes out as a player shows
+//! it: the same frames (FFmpeg's decoded count, not the stored one), the
+//! same first picture, audio in sync, audio bytes kept.
+
+#[path = "media_corpus/check.rs"]
+mod check;
+#[path = "media_corpus/clips.rs"]
+mod clips;
+mod util;
+
+use std::path::{Path, PathBuf};
+
+use check::*;
+use clips::*;
+use util::*;
+
+/// Four seconds of H.264 (B-frames, a keyframe a second) and AAC, trimmed
+/// by stream copy from 1.3 s for 2 s: the cut falls mid-GOP, so the
+/// container keeps the GOP's start and hides it with an edit list.
+fn trimmed(dir: &Path, name: &str) -> PathBuf {
+    let ext = name.rsplit('.').next().unwrap();
+    let source = clip(dir, &format!("source.{ext}"), "128x72", "25", "4", true, "-c:v libx264 -g 25 -bf 2 -c:a aac");
+    make(dir, name, &["-ss", "1.3", "-i", source.to_str().unwrap(), "-c", "copy", "-t", "2"])
+}
+
+/// Frames stored in the file's video stream (packets), and frames a
+/// player shows (decoded, edit list applied).
+fn stored_and_shown(path: &Path) -> (u64, u64) {
+    let p = ffprobe_json(&["-count_frames", "-count_packets", "-show_streams"], path);
+    let v = main_video(&p);
+    let n = |k: &str| v[k].as_str().unwrap().parse::<u64>().unwrap();
+    (n("nb_read_packets"), n("nb_read_frames"))
+}
+
+fn edit_list_is_honoured(name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = trimmed(dir.path(), name);
+    let (stored, shown) = stored_and_shown(&input);
+    assert!(stored > shown + 4, "{name} hides its pre-roll: {stored} stored, {shown} shown");
+    let output = faithful(dir.path(), &input, SHARD, &FAITHFUL);
+    let (_, out_shown) = stored_and_shown(&output);
+    assert_eq!(out_shown, shown, "{name}: frames shown");
+    // The first picture is the one the player shows first, not the
+    // hidden keyframe's.
+    let mad = mean_abs_diff(&frame_rgb(&input, 0), &frame_rgb(&output, 0));
+    assert!(mad < 3.0, "{name}: the first frame differs by {mad:.1} levels");
+    // The audio a player plays: as long as the input's, in sync with it.
+    let audio_secs = |p: &Path| {
+        let p = ffprobe_json(&["-show_streams", "-select_streams", "a"], p);
+        secs(&p["streams"][0]["duration"]) + secs(&p["streams"][0]["start_time"])
+    };
+    let (a_in, a_out) = (audio_secs(&input), audio_secs(&output));
+    assert!((a_in - a_out).abs() <= 0.03, "{name}: audio ends at {a_out} s, input {a_in} s");
+}
+
+#[test]
+fn an_mp4_trimmed_by_stream_copy_shows_only_its_edit() {
+    edit_list_is_honoured("trimmed.mp4");
+}
+
+#[test]
+fn a_mov_trimmed_by_stream_copy_shows_only_its_edit() {
+    edit_list_is_honoured("trimmed.mov");
+}
+
+/// A TS recording that begins mid-GOP: the bytes from a packet boundary
+/// in the middle of the first GOP. FFmpeg decodes from the first
+/// keyframe; the job starts there too and says so.
+#[test]
+fn a_transport_stream_recorded_mid_gop_starts_at_its_first_keyframe() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = clip(dir.path(), "whole.ts", "128x72", "25", "3", true, &format!("{X264} -pix_fmt yuv420p -c:a aac"));
+    let bytes = std::fs::read(&whole).unwrap();
+    // 188-byte packets; start a third of the way into the first second.
+    let from = (bytes.len() / 9 / 188) * 188;
+    let input = dir.path().join("recording.ts");
+    std::fs::write(&input, &bytes[from..]).unwrap();
+    let (_, shown) = stored_and_shown(&input);
+    let (output, report) = stylize_ok(&input, &dir.path().join("out"), SHARD);
+    let (_, out_shown) = stored_and_shown(&output);
+    assert_eq!(out_shown, shown, "the frames FFmpeg decodes");
+    let warnings = report["warnings"].to_string();
+    assert!(warnings.contains("mid-GOP") && warnings.contains("first keyframe"), "{report}");
+}
