@@ -338,6 +338,16 @@ fn hevc_10bit_sdr_mkv_with_opus() {
     faithful(dir.path(), &input, SHARD, &FAITHFUL);
 }
 
+/// Raw 10-bit video in Y4M (what `ffmpeg -pix_fmt yuv420p10le -strict -1`
+/// and many capture tools write): read at 10 bits, not as 8-bit samples.
+#[test]
+fn y4m_10bit_raw_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path(), "raw10.y4m", "128x72", "25", "1", false, "-pix_fmt yuv420p10le -strict -1");
+    claim(&probe(&input), &[("codec_name", "rawvideo"), ("pix_fmt", "yuv420p10le")]);
+    faithful(dir.path(), &input, SHARD, &FAITHFUL);
+}
+
 #[test]
 fn h264_high10_mp4() {
     let dir = tempfile::tempdir().unwrap();

@@ -128,7 +128,11 @@ fn odd_size_is_padded_for_the_model_and_cropped_back() {
     let dir = tempfile::tempdir().unwrap();
     let spec = ClipSpec { width: 642, height: 362, frames: 12, gop: 6, audio: 1, ..ClipSpec::default() };
     let input = make_clip(dir.path(), "odd.mp4", &spec);
-    let output = submit_ok(&input, &dir.path().join("out"), &["--batch", "2", "--crf", "12", "--deflicker", "off"]);
+    let output = submit_ok(
+        &input,
+        &dir.path().join("out"),
+        &["--style", "mosaic", "--batch", "2", "--crf", "12", "--deflicker", "off"],
+    );
     assert_same_timing_and_audio(&input, &output, &spec);
     // The right and bottom edges are stylized content, not padding garbage:
     // in the last columns and rows the output is the model's own output on

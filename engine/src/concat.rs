@@ -129,10 +129,11 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, streams: &St
         out_tbs.iter().map(|tb| ff::Rescale::rescale(&start_us, ff::Rational::new(1, 1_000_000), *tb)).collect();
 
     let src_tb: ff::Rational = source.video.time_base.into();
+    let decode_times = DecodeTimes::of(segments, src_tb, out_tbs[0], starts[0])?;
     let mut video = SegmentPackets { segments, next: 0, current: None, extradata, src_tb, shift: None };
     let mut next_video = video.next_packet()?;
     let mut next_audio = read_audio(&mut src, &audio_map, src_path)?;
-    let mut last_dts = i64::MIN;
+    let mut decoded = 0usize;
     loop {
         let take_video = match (&next_video, &next_audio) {
             (None, None) => break,
@@ -147,15 +148,8 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, streams: &St
             packet.rescale_ts(tb, out_tbs[0]);
             let shift = video.shift_in(out_tbs[0]) + starts[0];
             packet.set_pts(packet.pts().map(|t| t - shift));
-            packet.set_dts(packet.dts().map(|t| t - shift));
-            // Segments are encoded apart; keep decode timestamps strictly
-            // increasing across their joins, as the muxers require.
-            if let Some(dts) = packet.dts() {
-                if dts <= last_dts {
-                    packet.set_dts(Some(last_dts + 1));
-                }
-                last_dts = packet.dts().unwrap_or(dts);
-            }
+            packet.set_dts(Some(decode_times.at(decoded)));
+            decoded += 1;
             packet.write_interleaved(&mut out).map_err(EngineError::media(dst, "writing video"))?;
             next_video = video.next_packet()?;
         } else {
@@ -171,6 +165,69 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, streams: &St
     }
     out.write_trailer().map_err(EngineError::media(dst, "finishing output"))?;
     Ok(())
+}
+
+/// Decode timestamps for the joined video, even across the joins. Each
+/// segment is encoded apart, and a short one holds back fewer frames for
+/// B-frame reordering than the others: its own decode times left a gap
+/// at the join, which MP4 counts as a frame lasting several (a 25 fps
+/// ProRes master of 25 frames in shards of 12 came out at 23.15 fps
+/// average). So the `n`th packet in decode order gets the presentation
+/// time `depth` frames before the `n`th in presentation order, `depth`
+/// being the deepest reordering of any segment: never after its own
+/// presentation time, and evenly spaced as one encode's would be.
+struct DecodeTimes {
+    /// Every frame's output presentation time, ascending.
+    pts: Vec<i64>,
+    /// Frames held back by the deepest reordering.
+    depth: usize,
+}
+
+impl DecodeTimes {
+    /// Read the segments' packet times (no decoding), mapped to the
+    /// output as the join maps them.
+    fn of(segments: &[Segment], src_tb: ff::Rational, out_tb: ff::Rational, start: i64) -> Result<DecodeTimes> {
+        let mut pts = Vec::new();
+        let mut depth = 0usize;
+        for segment in segments {
+            let path = &segment.path;
+            let mut input = ff::format::input(path).map_err(EngineError::media(path.as_path(), "opening segment"))?;
+            let tb = input.stream(0).ok_or_else(|| EngineError::bad_input(path, "segment has no stream"))?.time_base();
+            let expected = ff::Rescale::rescale(&segment.first_pts, src_tb, tb);
+            let mut own: Vec<i64> = Vec::new();
+            for (_, packet) in input.packets() {
+                let t = packet.pts().unwrap_or(expected + own.len() as i64);
+                own.push(t);
+            }
+            let shift = own.first().map_or(0, |first| first - expected);
+            let mut sorted = own.clone();
+            sorted.sort_unstable();
+            // How far a packet comes before its place in presentation order.
+            for (i, t) in own.iter().enumerate() {
+                let rank = sorted.partition_point(|x| x < t);
+                depth = depth.max(i.saturating_sub(rank));
+            }
+            let shift_out = ff::Rescale::rescale(&shift, tb, out_tb);
+            pts.extend(sorted.iter().map(|t| ff::Rescale::rescale(t, tb, out_tb) - shift_out - start));
+        }
+        Ok(DecodeTimes { pts, depth })
+    }
+
+    /// The decode time of the `n`th packet (decode order); before the
+    /// first frame, whole frame steps back from it.
+    fn at(&self, n: usize) -> i64 {
+        match n.checked_sub(self.depth) {
+            Some(k) if k < self.pts.len() => self.pts[k],
+            Some(_) => self.pts.last().copied().unwrap_or(0) + 1,
+            None => {
+                let step = match self.pts.as_slice() {
+                    [a, b, ..] => b - a,
+                    _ => 1,
+                };
+                self.pts.first().copied().unwrap_or(0) - (self.depth - n) as i64 * step.max(1)
+            }
+        }
+    }
 }
 
 /// Reads the video packets of the segments one after the other.

@@ -110,6 +110,13 @@ fn cut_once(info: &MediaInfo, shard: &Shard, wanted: &[i64], dst: &Path, from_st
         if tags.is_null() || ff::ffi::av_codec_get_tag2(tags, (*par).codec_id, &mut tag) != 0 {
             (*par).codec_tag = 0;
         }
+        // Raw video's tag is its pixel format in NUT (`Y3[11][10]` for
+        // 10-bit 4:2:0): without it the worker read 10-bit samples as
+        // 8-bit ones (garbage colour from a 10-bit Y4M).
+        if (*par).codec_id == ff::ffi::AVCodecID::AV_CODEC_ID_RAWVIDEO && (*par).codec_tag == 0 {
+            let pixel = ff::format::Pixel::from(std::mem::transmute::<i32, ff::ffi::AVPixelFormat>((*par).format));
+            (*par).codec_tag = ff::ffi::avcodec_pix_fmt_to_codec_tag(pixel.into());
+        }
     }
     out.write_header().map_err(failed("writing its segment header"))?;
     let out_tb = out.stream(0).map(|s| s.time_base()).unwrap_or(in_tb);
