@@ -395,6 +395,31 @@ fn open_gop_h264_over_several_shards() {
     faithful(dir.path(), &input, "8", &FAITHFUL);
 }
 
+/// A drop-frame (29.97) MOV with a `tmcd` timecode track: the output's
+/// own timecode track starts at the same drop-frame timecode, and nothing
+/// is said to be lost.
+#[test]
+fn drop_frame_mov_keeps_its_timecode_without_a_false_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let input =
+        clip(dir.path(), "df.mov", "128x72", "30000/1001", "1.2", true, &format!("{X264} -timecode 01:00:00;00"));
+    let timecodes = |p: &Value| -> Vec<String> {
+        p["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["tags"]["timecode"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert!(timecodes(&probe(&input)).contains(&"01:00:00;00".to_string()));
+    let out = pass_through(&input, &dir.path().join("out"), SHARD, true);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("not kept"), "{}", String::from_utf8_lossy(&out.stderr));
+    check_faithful(&input, &outputs_in(&dir.path().join("out"))[0], &FAITHFUL);
+    let po = probe(&outputs_in(&dir.path().join("out"))[0]);
+    assert!(timecodes(&po).iter().all(|t| t == "01:00:00;00") && !timecodes(&po).is_empty(), "{po}");
+}
+
 #[test]
 fn mp4_with_cover_art_drops_it_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();

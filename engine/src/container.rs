@@ -146,6 +146,10 @@ pub fn plan_streams(info: &MediaInfo, requested: Option<&str>) -> Result<StreamP
                 copied.push(o.stream_index);
                 continue;
             }
+            // A timecode track: MOV's and MP4's muxers write their own from
+            // the video's `timecode` tag, which the output keeps (drop-frame
+            // too): not a loss.
+            OtherKind::Data if o.timecode.is_some() && matches!(format.as_str(), "mov" | "mp4") => continue,
             OtherKind::Subtitle | OtherKind::Data => format!("{} cannot carry it", extension(&format).to_uppercase()),
             OtherKind::CoverArt => "cover art is not stylized".to_string(),
             OtherKind::Video => "only the first video stream is stylized".to_string(),

@@ -128,6 +128,9 @@ pub struct OtherStream {
     /// Timestamp of its first packet, in microseconds.
     #[serde(default)]
     pub start_us: Option<i64>,
+    /// The timecode a timecode track (MOV/MP4 `tmcd`) starts at.
+    #[serde(default)]
+    pub timecode: Option<String>,
 }
 
 /// Everything the plan and the stitch need to know about an input.
@@ -260,7 +263,8 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
                 _ => return None,
             };
             let codec = format!("{:?}", s.parameters().id()).to_lowercase();
-            Some(OtherStream { stream_index: s.index(), kind, codec, packets: 0, start_us: None })
+            let timecode = s.metadata().get("timecode").map(str::to_string);
+            Some(OtherStream { stream_index: s.index(), kind, codec, packets: 0, start_us: None, timecode })
         })
         .collect();
 
