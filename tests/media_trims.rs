@@ -1,7 +1,8 @@
-//! Trimmed and cut files, as editors and recorders leave them: an MP4 and
-//! a MOV trimmed with `ffmpeg -ss … -c copy` (an edit list hides the
-//! pre-roll from the keyframe before the cut), and an MPEG-TS recording
-//! that starts in the middle of a GOP. Each comes out as a player shows
+//! Trimmed, cut and miscounted files, as editors, recorders and muxers
+//! leave them: an MP4 and a MOV trimmed with `ffmpeg -ss … -c copy` (an
+//! edit list hides the pre-roll from the keyframe before the cut), an
+//! MPEG-TS recording that starts in the middle of a GOP, AVIs whose header
+//! counts a frame more than they hold. Each comes out as a player shows
 //! it: the same frames (FFmpeg's decoded count, not the stored one), the
 //! same first picture, audio in sync, audio bytes kept.
 
@@ -84,4 +85,21 @@ fn a_transport_stream_recorded_mid_gop_starts_at_its_first_keyframe() {
     assert_eq!(out_shown, shown, "the frames FFmpeg decodes");
     let warnings = report["warnings"].to_string();
     assert!(warnings.contains("mid-GOP") && warnings.contains("first keyframe"), "{report}");
+}
+
+/// FFmpeg's AVI muxer writes one frame more in the header than it stores
+/// for MJPEG and FFV1: a hint, not a sign of a truncated file.
+#[test]
+fn avis_whose_header_counts_one_frame_more_are_not_truncated() {
+    for (name, codec) in [("mjpeg.avi", "-c:v mjpeg -q:v 3"), ("ffv1.avi", "-c:v ffv1")] {
+        let dir = tempfile::tempdir().unwrap();
+        let input = clip(dir.path(), name, "128x72", "25", "1.2", true, &format!("{codec} -c:a libmp3lame"));
+        let p = ffprobe_json(&["-count_packets", "-show_streams"], &input);
+        let v = main_video(&p);
+        assert_ne!(v["nb_frames"], v["nb_read_packets"], "{name}: the header's count is off: {v}");
+        // Its first frame lasts two (the frame the header counts more), so
+        // the frames' own times are what must match, not an average rate.
+        let (output, _) = stylize_ok(&input, &dir.path().join("out"), SHARD);
+        assert_eq!(frame_times(&output), frame_times(&input), "{name}: frame times");
+    }
 }

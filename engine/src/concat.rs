@@ -220,11 +220,9 @@ impl DecodeTimes {
             Some(k) if k < self.pts.len() => self.pts[k],
             Some(_) => self.pts.last().copied().unwrap_or(0) + 1,
             None => {
-                let step = match self.pts.as_slice() {
-                    [a, b, ..] => b - a,
-                    _ => 1,
-                };
-                self.pts.first().copied().unwrap_or(0) - (self.depth - n) as i64 * step.max(1)
+                // The shortest frame's length (a first frame may last two).
+                let step = self.pts.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0).min().unwrap_or(1);
+                self.pts.first().copied().unwrap_or(0) - (self.depth - n) as i64 * step
             }
         }
     }

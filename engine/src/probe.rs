@@ -308,7 +308,12 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
     if packets.is_empty() {
         return Err(EngineError::bad_input(path, "video stream has no frames"));
     }
-    if header_frames > 0 && (packets.len() as i64) < header_frames {
+    // Only MP4/MOV count their frames exactly (one sample table entry a
+    // frame); an AVI's header count is a hint (FFmpeg's own muxer writes
+    // one more than it stores for MJPEG and FFV1, Xvid counts its dummy
+    // frames), and Matroska and TS say nothing.
+    let exact_count = format.starts_with("mov,mp4");
+    if exact_count && header_frames > 0 && (packets.len() as i64) < header_frames {
         return Err(EngineError::bad_input(
             path,
             format!("truncated: header announces {header_frames} frames, file holds {}", packets.len()),
