@@ -28,6 +28,16 @@ pub struct Shard {
     /// Timestamp of the keyframe the shard's segment starts on: the one at
     /// or before its first (warm-up) frame. Decoding starts there.
     pub key_pts: i64,
+    /// Set when the video's times cannot be trusted to order its frames
+    /// (see `VideoInfo::times_by_count`): the worker drops this many
+    /// decoded frames after the keyframe, then takes each next one as the
+    /// next of [`Shard::all_pts`], by count.
+    #[serde(default)]
+    pub by_count_skip: Option<u64>,
+    /// Added to a packet's decode time to find it in the plan, where times
+    /// go by count (`VideoInfo::dts_offset`).
+    #[serde(default)]
+    pub dts_offset: i64,
 }
 
 impl Shard {

@@ -59,6 +59,18 @@ pub struct VideoInfo {
     /// FFmpeg's does.
     #[serde(default)]
     pub undecodable_lead: u64,
+    /// The container gives no presentation times and the codec reorders
+    /// (H.264 or HEVC with B-frames in AVI): the demuxer's guessed times
+    /// follow decode order, so workers take decoded frames by count, in
+    /// the order the decoder shows them, as players do.
+    #[serde(default)]
+    pub times_by_count: bool,
+    /// With `times_by_count`: what a packet's decode time plus this is
+    /// the time FFmpeg shows its frame at (the decoder's reorder delay;
+    /// the AVI muxer moved the video that much to keep decode times
+    /// non-negative, and players show it so).
+    #[serde(default)]
+    pub dts_offset: i64,
 }
 
 impl VideoInfo {
@@ -237,6 +249,12 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
     let frame_rate: Ratio = if avg.numerator() > 0 && avg.denominator() > 0 { avg } else { video_stream.rate() }.into();
     let rotation = display_rotation(&video_stream);
     let header_frames = video_stream.frames();
+    // SAFETY: the parameters are valid for the stream's lifetime.
+    let reorders = unsafe { (*video_stream.parameters().as_ptr()).video_delay } > 0;
+    let times_by_count = format == "avi" && reorders && matches!(codec_id, ff::codec::Id::H264 | ff::codec::Id::HEVC);
+    // SAFETY: as above.
+    let delay = i64::from(unsafe { (*video_stream.parameters().as_ptr()).video_delay });
+    let dts_offset = if times_by_count { delay * nominal_duration(frame_rate, time_base) } else { 0 };
     let codec = format!("{codec_id:?}").to_lowercase();
 
     let mut audio: Vec<AudioInfo> = input
@@ -280,7 +298,11 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
             Err(e) => return Err(EngineError::bad_input(path, format!("truncated or corrupt ({})", describe(&e)))),
         }
         if packet.stream() == stream_index {
-            let Some(ts) = packet.pts().or(packet.dts()) else {
+            // Times by count: an AVI frame's place is its decode time (the
+            // demuxer's guessed presentation time is one frame later).
+            let time =
+                if times_by_count { packet.dts().map(|t| t + dts_offset) } else { packet.pts().or(packet.dts()) };
+            let Some(ts) = time else {
                 return Err(EngineError::bad_input(path, "video packets carry no timestamps"));
             };
             if packet.is_corrupt() {
@@ -368,6 +390,8 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
             open_gop,
             lead_key_pts: lead.key_pts,
             undecodable_lead: lead.undecodable,
+            times_by_count,
+            dts_offset,
         },
         audio,
         others,

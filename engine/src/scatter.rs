@@ -128,7 +128,13 @@ fn cut_once(info: &MediaInfo, shard: &Shard, wanted: &[i64], dst: &Path, from_st
         if stream.index() != vi {
             continue;
         }
-        let ts = packet.pts().or(packet.dts()).unwrap_or(i64::MIN);
+        // As the probe timed them (decode times where times go by count).
+        let time = if shard.by_count_skip.is_some() {
+            packet.dts().map(|t| t + shard.dts_offset)
+        } else {
+            packet.pts().or(packet.dts())
+        };
+        let ts = time.unwrap_or(i64::MIN);
         if !started {
             if !(packet.is_key() && ts == key) {
                 continue;

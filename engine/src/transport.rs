@@ -337,6 +337,8 @@ mod tests {
                     end_pts: i64::from(index) + 1,
                     warmup: vec![],
                     key_pts: i64::from(index),
+                    by_count_skip: None,
+                    dts_offset: 0,
                 },
                 params: serde_json::Value::Null,
                 video: VideoParams {

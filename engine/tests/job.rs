@@ -120,6 +120,8 @@ impl Pipeline for CopyPipeline {
                     end_pts,
                     warmup: vec![],
                     key_pts: v.pts[start],
+                    by_count_skip: None,
+                    dts_offset: 0,
                 }
             })
             .collect();

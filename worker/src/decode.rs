@@ -55,6 +55,9 @@ pub fn decode(
     let mut offset: Option<i64> = None;
     let mut sent = 0u64;
     let mut next_index = 0usize;
+    // By count (a video whose times do not order its frames): frames the
+    // decoder shows after the keyframe, before the first wanted one.
+    let mut to_skip = shard.by_count_skip;
     let mut decoded = ff::frame::Video::empty();
     let mut progressive = ff::frame::Video::empty();
     let mut rgb = ff::frame::Video::empty();
@@ -62,10 +65,20 @@ pub fn decode(
     // false when the receiver is gone.
     let mut accept =
         |frame: &ff::frame::Video, tb: ff::Rational, offset: i64, sent: &mut u64, next_index: &mut usize| {
-            let Some(ts) = frame.pts().or(frame.timestamp()) else { return Ok(true) };
-            let ts = ff::Rescale::rescale(&ts, tb, time_base) - offset;
-            tracing::trace!(shard = shard.index, ts, "decoded frame");
-            let Ok(index) = wanted.binary_search(&ts) else { return Ok(true) };
+            let index = match &mut to_skip {
+                Some(0) => *next_index,
+                Some(n) => {
+                    *n -= 1;
+                    return Ok(true);
+                }
+                None => {
+                    let Some(ts) = frame.pts().or(frame.timestamp()) else { return Ok(true) };
+                    let ts = ff::Rescale::rescale(&ts, tb, time_base) - offset;
+                    tracing::trace!(shard = shard.index, ts, "decoded frame");
+                    let Ok(index) = wanted.binary_search(&ts) else { return Ok(true) };
+                    index
+                }
+            };
             if index < *next_index {
                 return Ok(true);
             }

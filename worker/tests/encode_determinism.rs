@@ -32,6 +32,8 @@ fn run(pace: Option<Duration>) -> Vec<u8> {
         end_pts: n as i64 * 512,
         warmup: vec![],
         key_pts: 0,
+        by_count_skip: None,
+        dts_offset: 0,
     };
     let format = VideoParams {
         width: w,

@@ -30,12 +30,25 @@ pub fn plan(video: &VideoInfo, target: u64, warmup: usize) -> Plan {
             let decode_from = if video.open_gop { first.saturating_sub(1) } else { first };
             // Before the first shown keyframe: the hidden one of an edit
             // list's pre-roll.
-            let key_pts = match video.keyframes.iter().rev().find(|&&k| k as usize <= decode_from) {
-                Some(&k) => video.pts[k as usize],
+            let key = video.keyframes.iter().rev().find(|&&k| k as usize <= decode_from).copied();
+            let key_pts = match key {
+                Some(k) => video.pts[k as usize],
                 None => video.lead_key_pts.unwrap_or(video.pts[0]),
             };
+            // A closed GOP shows its keyframe first: the frames before the
+            // first wanted one, counted from the keyframe.
+            let by_count_skip = video.times_by_count.then(|| first as u64 - key.unwrap_or(0));
             let warmup = video.pts[first..start].to_vec();
-            Shard { index: i as u32, start: w[0], pts: video.pts[start..end].to_vec(), end_pts, warmup, key_pts }
+            Shard {
+                index: i as u32,
+                start: w[0],
+                pts: video.pts[start..end].to_vec(),
+                end_pts,
+                warmup,
+                key_pts,
+                by_count_skip,
+                dts_offset: video.dts_offset,
+            }
         })
         .collect();
     Plan { target_len: target, shards }
@@ -63,6 +76,8 @@ mod tests {
             open_gop: false,
             lead_key_pts: None,
             undecodable_lead: 0,
+            times_by_count: false,
+            dts_offset: 0,
         }
     }
 
