@@ -24,11 +24,6 @@ fn summary(out: &Output) -> serde_json::Value {
     serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap()
 }
 
-fn upload(az: &Azurite, sas: &str, dir: &Path, name: &str, frames: u32) {
-    let clip = make_clip(dir, &name.replace('/', "_"), &ClipSpec { frames, gop: 12, ..ClipSpec::default() });
-    upload_blob(&with_sas(&format!("{}/{name}", az.container("uploads")), sas), &clip).unwrap();
-}
-
 #[test]
 fn oversized_and_unmovable_messages_never_stop_the_watcher() {
     let az = Azurite::start();

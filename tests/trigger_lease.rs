@@ -5,11 +5,10 @@
 
 mod util;
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use stylize_azure::{upload_blob, BlobStore, EventQueue};
+use stylize_azure::{BlobStore, EventQueue};
 use stylize_engine::Store;
 use util::azurite::Azurite;
 use util::events::*;
@@ -23,11 +22,6 @@ const LEASE_SECS: u64 = 30;
 fn job_field(line: &str) -> Option<String> {
     let at = line.find(" job=")? + 5;
     Some(line[at..].split_whitespace().next()?.to_string())
-}
-
-fn upload(az: &Azurite, sas: &str, dir: &Path, name: &str, frames: u32) {
-    let clip = make_clip(dir, &name.replace('/', "_"), &ClipSpec { frames, gop: 12, ..ClipSpec::default() });
-    upload_blob(&with_sas(&format!("{}/{name}", az.container("uploads")), sas), &clip).unwrap();
 }
 
 /// Watcher A is held in shard 0 of its first job for longer than a lease

@@ -56,3 +56,11 @@ pub fn watch_command(queue: &str, inputs: &str, outputs: &str, extra: &[&str]) -
     cmd.args(["--json", "--visibility", "5", "--deflicker", "off", "--no-flicker-report"]).args(extra);
     cmd
 }
+
+/// A clip of `frames` frames uploaded to Azurite's `uploads` container as
+/// `name` (folders allowed).
+pub fn upload(az: &Azurite, sas: &str, dir: &std::path::Path, name: &str, frames: u32) {
+    let spec = super::ClipSpec { frames, gop: 12, ..super::ClipSpec::default() };
+    let clip = super::make_clip(dir, &name.replace('/', "_"), &spec);
+    stylize_azure::upload_blob(&with_sas(&format!("{}/{name}", az.container("uploads")), sas), &clip).unwrap();
+}
