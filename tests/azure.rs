@@ -244,10 +244,13 @@ fn storage_outage_mid_job_then_resume() {
         std::thread::sleep(Duration::from_millis(100));
     }
     az.pause();
-    // What the code promises: a block in flight gives up after
-    // BLOCK_TIMEOUT, then the failure's own writes (manifest, log) and the
-    // lease's release after OP_TIMEOUT each; the margin is for a shared
-    // machine. (At 180 s the test failed when a block was in flight.)
+    // What the code promises: the first write that meets the frozen store
+    // (a segment's block, or the job state's own save) gives up within
+    // BLOCK_TIMEOUT; after it nothing more is written there (no second
+    // upload, no end record), only the log and the lease's release within
+    // OP_TIMEOUT each; the margin is for a shared machine. (Before, a
+    // failed state save was ignored and the next segment's upload waited
+    // out its own limit: over 270 s.)
     let promise = stylize_azure::BLOCK_TIMEOUT + 3 * stylize_azure::OP_TIMEOUT;
     let frozen = Instant::now();
     let deadline = frozen + promise + Duration::from_secs(60);

@@ -32,6 +32,13 @@ pub struct Gather<'a> {
     local: HashMap<u32, PathBuf>,
     timings: Vec<ShardTiming>,
     reused: usize,
+    /// A best-effort save of the job's state failed: the store is in
+    /// trouble (its client already retried). The next result fails with
+    /// that error at once, and the job's end is not written: against a
+    /// frozen store each would have waited out its own time limit (the
+    /// job took over four minutes to fail instead of one).
+    store_error: Option<EngineError>,
+    store_down: bool,
 }
 
 impl<'a> Gather<'a> {
@@ -58,7 +65,17 @@ impl<'a> Gather<'a> {
         // Shards an earlier run had in hand are not running now.
         manifest.running.clear();
         manifest.save(store)?;
-        Ok(Gather { store, scratch, manifest, layout, local, timings: Vec::new(), reused })
+        Ok(Gather {
+            store,
+            scratch,
+            manifest,
+            layout,
+            local,
+            timings: Vec::new(),
+            reused,
+            store_error: None,
+            store_down: false,
+        })
     }
 
     /// Shards found done and intact, not to be redone.
@@ -75,6 +92,17 @@ impl<'a> Gather<'a> {
     /// already in the store under the shard's key, with the digest it
     /// claims, is recorded without being written again.
     pub fn store_result(&mut self, out: TaskOutput, segment_in_bytes: u64) -> Result<()> {
+        if let Some(e) = self.store_error.take() {
+            return Err(e);
+        }
+        // A failure here ends the job: its end is then not written to the
+        // store that just failed (another time limit waited out).
+        let stored = self.store_result_now(out, segment_in_bytes);
+        self.store_down |= stored.is_err();
+        stored
+    }
+
+    fn store_result_now(&mut self, out: TaskOutput, segment_in_bytes: u64) -> Result<()> {
         let h = out.header;
         let key = self.layout.segment(h.shard);
         let kept = self.scratch.join(format!("seg-{:05}.mp4", h.shard));
@@ -124,8 +152,12 @@ impl<'a> Gather<'a> {
     pub fn record_start(&mut self, shard: u32, worker: &crate::task::WorkerId, at: f64) {
         let running = RunningShard { worker: worker.clone(), started: at };
         self.manifest.running.insert(shard, running);
+        if self.store_down {
+            return;
+        }
         if let Err(e) = self.manifest.save(self.store) {
             tracing::debug!(error = %e, "shard's start not recorded");
+            self.store_failed(e);
         }
     }
 
@@ -141,9 +173,18 @@ impl<'a> Gather<'a> {
             kind: f.error.kind,
             cause: f.error.message.clone(),
         });
+        if self.store_down {
+            return;
+        }
         if let Err(e) = self.manifest.save(self.store) {
             tracing::debug!(error = %e, "failed attempt not recorded");
+            self.store_failed(e);
         }
+    }
+
+    fn store_failed(&mut self, e: EngineError) {
+        self.store_down = true;
+        self.store_error.get_or_insert(e);
     }
 
     /// The manifest as it stands, the job handed over to its workers.
@@ -155,6 +196,10 @@ impl<'a> Gather<'a> {
     pub fn record_end(mut self, error: &str) {
         (self.manifest.status, self.manifest.error) = (JobStatus::Failed, Some(error.to_string()));
         self.manifest.running.clear();
+        if self.store_down {
+            tracing::debug!("job's end not recorded: the store failed before");
+            return;
+        }
         if let Err(e) = self.manifest.save(self.store) {
             tracing::debug!(error = %e, "job's end not recorded");
         }
