@@ -4,7 +4,8 @@
 //! MPEG-TS recording that starts in the middle of a GOP, AVIs whose header
 //! counts a frame more than they hold. Each comes out as a player shows
 //! it: the same frames (FFmpeg's decoded count, not the stored one), the
-//! same first picture, audio in sync, audio bytes kept.
+//! same first picture, audio in sync, audio bytes kept. Chapters, which
+//! editors add to such files, are kept too.
 
 #[path = "media_corpus/check.rs"]
 mod check;
@@ -120,4 +121,38 @@ fn h264_with_b_frames_in_avi_comes_out_in_display_order() {
     // Every shard's frames in order: the middle of a later shard too.
     let mad = mean_abs_diff(&frame_rgb(&input, 30), &frame_rgb(&output, 30));
     assert!(mad < 3.0, "frame 30 differs by {mad:.1} levels");
+}
+
+/// Chapters (titles and times) come through in MP4, MOV and Matroska.
+#[test]
+fn chapters_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = dir.path().join("chapters.txt");
+    std::fs::write(
+        &meta,
+        ";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=600\ntitle=Opening\n\
+         [CHAPTER]\nTIMEBASE=1/1000\nSTART=600\nEND=1200\ntitle=Second part\n",
+    )
+    .unwrap();
+    let chapters = |p: &Path| -> Vec<(String, String, String)> {
+        let p = ffprobe_json(&["-show_chapters"], p);
+        let list = p["chapters"].as_array().unwrap();
+        list.iter()
+            .map(|c| {
+                let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+                (s("start_time"), s("end_time"), c["tags"]["title"].as_str().unwrap_or_default().to_string())
+            })
+            .collect()
+    };
+    for ext in ["mp4", "mov", "mkv"] {
+        let (v, a) = (pic("128x72", "25", "1.2"), tone("1.2", 440));
+        let m = meta.to_string_lossy().into_owned();
+        let mut args = vec!["-f", "lavfi", "-i", v.as_str(), "-f", "lavfi", "-i", a.as_str(), "-i", m.as_str()];
+        args.extend(words("-map 0 -map 1 -map_chapters 2 -c:v libx264 -preset ultrafast -g 12 -c:a aac"));
+        let input = make(dir.path(), &format!("edited.{ext}"), &args);
+        let want = chapters(&input);
+        assert_eq!(want.len(), 2, "{ext}: the input has its chapters");
+        let output = faithful(&dir.path().join(ext), &input, SHARD, &FAITHFUL);
+        assert_eq!(chapters(&output), want, "{ext}");
+    }
 }

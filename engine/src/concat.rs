@@ -93,6 +93,18 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, streams: &St
         }
         audio_map[index] = Some((ost.index(), ist.time_base()));
     }
+    // Chapters, on the output's clock (shifted as every stream is).
+    let chapters: Vec<(i64, ff::Rational, i64, i64, String)> = src
+        .chapters()
+        .map(|c| {
+            let shift = ff::Rescale::rescale(&source.start_us(), ff::Rational::new(1, 1_000_000), c.time_base());
+            let title = c.metadata().get("title").unwrap_or_default().to_string();
+            (c.id(), c.time_base(), (c.start() - shift).max(0), (c.end() - shift).max(0), title)
+        })
+        .collect();
+    for (id, tb, start, end, title) in chapters {
+        out.add_chapter(id, tb, start, end.max(start), title).map_err(EngineError::media(dst, "adding a chapter"))?;
+    }
     let mut opts = ff::Dictionary::new();
     if matches!(format, "mp4" | "mov") {
         // Index at the front: the output plays while it streams.
