@@ -7,44 +7,14 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod examples;
 mod jobs;
 mod network;
+mod parsers;
+use examples::{MAN_EXAMPLES, SUBMIT_EXAMPLES, TOP_EXAMPLES, WATCH_EXAMPLES};
 pub use jobs::{JobsArgs, JobsCommand, WorkerArgs};
 pub use network::{NetworkCheckArgs, NetworkCommand};
-
-/// Examples shown by `stylize --help` and in stylize(1).
-const TOP_EXAMPLES: &str = "\
-Examples:
-  stylize submit clip.mp4                      stylize-out/clip.fauve.<tag>.mp4
-  stylize submit clip.mp4 --style starry -o out.mp4
-  mpirun -n 2 stylize submit clip.mp4          the same job over MPI ranks
-  stylize styles list                          the built-in styles
-  stylize man submit | man -l -                a command's manual page";
-
-/// Examples shown by `stylize submit --help` and in stylize-submit(1).
-const SUBMIT_EXAMPLES: &str = "\
-Examples:
-  stylize submit clip.mp4                               the default style, into stylize-out/
-  stylize submit clip.mp4 --style mosaic -o result.mp4  exactly that file (-y to overwrite)
-  stylize submit clip.mp4 --style starry:0.7,mosaic     a blend, 70/30
-  stylize submit clip.mp4 --style-image painting.jpg    any painting as the style
-  stylize submit clip.mp4 --model mine.pt --range 0-255 your TorchScript module
-  stylize submit https://acct.blob.core.windows.net/in/clip.mp4?<sas> -o https://acct.blob.core.windows.net/out?<sas>
-  stylize submit clip.mp4 --queue @queue-url.txt -o @outputs-url.txt   shards on `stylize worker` nodes";
-
-/// Examples shown by `stylize watch --help` and in stylize-watch(1).
-const WATCH_EXAMPLES: &str = "\
-Examples:
-  stylize watch --queue @queue-url.txt --inputs @uploads-url.txt -o @outputs-url.txt
-  stylize watch ... --until-empty --json       a batch run: stop when the queue is empty
-  scripts/try-watch.sh                         the whole loop on a local Azurite";
-
-/// Examples shown by `stylize man --help`.
-const MAN_EXAMPLES: &str = "\
-Examples:
-  stylize man | man -l -                       the top-level page
-  stylize man jobs list | man -l -             one command's page
-  stylize man --dir ~/.local/share/man/man1    every page, for `man stylize-submit`";
+use parsers::{poll_secs, StyleSpecParser};
 
 /// Neural style transfer for whole videos, from one laptop to a GPU cluster.
 #[derive(Debug, Parser)]
@@ -288,38 +258,6 @@ pub struct WatchArgs {
     /// What to do with each upload, and where the results go.
     #[command(flatten)]
     pub job: JobArgs,
-}
-
-/// `--style`: any text (a name, an index, a blend; checked when the job
-/// is built, where saved styles are known), offering the built-in names
-/// to shell completion.
-#[derive(Debug, Clone, Copy)]
-pub struct StyleSpecParser;
-
-impl clap::builder::TypedValueParser for StyleSpecParser {
-    type Value = String;
-
-    fn parse_ref(
-        &self,
-        cmd: &clap::Command,
-        arg: Option<&clap::Arg>,
-        value: &std::ffi::OsStr,
-    ) -> Result<String, clap::Error> {
-        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
-    }
-
-    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
-        Some(Box::new(stylize_pipelines::styles::builtin_names().iter().map(clap::builder::PossibleValue::new)))
-    }
-}
-
-/// `--poll`: a tenth of a second to ten minutes.
-fn poll_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.1..=600.0).contains(&v) => Ok(v),
-        Ok(_) => Err("must be between 0.1 and 600 seconds".into()),
-        Err(_) => Err(format!("{s:?} is not a number of seconds")),
-    }
 }
 
 /// The job's settings, shared by `submit` and `watch`.
