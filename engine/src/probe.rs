@@ -249,11 +249,10 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
     let frame_rate: Ratio = if avg.numerator() > 0 && avg.denominator() > 0 { avg } else { video_stream.rate() }.into();
     let rotation = display_rotation(&video_stream);
     let header_frames = video_stream.frames();
+    // Frames the decoder holds back for reordering (B-frames).
     // SAFETY: the parameters are valid for the stream's lifetime.
-    let reorders = unsafe { (*video_stream.parameters().as_ptr()).video_delay } > 0;
-    let times_by_count = format == "avi" && reorders && matches!(codec_id, ff::codec::Id::H264 | ff::codec::Id::HEVC);
-    // SAFETY: as above.
     let delay = i64::from(unsafe { (*video_stream.parameters().as_ptr()).video_delay });
+    let times_by_count = format == "avi" && delay > 0 && matches!(codec_id, ff::codec::Id::H264 | ff::codec::Id::HEVC);
     let dts_offset = if times_by_count { delay * nominal_duration(frame_rate, time_base) } else { 0 };
     let codec = format!("{codec_id:?}").to_lowercase();
 
