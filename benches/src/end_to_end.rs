@@ -53,21 +53,33 @@ struct Setup {
 }
 
 /// Run each variant (and the reference way, unless `no_reference`)
-/// `repeats` times, interleaved.
+/// `repeats` times, interleaved: each precision plain, the default job
+/// (precision `auto`, which resolves to `default_precision`, deflicker
+/// `still`, flicker report), and the default job's extras at the other
+/// precisions (`fp32+deflicker`), so that what the extras cost is known at
+/// every precision.
 #[allow(clippy::too_many_arguments)]
 pub fn measure(
     clip: &Path,
     device: DeviceChoice,
+    default_precision: Precision,
     batch: usize,
     threads: Option<u16>,
     repeats: usize,
     no_reference: bool,
     scratch: &Path,
 ) -> Result<EndToEnd> {
-    let mut setups: Vec<Setup> = crate::model::precisions(device)
-        .into_iter()
-        .map(|p| Setup { name: p.name(), precision: p, deflicker: DeflickerMode::Off, flicker_report: false })
+    let precisions = crate::model::precisions(device);
+    let mut setups: Vec<Setup> = precisions
+        .iter()
+        .map(|&p| Setup { name: p.name(), precision: p, deflicker: DeflickerMode::Off, flicker_report: false })
         .collect();
+    setups.extend(precisions.iter().filter(|&&p| p != default_precision).map(|&p| Setup {
+        name: extras_name(p),
+        precision: p,
+        deflicker: DeflickerMode::Still,
+        flicker_report: true,
+    }));
     setups.push(Setup {
         name: "default",
         precision: Precision::Auto,
@@ -114,6 +126,17 @@ pub fn measure(
         })
         .collect();
     Ok(EndToEnd { frames, variants, reference, reference_rounds })
+}
+
+/// The variant of the default job's extras (deflicker `still` and the
+/// flicker report) at precision `p`.
+pub fn extras_name(p: Precision) -> &'static str {
+    match p {
+        Precision::Fp32 => "fp32+deflicker",
+        Precision::Bf16 => "bf16+deflicker",
+        Precision::Fp16 => "fp16+deflicker",
+        Precision::Auto => "default",
+    }
 }
 
 /// Frames/s of one whole job on `clip`, and its frame count.

@@ -82,6 +82,9 @@ pub struct Run {
     /// What deflicker and the flicker report cost the default job, against
     /// the same precision with both off (below 0 is noise).
     pub default_cost: Option<f64>,
+    /// The same extras' cost at each precision measured (the default's
+    /// and `fp32+deflicker` and the like against their plain runs).
+    pub extras_cost: Vec<(String, f64)>,
     pub reference: Option<reference::Reference>,
     /// Every round's frames/s of the reference way.
     pub reference_rounds: Vec<f64>,
@@ -210,12 +213,19 @@ pub fn run(args: &BenchOptions) -> Result<()> {
                 })?;
             let cuda = matches!(device, DeviceChoice::Cuda(_));
             let batch = args.batch.map_or(if cuda { 8 } else { 1 }, usize::from);
-            let e2e =
-                end_to_end::measure(&clip, device, batch, args.threads, repeats, args.no_reference, scratch.path())?;
             let spec = ModelSpec::builtin(StyleBlend::parse("mosaic")?);
-            let default_precision =
-                TorchModel::load_with_threads(&spec, device, Precision::Auto, threads)?.precision().name();
-            runs.push(summarise(device, (width, height), model_only, e2e, batch, default_precision));
+            let default_precision = TorchModel::load_with_threads(&spec, device, Precision::Auto, threads)?.precision();
+            let e2e = end_to_end::measure(
+                &clip,
+                device,
+                default_precision,
+                batch,
+                args.threads,
+                repeats,
+                args.no_reference,
+                scratch.path(),
+            )?;
+            runs.push(summarise(device, (width, height), model_only, e2e, batch, default_precision.name()));
         }
     }
     let memory = if args.quick { None } else { Some(memory::measure(scratch.path(), args.threads)?) };
@@ -335,8 +345,18 @@ fn summarise(
             model_fps(precision).filter(|m| *m > 0.0).map(|m| (v.name.clone(), v.fps / m))
         })
         .collect();
-    let plain = e2e.variants.iter().find(|v| v.name == default_precision).map(|v| v.fps);
-    let default = e2e.variants.iter().find(|v| v.name == "default").map(|v| v.fps);
+    let fps = |name: &str| e2e.variants.iter().find(|v| v.name == name).map(|v| v.fps);
+    let plain = fps(default_precision);
+    let default = fps("default");
+    let extras_cost = e2e
+        .variants
+        .iter()
+        .filter(|v| v.deflicker != "off")
+        .filter_map(|v| {
+            let precision = if v.name == "default" { default_precision } else { v.precision.as_str() };
+            fps(precision).map(|p| (precision.to_string(), 1.0 - v.fps / p))
+        })
+        .collect();
     let speedup_vs_reference = match &e2e.reference {
         Some(r) if r.fps > 0.0 => e2e.variants.iter().map(|v| (v.name.clone(), v.fps / r.fps)).collect(),
         _ => Vec::new(),
@@ -350,6 +370,7 @@ fn summarise(
         default_precision: default_precision.into(),
         efficiency,
         default_cost: plain.zip(default).map(|(p, d)| 1.0 - d / p),
+        extras_cost,
         reference: e2e.reference,
         reference_rounds: e2e.reference_rounds,
         speedup_vs_reference,
@@ -386,8 +407,9 @@ fn table(b: &Bench) -> String {
             if let Some((_, x)) = r.speedup_vs_reference.iter().find(|e| e.0 == v.name) {
                 note += &format!(", {x:.2}x the reference way");
             }
-            if v.name == "default" {
-                match r.default_cost {
+            if v.deflicker != "off" {
+                let precision = if v.name == "default" { r.default_precision.as_str() } else { v.precision.as_str() };
+                match r.extras_cost.iter().find(|e| e.0 == precision).map(|e| e.1) {
                     Some(c) if c < 0.0 => note += &format!(", deflicker+report cost {:.1}%: noise", 100.0 * c),
                     Some(c) => note += &format!(", deflicker+report cost {:.1}%", 100.0 * c),
                     None => {}

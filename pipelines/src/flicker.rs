@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use stylize_worker::flicker::FlickerMeter;
 pub use stylize_worker::flicker::{FlickerSums, STILL_LEVEL, TRUST_LEVEL};
+use stylize_worker::frame::Guide;
 use stylize_worker::motion::{flow_of, luma_of, Flow};
 
 /// Flicker figures of a video against its source.
@@ -215,7 +216,8 @@ pub fn measure(source: &Path, video: &Path) -> Result<FlickerPair, FlickerError>
                 })
             }
         };
-        meter.add(luma, flow.as_ref(), out_luma);
+        let guide = Guide::new(luma, meter.blur(), flow);
+        meter.add(guide, out_luma);
     }
     let frames = meter.sums().frames;
     if frames < 2 {

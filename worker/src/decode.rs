@@ -13,7 +13,7 @@ use stylize_engine::picture::Picture;
 
 use crate::error::WorkerError;
 use crate::frame::{DecodedFrame, Guide, GuideKind};
-use crate::motion::{flow_of, luma_of};
+use crate::motion::{flow_of, luma_of, BoxBlur};
 use crate::picture::{self, Deinterlacer};
 
 /// Decode `segment` and send the frames of `shard` (warm-up first), in
@@ -58,6 +58,7 @@ pub fn decode(
     // By count (a video whose times do not order its frames): frames the
     // decoder shows after the keyframe, before the first wanted one.
     let mut to_skip = shard.by_count_skip;
+    let blur = BoxBlur::new(w as usize, h as usize);
     let mut decoded = ff::frame::Video::empty();
     let mut progressive = ff::frame::Video::empty();
     let mut rgb = ff::frame::Video::empty();
@@ -96,8 +97,8 @@ pub fn decode(
             let pixels = packed_rgb(&rgb);
             let guide = match guide {
                 GuideKind::None => None,
-                GuideKind::Luma => Some(Guide { luma: luma_of(&pixels), flow: None }),
-                GuideKind::LumaAndMotion => Some(Guide { luma: luma_of(&pixels), flow: flow_of(frame) }),
+                GuideKind::Luma => Some(Guide::new(luma_of(&pixels), &blur, None)),
+                GuideKind::LumaAndMotion => Some(Guide::new(luma_of(&pixels), &blur, flow_of(frame))),
             };
             if tx.send(DecodedFrame { index, rgb: pixels, guide }).is_err() {
                 return Ok(false);

@@ -25,7 +25,7 @@
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use crate::frame::{Guide, StyledFrame};
-use crate::motion::blurred;
+use crate::motion::BoxBlur;
 
 /// How to reduce flicker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -58,88 +58,142 @@ pub struct Deflicker {
     mode: DeflickerMode,
     width: usize,
     height: usize,
-    prev_out: Option<Vec<f32>>,
-    prev_luma: Vec<f32>,
+    blur: BoxBlur,
+    /// The previous output, unrounded (empty before the first frame), and
+    /// a buffer of the same size for the next one: no allocation a frame.
+    prev_out: Vec<f32>,
+    next_out: Vec<f32>,
+    prev_boxed: Vec<u16>,
     prev_sharp: Vec<u8>,
+    /// The carry for a blurred change of `i / STEPS` levels.
     weights: Vec<f32>,
+    /// The same per box area (up to 5x5) and change in box sums, so that
+    /// a pixel costs a lookup, not a division: `by_area[n][k]` is the
+    /// weight of a change of `k / n` levels.
+    by_area: Vec<Vec<f32>>,
     sharp_weights: Vec<f32>,
 }
 
 /// Lookup steps per luma level: the weight curve is a table, so the
 /// result does not depend on a platform's `exp`.
-const STEPS: f32 = 16.0;
+const STEPS: u32 = 16;
+/// The largest box (5x5) and the largest change of its sum.
+const MAX_AREA: usize = 25;
+const MAX_SUM: usize = MAX_AREA * 255;
 
 impl Deflicker {
     /// A fresh state for frames of `width` x `height`.
     pub fn new(mode: DeflickerMode, width: u32, height: u32) -> Self {
-        let weights = (0..(256.0 * STEPS) as usize)
+        let weights: Vec<f32> = (0..256 * STEPS)
             .map(|i| {
-                let d = i as f32 / STEPS;
+                let d = i as f32 / STEPS as f32;
                 CARRY * (-(d / SIGMA) * (d / SIGMA)).exp()
             })
+            .collect();
+        let at = |i: usize| weights.get(i).copied().unwrap_or(0.0);
+        let by_area = (0..=MAX_AREA)
+            .map(|n| if n == 0 { Vec::new() } else { (0..=MAX_SUM).map(|k| at(k * STEPS as usize / n)).collect() })
             .collect();
         let sharp_weights = (0..256).map(|d| (-(d as f32 / SIGMA_SHARP) * (d as f32 / SIGMA_SHARP)).exp()).collect();
         Deflicker {
             mode,
             width: width as usize,
             height: height as usize,
-            prev_out: None,
-            prev_luma: Vec::new(),
+            blur: BoxBlur::new(width as usize, height as usize),
+            prev_out: Vec::new(),
+            next_out: Vec::new(),
+            prev_boxed: Vec::new(),
             prev_sharp: Vec::new(),
             weights,
+            by_area,
             sharp_weights,
         }
     }
 
+    /// The carry for a blurred change of `num / den` levels (exact: the
+    /// floor of `num * STEPS / den` indexes the curve).
     #[inline]
-    fn weight(&self, d: f32) -> f32 {
-        let i = (d.abs() * STEPS) as usize;
-        self.weights.get(i).copied().unwrap_or(0.0)
+    fn weight(&self, num: u32, den: u32) -> f32 {
+        match self.by_area.get(den as usize) {
+            Some(table) if den > 0 => table.get(num as usize).copied().unwrap_or(0.0),
+            _ => self.weights.get((num * STEPS / den) as usize).copied().unwrap_or(0.0),
+        }
     }
 
     /// Blend `rgb` (the model's output) with the previous output in place.
+    /// Two passes a row: each pixel's carry (lookups: the blur comes with
+    /// the guide as box sums), then the blend, branch-free, which the
+    /// compiler vectorises.
     pub fn apply(&mut self, rgb: &mut [u8], guide: &Guide) {
         let (w, h) = (self.width, self.height);
-        let luma = blurred(&guide.luma, w, h);
-        let mut out: Vec<f32> = rgb.iter().map(|v| f32::from(*v)).collect();
-        if let Some(prev) = &self.prev_out {
-            let flow = if self.mode == DeflickerMode::Motion { guide.flow.as_ref() } else { None };
-            for y in 0..h {
-                for x in 0..w {
-                    let p = y * w + x;
-                    // Along the motion vector, or in place, whichever the
-                    // input agrees with better: codec vectors are chosen
-                    // for bits, not truth, and wander on still noise.
-                    let still = (luma[p] - self.prev_luma[p]).abs();
-                    let (q, d) = match flow.map(|f| f.source(x, y)) {
-                        Some((sx, sy)) if (sx, sy) != (x, y) => {
-                            let q = sy * w + sx;
-                            let moved = (luma[p] - self.prev_luma[q]).abs();
-                            if moved < still {
-                                (q, moved)
-                            } else {
-                                (p, still)
-                            }
-                        }
-                        _ => (p, still),
-                    };
-                    let sharp = (i16::from(guide.luma[p]) - i16::from(self.prev_sharp[q])).unsigned_abs() as usize;
-                    let a = self.weight(d) * self.sharp_weights[sharp.min(255)];
-                    if a > 0.0 {
-                        for c in 0..3 {
-                            let o = &mut out[p * 3 + c];
-                            *o = a * prev[q * 3 + c] + (1.0 - a) * *o;
+        if self.prev_out.len() != rgb.len() {
+            self.prev_out = rgb.iter().map(|v| f32::from(*v)).collect();
+            self.next_out = self.prev_out.clone();
+            self.prev_boxed.clone_from(&guide.boxed);
+            self.prev_sharp.clone_from(&guide.luma);
+            return;
+        }
+        let flow = if self.mode == DeflickerMode::Motion { guide.flow.as_ref() } else { None };
+        let (mut carry, mut from) = (vec![0f32; w], vec![0usize; w]);
+        for y in 0..h {
+            let (rows, cols) = self.blur.row_areas(y);
+            let row = y * w..(y + 1) * w;
+            for x in 0..w {
+                let p = y * w + x;
+                let np = u32::from(rows * cols[x]);
+                let sp = u32::from(guide.boxed[p]);
+                // The blurred change in place is |Σp − Σ'p| / np.
+                let still = sp.abs_diff(u32::from(self.prev_boxed[p]));
+                // Along the motion vector, or in place, whichever the
+                // input agrees with better: codec vectors are chosen for
+                // bits, not truth, and wander on still noise.
+                let (q, num, den) = match flow.map(|f| f.source(x, y)) {
+                    Some((sx, sy)) if (sx, sy) != (x, y) => {
+                        let q = sy * w + sx;
+                        let nq = u32::from(self.blur.area(q));
+                        // |Σp/np − Σ'q/nq| = |Σp·nq − Σ'q·np| / (np·nq)
+                        let moved = (sp * nq).abs_diff(u32::from(self.prev_boxed[q]) * np);
+                        if moved < still * nq {
+                            (q, moved, np * nq)
+                        } else {
+                            (p, still, np)
                         }
                     }
+                    _ => (p, still, np),
+                };
+                let sharp = guide.luma[p].abs_diff(self.prev_sharp[q]) as usize;
+                carry[x] = self.weight(num, den) * self.sharp_weights[sharp];
+                from[x] = q;
+            }
+            // o = a·O'(q) + (1 − a)·S(p); where a = 0 that is S exactly.
+            let pixels = rgb[row.start * 3..row.end * 3].chunks_exact_mut(3);
+            let next = self.next_out[row.start * 3..row.end * 3].chunks_exact_mut(3);
+            if flow.is_none() {
+                let prev = self.prev_out[row.start * 3..row.end * 3].chunks_exact(3);
+                for (((px, o), p), a) in pixels.zip(next).zip(prev).zip(&carry) {
+                    blend(px, o, p, *a);
+                }
+            } else {
+                for (((px, o), q), a) in pixels.zip(next).zip(&from).zip(&carry) {
+                    blend(px, o, &self.prev_out[q * 3..q * 3 + 3], *a);
                 }
             }
-            for (dst, v) in rgb.iter_mut().zip(&out) {
-                *dst = v.round().clamp(0.0, 255.0) as u8;
-            }
         }
-        self.prev_out = Some(out);
-        self.prev_luma = luma;
-        self.prev_sharp = guide.luma.clone();
+        std::mem::swap(&mut self.prev_out, &mut self.next_out);
+        self.prev_boxed.clone_from(&guide.boxed);
+        self.prev_sharp.clone_from(&guide.luma);
+    }
+}
+
+/// One pixel: the model's `px` blended with the previous output `prev` by
+/// `a`, kept unrounded in `out` and rounded into `px` (half up: every
+/// value is in 0..=255).
+#[inline]
+fn blend(px: &mut [u8], out: &mut [f32], prev: &[f32], a: f32) {
+    for c in 0..3 {
+        let o = a * prev[c] + (1.0 - a) * f32::from(px[c]);
+        out[c] = o;
+        px[c] = (o + 0.5) as u8;
     }
 }
 
@@ -173,8 +227,8 @@ pub fn deflicker(
 mod tests {
     use super::*;
 
-    fn guide(luma: u8, n: usize) -> Guide {
-        Guide { luma: vec![luma; n], flow: None }
+    fn guide(luma: u8, w: u32, h: u32) -> Guide {
+        Guide::new(vec![luma; (w * h) as usize], &BoxBlur::new(w as usize, h as usize), None)
     }
 
     #[test]
@@ -183,14 +237,14 @@ mod tests {
         let n = (w * h) as usize;
         let mut d = Deflicker::new(DeflickerMode::Still, w, h);
         let mut a = vec![100u8; n * 3];
-        d.apply(&mut a, &guide(50, n));
+        d.apply(&mut a, &guide(50, w, h));
         // Same input, the model's output jumps by 40: most of it is held back.
         let mut b = vec![140u8; n * 3];
-        d.apply(&mut b, &guide(50, n));
+        d.apply(&mut b, &guide(50, w, h));
         assert_eq!(b[0], (0.85f32 * 100.0 + 0.15 * 140.0).round() as u8);
         // The input changes a lot: the new output passes through.
         let mut c = vec![200u8; n * 3];
-        d.apply(&mut c, &guide(120, n));
+        d.apply(&mut c, &guide(120, w, h));
         assert_eq!(c[0], 200);
     }
 }

@@ -15,8 +15,8 @@ use std::sync::mpsc::Receiver;
 
 use serde::{Deserialize, Serialize};
 
-use crate::frame::StyledFrame;
-use crate::motion::{luma_of, Flow};
+use crate::frame::{Guide, StyledFrame};
+use crate::motion::{luma_of, BoxBlur};
 
 /// Luma change (blurred) under which a source pixel counts as still.
 pub const STILL_LEVEL: f32 = 1.0;
@@ -67,16 +67,11 @@ struct Previous {
     out: Vec<u8>,
 }
 
-/// Radius of the box blur (5x5), as `motion::blurred`'s.
-const R: usize = 2;
-
 /// Accumulates [`FlickerSums`] over consecutive frames of one sequence.
 pub struct FlickerMeter {
     width: usize,
     height: usize,
-    /// Pixels under the box at each column and row (fewer at the edges).
-    cols: Vec<u16>,
-    rows: Vec<u16>,
+    blur: BoxBlur,
     prev: Option<Previous>,
     sums: FlickerSums,
 }
@@ -84,23 +79,22 @@ pub struct FlickerMeter {
 impl FlickerMeter {
     /// A meter for frames of `width` x `height`.
     pub fn new(width: usize, height: usize) -> Self {
-        let under = |n: usize| -> Vec<u16> { (0..n).map(|i| (i.min(R) + (n - 1 - i).min(R) + 1) as u16).collect() };
-        FlickerMeter {
-            width,
-            height,
-            cols: under(width),
-            rows: under(height),
-            prev: None,
-            sums: FlickerSums::default(),
-        }
+        FlickerMeter { width, height, blur: BoxBlur::new(width, height), prev: None, sums: FlickerSums::default() }
     }
 
-    /// The next frame: the source's luma and motion, and the video's luma.
-    pub fn add(&mut self, luma: Vec<u8>, flow: Option<&Flow>, out: Vec<u8>) {
+    /// The blur this meter compares with: a guide made with it is right
+    /// for [`FlickerMeter::add`].
+    pub fn blur(&self) -> &BoxBlur {
+        &self.blur
+    }
+
+    /// The next frame: the source's guide (luma, its box sums, motion),
+    /// and the video's luma.
+    pub fn add(&mut self, source: Guide, out: Vec<u8>) {
         let (w, h) = (self.width, self.height);
         let s = &mut self.sums;
         s.frames += 1;
-        let boxed = box_sums(&luma, w, h);
+        let Guide { luma, boxed, flow } = source;
         if let Some(p) = &self.prev {
             s.pairs += (w * h) as u64;
             // A pixel is still when its blurred luma moved less than one
@@ -112,9 +106,9 @@ impl FlickerMeter {
                 let (mut still, mut src, mut vid) = (0u32, 0u32, 0u32);
                 let (a, b) = (&boxed[row.clone()], &p.boxed[row.clone()]);
                 let (la, lb, oa, ob) = (&luma[row.clone()], &p.luma[row.clone()], &out[row.clone()], &p.out[row]);
-                let n = self.rows[y];
+                let (n, cols) = self.blur.row_areas(y);
                 for x in 0..w {
-                    let keep = u32::from(a[x].abs_diff(b[x]) < n * self.cols[x]);
+                    let keep = u32::from(a[x].abs_diff(b[x]) < n * cols[x]);
                     still += keep;
                     src += keep * u32::from(la[x].abs_diff(lb[x]));
                     vid += keep * u32::from(oa[x].abs_diff(ob[x]));
@@ -123,16 +117,20 @@ impl FlickerMeter {
                 s.source_change += u64::from(src);
                 s.output_change += u64::from(vid);
             }
-            if let Some(flow) = flow {
+            if let Some(flow) = &flow {
                 // Per row, in local sums (a row's squares fit a u64).
+                // Integer positions, clamped as `Flow::source` does.
+                let trust = TRUST_LEVEL as u32;
+                let (last_x, last_y) = (w as i32 - 1, h as i32 - 1);
                 for y in 0..h {
                     let (mut warp, mut source, mut trusted) = (0u64, 0u64, 0u64);
-                    for x in 0..w {
-                        let (sx, sy) = flow.source(x, y);
+                    for (x, &(dx, dy)) in flow.vectors[y * w..(y + 1) * w].iter().enumerate() {
+                        let sx = (x as i32 + i32::from(dx)).clamp(0, last_x) as usize;
+                        let sy = (y as i32 + i32::from(dy)).clamp(0, last_y) as usize;
                         let (i, q) = (y * w + x, sy * w + sx);
                         let d = u32::from(luma[i].abs_diff(p.luma[q]));
                         let e = u32::from(out[i].abs_diff(p.out[q]));
-                        let keep = u32::from((d as f32) < TRUST_LEVEL);
+                        let keep = u32::from(d < trust);
                         warp += u64::from(keep * e * e);
                         source += u64::from(keep * d * d);
                         trusted += u64::from(keep);
@@ -152,48 +150,13 @@ impl FlickerMeter {
     }
 }
 
-/// Sums of luma over the 5x5 box around each pixel, clipped at the edges
-/// (at most 25 x 255: a u16).
-fn box_sums(luma: &[u8], w: usize, h: usize) -> Vec<u16> {
-    let mut rows = vec![0u16; w * h];
-    for (line, dst) in luma.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
-        let mut acc: u16 = line[..w.min(R + 1)].iter().map(|v| u16::from(*v)).sum();
-        for x in 0..w {
-            dst[x] = acc;
-            if x + R + 1 < w {
-                acc += u16::from(line[x + R + 1]);
-            }
-            if x >= R {
-                acc -= u16::from(line[x - R]);
-            }
-        }
-    }
-    let mut out = vec![0u16; w * h];
-    let mut acc = vec![0u16; w];
-    for row in rows.chunks_exact(w).take(R + 1) {
-        acc.iter_mut().zip(row).for_each(|(a, v)| *a += v);
-    }
-    for y in 0..h {
-        out[y * w..(y + 1) * w].copy_from_slice(&acc);
-        if y + R + 1 < h {
-            let add = &rows[(y + R + 1) * w..(y + R + 2) * w];
-            acc.iter_mut().zip(add).for_each(|(a, v)| *a += v);
-        }
-        if y >= R {
-            let sub = &rows[(y - R) * w..(y - R + 1) * w];
-            acc.iter_mut().zip(sub).for_each(|(a, v)| *a -= v);
-        }
-    }
-    out
-}
-
 /// The stage: measure the frames the encoder is done with (each carries
 /// its source's guide), in order. Frames without a guide are not counted.
 pub fn measure(width: u32, height: u32, rx: &Receiver<StyledFrame>) -> FlickerSums {
     let mut meter = FlickerMeter::new(width as usize, height as usize);
     for frame in rx.iter() {
         if let Some(guide) = frame.guide {
-            meter.add(guide.luma, guide.flow.as_ref(), luma_of(&frame.rgb));
+            meter.add(guide, luma_of(&frame.rgb));
         }
     }
     meter.sums
@@ -202,6 +165,12 @@ pub fn measure(width: u32, height: u32, rx: &Receiver<StyledFrame>) -> FlickerSu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::motion::Flow;
+
+    /// The source's guide as the decoder makes it.
+    fn guide(m: &FlickerMeter, luma: Vec<u8>, flow: Option<Flow>) -> Guide {
+        Guide::new(luma, m.blur(), flow)
+    }
 
     /// A still source whose video alternates by 10 levels: every pair is
     /// still, the video's change is 10, the source's 0.
@@ -210,7 +179,7 @@ mod tests {
         let (w, h) = (6, 4);
         let mut m = FlickerMeter::new(w, h);
         for t in 0..3u8 {
-            m.add(vec![50; w * h], None, vec![100 + 10 * (t % 2); w * h]);
+            m.add(guide(&m, vec![50; w * h], None), vec![100 + 10 * (t % 2); w * h]);
         }
         let s = m.sums();
         assert_eq!((s.frames, s.pairs, s.still), (3, 2 * (w * h) as u64, 2 * (w * h) as u64));
@@ -227,27 +196,13 @@ mod tests {
     fn warp_error_by_hand() {
         let mut m = FlickerMeter::new(4, 1);
         let flow = Flow { width: 4, height: 1, vectors: vec![(-1, 0); 4] };
-        m.add(vec![10, 20, 30, 40], None, vec![100, 110, 120, 130]);
-        m.add(vec![10, 10, 25, 45], Some(&flow), vec![100, 103, 110, 125]);
+        m.add(guide(&m, vec![10, 20, 30, 40], None), vec![100, 110, 120, 130]);
+        m.add(guide(&m, vec![10, 10, 25, 45], Some(flow)), vec![100, 103, 110, 125]);
         let s = m.sums();
         // Video: |100-100|, |103-100|, |110-110| over the trusted three.
         assert_eq!((s.warp_pairs, s.warp_sum), (3, 3 * 3));
         // Source: 0, 0, 5.
         assert_eq!(s.source_warp_sum, 5 * 5);
-    }
-
-    /// The integer box sums divided by the pixels under them are the
-    /// deflicker's blur.
-    #[test]
-    fn box_sums_are_the_blur_times_its_area() {
-        let (w, h) = (9, 7);
-        let luma: Vec<u8> = (0..w * h).map(|i| (i * 37 % 256) as u8).collect();
-        let m = FlickerMeter::new(w, h);
-        let blur = crate::motion::blurred(&luma, w, h);
-        for (i, sum) in box_sums(&luma, w, h).iter().enumerate() {
-            let n = f32::from(m.rows[i / w] * m.cols[i % w]);
-            assert!((f32::from(*sum) / n - blur[i]).abs() < 1e-3, "pixel {i}");
-        }
     }
 
     /// Merging two halves gives the sums of the whole but for the pair
@@ -259,8 +214,9 @@ mod tests {
         let mut whole = FlickerMeter::new(w, h);
         let (mut a, mut b) = (FlickerMeter::new(w, h), FlickerMeter::new(w, h));
         for t in 0..6u8 {
-            whole.add(frame(t), None, frame(t + 1));
-            if t < 3 { &mut a } else { &mut b }.add(frame(t), None, frame(t + 1));
+            whole.add(guide(&whole, frame(t), None), frame(t + 1));
+            let half = if t < 3 { &mut a } else { &mut b };
+            half.add(guide(half, frame(t), None), frame(t + 1));
         }
         let mut merged = a.sums().clone();
         merged.merge(b.sums());

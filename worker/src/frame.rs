@@ -2,7 +2,7 @@
 //! stylize → deflicker → encode), apart from the stages themselves so no
 //! stage imports another.
 
-use crate::motion::Flow;
+use crate::motion::{BoxBlur, Flow};
 
 /// One decoded frame, tagged with its position: warm-up frames first,
 /// then the shard's own.
@@ -27,13 +27,23 @@ pub enum GuideKind {
     LumaAndMotion,
 }
 
-/// What the deflicker needs to know about the input frame.
+/// What the deflicker and the flicker measure need to know about the
+/// input frame, worked out once on the decoder's thread.
 #[derive(Debug, Clone)]
 pub struct Guide {
     /// Input luma, one byte per pixel.
     pub luma: Vec<u8>,
+    /// Its 5x5 box sums ([`BoxBlur::sums`]).
+    pub boxed: Vec<u16>,
     /// The input's motion to its previous frame, when known.
     pub flow: Option<Flow>,
+}
+
+impl Guide {
+    /// The guide of a frame whose luma is `luma`.
+    pub fn new(luma: Vec<u8>, blur: &BoxBlur, flow: Option<Flow>) -> Self {
+        Guide { boxed: blur.sums(&luma), luma, flow }
+    }
 }
 
 /// One stylized frame, tagged with its position (warm-up frames first
