@@ -17,16 +17,61 @@
 # (chroot), a CPU job included.
 #
 #   scripts/gpu-bundle.sh            (about 10 minutes on 2 cores)
+#
+# `--dry-run DIR` lays the same bundle out unpacked in DIR/bundle from this
+# machine's own builds (STYLIZE_DRY_STYLIZE, default target/release/stylize;
+# STYLIZE_DRY_CUDA_TESTS, default the newest target/release/deps/cuda-*),
+# with short clips and without torch 2.11, stand-ins, RPATHs, the clean
+# root or the archive: seconds, for tests/gpu_check.rs, which then runs
+# scripts/gpu-check.sh on it on the CPU. It catches what a refactor breaks
+# in the recipe (a file, a test target, a flag renamed), not a tch 0.24
+# build error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
+log() { echo "gpu-bundle: $*" >&2; }
+DRY=""
+if [ "${1:-}" = --dry-run ]; then
+  DRY="${2:?--dry-run DIR}"
+fi
 V="${STYLIZE_GPU_TORCH:-2.11.0}"
 T="$STYLIZE_CACHE/gpu/torch-$V"
 OUT=.gpu
 work="$(mktemp -d)"
 B="$work/bundle"
-log() { echo "gpu-bundle: $*" >&2; }
+[ -z "$DRY" ] || B="$DRY/bundle"
+
+# The models and the clips: the same in the bundle and in a dry run.
+models_and_clips() {
+  local frames360=240 frames1080=120
+  [ -z "$DRY" ] || { frames360=16; frames1080=6; }
+  mkdir -p "$B/models/test" "$B/clips"
+  cp "$STYLIZE_MODELS"/multistyle26.{pt,json} "$B/models/"
+  cp "$STYLIZE_MODELS"/test/*.pt "$B/models/test/"
+  # The clips: no ffmpeg CLI runs there before the bundle is unpacked.
+  ffmpeg -v error -y -f lavfi -i testsrc2=s=640x360:r=25 -f lavfi -i sine=f=440:r=48000 -frames:v "$frames360" \
+    -shortest -c:v libx264 -preset veryfast -g 48 -c:a aac "$B/clips/640x360.mp4"
+  ffmpeg -v error -y -f lavfi -i testsrc2=s=1920x1080:r=25 -frames:v "$frames1080" -c:v libx264 -preset veryfast \
+    -g 48 "$B/clips/1920x1080.mp4"
+}
+
+if [ -n "$DRY" ]; then
+  stylize="${STYLIZE_DRY_STYLIZE:-target/release/stylize}"
+  # shellcheck disable=SC2012 # names are cargo's: no odd characters
+  cuda_test="${STYLIZE_DRY_CUDA_TESTS:-$(ls -t target/release/deps/cuda-* 2>/dev/null | grep -v '\.d$' | head -1)}"
+  [ -x "$stylize" ] || { log "error: no stylize build at $stylize (cargo build --release)"; exit 1; }
+  [ -x "$cuda_test" ] || { log "error: no CUDA test build (cargo test --release -p stylize-models --test cuda)"; exit 1; }
+  rm -rf "$B"
+  mkdir -p "$B"
+  cp "$stylize" "$B/stylize"
+  cp "$cuda_test" "$B/cuda-tests"
+  cp /usr/bin/ffmpeg /usr/bin/ffprobe "$B/"
+  models_and_clips
+  rm -rf "$work"
+  log "dry run: $B"
+  exit 0
+fi
 
 # 1. The device's torch, for its headers and libraries.
 if [ ! -f "$T/torch/version.py" ]; then
@@ -60,7 +105,7 @@ for l in sys.stdin:
     if m.get("executable") and m.get("target", {}).get("name") == "cuda": print(m["executable"])')"
 
 # 3. The files, and the libraries they load that the machine lacks.
-mkdir -p "$B/lib" "$B/models/test" "$B/clips"
+mkdir -p "$B/lib"
 cp "$CARGO_TARGET_DIR/release/stylize" "$B/"
 cp "$cuda_test" "$B/cuda-tests"
 cp /usr/bin/ffmpeg /usr/bin/ffprobe "$B/"
@@ -73,8 +118,7 @@ for bin in stylize cuda-tests ffmpeg ffprobe; do
   # shellcheck disable=SC2016 # $ORIGIN is for the loader, not the shell
   patchelf --force-rpath --set-rpath '$ORIGIN/lib' "$B/$bin"
 done
-cp "$STYLIZE_MODELS"/multistyle26.{pt,json} "$B/models/"
-cp "$STYLIZE_MODELS"/test/*.pt "$B/models/test/"
+models_and_clips
 # Carried for real: FFmpeg's own libraries, x264, MPI and what they need
 # to start, and the libraries whose demuxers every probe asks (game music,
 # tracker modules); everything else Debian's FFmpeg links becomes a
@@ -105,11 +149,6 @@ for lib in "$B"/lib/*; do
   # shellcheck disable=SC2016
   patchelf --force-rpath --set-rpath '$ORIGIN' "$lib"
 done
-# The clips: no ffmpeg CLI runs there before the bundle is unpacked.
-ffmpeg -v error -y -f lavfi -i testsrc2=s=640x360:r=25 -f lavfi -i sine=f=440:r=48000 -frames:v 240 \
-  -shortest -c:v libx264 -preset veryfast -g 48 -c:a aac "$B/clips/640x360.mp4"
-ffmpeg -v error -y -f lavfi -i testsrc2=s=1920x1080:r=25 -frames:v 120 -c:v libx264 -preset veryfast -g 48 \
-  "$B/clips/1920x1080.mp4"
 
 # 4. Proof: a clean root with the bundle, the C/C++ runtimes and torch.
 root="$(mktemp -d)"

@@ -18,8 +18,11 @@ mkdir -p "$OUT" /tmp/gpu
 started=$(date +%s)
 say() { echo "gpu-check [$(($(date +%s) - started)) s]: $*" | tee -a "$OUT/check.log"; }
 
-tar -C /tmp/gpu -xJf .gpu/bundle.tar.xz || { say "no bundle: run scripts/gpu-bundle.sh first"; exit 1; }
-B=/tmp/gpu/bundle
+# STYLIZE_GPU_BUNDLE: an unpacked bundle instead (`gpu-bundle.sh --dry-run`).
+B="${STYLIZE_GPU_BUNDLE:-/tmp/gpu/bundle}"
+if [ -z "${STYLIZE_GPU_BUNDLE:-}" ]; then
+  tar -C /tmp/gpu -xJf .gpu/bundle.tar.xz || { say "no bundle: run scripts/gpu-bundle.sh first"; exit 1; }
+fi
 torch_lib="${STYLIZE_GPU_CHECK_TORCH_LIB:-$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')}"
 gpus="$(python3 -c 'import torch; print(torch.cuda.device_count())' 2>&1)"
 # The bundle's programs find its libraries by their RPATH, and libtorch
@@ -28,13 +31,14 @@ export LD_LIBRARY_PATH="$torch_lib"
 export PATH="$B:$PATH" STYLIZE_MODELS="$B/models"
 STYLIZE_VENV="$(dirname "$(dirname "$(command -v python3)")")"
 export STYLIZE_VENV
-export STYLIZE_REFERENCE_SCRIPT="$PWD/scripts/baseline_reference.py" STYLIZE_CACHE=/tmp/gpu/cache
+export STYLIZE_REFERENCE_SCRIPT="$PWD/scripts/baseline_reference.py" STYLIZE_CACHE="${STYLIZE_GPU_CHECK_CACHE:-/tmp/gpu/cache}"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$OUT/check.log"
 stylize --version 2>&1 | tee -a "$OUT/check.log"
 # If libtorch_cuda's start-up did not register CUDA, stylize sees no GPU
 # where torch does: said plainly, the figures would be the CPU's.
 say "GPUs seen by torch: $gpus"
-# A dry run here: STYLIZE_GPU_CHECK_DEVICES=cpu STYLIZE_GPU_CHECK_QUICK=1.
+# A dry run here: STYLIZE_GPU_CHECK_DEVICES=cpu STYLIZE_GPU_CHECK_QUICK=1
+# (tests/gpu_check.rs).
 devices="${STYLIZE_GPU_CHECK_DEVICES:-cuda}"
 quick="${STYLIZE_GPU_CHECK_QUICK:+--quick}"
 
