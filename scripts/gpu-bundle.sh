@@ -58,8 +58,14 @@ models_and_clips() {
 
 if [ -n "$DRY" ]; then
   stylize="${STYLIZE_DRY_STYLIZE:-target/release/stylize}"
-  # shellcheck disable=SC2012 # names are cargo's: no odd characters
-  cuda_test="${STYLIZE_DRY_CUDA_TESTS:-$(ls -t target/release/deps/cuda-* 2>/dev/null | grep -v '\.d$' | head -1)}"
+  cuda_test="${STYLIZE_DRY_CUDA_TESTS:-}"
+  if [ -z "$cuda_test" ]; then
+    # The newest build of the CUDA tests.
+    for f in target/release/deps/cuda-*; do
+      [[ "$f" != *.d && -x "$f" ]] || continue
+      if [ -z "$cuda_test" ] || [ "$f" -nt "$cuda_test" ]; then cuda_test="$f"; fi
+    done
+  fi
   [ -x "$stylize" ] || { log "error: no stylize build at $stylize (cargo build --release)"; exit 1; }
   [ -x "$cuda_test" ] || { log "error: no CUDA test build (cargo test --release -p stylize-models --test cuda)"; exit 1; }
   rm -rf "$B"
