@@ -54,8 +54,17 @@ impl Precision {
 pub const AUTO_MIN_PSNR: f64 = 40.0;
 
 /// Whether this CPU computes bf16 in hardware (AVX-512 BF16 or AMX), as
-/// the kernel reports it.
+/// the kernel reports it, and oneDNN may use it: `ONEDNN_MAX_CPU_ISA=AVX2`
+/// (with `ATEN_CPU_CAPABILITY=avx2`) runs libtorch as on an AVX2-only CPU,
+/// where bf16 is emulated, so the AVX2 path can be measured and tested on
+/// any machine of this kind.
 pub fn cpu_computes_bf16() -> bool {
+    if let Ok(isa) = std::env::var("ONEDNN_MAX_CPU_ISA") {
+        let isa = isa.to_ascii_uppercase();
+        if !(isa == "ALL" || isa.contains("BF16") || isa.contains("AMX") || isa.starts_with("AVX10")) {
+            return false;
+        }
+    }
     std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
         info.lines()
             .find(|l| l.starts_with("flags"))
