@@ -133,6 +133,13 @@ pub fn plan_streams(info: &MediaInfo, requested: Option<&str>) -> Result<StreamP
             info.video.undecodable_lead
         ));
     }
+    if info.video.alpha {
+        warnings.push(
+            "the picture's alpha channel (transparency) is not kept: the style network paints colour only, \
+             so the output is opaque"
+                .to_string(),
+        );
+    }
     for o in &info.others {
         let what = match o.kind {
             OtherKind::Subtitle => "subtitle",

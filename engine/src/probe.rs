@@ -71,6 +71,11 @@ pub struct VideoInfo {
     /// non-negative, and players show it so).
     #[serde(default)]
     pub dts_offset: i64,
+    /// The picture has an alpha channel (ProRes 4444, VP8/VP9 with alpha,
+    /// PNG, QuickTime Animation): the model sees colour only, so the
+    /// output is opaque, and the report says so.
+    #[serde(default)]
+    pub alpha: bool,
 }
 
 impl VideoInfo {
@@ -255,6 +260,9 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
     let times_by_count = format == "avi" && delay > 0 && matches!(codec_id, ff::codec::Id::H264 | ff::codec::Id::HEVC);
     let dts_offset = if times_by_count { delay * nominal_duration(frame_rate, time_base) } else { 0 };
     let codec = format!("{codec_id:?}").to_lowercase();
+    // WebM's VP8/VP9 alpha travels beside the picture (FFmpeg's own
+    // decoders drop it; the stream says so in its `alpha_mode` tag).
+    let alpha = pixel_has_alpha(decoder.format()) || video_stream.metadata().get("alpha_mode") == Some("1");
 
     let mut audio: Vec<AudioInfo> = input
         .streams()
@@ -391,10 +399,21 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
             undecodable_lead: lead.undecodable,
             times_by_count,
             dts_offset,
+            alpha,
         },
         audio,
         others,
     })
+}
+
+/// Whether pixels of `format` carry alpha.
+fn pixel_has_alpha(format: ff::format::Pixel) -> bool {
+    // SAFETY: av_pix_fmt_desc_get returns null or a pointer to a static
+    // descriptor.
+    unsafe {
+        let desc = ff::ffi::av_pix_fmt_desc_get(format.into());
+        !desc.is_null() && (*desc).flags & ff::ffi::AV_PIX_FMT_FLAG_ALPHA as u64 != 0
+    }
 }
 
 /// A packet's first timestamp, in microseconds.

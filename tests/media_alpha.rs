@@ -1,0 +1,94 @@
+//! Pictures with an alpha channel: ProRes 4444 (alpha in the pixel format)
+//! and WebM VP9 with alpha (beside the picture, as its `alpha_mode` tag
+//! says). The style network paints colour only, so the output is opaque:
+//! the job says so, in one `stylize: warning:` line naming the file and in
+//! the report's warnings, and keeps every frame and the audio's bytes. A
+//! picture without alpha gets no such word.
+
+#[path = "media_corpus/check.rs"]
+mod check;
+#[path = "media_corpus/clips.rs"]
+mod clips;
+mod util;
+
+use std::path::Path;
+
+use check::*;
+use clips::*;
+use util::*;
+
+/// Run the pass-through model on `input` into a store: stderr's warning
+/// lines, the report's warnings, the output.
+fn warned(dir: &Path, input: &Path) -> (Vec<String>, String, std::path::PathBuf) {
+    // A folder store, said so by its trailing slash.
+    let store = dir.join("out");
+    let out = stylize()
+        .arg("submit")
+        .arg(input)
+        .arg("-o")
+        .arg(format!("{}/", store.display()))
+        .args(["--model", &identity_model(), "--deflicker", "off", "--crf", "12", "--json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{}: {err}", input.display());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lines = err.lines().filter(|l| l.starts_with("stylize: warning: ")).map(str::to_string).collect();
+    let outputs = outputs_in(&store);
+    assert_eq!(outputs.len(), 1, "{outputs:?}");
+    (lines, report["warnings"].to_string(), outputs[0].clone())
+}
+
+fn says_alpha_is_dropped(input: &Path) {
+    let dir = input.parent().unwrap();
+    let (lines, warnings, output) = warned(dir, input);
+    let name = input.file_name().unwrap().to_string_lossy();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains(&*name) && lines[0].contains("alpha") && lines[0].contains("opaque"), "{lines:?}");
+    assert!(warnings.contains("alpha channel"), "{warnings}");
+    let (pi, po) = (probe(input), probe(&output));
+    assert_eq!(video_stream(&po)["nb_read_frames"], video_stream(&pi)["nb_read_frames"]);
+    assert_eq!(audio_md5(&output, 0), audio_md5(input, 0), "the audio's bytes");
+}
+
+#[test]
+fn prores_4444_with_alpha_says_the_output_is_opaque() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(
+        dir.path(),
+        "keyed.mov",
+        "128x72",
+        "25",
+        "1",
+        true,
+        "-vf format=yuva444p10le -c:v prores_ks -profile:v 4444 -c:a pcm_s16le",
+    );
+    let p = probe(&input);
+    assert_eq!(main_video(&p)["pix_fmt"], "yuva444p12le", "ProRes 4444 decodes with alpha");
+    says_alpha_is_dropped(&input);
+}
+
+#[test]
+fn webm_vp9_with_alpha_says_the_output_is_opaque() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(
+        dir.path(),
+        "keyed.webm",
+        "128x72",
+        "25",
+        "1",
+        true,
+        "-vf format=yuva420p -c:v libvpx-vp9 -deadline realtime -cpu-used 8 -c:a libopus",
+    );
+    let p = probe(&input);
+    assert_eq!(main_video(&p)["tags"]["alpha_mode"], "1", "VP9 with alpha: {p}");
+    says_alpha_is_dropped(&input);
+}
+
+#[test]
+fn an_opaque_picture_gets_no_word_about_alpha() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path(), "plain.mov", "128x72", "25", "1", true, "-c:v prores_ks -profile:v 3 -c:a pcm_s16le");
+    let (lines, warnings, _) = warned(dir.path(), &input);
+    assert!(lines.is_empty() && !warnings.contains("alpha"), "{lines:?} {warnings}");
+}
