@@ -241,7 +241,15 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
     if width == 0 || height == 0 {
         return Err(EngineError::bad_input(path, "video stream has no frame size"));
     }
-    let picture = Picture::from_stream(&video_stream.parameters(), decoder.format(), width, height);
+    let mut picture = Picture::from_stream(&video_stream.parameters(), decoder.format(), width, height);
+    // The container's aspect (MP4/MOV `pasp`, `-aspect` on a stream copy,
+    // 3GP's over H.263's, DV's) wins over the codec's, as FFmpeg's players
+    // take it (`av_guess_sample_aspect_ratio`).
+    // SAFETY: the stream is valid for the input's lifetime.
+    let container_sar = unsafe { (*video_stream.as_ptr()).sample_aspect_ratio };
+    if container_sar.num > 0 && container_sar.den > 0 {
+        picture.sar = Ratio { num: container_sar.num, den: container_sar.den }.reduced();
+    }
     if picture.is_hdr() {
         let curve = if picture.transfer == crate::picture::TRANSFER_PQ { "PQ" } else { "HLG" };
         return Err(EngineError::bad_input(

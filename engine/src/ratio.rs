@@ -23,6 +23,18 @@ impl Ratio {
             f64::from(self.num) / f64::from(self.den)
         }
     }
+
+    /// In lowest terms (a 0/x or x/0 stays as it is).
+    pub fn reduced(self) -> Ratio {
+        let (mut a, mut b) = (self.num.unsigned_abs(), self.den.unsigned_abs());
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        match a {
+            0 | 1 => self,
+            g => Ratio { num: self.num / g as i32, den: self.den / g as i32 },
+        }
+    }
 }
 
 impl From<ff::Rational> for Ratio {
