@@ -32,7 +32,7 @@ use crate::output::{check_file_target, name_tag, Destination, Overwrite, Target}
 use crate::plan::{Plan, Shard};
 use crate::probe::{probe, MediaInfo};
 use crate::report::{JobReport, Transfer, VideoFacts};
-use crate::scatter::cut_segment;
+use crate::scatter::{cut_segment, segment_format};
 use crate::store::check_writable;
 use crate::task::{Payload, Task, TaskHeader, TaskOutput, VideoParams};
 use crate::transport::{scatter_gather, Handler};
@@ -207,7 +207,11 @@ fn drive<P: Pipeline>(
     }
     let input = fetch_input(&spec.input, scratch.path(), remote)?;
     // Errors about a downloaded copy name the user's input, never scratch.
-    let info = probe(&input).map_err(|e| rename_input(e, &input, &spec.input))?;
+    let mut info = probe(&input).map_err(|e| rename_input(e, &input, &spec.input))?;
+    // The shards' container: a trial segment decoded back, so that what
+    // cannot be cut fails here, before any frame.
+    info.video.segment_format =
+        segment_format(&info, scratch.path()).map_err(|e| rename_input(e, &input, &spec.input))?.to_string();
     progress.stage("model");
     stage = {
         drop(stage);

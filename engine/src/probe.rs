@@ -76,6 +76,14 @@ pub struct VideoInfo {
     /// output is opaque, and the report says so.
     #[serde(default)]
     pub alpha: bool,
+    /// The container its shards travel in to the workers (one of
+    /// `scatter::SEGMENT_FORMATS`), chosen by a trial after the probe.
+    #[serde(default = "nut")]
+    pub segment_format: String,
+}
+
+fn nut() -> String {
+    "nut".into()
 }
 
 impl VideoInfo {
@@ -408,6 +416,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
             times_by_count,
             dts_offset,
             alpha,
+            segment_format: nut(),
         },
         audio,
         others,

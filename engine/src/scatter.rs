@@ -10,9 +10,12 @@ use crate::error::{EngineError, Result};
 use crate::plan::Shard;
 use crate::probe::{open_input, MediaInfo};
 
-/// Container of the source segments sent to workers: NUT takes any codec
-/// and needs no seekable output. Decoders need no decode timestamps.
-pub const SEGMENT_FORMAT: &str = "nut";
+/// Containers the source segments sent to workers may travel in, in order
+/// of preference: NUT takes most codecs with any time base; it loses what
+/// QuickTime Animation needs (its bits per pixel) and has no tag for
+/// DNxHD, which MOV carries; Matroska takes what is left. The probe's
+/// trial ([`segment_format`]) picks the first that gives the frames back.
+pub const SEGMENT_FORMATS: [&str; 3] = ["nut", "mov", "matroska"];
 
 /// Container of the encoded segments workers send back: MP4 keeps every
 /// packet's decode timestamp and duration, which the stitch needs.
@@ -92,32 +95,8 @@ fn cut_once(info: &MediaInfo, shard: &Shard, wanted: &[i64], dst: &Path, from_st
         input.seek(i64::MIN, ..).map_err(failed("seeking"))?;
     }
 
-    let mut out = ff::format::output_as(&dst, SEGMENT_FORMAT).map_err(failed("creating its segment"))?;
-    {
-        let mut ost = out.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(failed("adding a stream"))?;
-        ost.set_parameters(params);
-        ost.set_time_base(in_tb);
-    }
-    // A tag of 0 lets the muxer choose its own; NUT knows no tag for some
-    // codecs (ProRes, DNxHR) and then keeps the source's, as ffmpeg does.
-    // SAFETY: the output, its format and stream 0 are valid; codecpar is
-    // ours to change before the header is written.
-    unsafe {
-        let ctx = out.as_mut_ptr();
-        let par = (**(*ctx).streams).codecpar;
-        let mut tag = 0u32;
-        let tags = (*(*ctx).oformat).codec_tag;
-        if tags.is_null() || ff::ffi::av_codec_get_tag2(tags, (*par).codec_id, &mut tag) != 0 {
-            (*par).codec_tag = 0;
-        }
-        // Raw video's tag is its pixel format in NUT (`Y3[11][10]` for
-        // 10-bit 4:2:0): without it the worker read 10-bit samples as
-        // 8-bit ones (garbage colour from a 10-bit Y4M).
-        if (*par).codec_id == ff::ffi::AVCodecID::AV_CODEC_ID_RAWVIDEO && (*par).codec_tag == 0 {
-            let pixel = ff::format::Pixel::from(std::mem::transmute::<i32, ff::ffi::AVPixelFormat>((*par).format));
-            (*par).codec_tag = ff::ffi::avcodec_pix_fmt_to_codec_tag(pixel.into());
-        }
-    }
+    let mut out =
+        open_segment(dst, &info.video.segment_format, params, in_tb).map_err(failed("creating its segment"))?;
     out.write_header().map_err(failed("writing its segment header"))?;
     let out_tb = out.stream(0).map(|s| s.time_base()).unwrap_or(in_tb);
 
@@ -149,9 +128,7 @@ fn cut_once(info: &MediaInfo, shard: &Shard, wanted: &[i64], dst: &Path, from_st
             break;
         }
     }
-    if packets.iter().any(|p| p.dts().is_none()) {
-        regenerate_dts(&mut packets);
-    }
+    regenerate_dts_if_needed(&mut packets);
     for mut packet in packets {
         packet.set_stream(0);
         packet.rescale_ts(in_tb, out_tb);
@@ -164,6 +141,148 @@ fn cut_once(info: &MediaInfo, shard: &Shard, wanted: &[i64], dst: &Path, from_st
         (true, true) => Cut::Done,
         (true, false) => Cut::Short(found),
     })
+}
+
+/// A segment muxer for `dst` in `format` with one stream of `params`, its
+/// header not yet written.
+fn open_segment(
+    dst: &Path,
+    format: &str,
+    params: ff::codec::Parameters,
+    time_base: ff::Rational,
+) -> std::result::Result<ff::format::context::Output, ff::Error> {
+    let mut out = ff::format::output_as(&dst, format)?;
+    {
+        let mut ost = out.add_stream(ff::encoder::find(ff::codec::Id::None))?;
+        ost.set_parameters(params);
+        ost.set_time_base(time_base);
+    }
+    // The source's tag where the muxer files it under the same codec (UT
+    // Video's tag says its pixel layout); else 0, to let the muxer choose
+    // its own; a muxer that knows no tag for the codec (NUT: ProRes,
+    // DNxHR) keeps the source's, as ffmpeg does.
+    // SAFETY: the output, its format and stream 0 are valid; codecpar is
+    // ours to change before the header is written.
+    unsafe {
+        let ctx = out.as_mut_ptr();
+        let par = (**(*ctx).streams).codecpar;
+        let tags = (*(*ctx).oformat).codec_tag;
+        let mut tag = 0u32;
+        let same = !tags.is_null() && ff::ffi::av_codec_get_id(tags, (*par).codec_tag) == (*par).codec_id;
+        if !same && (tags.is_null() || ff::ffi::av_codec_get_tag2(tags, (*par).codec_id, &mut tag) != 0) {
+            (*par).codec_tag = 0;
+        }
+        // Raw video's tag is its pixel format in NUT (`Y3[11][10]` for
+        // 10-bit 4:2:0): without it the worker read 10-bit samples as
+        // 8-bit ones (garbage colour from a 10-bit Y4M).
+        if (*par).codec_id == ff::ffi::AVCodecID::AV_CODEC_ID_RAWVIDEO && (*par).codec_tag == 0 && format == "nut" {
+            let pixel = ff::format::Pixel::from(std::mem::transmute::<i32, ff::ffi::AVPixelFormat>((*par).format));
+            (*par).codec_tag = ff::ffi::avcodec_pix_fmt_to_codec_tag(pixel.into());
+        }
+    }
+    Ok(out)
+}
+
+/// The first container of [`SEGMENT_FORMATS`] that carries the video of
+/// `info` whole: a trial segment from its second keyframe (its first when
+/// it has one) is written to `scratch` and decoded back, and must give
+/// that keyframe's picture at its time. Whatever no container carries is
+/// refused here, at probe, naming the user's file, not after the work.
+pub fn segment_format(info: &MediaInfo, scratch: &Path) -> Result<&'static str> {
+    crate::init();
+    let src = info.path.as_path();
+    let v = &info.video;
+    let key_index = v.keyframes.get(1).or(v.keyframes.first()).copied().unwrap_or(0) as usize;
+    let Some(&key) = v.pts.get(key_index) else { return Ok(SEGMENT_FORMATS[0]) };
+    let mut reasons = Vec::new();
+    for format in SEGMENT_FORMATS {
+        let dst = scratch.join(format!("trial.{format}"));
+        let tried = trial(info, key, format, &dst);
+        let _ = std::fs::remove_file(&dst);
+        match tried {
+            Ok(()) => return Ok(format),
+            Err(why) => reasons.push(format!("{format}: {why}")),
+        }
+    }
+    tracing::debug!(reasons = ?reasons, "no segment container carries the video");
+    Err(EngineError::bad_input(
+        src,
+        format!("its video ({}) cannot be cut into shards and decoded back ({})", v.codec, reasons.join("; ")),
+    ))
+}
+
+/// Packets of a trial segment: enough to decode the first pictures.
+const TRIAL_PACKETS: usize = 12;
+
+fn trial(info: &MediaInfo, key: i64, format: &str, dst: &Path) -> std::result::Result<(), String> {
+    let vi = info.video.stream_index;
+    let mut input = open_input(&info.path).map_err(|e| e.to_string())?;
+    let stream = input.stream(vi).ok_or("no video stream")?;
+    let (in_tb, params) = (stream.time_base(), stream.parameters());
+    let mut out = open_segment(dst, format, params, in_tb).map_err(|e| format!("creating: {e}"))?;
+    out.write_header().map_err(|e| format!("header: {e}"))?;
+    let out_tb = out.stream(0).map(|s| s.time_base()).unwrap_or(in_tb);
+    let mut packets = Vec::new();
+    for (stream, packet) in input.packets() {
+        if stream.index() != vi || (packets.is_empty() && !(packet.is_key() && packet.pts() == Some(key))) {
+            continue;
+        }
+        packets.push(packet);
+        if packets.len() == TRIAL_PACKETS {
+            break;
+        }
+    }
+    if packets.is_empty() {
+        // Times go by count (no usable timestamps): the cut itself tells.
+        return Ok(());
+    }
+    regenerate_dts_if_needed(&mut packets);
+    for mut packet in packets {
+        packet.set_stream(0);
+        packet.rescale_ts(in_tb, out_tb);
+        packet.set_position(-1);
+        packet.write(&mut out).map_err(|e| format!("writing: {e}"))?;
+    }
+    out.write_trailer().map_err(|e| format!("finishing: {e}"))?;
+    drop(out);
+
+    let mut seg = ff::format::input(&dst).map_err(|e| format!("reading back: {e}"))?;
+    let stream = seg.stream(0).ok_or("no stream read back")?;
+    let seg_tb = stream.time_base();
+    let ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
+    let codec = ff::decoder::find(ctx.id()).ok_or("no decoder")?;
+    let mut decoder = ctx.decoder().open_as(codec).and_then(|d| d.video()).map_err(|e| format!("decoder: {e}"))?;
+    let mut frame = ff::frame::Video::empty();
+    let at_key = |f: &ff::frame::Video| {
+        f.pts().or(f.timestamp()).is_some_and(|t| ff::Rescale::rescale(&t, seg_tb, in_tb) == key)
+    };
+    for (_, packet) in seg.packets() {
+        decoder.send_packet(&packet).map_err(|e| format!("decoding: {e}"))?;
+        while decoder.receive_frame(&mut frame).is_ok() {
+            if at_key(&frame) {
+                return Ok(());
+            }
+        }
+    }
+    decoder.send_eof().map_err(|e| format!("decoding: {e}"))?;
+    while decoder.receive_frame(&mut frame).is_ok() {
+        if at_key(&frame) {
+            return Ok(());
+        }
+    }
+    Err("the keyframe's picture did not come back".into())
+}
+
+/// Give every packet a decode timestamp when some have none or they do
+/// not increase: Matroska stores none, and after a seek libavformat's
+/// guess for the first packets of a B-frame codec (MPEG-2 in Matroska)
+/// can go backwards, which NUT refuses.
+fn regenerate_dts_if_needed(packets: &mut [ff::Packet]) {
+    let dts: Vec<Option<i64>> = packets.iter().map(ff::Packet::dts).collect();
+    let increasing = dts.windows(2).all(|w| matches!((w[0], w[1]), (Some(a), Some(b)) if a < b));
+    if dts.iter().any(Option::is_none) || !increasing {
+        regenerate_dts(packets);
+    }
 }
 
 /// Give every packet a decode timestamp, for containers that store none

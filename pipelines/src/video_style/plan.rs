@@ -79,6 +79,7 @@ mod tests {
             times_by_count: false,
             dts_offset: 0,
             alpha: false,
+            segment_format: "nut".into(),
         }
     }
 
