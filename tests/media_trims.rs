@@ -5,7 +5,8 @@
 //! counts a frame more than they hold. Each comes out as a player shows
 //! it: the same frames (FFmpeg's decoded count, not the stored one), the
 //! same first picture, audio in sync, audio bytes kept. Chapters, which
-//! editors add to such files, are kept too.
+//! editors add to such files, are kept too, and the start timecode of MXF
+//! and DV files.
 
 #[path = "media_corpus/check.rs"]
 mod check;
@@ -154,5 +155,40 @@ fn chapters_are_kept() {
         assert_eq!(want.len(), 2, "{ext}: the input has its chapters");
         let output = faithful(&dir.path().join(ext), &input, SHARD, &FAITHFUL);
         assert_eq!(chapters(&output), want, "{ext}");
+    }
+}
+
+/// The start timecode of an MXF (XDCAM-style MPEG-2) and a DV file, which
+/// both keep it in the file's own tags, is the output's: on its video
+/// stream, and as a timecode track in MOV.
+#[test]
+fn mxf_and_dv_start_timecode_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let timecode = |p: &Path, entries: &str| -> Vec<String> {
+        let p = ffprobe_json(&["-show_entries", entries], p);
+        let tags = |v: &serde_json::Value| v["tags"]["timecode"].as_str().map(str::to_string);
+        let streams = p["streams"].as_array().cloned().unwrap_or_default();
+        tags(&p["format"]).into_iter().chain(streams.iter().filter_map(tags)).collect()
+    };
+    for (name, size, args) in [
+        ("master.mxf", "720x576", "-c:v mpeg2video -pix_fmt yuv422p -c:a pcm_s16le"),
+        ("tape.dv", "720x576", "-c:v dvvideo -pix_fmt yuv420p -c:a pcm_s16le -ac 2 -ar 48000"),
+    ] {
+        let input = clip(dir.path(), name, size, "25", "1", true, &format!("{args} -timecode 10:00:00:00"));
+        assert_eq!(timecode(&input, "format_tags=timecode"), ["10:00:00:00"], "{name}: the file's own tag");
+        let output = dir.path().join(format!("{name}.mov"));
+        let out = stylize()
+            .arg("submit")
+            .arg(&input)
+            .arg("-o")
+            .arg(&output)
+            .args(["--model", &identity_model(), "--deflicker", "off"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let p = ffprobe_json(&["-show_streams"], &output);
+        assert_eq!(main_video(&p)["tags"]["timecode"], "10:00:00:00", "{name}: the video stream's");
+        let tmcd = streams_of(&p, "data").iter().any(|s| s["codec_tag_string"] == "tmcd");
+        assert!(tmcd, "{name}: a timecode track in the MOV: {p}");
     }
 }

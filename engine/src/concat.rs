@@ -59,7 +59,16 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, streams: &St
         ost.set_time_base(src_video.time_base());
         ost.set_avg_frame_rate(src_video.avg_frame_rate());
         ost.set_rate(src_video.rate());
-        ost.set_metadata(src_video.metadata().to_owned());
+        // MXF and DV keep their start timecode in the file's own tags: the
+        // video stream takes it (MOV and MP4 write a timecode track from
+        // it, Matroska a tag), unless it has its own.
+        let mut tags = src_video.metadata().to_owned();
+        if tags.get("timecode").is_none() {
+            if let Some(tc) = src.metadata().get("timecode") {
+                tags.set("timecode", tc);
+            }
+        }
+        ost.set_metadata(tags);
         // SAFETY: the stream is ours and mutable; codecpar is valid.
         // The worker deinterlaced what was interlaced; the aspect is the
         // source's (MOV writes it from the stream, MP4 from the codec).
