@@ -1,10 +1,12 @@
-//! Codecs that died mid-job: each file is longer than several shards, so
+//! Codecs and containers that died mid-job or lost a stream. Each file is
+//! longer than several shards, so
 //! it is cut, carried to a worker, decoded there and stitched. The probe's
 //! trial segment picks a container that carries the codec whole (NUT loses
 //! QuickTime Animation's bits per pixel and has no tag for DNxHD: MOV
 //! carries them), and the cut gives MPEG-2 in Matroska decode times that
 //! increase (libavformat's guess after a seek went backwards). Each comes
-//! out faithful: frames, times, colour, audio bytes.
+//! out faithful: frames, times, colour, audio bytes. A multiplex of
+//! programs keeps one, whole.
 
 #[path = "media_corpus/check.rs"]
 mod check;
@@ -14,6 +16,7 @@ mod util;
 
 use check::*;
 use clips::*;
+use util::*;
 
 fn faithful_through_shards(name: &str, size: &str, args: &str, expect: &Expect) {
     let dir = tempfile::tempdir().unwrap();
@@ -54,4 +57,41 @@ fn xdcam_mpeg2_in_mxf_interlaced() {
         "-c:v mpeg2video -pix_fmt yuv422p -b:v 50M -g 12 -bf 2 -flags +ildct+ilme -top 1 -c:a pcm_s16le",
         &DEINTERLACED,
     );
+}
+
+/// A broadcast multiplex of two programs: the video's program comes out
+/// whole (its picture, its audio's bytes); the other is left out with one
+/// warning line naming it and its streams (its audio used to come along,
+/// without its video).
+#[test]
+fn a_transport_stream_of_two_programs_keeps_the_videos_program_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v1, a1, v2, a2) = (pic("160x120", "25", "2"), tone("2", 440), pic("128x96", "25", "2"), tone("2", 880));
+    let mut args = Vec::new();
+    for input in [&v1, &a1, &v2, &a2] {
+        args.extend(["-f", "lavfi", "-i", input.as_str()]);
+    }
+    args.extend(words("-map 0 -map 1 -map 2 -map 3 -program title=One:st=0:st=1 -program title=Two:st=2:st=3"));
+    args.extend(words("-c:v libx264 -preset ultrafast -g 12 -c:a aac"));
+    let input = make(dir.path(), "multiplex.ts", &args);
+    let output = dir.path().join("one.mp4");
+    let out = stylize()
+        .arg("submit")
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .args(["--model", &identity_model(), "--deflicker", "off", "--crf", "12"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let warned: Vec<&str> = err.lines().filter(|l| l.starts_with("stylize: warning: ")).collect();
+    assert_eq!(warned.len(), 1, "{err}");
+    assert!(warned[0].contains("program 2 (#2 h264, #3 aac) not kept"), "{err}");
+    let p = probe(&output);
+    assert_eq!((streams_of(&p, "video").len(), streams_of(&p, "audio").len()), (1, 1), "{p}");
+    assert_eq!(main_video(&p)["width"], 160, "program 1's picture");
+    assert_eq!(audio_payload_md5(&output, 0, "aac"), audio_payload_md5(&input, 0, "aac"), "program 1's audio bytes");
+    let mad = mean_abs_diff(&frame_rgb(&input, 10), &frame_rgb(&output, 10));
+    assert!(mad < 3.0, "frame 10 differs by {mad:.1} levels");
 }

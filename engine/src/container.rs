@@ -140,6 +140,22 @@ pub fn plan_streams(info: &MediaInfo, requested: Option<&str>) -> Result<StreamP
                 .to_string(),
         );
     }
+    // A multiplex: one line a program left out, naming its streams.
+    let mut left_out: Vec<(i32, Vec<String>)> = Vec::new();
+    for o in info.others.iter().filter(|o| o.kind == OtherKind::OtherProgram) {
+        let stream = format!("#{} {}", o.stream_index, o.codec);
+        match left_out.iter_mut().find(|(p, _)| Some(*p) == o.program) {
+            Some((_, streams)) => streams.push(stream),
+            None => left_out.push((o.program.unwrap_or_default(), vec![stream])),
+        }
+    }
+    for (program, streams) in left_out {
+        warnings.push(format!(
+            "program {program} ({}) not kept: one program is kept, the video's (program {})",
+            streams.join(", "),
+            info.video.program.unwrap_or_default()
+        ));
+    }
     for o in &info.others {
         let what = match o.kind {
             OtherKind::Subtitle => "subtitle",
@@ -147,6 +163,7 @@ pub fn plan_streams(info: &MediaInfo, requested: Option<&str>) -> Result<StreamP
             OtherKind::CoverArt => "cover art",
             OtherKind::Video => "second video",
             OtherKind::Attachment => "attachment",
+            OtherKind::OtherProgram => continue,
         };
         let why = match o.kind {
             OtherKind::Subtitle | OtherKind::Data if can_hold(&format, codec_id(info, o.stream_index)) => {
@@ -161,6 +178,7 @@ pub fn plan_streams(info: &MediaInfo, requested: Option<&str>) -> Result<StreamP
             OtherKind::CoverArt => "cover art is not stylized".to_string(),
             OtherKind::Video => "only the first video stream is stylized".to_string(),
             OtherKind::Attachment => "attachments are not copied".to_string(),
+            OtherKind::OtherProgram => continue,
         };
         warnings.push(format!("{what} stream #{} ({}) not kept: {why}", o.stream_index, o.codec));
     }

@@ -80,6 +80,9 @@ pub struct VideoInfo {
     /// `scatter::SEGMENT_FORMATS`), chosen by a trial after the probe.
     #[serde(default = "nut")]
     pub segment_format: String,
+    /// Its program, in a multiplex of programs (a broadcast TS).
+    #[serde(default)]
+    pub program: Option<i32>,
 }
 
 fn nut() -> String {
@@ -137,6 +140,9 @@ pub enum OtherKind {
     Video,
     /// A font or other attachment: not kept.
     Attachment,
+    /// Any stream of another program of a multi-program transport stream
+    /// (a broadcast multiplex): one program is kept, the first with video.
+    OtherProgram,
 }
 
 /// A stream besides the stylized video and the audio.
@@ -156,6 +162,9 @@ pub struct OtherStream {
     /// The timecode a timecode track (MOV/MP4 `tmcd`) starts at.
     #[serde(default)]
     pub timecode: Option<String>,
+    /// The program it belongs to, in a multiplex of programs.
+    #[serde(default)]
+    pub program: Option<i32>,
 }
 
 /// Everything the plan and the stitch need to know about an input.
@@ -280,9 +289,16 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
     // decoders drop it; the stream says so in its `alpha_mode` tag).
     let alpha = pixel_has_alpha(decoder.format()) || video_stream.metadata().get("alpha_mode") == Some("1");
 
+    // A multiplex of programs (a broadcast TS): the video's program only.
+    let programs = programs(&input);
+    let kept = programs.iter().find(|(_, streams)| streams.contains(&stream_index));
+    let program_of = |index: usize| -> Option<i32> {
+        programs.iter().find(|(_, streams)| streams.contains(&index)).map(|(id, _)| *id)
+    };
+    let elsewhere = |index: usize| kept.is_some_and(|(_, streams)| !streams.contains(&index));
     let mut audio: Vec<AudioInfo> = input
         .streams()
-        .filter(|s| s.parameters().medium() == Type::Audio)
+        .filter(|s| s.parameters().medium() == Type::Audio && !elsewhere(s.index()))
         .map(|s| AudioInfo {
             stream_index: s.index(),
             codec: format!("{:?}", s.parameters().id()).to_lowercase(),
@@ -292,10 +308,11 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
         .collect();
     let mut others: Vec<OtherStream> = input
         .streams()
-        .filter(|s| s.index() != stream_index && s.parameters().medium() != Type::Audio)
+        .filter(|s| s.index() != stream_index && (s.parameters().medium() != Type::Audio || elsewhere(s.index())))
         .filter_map(|s| {
             let attached = s.disposition().contains(ff::format::stream::Disposition::ATTACHED_PIC);
             let kind = match s.parameters().medium() {
+                _ if elsewhere(s.index()) => OtherKind::OtherProgram,
                 Type::Video if attached => OtherKind::CoverArt,
                 Type::Video => OtherKind::Video,
                 Type::Subtitle => OtherKind::Subtitle,
@@ -305,7 +322,8 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
             };
             let codec = format!("{:?}", s.parameters().id()).to_lowercase();
             let timecode = s.metadata().get("timecode").map(str::to_string);
-            Some(OtherStream { stream_index: s.index(), kind, codec, packets: 0, start_us: None, timecode })
+            let program = program_of(s.index());
+            Some(OtherStream { stream_index: s.index(), kind, codec, packets: 0, start_us: None, timecode, program })
         })
         .collect();
 
@@ -417,10 +435,32 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
             dts_offset,
             alpha,
             segment_format: nut(),
+            program: kept.map(|(id, _)| *id),
         },
         audio,
         others,
     })
+}
+
+/// The programs of a multiplex (a TS with more than one), each with its
+/// streams; empty for a file of one program.
+fn programs(input: &ff::format::context::Input) -> Vec<(i32, Vec<usize>)> {
+    // SAFETY: the context, its program array and each program's stream
+    // index array are valid for the input's lifetime, with the counts
+    // libavformat keeps beside them.
+    unsafe {
+        let ctx = input.as_ptr();
+        if (*ctx).nb_programs < 2 {
+            return Vec::new();
+        }
+        (0..(*ctx).nb_programs as usize)
+            .map(|i| {
+                let p = *(*ctx).programs.add(i);
+                let streams = (0..(*p).nb_stream_indexes as usize).map(|k| *(*p).stream_index.add(k) as usize);
+                ((*p).id, streams.collect())
+            })
+            .collect()
+    }
 }
 
 /// Whether pixels of `format` carry alpha.

@@ -80,6 +80,7 @@ mod tests {
             dts_offset: 0,
             alpha: false,
             segment_format: "nut".into(),
+            program: None,
         }
     }
 
