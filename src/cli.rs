@@ -389,6 +389,10 @@ pub struct BenchArgs {
     /// Skip the reference way (it needs the Python venv).
     #[arg(long)]
     pub no_reference: bool,
+    /// The model alone and end to end only, with every round: no memory,
+    /// pipeline ceiling or painting styles (for a size or CPU of its own).
+    #[arg(long, conflicts_with = "quick")]
+    pub end_to_end_only: bool,
     /// Frames per model call in the end-to-end runs (default: 1 on CPU, 8 on CUDA).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub batch: Option<u16>,
@@ -421,6 +425,7 @@ impl BenchArgs {
             frames: self.frames,
             quick: self.quick,
             no_reference: self.no_reference,
+            end_to_end_only: self.end_to_end_only,
             batch: self.batch,
             threads: self.threads,
             out: self.out.clone(),

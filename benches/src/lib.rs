@@ -49,6 +49,8 @@ pub struct BenchOptions {
     pub quick: bool,
     /// Skip the reference way (it needs the Python venv).
     pub no_reference: bool,
+    /// The model alone and end to end only: no memory, ceiling or styles.
+    pub end_to_end_only: bool,
     /// Frames per model call in the end-to-end runs (None: the device's default).
     pub batch: Option<u16>,
     /// CPU threads for the model.
@@ -187,6 +189,11 @@ pub fn run(args: &BenchOptions) -> Result<()> {
     if args.quick {
         skipped.push("--quick: one round, batches 1 and 4, no memory, ceiling or painting styles".into());
     }
+    if args.end_to_end_only {
+        skipped.push("--end-to-end-only: no memory, ceiling or painting styles".into());
+    }
+    // Everything but the model alone and the engine end to end.
+    let extras = !args.quick && !args.end_to_end_only;
     for note in &skipped {
         eprintln!("bench: {note}");
     }
@@ -230,9 +237,9 @@ pub fn run(args: &BenchOptions) -> Result<()> {
             runs.push(summarise(device, (width, height), model_only, e2e, batch, default_precision.name()));
         }
     }
-    let memory = if args.quick { None } else { Some(memory::measure(scratch.path(), args.threads)?) };
+    let memory = if extras { Some(memory::measure(scratch.path(), args.threads)?) } else { None };
     let ceiling = match &args.clip {
-        _ if args.quick => None,
+        _ if !extras => None,
         Some(c) => Some(ceiling::measure(c, clip_frames(c)?, scratch.path(), args.repeats, args.threads)?),
         None => {
             let (w, h) = parse_size(args.sizes.split(',').next().unwrap_or("640x360"))?;
@@ -241,11 +248,11 @@ pub fn run(args: &BenchOptions) -> Result<()> {
         }
     };
     let styles = match (device_list.first(), args.sizes.split(',').next()) {
-        (Some(_), Some(_)) if !args.quick && !styles::models_present() => {
+        (Some(_), Some(_)) if extras && !styles::models_present() => {
             eprintln!("bench: styles from paintings skipped: their models are not here (scripts/setup.sh)");
             None
         }
-        (Some(&device), Some(size)) if !args.quick => {
+        (Some(&device), Some(size)) if extras => {
             eprintln!("bench: styles from paintings");
             let (w, h) = parse_size(size)?;
             Some(styles::measure(device, w, h, threads)?)
