@@ -75,14 +75,7 @@ fn a_transport_stream_of_two_programs_keeps_the_videos_program_and_says_so() {
     args.extend(words("-c:v libx264 -preset ultrafast -g 12 -c:a aac"));
     let input = make(dir.path(), "multiplex.ts", &args);
     let output = dir.path().join("one.mp4");
-    let out = stylize()
-        .arg("submit")
-        .arg(&input)
-        .arg("-o")
-        .arg(&output)
-        .args(["--model", &identity_model(), "--deflicker", "off", "--crf", "12"])
-        .output()
-        .unwrap();
+    let out = pass_through(&input, &output, SHARD, false);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     let warned: Vec<&str> = err.lines().filter(|l| l.starts_with("stylize: warning: ")).collect();

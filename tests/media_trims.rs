@@ -177,14 +177,7 @@ fn mxf_and_dv_start_timecode_is_kept() {
         let input = clip(dir.path(), name, size, "25", "1", true, &format!("{args} -timecode 10:00:00:00"));
         assert_eq!(timecode(&input, "format_tags=timecode"), ["10:00:00:00"], "{name}: the file's own tag");
         let output = dir.path().join(format!("{name}.mov"));
-        let out = stylize()
-            .arg("submit")
-            .arg(&input)
-            .arg("-o")
-            .arg(&output)
-            .args(["--model", &identity_model(), "--deflicker", "off"])
-            .output()
-            .unwrap();
+        let out = pass_through(&input, &output, SHARD, false);
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
         let p = ffprobe_json(&["-show_streams"], &output);
         assert_eq!(main_video(&p)["tags"]["timecode"], "10:00:00:00", "{name}: the video stream's");
