@@ -466,9 +466,24 @@ fn table(b: &Bench) -> String {
         );
     }
     if let Some(st) = &b.styles {
+        let costs: Vec<String> = st
+            .by_precision
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {:.2} frames/s vs 26-style {:.2} ({:.2}x the cost)",
+                    c.precision, c.arbitrary_fps, c.builtin_fps, c.cost_ratio
+                )
+            })
+            .collect();
         s += &format!(
-            "styles ({}): style vector {:.0} ms/painting; arbitrary transformer {:.2} frames/s vs 26-style {:.2}; learning {:.2} s/step at {}px\n",
-            st.device, st.predict_ms, st.arbitrary_fps, st.builtin_fps, st.learn_step_secs, st.learn_size
+            "styles ({}, {}): style vector {:.0} ms/painting; arbitrary transformer {}; learning {:.2} s/step at {}px\n",
+            st.device,
+            st.size,
+            st.predict_ms,
+            costs.join(", "),
+            st.learn_step_secs,
+            st.learn_size
         );
     }
     if let Some(m) = &b.memory {

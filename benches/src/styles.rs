@@ -1,6 +1,7 @@
 //! Costs of styles from paintings: the style vector per painting, the
 //! arbitrary-style transformer per frame against the 26-style network at
-//! the same size, and one learning step.
+//! the same size (at each precision the device computes, in interleaved
+//! rounds), and one learning step.
 
 use std::time::Instant;
 
@@ -9,7 +10,7 @@ use serde::Serialize;
 use stylize_models::arbitrary::StyleVector;
 use stylize_models::learn::{learn, Image, LearnOptions};
 use stylize_models::styles::{Style, StyleBlend};
-use stylize_models::torch::{DeviceChoice, ModelSpec, Precision, TorchModel};
+use stylize_models::torch::{DeviceChoice, ModelSpec, TorchModel};
 use stylize_models::{RgbBatch, StyleModel};
 
 #[derive(Debug, Clone, Serialize)]
@@ -18,13 +19,26 @@ pub struct StylesBench {
     pub size: String,
     /// Milliseconds to turn one painting into a style vector.
     pub predict_ms: f64,
-    /// Frames/s of the arbitrary-style transformer (batch 1).
+    /// Frames/s of the arbitrary-style transformer (batch 1, fp32).
     pub arbitrary_fps: f64,
-    /// Frames/s of the 26-style network (batch 1), same frames.
+    /// Frames/s of the 26-style network (batch 1, fp32), same frames.
     pub builtin_fps: f64,
+    /// Both at each precision the device computes: what `--style-image`
+    /// costs against a built-in style (the goal: at most 1.5x).
+    pub by_precision: Vec<StyleCost>,
     /// Seconds per learning step (2 content images).
     pub learn_step_secs: f64,
     pub learn_size: i64,
+}
+
+/// The two networks at one precision, medians of interleaved rounds.
+#[derive(Debug, Clone, Serialize)]
+pub struct StyleCost {
+    pub precision: String,
+    pub arbitrary_fps: f64,
+    pub builtin_fps: f64,
+    /// A frame of `--style-image` over a frame of a built-in style.
+    pub cost_ratio: f64,
 }
 
 fn picture(w: u32, h: u32) -> Vec<u8> {
@@ -36,17 +50,16 @@ fn picture(w: u32, h: u32) -> Vec<u8> {
         .collect()
 }
 
-fn frames_per_sec(model: &mut dyn StyleModel, w: u32, h: u32) -> Result<f64> {
-    let batch = RgbBatch { width: w, height: h, frames: vec![picture(w, h)] };
-    for _ in 0..2 {
-        model.stylize(batch.clone())?;
-    }
-    let (t, n) = (Instant::now(), 4);
+fn frames_per_sec(model: &mut dyn StyleModel, batch: &RgbBatch) -> Result<f64> {
+    let (t, n) = (Instant::now(), 2);
     for _ in 0..n {
         model.stylize(batch.clone())?;
     }
     Ok(f64::from(n) / t.elapsed().as_secs_f64())
 }
+
+/// Rounds of the two networks, interleaved.
+const ROUNDS: usize = 3;
 
 /// Whether the models this measures are here (a bundle carried to a GPU
 /// machine leaves them out).
@@ -68,20 +81,32 @@ pub fn measure(device: DeviceChoice, w: u32, h: u32, threads: Option<usize>) -> 
     }
     let predict_ms = t.elapsed().as_secs_f64() * 1000.0 / f64::from(runs);
 
-    let mut arbitrary = TorchModel::load_with_threads(
-        &ModelSpec::for_style(Style::Image { vector, label: "bench".into() }),
-        device,
-        Precision::Fp32,
-        threads,
-    )?;
-    let arbitrary_fps = frames_per_sec(&mut arbitrary, w, h)?;
-    let mut builtin = TorchModel::load_with_threads(
-        &ModelSpec::builtin(StyleBlend::parse("mosaic")?),
-        device,
-        Precision::Fp32,
-        threads,
-    )?;
-    let builtin_fps = frames_per_sec(&mut builtin, w, h)?;
+    let arbitrary_spec = ModelSpec::for_style(Style::Image { vector, label: "bench".into() });
+    let builtin_spec = ModelSpec::builtin(StyleBlend::parse("mosaic")?);
+    let batch = RgbBatch { width: w, height: h, frames: vec![picture(w, h)] };
+    let mut by_precision = Vec::new();
+    for precision in crate::model::precisions(device) {
+        let mut arbitrary = TorchModel::load_with_threads(&arbitrary_spec, device, precision, threads)?;
+        let mut builtin = TorchModel::load_with_threads(&builtin_spec, device, precision, threads)?;
+        for model in [&mut arbitrary, &mut builtin] {
+            for _ in 0..3 {
+                model.stylize(batch.clone())?;
+            }
+        }
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            a.push(frames_per_sec(&mut arbitrary, &batch)?);
+            b.push(frames_per_sec(&mut builtin, &batch)?);
+        }
+        let (arbitrary_fps, builtin_fps) = (crate::model::median(&a), crate::model::median(&b));
+        by_precision.push(StyleCost {
+            precision: precision.name().into(),
+            arbitrary_fps,
+            builtin_fps,
+            cost_ratio: builtin_fps / arbitrary_fps.max(f64::MIN_POSITIVE),
+        });
+    }
+    let (arbitrary_fps, builtin_fps) = (by_precision[0].arbitrary_fps, by_precision[0].builtin_fps);
 
     // Learning: the difference between 4 and 2 steps is 2 steps' cost,
     // without the start-up (loading, scoring the 26 styles).
@@ -101,6 +126,7 @@ pub fn measure(device: DeviceChoice, w: u32, h: u32, threads: Option<usize>) -> 
         predict_ms,
         arbitrary_fps,
         builtin_fps,
+        by_precision,
         learn_step_secs,
         learn_size: size,
     })
