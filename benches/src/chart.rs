@@ -47,11 +47,8 @@ pub fn draw(bench: &Bench, path: &Path) -> Result<()> {
     for v in crate::tried_variants(bench) {
         if let (Some(name), Some(ms), Some(db)) = (v["name"].as_str(), v["ms"].as_f64(), v["psnr_min_db"].as_f64()) {
             let shipped = if v["shipped"].as_bool() == Some(true) { "shipped" } else { "not shipped" };
-            bars.push((
-                format!("cpu 640x360  {name} (export, {db:.0} dB, {shipped})"),
-                1000.0 / ms,
-                RGBColor(190, 190, 190),
-            ));
+            let quality = if db >= 100.0 { "exact".to_string() } else { format!("{db:.0} dB") };
+            bars.push((format!("export: {name} ({quality}, {shipped})"), 1000.0 / ms, RGBColor(190, 190, 190)));
         }
     }
     let max = bars.iter().map(|b| b.1).fold(1.0, f64::max) * 1.15;

@@ -22,8 +22,6 @@
 //! before its first one (fixed by the plan), so the output depends on the
 //! plan only, never on which rank ran which shard.
 
-use std::sync::mpsc::{Receiver, SyncSender};
-
 use crate::frame::{Guide, StyledFrame};
 use crate::motion::BoxBlur;
 
@@ -197,29 +195,30 @@ fn blend(px: &mut [u8], out: &mut [f32], prev: &[f32], a: f32) {
     }
 }
 
-/// The stage: frames `0..warmup` only prime the state and are dropped;
-/// the rest leave blended, renumbered from 0, in order.
-pub fn deflicker(
-    mode: DeflickerMode,
-    (width, height): (u32, u32),
+/// The stage, run on the model's thread after each batch: frames
+/// `0..warmup` only prime the state and are dropped; the rest leave
+/// blended, renumbered from 0, in order. Not a thread of its own: beside
+/// the model's two it took a core from under them at every frame, and
+/// they wait for each other.
+pub struct Smoothing {
+    state: Option<Deflicker>,
     warmup: usize,
-    rx: &Receiver<StyledFrame>,
-    tx: &SyncSender<StyledFrame>,
-) {
-    let mut state = Deflicker::new(mode, width, height);
-    for mut frame in rx.iter() {
-        // Frames carry a guide for the flicker measure too: blend only in
-        // a deflicker mode.
-        if let (Some(guide), false) = (&frame.guide, mode == DeflickerMode::Off) {
+}
+
+impl Smoothing {
+    /// The stage for a shard with `warmup` warm-up frames.
+    pub fn new(mode: DeflickerMode, (width, height): (u32, u32), warmup: usize) -> Self {
+        Smoothing { state: (mode != DeflickerMode::Off).then(|| Deflicker::new(mode, width, height)), warmup }
+    }
+
+    /// The frame to hand on, if any. Frames carry a guide for the flicker
+    /// measure too: blended only in a deflicker mode.
+    pub fn frame(&mut self, mut frame: StyledFrame) -> Option<StyledFrame> {
+        if let (Some(state), Some(guide)) = (&mut self.state, &frame.guide) {
             state.apply(&mut frame.rgb, guide);
         }
-        if frame.index < warmup {
-            continue;
-        }
-        frame.index -= warmup;
-        if tx.send(frame).is_err() {
-            return;
-        }
+        frame.index = frame.index.checked_sub(self.warmup)?;
+        Some(frame)
     }
 }
 

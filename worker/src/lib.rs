@@ -94,7 +94,6 @@ pub fn run_shard(
     };
     let (decoded_tx, decoded_rx) = sync_channel(depth);
     let (styled_tx, styled_rx) = sync_channel(depth);
-    let (smooth_tx, smooth_rx) = sync_channel(depth);
     let (encoded_tx, encoded_rx) = sync_channel(depth);
     // Each stage is a span of its own under the shard's (for traces).
     let shard_span = tracing::Span::current();
@@ -108,16 +107,7 @@ pub fn run_shard(
             let _stage = decode_span.entered();
             decode::decode(segment, shard, format.time_base.into(), &format.picture, guide, &decoded_tx)
         });
-        // The deflicker stage sits between model and encoder whenever it
-        // has work: blending, or dropping warm-up frames.
-        let encoder_rx = if options.deflicker != DeflickerMode::Off || warmup > 0 {
-            let mode = options.deflicker;
-            s.spawn(move || deflicker::deflicker(mode, (format.width, format.height), warmup, &styled_rx, &smooth_tx));
-            smooth_rx
-        } else {
-            drop(smooth_tx);
-            styled_rx
-        };
+        let encoder_rx = styled_rx;
         // The measure takes the frames the encoder is done with.
         let (done_tx, meter) = if options.measure_flicker {
             let meter = s.spawn(move || flicker::measure(format.width, format.height, &encoded_rx));
@@ -130,11 +120,14 @@ pub fn run_shard(
             encode::encode(output, shard, format, &options.encode, &encoder_rx, done_tx.as_ref())
         });
         let stage = model_span.entered();
+        // The deflicker runs on this thread, after each batch.
+        let mut smoothing = deflicker::Smoothing::new(options.deflicker, (format.width, format.height), warmup);
         let model_time = stylize::stylize(
             shard.index,
             model,
             (format.width, format.height),
             options.batch,
+            &mut smoothing,
             warmup,
             &decoded_rx,
             &styled_tx,

@@ -7,19 +7,21 @@ use std::time::{Duration, Instant};
 
 use stylize_models::{RgbBatch, StyleModel};
 
+use crate::deflicker::Smoothing;
 use crate::error::WorkerError;
 use crate::frame::{DecodedFrame, StyledFrame};
 
-/// Run batches of up to `batch` frames through `model`. `on_frames` hears
-/// how many of the shard's frames (warm-up frames not counted) each batch
-/// finished, for progress. Returns the time
-/// spent inside the model.
+/// Run batches of up to `batch` frames through `model`, then through
+/// `smoothing` (deflicker, warm-up frames dropped). `on_frames` hears how
+/// many of the shard's frames (warm-up frames not counted) each batch
+/// finished, for progress. Returns the time spent inside the model.
 #[allow(clippy::too_many_arguments)]
 pub fn stylize(
     shard: u32,
     model: &mut dyn StyleModel,
     (width, height): (u32, u32),
     batch: usize,
+    smoothing: &mut Smoothing,
     warmup: usize,
     rx: &Receiver<DecodedFrame>,
     tx: &SyncSender<StyledFrame>,
@@ -45,7 +47,8 @@ pub fn stylize(
         let output = model.stylize(input).map_err(|source| WorkerError::Model { shard, source })?;
         busy += t.elapsed();
         for (k, (rgb, guide)) in output.frames.into_iter().zip(guides).enumerate() {
-            if tx.send(StyledFrame { index: first + k, rgb, guide }).is_err() {
+            let Some(frame) = smoothing.frame(StyledFrame { index: first + k, rgb, guide }) else { continue };
+            if tx.send(frame).is_err() {
                 return Ok(busy);
             }
         }
