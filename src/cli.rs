@@ -272,6 +272,11 @@ pub struct JobArgs {
     /// Your own TorchScript model ([N,3,H,W] image in, same-size image out) instead of a built-in style.
     #[arg(long, env = "STYLIZE_MODEL", conflicts_with = "style_image", help_heading = "Style")]
     pub model: Option<PathBuf>,
+    /// Of a broadcast multiplex (a TS of several programs), keep this
+    /// program (its id, as `ffprobe -show_programs` lists it) instead of
+    /// the first with video.
+    #[arg(long, value_name = "ID", help_heading = "Output")]
+    pub program: Option<i32>,
     /// Pixel range of `--model`.
     #[arg(long, env = "STYLIZE_RANGE", value_enum, default_value = "0-1", requires = "model", help_heading = "Style")]
     pub range: RangeArg,

@@ -220,6 +220,7 @@ fn build_job(args: &JobArgs, input: Location) -> Result<StyleJob> {
         destination,
         overwrite: Overwrite::Never,
         expect_job: None,
+        program: args.program,
     })
 }
 

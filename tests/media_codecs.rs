@@ -63,9 +63,8 @@ fn xdcam_mpeg2_in_mxf_interlaced() {
 /// whole (its picture, its audio's bytes); the other is left out with one
 /// warning line naming it and its streams (its audio used to come along,
 /// without its video).
-#[test]
-fn a_transport_stream_of_two_programs_keeps_the_videos_program_and_says_so() {
-    let dir = tempfile::tempdir().unwrap();
+/// Two programs: 160x120 with a 440 Hz tone, 128x96 with 880 Hz.
+fn multiplex(dir: &std::path::Path) -> std::path::PathBuf {
     let (v1, a1, v2, a2) = (pic("160x120", "25", "2"), tone("2", 440), pic("128x96", "25", "2"), tone("2", 880));
     let mut args = Vec::new();
     for input in [&v1, &a1, &v2, &a2] {
@@ -73,7 +72,13 @@ fn a_transport_stream_of_two_programs_keeps_the_videos_program_and_says_so() {
     }
     args.extend(words("-map 0 -map 1 -map 2 -map 3 -program title=One:st=0:st=1 -program title=Two:st=2:st=3"));
     args.extend(words("-c:v libx264 -preset ultrafast -g 12 -c:a aac"));
-    let input = make(dir.path(), "multiplex.ts", &args);
+    make(dir, "multiplex.ts", &args)
+}
+
+#[test]
+fn a_transport_stream_of_two_programs_keeps_the_videos_program_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = multiplex(dir.path());
     let output = dir.path().join("one.mp4");
     let out = pass_through(&input, &output, SHARD, false);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -87,4 +92,42 @@ fn a_transport_stream_of_two_programs_keeps_the_videos_program_and_says_so() {
     assert_eq!(audio_payload_md5(&output, 0, "aac"), audio_payload_md5(&input, 0, "aac"), "program 1's audio bytes");
     let mad = mean_abs_diff(&frame_rgb(&input, 10), &frame_rgb(&output, 10));
     assert!(mad < 3.0, "frame 10 differs by {mad:.1} levels");
+}
+
+/// `--program 2` keeps the second program whole instead (its picture, its
+/// audio's bytes) and names the first as left out; a program the file
+/// does not have is refused in one line naming the ones it has, with no
+/// output.
+#[test]
+fn program_picks_another_program_or_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = multiplex(dir.path());
+    let output = dir.path().join("two.mp4");
+    let model = identity_model();
+    let run = |program: &str, out: &std::path::Path| {
+        stylize()
+            .arg("submit")
+            .arg(&input)
+            .arg("-o")
+            .arg(out)
+            .args(["--model", &model, "--deflicker", "off", "--crf", "12", "--program", program])
+            .output()
+            .unwrap()
+    };
+    let out = run("2", &output);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("program 1 (#0 h264, #1 aac) not kept"), "{err}");
+    let p = probe(&output);
+    assert_eq!(main_video(&p)["width"], 128, "program 2's picture");
+    assert_eq!(audio_payload_md5(&output, 0, "aac"), audio_payload_md5(&input, 1, "aac"), "program 2's audio bytes");
+
+    let missing = dir.path().join("nine.mp4");
+    let out = run("9", &missing);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("stylize: error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(errors[0].contains("multiplex.ts") && errors[0].contains("no program 9 (its programs: 1, 2)"), "{err}");
+    assert!(!missing.exists());
 }

@@ -169,6 +169,7 @@ fn run_once(
         destination: Default::default(),
         overwrite: Default::default(),
         expect_job: None,
+        program: None,
     };
     let report = run_job(&job, Arc::new(NoProgress), &InProcessLauncher)?;
     Ok((report.video.frames as f64 / report.wall_secs, report.video.frames))

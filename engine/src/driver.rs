@@ -30,7 +30,7 @@ use crate::layout::JobLayout;
 use crate::location::{fetch_input, open_store, Location, Remote};
 use crate::output::{check_file_target, name_tag, Destination, Overwrite, Target};
 use crate::plan::{Plan, Shard};
-use crate::probe::{probe, MediaInfo};
+use crate::probe::{probe_program, MediaInfo};
 use crate::report::{JobReport, Transfer, VideoFacts};
 use crate::scatter::{cut_segment, segment_format};
 use crate::store::check_writable;
@@ -58,6 +58,9 @@ pub struct JobSpec {
     /// job): another id (parameters resolved otherwise) is refused, never
     /// run as a new job.
     pub expect_job: Option<String>,
+    /// The program to keep from a multiplex of programs (`--program`);
+    /// `None`: the first with video.
+    pub program: Option<i32>,
 }
 
 /// The whole video's counts when its frames start: a resumed job counts
@@ -207,7 +210,7 @@ fn drive<P: Pipeline>(
     }
     let input = fetch_input(&spec.input, scratch.path(), remote)?;
     // Errors about a downloaded copy name the user's input, never scratch.
-    let mut info = probe(&input).map_err(|e| rename_input(e, &input, &spec.input))?;
+    let mut info = probe_program(&input, spec.program).map_err(|e| rename_input(e, &input, &spec.input))?;
     // The shards' container: a trial segment decoded back, so that what
     // cannot be cut fails here, before any frame.
     info.video.segment_format =

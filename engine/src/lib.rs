@@ -60,7 +60,7 @@ pub use memory::{MemoryRemote, MemoryStore};
 pub use output::{Destination, Overwrite};
 pub use picture::Picture;
 pub use plan::{Plan, Shard};
-pub use probe::{file_url, probe, MediaInfo, VideoInfo};
+pub use probe::{file_url, probe, probe_program, MediaInfo, VideoInfo};
 pub use ratio::Ratio;
 pub use report::{JobReport, ShardTiming, Transfer, VideoFacts, WorkerSummary};
 pub use scatter::ENCODED_SEGMENT_FORMAT;

@@ -223,6 +223,14 @@ pub fn file_url(path: &Path) -> String {
 /// Probe `path`: check it is a video the engine can handle and read its
 /// frame timestamps and keyframes.
 pub fn probe(path: &Path) -> Result<MediaInfo> {
+    probe_program(path, None)
+}
+
+/// [`probe`], keeping `program` of a multiplex of programs (a broadcast
+/// TS): its first video and its audio. `None`: the first program with
+/// video. A program the file does not have is refused, naming the ones it
+/// has.
+pub fn probe_program(path: &Path, program: Option<i32>) -> Result<MediaInfo> {
     crate::init();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => EngineError::bad_input(path, "no such file"),
@@ -241,11 +249,37 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
         return Err(EngineError::bad_input(path, format!("a still image ({format}), not a video")));
     }
 
+    // A multiplex of programs (a broadcast TS): the one asked for, else
+    // the video's.
+    let programs = programs(&input);
+    let wanted: Option<&Vec<usize>> = match program {
+        None => None,
+        Some(p) => match programs.iter().find(|(id, _)| *id == p) {
+            Some((_, streams)) => Some(streams),
+            None if programs.is_empty() && only_program(&input).is_none_or(|id| id == p) => None,
+            None => {
+                let ids: Vec<String> = match programs.is_empty() {
+                    true => only_program(&input).into_iter().map(|id| id.to_string()).collect(),
+                    false => programs.iter().map(|(id, _)| id.to_string()).collect(),
+                };
+                return Err(EngineError::bad_input(
+                    path,
+                    format!(
+                        "has no program {p} (its programs: {})",
+                        if ids.is_empty() { "none".into() } else { ids.join(", ") }
+                    ),
+                ));
+            }
+        },
+    };
     let video_stream = input
         .streams()
-        .filter(|s| s.parameters().medium() == Type::Video)
+        .filter(|s| s.parameters().medium() == Type::Video && wanted.is_none_or(|w| w.contains(&s.index())))
         .find(|s| !s.disposition().contains(ff::format::stream::Disposition::ATTACHED_PIC))
-        .ok_or_else(|| EngineError::bad_input(path, "no video stream (audio-only or data file)"))?;
+        .ok_or_else(|| match program {
+            Some(p) if wanted.is_some() => EngineError::bad_input(path, format!("program {p} has no video stream")),
+            _ => EngineError::bad_input(path, "no video stream (audio-only or data file)"),
+        })?;
     let stream_index = video_stream.index();
     let params = video_stream.parameters();
     let codec_ctx = ff::codec::context::Context::from_parameters(params)
@@ -290,7 +324,6 @@ pub fn probe(path: &Path) -> Result<MediaInfo> {
     let alpha = pixel_has_alpha(decoder.format()) || video_stream.metadata().get("alpha_mode") == Some("1");
 
     // A multiplex of programs (a broadcast TS): the video's program only.
-    let programs = programs(&input);
     let kept = programs.iter().find(|(_, streams)| streams.contains(&stream_index));
     let program_of = |index: usize| -> Option<i32> {
         programs.iter().find(|(_, streams)| streams.contains(&index)).map(|(id, _)| *id)
@@ -460,6 +493,15 @@ fn programs(input: &ff::format::context::Input) -> Vec<(i32, Vec<usize>)> {
                 ((*p).id, streams.collect())
             })
             .collect()
+    }
+}
+
+/// The id of a file's only program, if it has exactly one.
+fn only_program(input: &ff::format::context::Input) -> Option<i32> {
+    // SAFETY: as in `programs`.
+    unsafe {
+        let ctx = input.as_ptr();
+        ((*ctx).nb_programs == 1).then(|| (**(*ctx).programs).id)
     }
 }
 

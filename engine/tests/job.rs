@@ -154,6 +154,7 @@ fn spec(input: &Path, remote: &MemoryRemote, destination: Destination, overwrite
         destination,
         overwrite,
         expect_job: None,
+        program: None,
     }
 }
 

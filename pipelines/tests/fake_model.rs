@@ -80,6 +80,7 @@ fn job(dir: &Path, input: &Path) -> StyleJob {
         destination: Destination::Named,
         overwrite: Overwrite::Never,
         expect_job: None,
+        program: None,
     }
 }
 

@@ -78,6 +78,9 @@ pub struct StyleJob {
     /// The job id this run must come to (a worker finishing a detached
     /// job); `None` for a new job.
     pub expect_job: Option<String>,
+    /// The program to keep from a multiplex (`--program`); `None`: the
+    /// first with video.
+    pub program: Option<i32>,
 }
 
 impl StyleJob {
@@ -91,6 +94,7 @@ impl StyleJob {
             destination: self.destination.clone(),
             overwrite: self.overwrite.clone(),
             expect_job: self.expect_job.clone(),
+            program: self.program,
         }
     }
 }
@@ -288,6 +292,7 @@ pub fn job_from_params(
         // The submitter checked the output before it handed the job over.
         overwrite: Overwrite::Always,
         expect_job: Some(expect_job),
+        program: typed.program,
     })
 }
 
@@ -348,6 +353,7 @@ fn job_params(job: &StyleJob, cuda: bool) -> Result<StyleParams, PipelineError> 
         x264_threads: job.worker.encode.threads,
         deflicker: deflicker.into(),
         shard_frames: job.shard_frames,
+        program: job.program,
     })
 }
 
@@ -393,6 +399,7 @@ mod tests {
             destination: Destination::Named,
             overwrite: Overwrite::Never,
             expect_job: None,
+            program: None,
         };
         let typed = job_params(&job, false).unwrap();
         let params = typed.to_value();

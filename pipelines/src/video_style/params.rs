@@ -47,6 +47,10 @@ pub struct StyleParams {
     pub deflicker: String,
     /// Target shard length in frames.
     pub shard_frames: u64,
+    /// The program kept from a multiplex, when asked for (absent
+    /// otherwise, so other jobs keep their ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<i32>,
 }
 
 impl StyleParams {
