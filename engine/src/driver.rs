@@ -25,6 +25,7 @@ use crate::container::{container_for, plan_streams, StreamPlan};
 use crate::error::EngineError;
 use crate::gather::Gather;
 use crate::job::{digest, file_digest, job_id, Manifest};
+use crate::job_log::JobLog;
 use crate::launch::{JobContext, Launcher};
 use crate::layout::JobLayout;
 use crate::location::{fetch_input, open_store, Location, Remote};
@@ -571,37 +572,5 @@ fn rename_path(e: EngineError, from: &Path, to: &Path) -> EngineError {
         EngineError::Media { path, op, source } if path == from => EngineError::Media { path: to.into(), op, source },
         EngineError::Io { path, op, source } if path == from => EngineError::Io { path: to.into(), op, source },
         e => e,
-    }
-}
-
-/// The job's log: JSON lines, one per event, with seconds since the start.
-#[derive(Default)]
-struct JobLog {
-    job: Option<String>,
-    lines: Vec<String>,
-    started: Option<Instant>,
-}
-
-impl JobLog {
-    fn record(&mut self, event: &str, fields: serde_json::Value) {
-        let t = self.started.get_or_insert_with(Instant::now).elapsed().as_secs_f64();
-        let mut line = json!({ "t": t, "event": event });
-        if let (Some(obj), serde_json::Value::Object(extra)) = (line.as_object_mut(), fields) {
-            obj.extend(extra);
-        }
-        self.lines.push(line.to_string());
-    }
-
-    fn name(&self) -> String {
-        let stamp = crate::time::format_time(std::time::SystemTime::now()).replace([':', '-'], "");
-        let nonce = digest(format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes());
-        let job = self.job.as_deref().unwrap_or("failed");
-        format!("{job}.{stamp}.{}.jsonl", &nonce[..6])
-    }
-
-    fn bytes(&self) -> Vec<u8> {
-        let mut out = self.lines.join("\n");
-        out.push('\n');
-        out.into_bytes()
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
 use crate::picture::Picture;
+use crate::stream_facts::{display_rotation, only_program, pixel_has_alpha, programs};
 
 pub use crate::ratio::Ratio;
 
@@ -475,47 +476,6 @@ pub fn probe_program(path: &Path, program: Option<i32>) -> Result<MediaInfo> {
     })
 }
 
-/// The programs of a multiplex (a TS with more than one), each with its
-/// streams; empty for a file of one program.
-fn programs(input: &ff::format::context::Input) -> Vec<(i32, Vec<usize>)> {
-    // SAFETY: the context, its program array and each program's stream
-    // index array are valid for the input's lifetime, with the counts
-    // libavformat keeps beside them.
-    unsafe {
-        let ctx = input.as_ptr();
-        if (*ctx).nb_programs < 2 {
-            return Vec::new();
-        }
-        (0..(*ctx).nb_programs as usize)
-            .map(|i| {
-                let p = *(*ctx).programs.add(i);
-                let streams = (0..(*p).nb_stream_indexes as usize).map(|k| *(*p).stream_index.add(k) as usize);
-                ((*p).id, streams.collect())
-            })
-            .collect()
-    }
-}
-
-/// The id of a file's only program, if it has exactly one.
-fn only_program(input: &ff::format::context::Input) -> Option<i32> {
-    // SAFETY: as in `programs`.
-    unsafe {
-        let ctx = input.as_ptr();
-        ((*ctx).nb_programs == 1).then(|| (**(*ctx).programs).id)
-    }
-}
-
-/// Whether pixels of `format` carry alpha.
-fn pixel_has_alpha(format: ff::format::Pixel) -> bool {
-    // SAFETY: av_pix_fmt_desc_get returns null or a pointer to a static
-    // descriptor.
-    unsafe {
-        let desc = ff::ffi::av_pix_fmt_desc_get(format.into());
-        !desc.is_null() && (*desc).flags & ff::ffi::AV_PIX_FMT_FLAG_ALPHA as u64 != 0
-    }
-}
-
-/// A packet's first timestamp, in microseconds.
 /// The frames a player shows, of `packets` (pts, key, duration, hidden;
 /// in decode order).
 struct Shown {
@@ -548,6 +508,7 @@ fn shown_frames(packets: &[(i64, bool, i64, bool)]) -> Option<Shown> {
     Some(Shown { shown, key_pts, undecodable })
 }
 
+/// A packet's first timestamp, in microseconds.
 fn packet_start_us(input: &ff::format::context::Input, packet: &ff::Packet) -> Option<i64> {
     let tb = input.stream(packet.stream())?.time_base();
     let ts = packet.pts().or(packet.dts())?;
@@ -561,18 +522,6 @@ fn nominal_duration(rate: Ratio, tb: Ratio) -> i64 {
     }
     let d = (i64::from(rate.den) * i64::from(tb.den)) / (i64::from(rate.num) * i64::from(tb.num));
     d.max(1)
-}
-
-/// The rotation (degrees) of the stream's display matrix, if any.
-fn display_rotation(stream: &ff::format::stream::Stream) -> Option<f64> {
-    stream.side_data().find_map(|sd| {
-        if sd.kind() != ff::codec::packet::side_data::Type::DisplayMatrix || sd.data().len() < 36 {
-            return None;
-        }
-        // SAFETY: the side data is a 3x3 int32 display matrix (checked size).
-        let angle = unsafe { ff::ffi::av_display_rotation_get(sd.data().as_ptr().cast()) };
-        (!angle.is_nan()).then_some(angle)
-    })
 }
 
 /// FFmpeg's error in words, without the Rust enum name.
