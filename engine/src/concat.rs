@@ -83,6 +83,8 @@ pub fn concat(source: &MediaInfo, segments: &[Segment], dst: &Path, streams: &St
             }
         }
         copy_display_matrix(&src_video, &mut ost);
+        let picture = &source.video.picture;
+        crate::hdr::write(picture.mastering, picture.light, &mut ost);
     }
     let mut audio_map = vec![None; src.nb_streams() as usize];
     let copied = source.audio.iter().map(|a| a.stream_index).chain(streams.copied.iter().copied());

@@ -24,6 +24,7 @@ mod container;
 mod driver;
 mod error;
 mod gather;
+mod hdr;
 mod job;
 mod job_log;
 mod jobs;

@@ -68,6 +68,44 @@ pub struct Picture {
     /// Coded as interlaced fields: deinterlaced before the model, and the
     /// output is progressive.
     pub interlaced: bool,
+    /// HDR's mastering display (SMPTE ST 2086), carried to the output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mastering: Option<Mastering>,
+    /// HDR's content light levels (CTA-861.3), carried to the output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub light: Option<LightLevel>,
+}
+
+/// The display an HDR master was graded on (SMPTE ST 2086), in the units
+/// HEVC's SEI and x264's `mastering-display` use: chromaticities in
+/// 1/50000, luminance in 1/10000 cd/m².
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mastering {
+    /// Red, green and blue primaries, (x, y) each.
+    pub primaries: [[u32; 2]; 3],
+    /// White point (x, y).
+    pub white: [u32; 2],
+    /// Peak luminance.
+    pub max_luminance: u32,
+    /// Black level.
+    pub min_luminance: u32,
+}
+
+impl Mastering {
+    /// The display's peak in cd/m² (nits).
+    pub fn peak_nits(&self) -> f64 {
+        f64::from(self.max_luminance) / 10_000.0
+    }
+}
+
+/// The brightest pixel and the brightest frame average of an HDR
+/// programme (CTA-861.3 MaxCLL, MaxFALL), in cd/m².
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LightLevel {
+    /// MaxCLL.
+    pub max_cll: u32,
+    /// MaxFALL.
+    pub max_fall: u32,
 }
 
 impl Default for Picture {
@@ -81,6 +119,8 @@ impl Default for Picture {
             chroma: Chroma::Yuv420,
             sar: Ratio { num: 0, den: 1 },
             interlaced: false,
+            mastering: None,
+            light: None,
         }
     }
 }
@@ -129,11 +169,13 @@ impl Picture {
             sar: Ratio { num: p.sample_aspect_ratio.num, den: p.sample_aspect_ratio.den },
             // AV_FIELD_PROGRESSIVE is 1, AV_FIELD_UNKNOWN 0; TT, BB, TB, BT follow.
             interlaced: field_order > 1,
+            mastering: None,
+            light: None,
         }
     }
 
     /// True for PQ or HLG: pictures the model (trained on SDR images)
-    /// cannot take without turning them into SDR.
+    /// takes only through a tone map (the worker's `tone`).
     pub fn is_hdr(&self) -> bool {
         matches!(self.transfer, TRANSFER_PQ | TRANSFER_HLG)
     }
@@ -172,6 +214,18 @@ impl Picture {
             (Chroma::Yuv420, true) => P::YUV420P10LE,
             (Chroma::Yuv422, true) => P::YUV422P10LE,
             (Chroma::Yuv444, true) => P::YUV444P10LE,
+        }
+    }
+
+    /// The peak the tone map treats as the source's brightest, in nits:
+    /// the mastering display's, else MaxCLL, else 1000 (HDR10's common
+    /// grade, and HLG's nominal display). Never under 400 (HDR10 has none
+    /// lower; a wrong tag must not flatten the picture).
+    pub fn peak_nits(&self) -> f64 {
+        let said = self.mastering.map(|m| m.peak_nits()).or(self.light.map(|l| f64::from(l.max_cll)));
+        match (self.transfer, said) {
+            (TRANSFER_PQ, Some(nits)) if nits > 0.0 => nits.clamp(400.0, 10_000.0),
+            _ => 1000.0,
         }
     }
 

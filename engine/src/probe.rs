@@ -303,11 +303,9 @@ pub fn probe_program(path: &Path, program: Option<i32>) -> Result<MediaInfo> {
         picture.sar = Ratio { num: container_sar.num, den: container_sar.den }.reduced();
     }
     if picture.is_hdr() {
-        let curve = if picture.transfer == crate::picture::TRANSFER_PQ { "PQ" } else { "HLG" };
-        return Err(EngineError::bad_input(
-            path,
-            format!("HDR video ({curve} transfer) is not supported: stylizing it would silently make it SDR"),
-        ));
+        // Kept as HDR: the worker's tone map takes it to the model's SDR and
+        // back; the mastering display and light levels go to the output.
+        (picture.mastering, picture.light) = crate::hdr::metadata(&video_stream, || open_input(path).ok());
     }
     let time_base: Ratio = video_stream.time_base().into();
     let avg = video_stream.avg_frame_rate();

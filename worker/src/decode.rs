@@ -15,10 +15,12 @@ use crate::error::WorkerError;
 use crate::frame::{DecodedFrame, Guide, GuideKind};
 use crate::motion::{flow_of, luma_of, BoxBlur};
 use crate::picture::{self, Deinterlacer};
+use crate::tone::ToneMap;
 
 /// Decode `segment` and send the frames of `shard` (warm-up first), in
 /// order, to `tx`, as RGB converted with the source's matrix and range
-/// (`picture`), deinterlaced first when the source is interlaced. Returns
+/// (`picture`), deinterlaced first when the source is interlaced, tone
+/// mapped to SDR when it is HDR. Returns
 /// the number of frames sent; stops early (without error) when the
 /// receiver is gone, since that means a later stage failed.
 pub fn decode(
@@ -59,6 +61,8 @@ pub fn decode(
     // decoder shows after the keyframe, before the first wanted one.
     let mut to_skip = shard.by_count_skip;
     let blur = BoxBlur::new(w as usize, h as usize);
+    let tone = ToneMap::new(picture);
+    let rgb_format = if tone.is_some() { ff::format::Pixel::RGB48LE } else { ff::format::Pixel::RGB24 };
     let mut decoded = ff::frame::Video::empty();
     let mut progressive = ff::frame::Video::empty();
     let mut rgb = ff::frame::Video::empty();
@@ -89,12 +93,15 @@ pub fn decode(
             if scaler.is_none() {
                 // Made from the first frame: its format is the decoder's real
                 // one (hardware-agnostic, after any deinterlacer).
-                let s = picture::scaler(picture, frame.format(), ff::format::Pixel::RGB24, (w, h)).map_err(err)?;
+                let s = picture::scaler(picture, frame.format(), rgb_format, (w, h)).map_err(err)?;
                 scaler = Some(s);
             }
             let sc = scaler.as_mut().expect("made above");
             sc.run(frame, &mut rgb).map_err(|e| err(format!("converting to RGB: {e}")))?;
-            let pixels = packed_rgb(&rgb);
+            let pixels = match &tone {
+                None => packed_rgb(&rgb),
+                Some(tone) => sdr_rgb(&rgb, tone),
+            };
             let guide = match guide {
                 GuideKind::None => None,
                 GuideKind::Luma => Some(Guide::new(luma_of(&pixels), &blur, None)),
@@ -170,6 +177,18 @@ pub fn open_video_decoder(ctx: ff::codec::context::Context, motion: bool) -> Res
     }
     let codec = ff::decoder::find(ctx.id()).ok_or(ff::Error::DecoderNotFound)?;
     ctx.decoder().open_as_with(codec, options).and_then(|d| d.video())
+}
+
+/// An RGB48 HDR frame, tone mapped to packed RGB24.
+fn sdr_rgb(frame: &ff::frame::Video, tone: &ToneMap) -> Vec<u8> {
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let stride = frame.stride(0);
+    let data = frame.data(0);
+    let mut out = vec![0u8; w * h * 3];
+    for (row, dst) in out.chunks_exact_mut(w * 3).enumerate() {
+        tone.to_sdr(&data[row * stride..row * stride + w * 6], dst);
+    }
+    out
 }
 
 /// Copy an RGB24 frame without its row padding.

@@ -14,6 +14,7 @@ use stylize_engine::VideoParams;
 use crate::error::WorkerError;
 use crate::frame::StyledFrame;
 use crate::picture::{scaler, tag_codec_context};
+use crate::tone::ToneMap;
 
 /// x264 settings: they shape the output bytes, so they are job parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,8 +66,10 @@ pub fn encode(
     opts.set("crf", &settings.crf.to_string());
     opts.set("preset", &settings.preset);
     opts.set("threads", &settings.threads.to_string());
-    if let Some(flags) = x264_cpu_flags() {
-        opts.set("x264-params", &format!("asm={flags}"));
+    let params: Vec<String> =
+        x264_cpu_flags().map(|flags| format!("asm={flags}")).into_iter().chain(hdr_params(&format.picture)).collect();
+    if !params.is_empty() {
+        opts.set("x264-params", &params.join(":"));
     }
     let mut encoder = ctx.open_as_with(codec, opts).map_err(|e| err(format!("opening libx264: {e}")))?;
     {
@@ -77,12 +80,16 @@ pub fn encode(
     out.write_header().map_err(|e| err(e.to_string()))?;
     let ost_tb = out.stream(0).map(|s| s.time_base()).unwrap_or(format.time_base.into());
 
-    let mut scaler = scaler(&format.picture, ff::format::Pixel::RGB24, pixel, (format.width, format.height))
+    // An HDR source's frames come back from the model's SDR through the
+    // tone map, at 16 bits.
+    let tone = ToneMap::new(&format.picture);
+    let rgb_format = if tone.is_some() { ff::format::Pixel::RGB48LE } else { ff::format::Pixel::RGB24 };
+    let mut scaler = scaler(&format.picture, rgb_format, pixel, (format.width, format.height))
         .map_err(|e| err(format!("converting from RGB: {e}")))?;
     // Both frames are allocated once and zeroed, row padding included:
     // x264 and swscale's SIMD read a little past each row's end, and
     // uninitialised padding made the bitstream differ run to run.
-    let mut rgb = zeroed(ff::format::Pixel::RGB24, format.width, format.height);
+    let mut rgb = zeroed(rgb_format, format.width, format.height);
     let mut yuv = zeroed(pixel, format.width, format.height);
     let write_packets =
         |encoder: &mut ff::encoder::Video, out: &mut ff::format::context::Output| -> Result<(), WorkerError> {
@@ -105,7 +112,10 @@ pub fn encode(
         let stride = rgb.stride(0);
         let data = rgb.data_mut(0);
         for (row, src) in frame.rgb.chunks_exact(width).enumerate() {
-            data[row * stride..row * stride + width].copy_from_slice(src);
+            match &tone {
+                None => data[row * stride..row * stride + width].copy_from_slice(src),
+                Some(tone) => tone.from_sdr(src, &mut data[row * stride..row * stride + width * 2]),
+            }
         }
         scaler.run(&rgb, &mut yuv).map_err(|e| err(format!("converting from RGB: {e}")))?;
         yuv.set_pts(Some(shard.pts[frame.index]));
@@ -126,6 +136,23 @@ pub fn encode(
     write_packets(&mut encoder, &mut out)?;
     out.write_trailer().map_err(|e| err(e.to_string()))?;
     Ok(count)
+}
+
+/// x264's SEI for an HDR master's mastering display and light levels, so
+/// that players and TVs map the output as they mapped the source.
+fn hdr_params(picture: &stylize_engine::picture::Picture) -> Vec<String> {
+    let mut params = Vec::new();
+    if let Some(m) = picture.mastering {
+        let [r, g, b] = m.primaries;
+        params.push(format!(
+            "mastering-display=G({},{})B({},{})R({},{})WP({},{})L({},{})",
+            g[0], g[1], b[0], b[1], r[0], r[1], m.white[0], m.white[1], m.max_luminance, m.min_luminance
+        ));
+    }
+    if let Some(l) = picture.light {
+        params.push(format!("cll={},{}", l.max_cll, l.max_fall));
+    }
+    params
 }
 
 /// A frame whose every byte, padding included, is zero.

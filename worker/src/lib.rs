@@ -16,6 +16,7 @@ pub mod frame;
 pub mod motion;
 mod picture;
 pub mod stylize;
+pub mod tone;
 
 use std::path::Path;
 use std::sync::mpsc::sync_channel;

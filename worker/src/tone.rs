@@ -1,0 +1,305 @@
+//! tone: HDR pictures to the model's SDR and back. The networks were
+//! trained on SDR photographs and paintings; an HDR master (PQ or HLG) is
+//! shown to them as an SDR display would show a good conversion of it, and
+//! their output is taken back to the source's transfer and primaries, so
+//! the output is HDR, tagged and mastered as the source.
+//!
+//! The way there, per pixel, in linear light relative to HDR reference
+//! white (203 cd/m², BT.2408; SDR white is 1.0):
+//!
+//! ```text
+//! PQ:  E' → ST 2084 EOTF → cd/m² / 203
+//! HLG: E' → inverse OETF → OOTF (γ 1.2 on luminance, 1000 cd/m² display) / 203
+//! → BT.2020 to BT.709 primaries (colours outside BT.709 clip)
+//! → tone curve, per channel: x up to K = 0.75 unchanged; above it a
+//!   rational shoulder K + (1 − K)·s(t)/s(tp), s(t) = t/(1 + t),
+//!   t = (x − K)/(1 − K), that reaches SDR white exactly at the source's
+//!   peak (tp): the mastering display's, else MaxCLL, else 1000 cd/m²
+//! → BT.1886 (gamma 2.4) → 8 bits for the model
+//! ```
+//!
+//! and the exact inverse of every step on the way back (the curve is
+//! invertible in closed form, and nothing past the peak is made). Below
+//! 152 cd/m² the picture is the source's, only requantised; highlights
+//! keep their order and reach the peak again. What is lost: colours
+//! outside BT.709 (clipped on the way in), and the 8-bit step in the
+//! highlights (about 130 cd/m² between the two top codes for a
+//! 1000 cd/m² master), until the model takes floats.
+
+use stylize_engine::picture::{Picture, TRANSFER_HLG, TRANSFER_PQ};
+
+/// HDR reference white (BT.2408), the SDR white of the model's pictures.
+const REFERENCE_WHITE: f32 = 203.0;
+/// Where the shoulder starts, in SDR linear light.
+const KNEE: f32 = 0.75;
+/// The HLG display the OOTF assumes (BT.2100's nominal), and its gamma.
+const HLG_PEAK: f32 = 1000.0;
+const HLG_GAMMA: f32 = 1.2;
+/// The SDR display: BT.1886 with a zero black level.
+const SDR_GAMMA: f32 = 2.4;
+
+/// BT.2020 to BT.709 primaries, linear light (BT.2087).
+const BT2020_TO_709: [[f32; 3]; 3] = [
+    [1.660_491, -0.587_641_1, -0.072_849_86],
+    [-0.124_550_5, 1.132_899_9, -0.008_349_42],
+    [-0.018_150_76, -0.100_578_9, 1.118_729_7],
+];
+/// BT.709 to BT.2020 primaries, linear light.
+const BT709_TO_2020: [[f32; 3]; 3] = [
+    [0.627_403_9, 0.329_283_04, 0.043_313_07],
+    [0.069_097_29, 0.919_540_4, 0.011_362_31],
+    [0.016_391_44, 0.088_013_31, 0.895_595_3],
+];
+/// Luminance weights of the HDR side's primaries (for HLG's OOTF).
+const Y2020: [f32; 3] = [0.2627, 0.6780, 0.0593];
+const Y709: [f32; 3] = [0.2126, 0.7152, 0.0722];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Curve {
+    Pq,
+    Hlg,
+}
+
+/// The conversions of one source, tables made once a shard.
+pub struct ToneMap {
+    curve: Curve,
+    /// The HDR side's primaries are BT.2020 (else BT.709: some HLG cameras).
+    wide: bool,
+    /// The peak relative to reference white, and s(tp).
+    peak: f32,
+    s_peak: f32,
+    /// A 16-bit code of the HDR side to linear light: relative display
+    /// light for PQ, scene light (0..1) for HLG.
+    to_linear: Vec<f32>,
+    /// The SDR code boundaries in linear light: code c covers
+    /// `bounds[c-1]..bounds[c]`.
+    bounds: Vec<f32>,
+    /// An SDR code to relative display light, through the inverse curve.
+    from_sdr: Vec<f32>,
+}
+
+impl ToneMap {
+    /// The tone map of an HDR picture; `None` for SDR.
+    pub fn new(picture: &Picture) -> Option<ToneMap> {
+        let curve = match picture.transfer {
+            TRANSFER_PQ => Curve::Pq,
+            TRANSFER_HLG => Curve::Hlg,
+            _ => return None,
+        };
+        let wide = picture.primaries != 1;
+        let peak = (picture.peak_nits() as f32 / REFERENCE_WHITE).max(1.5);
+        let s = |t: f32| t / (1.0 + t);
+        let s_peak = s((peak - KNEE) / (1.0 - KNEE));
+        let to_linear = (0..=u16::MAX)
+            .map(|code| {
+                let e = f32::from(code) / 65535.0;
+                match curve {
+                    Curve::Pq => pq_eotf(e) / REFERENCE_WHITE,
+                    Curve::Hlg => hlg_inverse_oetf(e),
+                }
+            })
+            .collect();
+        let bounds = (0..255).map(|c| ((c as f32 + 0.5) / 255.0).powf(SDR_GAMMA)).collect();
+        let mut map = ToneMap { curve, wide, peak, s_peak, to_linear, bounds, from_sdr: Vec::new() };
+        map.from_sdr = (0..256).map(|c| map.expand((c as f32 / 255.0).powf(SDR_GAMMA))).collect();
+        Some(map)
+    }
+
+    /// The tone curve: relative display light to SDR linear light.
+    fn compress(&self, x: f32) -> f32 {
+        if x <= KNEE {
+            return x.max(0.0);
+        }
+        let t = ((x - KNEE) / (1.0 - KNEE)).min((self.peak - KNEE) / (1.0 - KNEE));
+        (KNEE + (1.0 - KNEE) * (t / (1.0 + t)) / self.s_peak).min(1.0)
+    }
+
+    /// Its inverse.
+    fn expand(&self, y: f32) -> f32 {
+        if y <= KNEE {
+            return y;
+        }
+        let u = ((y - KNEE) / (1.0 - KNEE) * self.s_peak).min(self.s_peak);
+        KNEE + (1.0 - KNEE) * u / (1.0 - u)
+    }
+
+    /// One row of RGB48LE HDR pixels (`src`, 6 bytes a pixel) to RGB24 SDR.
+    pub fn to_sdr(&self, src: &[u8], dst: &mut [u8]) {
+        for (px, out) in src.chunks_exact(6).zip(dst.chunks_exact_mut(3)) {
+            let code = |i: usize| usize::from(u16::from_le_bytes([px[i], px[i + 1]]));
+            let mut rgb = [self.to_linear[code(0)], self.to_linear[code(2)], self.to_linear[code(4)]];
+            if self.curve == Curve::Hlg {
+                rgb = hlg_ootf(rgb, if self.wide { Y2020 } else { Y709 });
+            }
+            let rgb = if self.wide { apply(&BT2020_TO_709, rgb) } else { rgb };
+            for (o, v) in out.iter_mut().zip(rgb) {
+                let y = self.compress(v);
+                *o = self.bounds.partition_point(|b| *b <= y) as u8;
+            }
+        }
+    }
+
+    /// One row of RGB24 SDR pixels back to RGB48LE HDR (`dst`, 6 bytes a
+    /// pixel).
+    pub fn from_sdr(&self, src: &[u8], dst: &mut [u8]) {
+        for (px, out) in src.chunks_exact(3).zip(dst.chunks_exact_mut(6)) {
+            let rgb = [
+                self.from_sdr[usize::from(px[0])],
+                self.from_sdr[usize::from(px[1])],
+                self.from_sdr[usize::from(px[2])],
+            ];
+            let mut rgb = if self.wide { apply(&BT709_TO_2020, rgb) } else { rgb };
+            if self.curve == Curve::Hlg {
+                rgb = hlg_inverse_ootf(rgb, if self.wide { Y2020 } else { Y709 });
+            }
+            for (k, v) in rgb.into_iter().enumerate() {
+                let e = match self.curve {
+                    Curve::Pq => pq_inverse_eotf(v.clamp(0.0, self.peak) * REFERENCE_WHITE),
+                    Curve::Hlg => hlg_oetf(v),
+                };
+                let code = (e.clamp(0.0, 1.0) * 65535.0).round() as u16;
+                out[k * 2..k * 2 + 2].copy_from_slice(&code.to_le_bytes());
+            }
+        }
+    }
+}
+
+fn apply(m: &[[f32; 3]; 3], v: [f32; 3]) -> [f32; 3] {
+    let row = |r: &[f32; 3]| (r[0] * v[0] + r[1] * v[1] + r[2] * v[2]).max(0.0);
+    [row(&m[0]), row(&m[1]), row(&m[2])]
+}
+
+// SMPTE ST 2084.
+const M1: f32 = 2610.0 / 16384.0;
+const M2: f32 = 2523.0 / 4096.0 * 128.0;
+const C1: f32 = 3424.0 / 4096.0;
+const C2: f32 = 2413.0 / 4096.0 * 32.0;
+const C3: f32 = 2392.0 / 4096.0 * 32.0;
+
+/// PQ signal (0..1) to cd/m².
+fn pq_eotf(e: f32) -> f32 {
+    let p = e.powf(1.0 / M2);
+    10_000.0 * ((p - C1).max(0.0) / (C2 - C3 * p)).powf(1.0 / M1)
+}
+
+/// cd/m² to PQ signal.
+fn pq_inverse_eotf(nits: f32) -> f32 {
+    let y = (nits / 10_000.0).powf(M1);
+    ((C1 + C2 * y) / (1.0 + C3 * y)).powf(M2)
+}
+
+// ARIB STD-B67 / BT.2100 HLG.
+const HLG_A: f32 = 0.178_832_77;
+const HLG_B: f32 = 0.284_668_92;
+const HLG_C: f32 = 0.559_910_7;
+
+/// HLG signal to scene light (0..1).
+fn hlg_inverse_oetf(e: f32) -> f32 {
+    if e <= 0.5 {
+        e * e / 3.0
+    } else {
+        (((e - HLG_C) / HLG_A).exp() + HLG_B) / 12.0
+    }
+}
+
+/// Scene light to HLG signal.
+fn hlg_oetf(l: f32) -> f32 {
+    let l = l.clamp(0.0, 1.0);
+    if l <= 1.0 / 12.0 {
+        (3.0 * l).sqrt()
+    } else {
+        HLG_A * (12.0 * l - HLG_B).ln() + HLG_C
+    }
+}
+
+/// Scene light to display light relative to reference white: the OOTF
+/// scales each pixel by its luminance to the power γ − 1.
+fn hlg_ootf(rgb: [f32; 3], weights: [f32; 3]) -> [f32; 3] {
+    let ys = weights[0] * rgb[0] + weights[1] * rgb[1] + weights[2] * rgb[2];
+    let gain = if ys > 0.0 { HLG_PEAK * ys.powf(HLG_GAMMA - 1.0) / REFERENCE_WHITE } else { 0.0 };
+    rgb.map(|v| v * gain)
+}
+
+/// Its inverse: display luminance Yd = L·Ys^γ gives Ys, then the gain.
+fn hlg_inverse_ootf(rgb: [f32; 3], weights: [f32; 3]) -> [f32; 3] {
+    let yd = (weights[0] * rgb[0] + weights[1] * rgb[1] + weights[2] * rgb[2]) * REFERENCE_WHITE / HLG_PEAK;
+    if yd <= 0.0 {
+        return [0.0; 3];
+    }
+    let ys = yd.powf(1.0 / HLG_GAMMA);
+    let gain = HLG_PEAK * ys.powf(HLG_GAMMA - 1.0) / REFERENCE_WHITE;
+    rgb.map(|v| v / gain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hdr(transfer: i32) -> ToneMap {
+        let picture = Picture { transfer, primaries: 9, matrix: 9, bit_depth: 10, ..Picture::default() };
+        ToneMap::new(&picture).expect("HDR")
+    }
+
+    fn round_trip(map: &ToneMap, rgb: [u16; 3]) -> [u16; 3] {
+        let src: Vec<u8> = rgb.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut sdr = [0u8; 3];
+        map.to_sdr(&src, &mut sdr);
+        let mut back = [0u8; 6];
+        map.from_sdr(&sdr, &mut back);
+        [0, 2, 4].map(|i| u16::from_le_bytes([back[i], back[i + 1]]))
+    }
+
+    #[test]
+    fn curves_invert() {
+        for e in [0.0f32, 0.1, 0.3, 0.5, 0.58, 0.75, 0.9, 1.0] {
+            assert!((pq_inverse_eotf(pq_eotf(e)) - e).abs() < 1e-4, "PQ {e}");
+            assert!((hlg_oetf(hlg_inverse_oetf(e)) - e).abs() < 1e-4, "HLG {e}");
+        }
+        // BT.2408: 203 cd/m² is PQ 58%, and HLG 75% on a 1000 cd/m² display.
+        assert!((pq_inverse_eotf(203.0) - 0.58).abs() < 0.005);
+        let white = hlg_ootf([hlg_inverse_oetf(0.75); 3], Y2020);
+        assert!((white[0] - 1.0).abs() < 0.02, "{white:?}");
+        let map = hdr(TRANSFER_PQ);
+        for x in [0.0f32, 0.2, 0.75, 0.8, 1.0, 2.0, 4.9] {
+            assert!((map.expand(map.compress(x)) - x).abs() < 1e-3 * x.max(1.0), "curve {x}");
+        }
+        assert!((map.compress(map.peak) - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn sdr_range_greys_come_back_within_a_few_codes() {
+        for transfer in [TRANSFER_PQ, TRANSFER_HLG] {
+            let map = hdr(transfer);
+            // Greys from black to the knee (152 cd/m², PQ 55%, HLG 69%), in
+            // 16-bit codes: within half an 8-bit SDR step, a few 10-bit codes.
+            let knee = if transfer == TRANSFER_PQ { 36_000 } else { 45_000 };
+            let mut worst = 0;
+            for code in (0..=knee).step_by(250) {
+                let back = round_trip(&map, [code; 3]);
+                let diff = back.iter().map(|b| (i32::from(*b) - i32::from(code)).abs()).max().unwrap();
+                worst = worst.max(diff);
+            }
+            eprintln!("{transfer}: worst {worst} (16-bit), {} 10-bit codes", worst >> 6);
+            assert!(worst >> 6 <= 4, "{transfer}: {worst}");
+            // A BT.709 red stays red.
+            let red = round_trip(&map, [40_000, 20_000, 18_000]);
+            assert!(red[0] > red[1] && red[0] > red[2], "{red:?}");
+        }
+    }
+
+    #[test]
+    fn highlights_keep_their_order_and_the_peak() {
+        let map = hdr(TRANSFER_PQ);
+        let peak = (pq_inverse_eotf(1000.0) * 65535.0) as u16;
+        let mut last = 0;
+        for code in (40_000..=peak).step_by(500) {
+            let back = round_trip(&map, [code; 3])[0];
+            assert!(back >= last, "{code}: {back} < {last}");
+            last = back;
+        }
+        let top = round_trip(&map, [peak; 3])[0];
+        assert!((i32::from(top) - i32::from(peak)).abs() < 64, "peak {peak} came back as {top}");
+        // Nothing comes back brighter than the peak.
+        assert!(round_trip(&map, [65_535; 3])[0] <= peak + 64);
+    }
+}
