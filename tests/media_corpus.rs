@@ -8,7 +8,7 @@
 //! duration, start at zero, A/V sync, audio and subtitle bytes, colour tags
 //! and colours, bit depth, field order, container. A 2x2 picture is refused
 //! with one line; an extra video stream is dropped with a warning. HDR:
-//! `media_hdr.rs`.
+//! `media_depth.rs`.
 //!
 //! Nothing is stored: each test makes its clip with the ffmpeg CLI from lavfi
 //! sources on every run (tiny: 128x72 unless a codec needs more, 10-75

@@ -38,6 +38,19 @@ impl RgbBatch {
     }
 }
 
+/// A batch of same-sized RGB frames of 16-bit samples (0..=65535, three a
+/// pixel), for sources deeper than 8 bits and HDR: the decoded depth goes
+/// into the model, and its float output comes back without an 8-bit step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeepBatch {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// One buffer of `width * height * 3` samples per frame.
+    pub frames: Vec<Vec<u16>>,
+}
+
 /// Maps images to stylized images of the same size.
 pub trait StyleModel: Send {
     /// What runs, for logs and reports (model file, style, device).
@@ -55,6 +68,19 @@ pub trait StyleModel: Send {
     }
     /// Stylize every frame of the batch.
     fn stylize(&mut self, batch: RgbBatch) -> Result<RgbBatch, ModelError>;
+    /// Stylize frames of 16-bit samples. A model that computes in floats
+    /// (libtorch's) takes and gives them as they are; by default they go
+    /// through [`StyleModel::stylize`] at 8 bits.
+    fn stylize_deep(&mut self, batch: DeepBatch) -> Result<DeepBatch, ModelError> {
+        let narrow = |f: &Vec<u16>| f.iter().map(|v| ((u32::from(*v) * 255 + 32_767) / 65_535) as u8).collect();
+        let out = self.stylize(RgbBatch {
+            width: batch.width,
+            height: batch.height,
+            frames: batch.frames.iter().map(narrow).collect(),
+        })?;
+        let frames = out.frames.iter().map(|f| f.iter().map(|v| u16::from(*v) * 257).collect()).collect();
+        Ok(DeepBatch { width: batch.width, height: batch.height, frames })
+    }
 }
 
 /// Where named styles saved from paintings live: `$STYLIZE_STYLES`, else

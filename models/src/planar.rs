@@ -15,6 +15,10 @@
 //! rounded to bf16 by libtorch itself for a bf16 network); on the way out
 //! a multiplication by 255, a clamp to 0..=255 and rounding half to even
 //! (libtorch's `round`) before the cast.
+//!
+//! Frames of a source deeper than 8 bits travel as 16-bit samples and are
+//! converted the same way with 65535 for 255 (and 257 where the network
+//! takes 0-255): the model reads and writes them without an 8-bit step.
 
 use tch::{Device, Kind, Tensor};
 
@@ -27,19 +31,59 @@ const ROUND: f32 = 8_388_608.0;
 /// byte rows to stay in L1, long enough for the float loop to vectorise.
 const CHUNK: usize = 64;
 
-/// Interleaved RGB frames (`w*h*3` bytes each) as a new planar
-/// `[n,3,h,w]` tensor on the CPU, divided by 255 when `unit`, of `kind`
+/// A sample of a frame: a byte, or 16 bits for deeper sources.
+pub(crate) trait Sample: Copy + Default {
+    /// Its largest value, white.
+    const MAX: f32;
+    /// As an index into a table of every value.
+    fn index(self) -> usize;
+    /// From an integer value in `0..=MAX`.
+    fn from_int(v: i32) -> Self;
+}
+
+impl Sample for u8 {
+    const MAX: f32 = 255.0;
+    fn index(self) -> usize {
+        usize::from(self)
+    }
+    fn from_int(v: i32) -> Self {
+        v as u8
+    }
+}
+
+impl Sample for u16 {
+    const MAX: f32 = 65535.0;
+    fn index(self) -> usize {
+        usize::from(self)
+    }
+    fn from_int(v: i32) -> Self {
+        v as u16
+    }
+}
+
+/// What a sample is multiplied by on the way out (divided by on the way
+/// in): white is 1 for a `unit` network, 255 for one that takes 0-255.
+fn scale<S: Sample>(unit: bool) -> f32 {
+    if unit {
+        S::MAX
+    } else {
+        S::MAX / 255.0
+    }
+}
+
+/// Interleaved RGB frames (`w*h*3` samples each) as a new planar
+/// `[n,3,h,w]` tensor on the CPU, divided by white when `unit`, of `kind`
 /// `BFloat16`, or `Float` for any other kind.
-pub(crate) fn to_tensor(frames: &[Vec<u8>], w: usize, h: usize, unit: bool, kind: Kind) -> Tensor {
+pub(crate) fn to_tensor<S: Sample>(frames: &[Vec<S>], w: usize, h: usize, unit: bool, kind: Kind) -> Tensor {
     let shape = [frames.len() as i64, 3, h as i64, w as i64];
-    let div = if unit { 255.0 } else { 1.0 };
-    let table: [f32; 256] = std::array::from_fn(|v| v as f32 / div);
+    let div = scale::<S>(unit);
+    let table: Vec<f32> = (0..=S::MAX as usize).map(|v| v as f32 / div).collect();
     if kind == Kind::BFloat16 {
-        // libtorch's own rounding of the 256 values, so the bytes are those
-        // of a float tensor cast to bf16.
+        // libtorch's own rounding of the values, so the bytes are those of
+        // a float tensor cast to bf16.
         let rounded = Tensor::from_slice(&table).to_kind(Kind::BFloat16).view_dtype(Kind::Int16);
-        let bits: Vec<i16> = Vec::try_from(rounded).expect("256 values");
-        let table: [u16; 256] = std::array::from_fn(|v| bits[v] as u16);
+        let bits: Vec<i16> = Vec::try_from(rounded).expect("a value each");
+        let table: Vec<u16> = bits.iter().map(|b| *b as u16).collect();
         let mut x = Tensor::empty(shape, (Kind::BFloat16, Device::Cpu));
         fill(frames, elements_mut::<u16>(&mut x, Kind::BFloat16), w * h, &table);
         x
@@ -51,15 +95,20 @@ pub(crate) fn to_tensor(frames: &[Vec<u8>], w: usize, h: usize, unit: bool, kind
 }
 
 /// Deinterleave each frame into its three planes through `table`.
-fn fill<T: Copy>(frames: &[Vec<u8>], dst: &mut [T], plane: usize, table: &[T; 256]) {
+fn fill<S: Sample, T: Copy>(frames: &[Vec<S>], dst: &mut [T], plane: usize, table: &[T]) {
+    assert_eq!(table.len(), S::MAX as usize + 1, "a value for every sample");
     for (frame, dst) in frames.iter().zip(dst.chunks_exact_mut(3 * plane)) {
         let (r, rest) = dst.split_at_mut(plane);
         let (g, b) = rest.split_at_mut(plane);
         let src = &frame[..3 * plane];
         for i in 0..plane {
-            r[i] = table[usize::from(src[3 * i])];
-            g[i] = table[usize::from(src[3 * i + 1])];
-            b[i] = table[usize::from(src[3 * i + 2])];
+            // SAFETY: a sample's index is at most MAX, and the table has a
+            // value for each of 0..=MAX (asserted above).
+            unsafe {
+                r[i] = *table.get_unchecked(src[3 * i].index());
+                g[i] = *table.get_unchecked(src[3 * i + 1].index());
+                b[i] = *table.get_unchecked(src[3 * i + 2].index());
+            }
         }
     }
 }
@@ -70,9 +119,9 @@ fn fill<T: Copy>(frames: &[Vec<u8>], dst: &mut [T], plane: usize, table: &[T; 25
 /// top half of an f32); any other is made contiguous float on the CPU first
 /// (nothing to do for the usual float output). A tensor of another shape
 /// is an error, never a partly written batch.
-pub(crate) fn into_frames(
+pub(crate) fn into_frames<S: Sample>(
     y: &Tensor,
-    frames: &mut [Vec<u8>],
+    frames: &mut [Vec<S>],
     w: usize,
     h: usize,
     unit: bool,
@@ -81,7 +130,7 @@ pub(crate) fn into_frames(
     if y.size() != expected {
         return Err(tch::TchError::Shape(format!("the model gave {:?} for {expected:?}", y.size())));
     }
-    let mul = if unit { 255.0 } else { 1.0 };
+    let mul = scale::<S>(unit);
     let y = y.to_device(Device::Cpu);
     if y.kind() == Kind::BFloat16 {
         let y = y.contiguous();
@@ -99,13 +148,19 @@ pub(crate) fn into_frames(
 
 /// Planar values (`widen`ed to floats a chunk at a time) into interleaved
 /// RGB frames.
-fn interleave<T>(data: &[T], frames: &mut [Vec<u8>], plane: usize, mul: f32, widen: impl Fn(&[T], &mut [f32])) {
+fn interleave<T, S: Sample>(
+    data: &[T],
+    frames: &mut [Vec<S>],
+    plane: usize,
+    mul: f32,
+    widen: impl Fn(&[T], &mut [f32]),
+) {
     let mut wide = [0f32; CHUNK];
     for (src, frame) in data.chunks_exact(3 * plane).zip(frames.iter_mut()) {
-        frame.resize(3 * plane, 0);
+        frame.resize(3 * plane, S::default());
         let (r, rest) = src.split_at(plane);
         let (g, b) = rest.split_at(plane);
-        let (mut rb, mut gb, mut bb) = ([0u8; CHUNK], [0u8; CHUNK], [0u8; CHUNK]);
+        let (mut rb, mut gb, mut bb) = ([S::default(); CHUNK], [S::default(); CHUNK], [S::default(); CHUNK]);
         let mut start = 0;
         while start < plane {
             let n = CHUNK.min(plane - start);
@@ -127,14 +182,14 @@ fn interleave<T>(data: &[T], frames: &mut [Vec<u8>], plane: usize, mul: f32, wid
 /// Scale, clamp, round and cast a row of floats; a loop the compiler
 /// vectorises (no interleaving inside it).
 #[inline(always)]
-fn to_bytes(src: &[f32], out: &mut [u8], mul: f32) {
+fn to_bytes<S: Sample>(src: &[f32], out: &mut [S], mul: f32) {
     for (o, v) in out.iter_mut().zip(src) {
         // `max` takes the number when one side is NaN, so NaN becomes 0,
         // as libtorch's cast of a NaN does on x86 (`clamp` keeps the NaN).
         #[allow(clippy::manual_clamp)]
-        let v = (v * mul).max(0.0).min(255.0);
-        // SAFETY: v is a finite integer value in 0..=255 here.
-        *o = unsafe { ((v + ROUND) - ROUND).to_int_unchecked::<i32>() } as u8;
+        let v = (v * mul).max(0.0).min(S::MAX);
+        // SAFETY: v is a finite integer value in 0..=MAX (under 2^23) here.
+        *o = S::from_int(unsafe { ((v + ROUND) - ROUND).to_int_unchecked::<i32>() });
     }
 }
 
@@ -198,15 +253,32 @@ mod tests {
             let t = if unit { t * 255.0 } else { t };
             let bytes =
                 t.clamp(0.0, 255.0).round().to_kind(Kind::Uint8).permute([0, 2, 3, 1]).contiguous().flatten(0, -1);
-            let mut out = vec![Vec::new(); n];
+            let mut out = vec![Vec::<u8>::new(); n];
             into_frames(&Tensor::from_slice(&y).view([n as i64, 3, h as i64, w as i64]), &mut out, w, h, unit).unwrap();
             assert_eq!(Vec::<u8>::try_from(bytes).unwrap(), out.concat(), "unit {unit}");
             // A bf16 output gives the bytes of its cast to float.
             let b = Tensor::from_slice(&y).view([n as i64, 3, h as i64, w as i64]).to_kind(Kind::BFloat16);
-            let mut via_float = vec![Vec::new(); n];
+            let mut via_float = vec![Vec::<u8>::new(); n];
             into_frames(&b.to_kind(Kind::Float), &mut via_float, w, h, unit).unwrap();
             into_frames(&b, &mut out, w, h, unit).unwrap();
             assert_eq!(via_float, out, "bf16, unit {unit}");
+        }
+    }
+
+    /// 16-bit frames go in as v/65535 (v/257 for a 0-255 network) and come
+    /// back exactly, every value of a ramp distinct: no 8-bit step.
+    #[test]
+    fn sixteen_bit_samples_keep_their_depth() {
+        let (w, h) = (100usize, 2usize);
+        let frame: Vec<u16> = (0..w * h * 3).map(|i| (20_000 + i * 7) as u16).collect();
+        for unit in [true, false] {
+            let x = to_tensor(std::slice::from_ref(&frame), w, h, unit, Kind::Float);
+            let first = f64::from(Vec::<f32>::try_from(x.flatten(0, -1)).unwrap()[0]);
+            let want = if unit { 20_000.0 / 65_535.0 } else { 20_000.0 / 257.0 };
+            assert!((first - want).abs() < 1e-5, "{first} against {want}");
+            let mut out = vec![Vec::<u16>::new()];
+            into_frames(&x, &mut out, w, h, unit).unwrap();
+            assert_eq!(out[0], frame, "unit {unit}");
         }
     }
 

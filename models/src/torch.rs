@@ -8,7 +8,7 @@ use tch::{CModule, Device, Kind, Tensor};
 use crate::catalog::StyleBlend;
 pub use crate::device::DeviceChoice;
 use crate::error::{first_line, ModelError};
-use crate::{RgbBatch, StyleModel};
+use crate::{DeepBatch, RgbBatch, StyleModel};
 
 /// Numeric precision of the forward pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -448,21 +448,10 @@ impl StyleModel for TorchModel {
             height: batch.height,
             reason: first_line(&e),
         };
-        let unit = self.scale == 1.0;
         if !self.device.is_cuda() && matches!(self.kind, Kind::Float | Kind::BFloat16) {
             // On the CPU, one pass each way (see `planar`), in the model's
             // own kind.
-            let (wu, hu) = (batch.width as usize, batch.height as usize);
-            let mut frames = batch.frames;
-            tch::no_grad(|| -> Result<(), tch::TchError> {
-                let x = crate::planar::to_tensor(&frames, wu, hu, unit && !self.whole_input, self.kind);
-                let (ph, pw) = ((4 - h % 4) % 4, (4 - w % 4) % 4);
-                let x = if ph > 0 || pw > 0 { x.f_reflection_pad2d([0, pw, 0, ph])? } else { x };
-                let y = self.forward(&x)?;
-                let y = y.f_narrow(2, 0, h)?.f_narrow(3, 0, w)?;
-                crate::planar::into_frames(&y, &mut frames, wu, hu, unit)
-            })
-            .map_err(fail)?;
+            let frames = self.planar_forward(batch.frames, batch.width, batch.height).map_err(fail)?;
             return Ok(RgbBatch { width: batch.width, height: batch.height, frames });
         }
         let out = tch::no_grad(|| -> Result<Tensor, tch::TchError> {
@@ -497,6 +486,54 @@ impl StyleModel for TorchModel {
         let flat: Vec<u8> = Vec::<u8>::try_from(out.flatten(0, -1)).map_err(fail)?;
         let frames = flat.chunks_exact(batch.frame_bytes()).map(<[u8]>::to_vec).collect();
         Ok(RgbBatch { width: batch.width, height: batch.height, frames })
+    }
+
+    fn stylize_deep(&mut self, batch: DeepBatch) -> Result<DeepBatch, ModelError> {
+        if batch.frames.is_empty() {
+            return Ok(batch);
+        }
+        self.prepare_thread();
+        let (n, width, height) = (batch.frames.len(), batch.width, batch.height);
+        let path = self.path.clone();
+        let frames = self.planar_forward(batch.frames, width, height).map_err(|e| ModelError::Forward {
+            path,
+            batch: n,
+            width,
+            height,
+            reason: first_line(&e),
+        })?;
+        Ok(DeepBatch { width, height, frames })
+    }
+}
+
+impl TorchModel {
+    /// Frames through the network by the `planar` conversions: on the CPU
+    /// in the model's kind; on a GPU as floats moved there and back.
+    fn planar_forward<S: crate::planar::Sample>(
+        &self,
+        mut frames: Vec<Vec<S>>,
+        width: u32,
+        height: u32,
+    ) -> Result<Vec<Vec<S>>, tch::TchError> {
+        let (w, h) = (i64::from(width), i64::from(height));
+        let (wu, hu) = (width as usize, height as usize);
+        let unit = self.scale == 1.0;
+        tch::no_grad(|| -> Result<(), tch::TchError> {
+            let x = crate::planar::to_tensor(&frames, wu, hu, unit && !self.whole_input, self.kind);
+            let x = if x.device() == self.device && x.kind() == self.kind {
+                x
+            } else {
+                x.to_device(self.device).to_kind(self.kind)
+            };
+            // The built-in network needs sides that are multiples of 4:
+            // reflect-pad (no dark border bleeding in), crop back after.
+            let (ph, pw) = ((4 - h % 4) % 4, (4 - w % 4) % 4);
+            let x = if ph > 0 || pw > 0 { x.f_reflection_pad2d([0, pw, 0, ph])? } else { x };
+            let y = self.forward(&x)?;
+            let y = y.f_narrow(2, 0, h)?.f_narrow(3, 0, w)?;
+            crate::planar::into_frames(&y, &mut frames, wu, hu, unit)
+        })?;
+        Ok(frames)
     }
 }
 

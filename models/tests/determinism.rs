@@ -49,3 +49,33 @@ fn a_painting_style_batch_gives_each_frames_own_bytes() {
     }
     assert!(together.frames[0] != together.frames[1], "distinct frames, distinct outputs");
 }
+
+/// 16-bit frames holding 8-bit values (v · 257) give the 8-bit output to
+/// within the 8-bit rounding: the deep path scales as the byte path does.
+#[test]
+fn deep_frames_of_byte_values_give_the_byte_output() {
+    use stylize_models::DeepBatch;
+    for precision in [Precision::Fp32, Precision::Bf16] {
+        let mut model = TorchModel::load_with_threads(
+            &ModelSpec::builtin(StyleBlend::parse("mosaic").unwrap()),
+            DeviceChoice::Cpu,
+            precision,
+            Some(1),
+        )
+        .unwrap();
+        let input = frames(1, 96, 64);
+        let bytes = model.stylize(input.clone()).unwrap();
+        let deep = DeepBatch {
+            width: 96,
+            height: 64,
+            frames: input.frames.iter().map(|f| f.iter().map(|v| u16::from(*v) * 257).collect()).collect(),
+        };
+        let out = model.stylize_deep(deep).unwrap();
+        let most = bytes.frames[0]
+            .iter()
+            .zip(&out.frames[0])
+            .map(|(b, d)| (f64::from(*b) - f64::from(*d) / 257.0).abs())
+            .fold(0.0, f64::max);
+        assert!(most <= 0.51, "{precision:?}: {most} levels apart");
+    }
+}

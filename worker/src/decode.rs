@@ -12,8 +12,8 @@ use stylize_engine::Shard;
 use stylize_engine::picture::Picture;
 
 use crate::error::WorkerError;
-use crate::frame::{DecodedFrame, Guide, GuideKind};
-use crate::motion::{flow_of, luma_of, BoxBlur};
+use crate::frame::{DecodedFrame, Guide, GuideKind, Rgb};
+use crate::motion::{flow_of, BoxBlur};
 use crate::picture::{self, Deinterlacer};
 use crate::tone::ToneMap;
 
@@ -62,7 +62,8 @@ pub fn decode(
     let mut to_skip = shard.by_count_skip;
     let blur = BoxBlur::new(w as usize, h as usize);
     let tone = ToneMap::new(picture);
-    let rgb_format = if tone.is_some() { ff::format::Pixel::RGB48LE } else { ff::format::Pixel::RGB24 };
+    let deep = picture.bit_depth > 8 || tone.is_some();
+    let rgb_format = if deep { ff::format::Pixel::RGB48LE } else { ff::format::Pixel::RGB24 };
     let mut decoded = ff::frame::Video::empty();
     let mut progressive = ff::frame::Video::empty();
     let mut rgb = ff::frame::Video::empty();
@@ -98,14 +99,19 @@ pub fn decode(
             }
             let sc = scaler.as_mut().expect("made above");
             sc.run(frame, &mut rgb).map_err(|e| err(format!("converting to RGB: {e}")))?;
-            let pixels = match &tone {
-                None => packed_rgb(&rgb),
-                Some(tone) => sdr_rgb(&rgb, tone),
+            let pixels = match (&tone, deep) {
+                (None, false) => Rgb::Bytes(packed_rgb(&rgb)),
+                (None, true) => Rgb::Deep(packed_rgb48(&rgb, |row, dst| {
+                    for (d, s) in dst.iter_mut().zip(row.chunks_exact(2)) {
+                        *d = u16::from_le_bytes([s[0], s[1]]);
+                    }
+                })),
+                (Some(tone), _) => Rgb::Deep(packed_rgb48(&rgb, |row, dst| tone.to_sdr(row, dst))),
             };
             let guide = match guide {
                 GuideKind::None => None,
-                GuideKind::Luma => Some(Guide::new(luma_of(&pixels), &blur, None)),
-                GuideKind::LumaAndMotion => Some(Guide::new(luma_of(&pixels), &blur, flow_of(frame))),
+                GuideKind::Luma => Some(Guide::new(pixels.luma(), &blur, None)),
+                GuideKind::LumaAndMotion => Some(Guide::new(pixels.luma(), &blur, flow_of(frame))),
             };
             if tx.send(DecodedFrame { index, rgb: pixels, guide }).is_err() {
                 return Ok(false);
@@ -179,14 +185,15 @@ pub fn open_video_decoder(ctx: ff::codec::context::Context, motion: bool) -> Res
     ctx.decoder().open_as_with(codec, options).and_then(|d| d.video())
 }
 
-/// An RGB48 HDR frame, tone mapped to packed RGB24.
-fn sdr_rgb(frame: &ff::frame::Video, tone: &ToneMap) -> Vec<u8> {
+/// An RGB48LE frame as packed 16-bit samples, each row (its bytes)
+/// converted by `convert`.
+fn packed_rgb48(frame: &ff::frame::Video, convert: impl Fn(&[u8], &mut [u16])) -> Vec<u16> {
     let (w, h) = (frame.width() as usize, frame.height() as usize);
     let stride = frame.stride(0);
     let data = frame.data(0);
-    let mut out = vec![0u8; w * h * 3];
+    let mut out = vec![0u16; w * h * 3];
     for (row, dst) in out.chunks_exact_mut(w * 3).enumerate() {
-        tone.to_sdr(&data[row * stride..row * stride + w * 6], dst);
+        convert(&data[row * stride..row * stride + w * 6], dst);
     }
     out
 }

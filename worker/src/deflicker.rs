@@ -22,7 +22,7 @@
 //! before its first one (fixed by the plan), so the output depends on the
 //! plan only, never on which rank ran which shard.
 
-use crate::frame::{Guide, StyledFrame};
+use crate::frame::{Guide, Rgb, StyledFrame};
 use crate::motion::BoxBlur;
 
 /// How to reduce flicker.
@@ -118,14 +118,22 @@ impl Deflicker {
         }
     }
 
-    /// Blend `rgb` (the model's output) with the previous output in place.
+    /// Blend `rgb` (the model's output, at its depth) with the previous
+    /// output in place.
+    pub fn apply(&mut self, rgb: &mut Rgb, guide: &Guide) {
+        match rgb {
+            Rgb::Bytes(rgb) => self.apply_to(rgb, guide),
+            Rgb::Deep(rgb) => self.apply_to(rgb, guide),
+        }
+    }
+
     /// Two passes a row: each pixel's carry (lookups: the blur comes with
     /// the guide as box sums), then the blend, branch-free, which the
     /// compiler vectorises.
-    pub fn apply(&mut self, rgb: &mut [u8], guide: &Guide) {
+    fn apply_to<S: Sample>(&mut self, rgb: &mut [S], guide: &Guide) {
         let (w, h) = (self.width, self.height);
         if self.prev_out.len() != rgb.len() {
-            self.prev_out = rgb.iter().map(|v| f32::from(*v)).collect();
+            self.prev_out = rgb.iter().map(|v| v.to_f32()).collect();
             self.next_out = self.prev_out.clone();
             self.prev_boxed.clone_from(&guide.boxed);
             self.prev_sharp.clone_from(&guide.luma);
@@ -183,15 +191,44 @@ impl Deflicker {
     }
 }
 
+/// A sample of the model's output: a byte, or 16 bits.
+trait Sample: Copy {
+    fn to_f32(self) -> f32;
+    /// Rounded half up from a value in the sample's range.
+    fn from_f32(v: f32) -> Self;
+}
+
+impl Sample for u8 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f32::from(self)
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        (v + 0.5) as u8
+    }
+}
+
+impl Sample for u16 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f32::from(self)
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        (v + 0.5) as u16
+    }
+}
+
 /// One pixel: the model's `px` blended with the previous output `prev` by
 /// `a`, kept unrounded in `out` and rounded into `px` (half up: every
-/// value is in 0..=255).
+/// value is in the sample's range).
 #[inline]
-fn blend(px: &mut [u8], out: &mut [f32], prev: &[f32], a: f32) {
+fn blend<S: Sample>(px: &mut [S], out: &mut [f32], prev: &[f32], a: f32) {
     for c in 0..3 {
-        let o = a * prev[c] + (1.0 - a) * f32::from(px[c]);
+        let o = a * prev[c] + (1.0 - a) * px[c].to_f32();
         out[c] = o;
-        px[c] = (o + 0.5) as u8;
+        px[c] = S::from_f32(o);
     }
 }
 
@@ -235,15 +272,27 @@ mod tests {
         let (w, h) = (8u32, 8u32);
         let n = (w * h) as usize;
         let mut d = Deflicker::new(DeflickerMode::Still, w, h);
-        let mut a = vec![100u8; n * 3];
+        let mut a = Rgb::Bytes(vec![100u8; n * 3]);
         d.apply(&mut a, &guide(50, w, h));
         // Same input, the model's output jumps by 40: most of it is held back.
-        let mut b = vec![140u8; n * 3];
+        let mut b = Rgb::Bytes(vec![140u8; n * 3]);
         d.apply(&mut b, &guide(50, w, h));
-        assert_eq!(b[0], (0.85f32 * 100.0 + 0.15 * 140.0).round() as u8);
+        assert_eq!(b, Rgb::Bytes(vec![(0.85f32 * 100.0 + 0.15 * 140.0).round() as u8; n * 3]));
         // The input changes a lot: the new output passes through.
-        let mut c = vec![200u8; n * 3];
+        let mut c = Rgb::Bytes(vec![200u8; n * 3]);
         d.apply(&mut c, &guide(120, w, h));
-        assert_eq!(c[0], 200);
+        assert_eq!(c, Rgb::Bytes(vec![200; n * 3]));
+    }
+
+    #[test]
+    fn sixteen_bit_frames_blend_at_their_depth() {
+        let (w, h) = (8u32, 8u32);
+        let n = (w * h) as usize;
+        let mut d = Deflicker::new(DeflickerMode::Still, w, h);
+        d.apply(&mut Rgb::Deep(vec![25_700u16; n * 3]), &guide(50, w, h));
+        let mut b = Rgb::Deep(vec![35_981u16; n * 3]);
+        d.apply(&mut b, &guide(50, w, h));
+        // 0.85 · 25700 + 0.15 · 35981 = 27242.15: not a multiple of 257.
+        assert_eq!(b, Rgb::Deep(vec![27_242; n * 3]));
     }
 }

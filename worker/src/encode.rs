@@ -12,7 +12,7 @@ use stylize_engine::ENCODED_SEGMENT_FORMAT;
 use stylize_engine::VideoParams;
 
 use crate::error::WorkerError;
-use crate::frame::StyledFrame;
+use crate::frame::{Rgb, StyledFrame};
 use crate::picture::{scaler, tag_codec_context};
 use crate::tone::ToneMap;
 
@@ -80,10 +80,11 @@ pub fn encode(
     out.write_header().map_err(|e| err(e.to_string()))?;
     let ost_tb = out.stream(0).map(|s| s.time_base()).unwrap_or(format.time_base.into());
 
-    // An HDR source's frames come back from the model's SDR through the
-    // tone map, at 16 bits.
+    // Frames of a deeper source come at 16 bits; an HDR source's come back
+    // from the model's SDR through the tone map.
     let tone = ToneMap::new(&format.picture);
-    let rgb_format = if tone.is_some() { ff::format::Pixel::RGB48LE } else { ff::format::Pixel::RGB24 };
+    let deep = format.picture.bit_depth > 8 || tone.is_some();
+    let rgb_format = if deep { ff::format::Pixel::RGB48LE } else { ff::format::Pixel::RGB24 };
     let mut scaler = scaler(&format.picture, rgb_format, pixel, (format.width, format.height))
         .map_err(|e| err(format!("converting from RGB: {e}")))?;
     // Both frames are allocated once and zeroed, row padding included:
@@ -111,11 +112,26 @@ pub fn encode(
         let width = format.width as usize * 3;
         let stride = rgb.stride(0);
         let data = rgb.data_mut(0);
-        for (row, src) in frame.rgb.chunks_exact(width).enumerate() {
-            match &tone {
-                None => data[row * stride..row * stride + width].copy_from_slice(src),
-                Some(tone) => tone.from_sdr(src, &mut data[row * stride..row * stride + width * 2]),
+        match (&frame.rgb, &tone) {
+            (Rgb::Bytes(pixels), _) if !deep => {
+                for (row, src) in pixels.chunks_exact(width).enumerate() {
+                    data[row * stride..row * stride + width].copy_from_slice(src);
+                }
             }
+            (Rgb::Deep(pixels), None) if deep => {
+                for (row, src) in pixels.chunks_exact(width).enumerate() {
+                    let dst = &mut data[row * stride..row * stride + width * 2];
+                    for (d, s) in dst.chunks_exact_mut(2).zip(src) {
+                        d.copy_from_slice(&s.to_le_bytes());
+                    }
+                }
+            }
+            (Rgb::Deep(pixels), Some(tone)) => {
+                for (row, src) in pixels.chunks_exact(width).enumerate() {
+                    tone.from_sdr(src, &mut data[row * stride..row * stride + width * 2]);
+                }
+            }
+            _ => return Err(err("a frame of another depth than the shard's".into())),
         }
         scaler.run(&rgb, &mut yuv).map_err(|e| err(format!("converting from RGB: {e}")))?;
         yuv.set_pts(Some(shard.pts[frame.index]));

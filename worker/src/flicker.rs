@@ -16,7 +16,7 @@ use std::sync::mpsc::Receiver;
 use serde::{Deserialize, Serialize};
 
 use crate::frame::{Guide, StyledFrame};
-use crate::motion::{luma_of, BoxBlur};
+use crate::motion::BoxBlur;
 
 /// Luma change (blurred) under which a source pixel counts as still.
 pub const STILL_LEVEL: f32 = 1.0;
@@ -156,7 +156,7 @@ pub fn measure(width: u32, height: u32, rx: &Receiver<StyledFrame>) -> FlickerSu
     let mut meter = FlickerMeter::new(width as usize, height as usize);
     for frame in rx.iter() {
         if let Some(guide) = frame.guide {
-            meter.add(guide, luma_of(&frame.rgb));
+            meter.add(guide, frame.rgb.luma());
         }
     }
     meter.sums

@@ -2,7 +2,35 @@
 //! stylize → deflicker → encode), apart from the stages themselves so no
 //! stage imports another.
 
-use crate::motion::{BoxBlur, Flow};
+use crate::motion::{luma_of, BoxBlur, Flow};
+
+/// A frame's pixels, packed RGB: bytes, or 16-bit samples for a source
+/// deeper than 8 bits or HDR, so that the decoded depth reaches the model
+/// and the model's output reaches the encoder without an 8-bit step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rgb {
+    /// RGB24.
+    Bytes(Vec<u8>),
+    /// RGB of 16-bit samples (0..=65535).
+    Deep(Vec<u16>),
+}
+
+impl Rgb {
+    /// Luma (BT.601 weights), a byte a pixel: what the deflicker and the
+    /// flicker measure compare, at any depth.
+    pub fn luma(&self) -> Vec<u8> {
+        match self {
+            Rgb::Bytes(rgb) => luma_of(rgb),
+            Rgb::Deep(rgb) => rgb
+                .chunks_exact(3)
+                .map(|p| {
+                    let y = 77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]);
+                    ((y + (1 << 15)) >> 16) as u8
+                })
+                .collect(),
+        }
+    }
+}
 
 /// One decoded frame, tagged with its position: warm-up frames first,
 /// then the shard's own.
@@ -10,8 +38,8 @@ use crate::motion::{BoxBlur, Flow};
 pub struct DecodedFrame {
     /// Position among the warm-up frames and the shard's frames.
     pub index: usize,
-    /// RGB24, tightly packed.
-    pub rgb: Vec<u8>,
+    /// Tightly packed.
+    pub rgb: Rgb,
     /// What the deflicker needs of the input, when it runs.
     pub guide: Option<Guide>,
 }
@@ -52,8 +80,8 @@ impl Guide {
 pub struct StyledFrame {
     /// Position of the frame.
     pub index: usize,
-    /// RGB24, tightly packed.
-    pub rgb: Vec<u8>,
+    /// Tightly packed.
+    pub rgb: Rgb,
     /// The input's guide for the deflicker, passed through.
     pub guide: Option<Guide>,
 }

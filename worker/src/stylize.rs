@@ -5,11 +5,11 @@
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
-use stylize_models::{RgbBatch, StyleModel};
+use stylize_models::{DeepBatch, RgbBatch, StyleModel};
 
 use crate::deflicker::Smoothing;
 use crate::error::WorkerError;
-use crate::frame::{DecodedFrame, StyledFrame};
+use crate::frame::{DecodedFrame, Rgb, StyledFrame};
 
 /// Run batches of up to `batch` frames through `model`, then through
 /// `smoothing` (deflicker, warm-up frames dropped). `on_frames` hears how
@@ -38,15 +38,26 @@ pub fn stylize(
         let first = pending[0].index;
         let n = pending.len();
         let mut guides = Vec::with_capacity(n);
-        let frames = pending.drain(..).map(|f| {
-            guides.push(f.guide);
-            f.rgb
-        });
-        let input = RgbBatch { width, height, frames: frames.collect() };
+        let (mut bytes, mut deep) = (Vec::new(), Vec::new());
+        for frame in pending.drain(..) {
+            guides.push(frame.guide);
+            match frame.rgb {
+                Rgb::Bytes(rgb) => bytes.push(rgb),
+                Rgb::Deep(rgb) => deep.push(rgb),
+            }
+        }
         let t = Instant::now();
-        let output = model.stylize(input).map_err(|source| WorkerError::Model { shard, source })?;
+        // A shard's frames are all of one depth (its source's).
+        let output: Vec<Rgb> = if deep.is_empty() {
+            let out = model.stylize(RgbBatch { width, height, frames: bytes });
+            out.map(|b| b.frames.into_iter().map(Rgb::Bytes).collect())
+        } else {
+            let out = model.stylize_deep(DeepBatch { width, height, frames: deep });
+            out.map(|b| b.frames.into_iter().map(Rgb::Deep).collect())
+        }
+        .map_err(|source| WorkerError::Model { shard, source })?;
         busy += t.elapsed();
-        for (k, (rgb, guide)) in output.frames.into_iter().zip(guides).enumerate() {
+        for (k, (rgb, guide)) in output.into_iter().zip(guides).enumerate() {
             let Some(frame) = smoothing.frame(StyledFrame { index: first + k, rgb, guide }) else { continue };
             if tx.send(frame).is_err() {
                 return Ok(busy);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use stylize_engine::Shard;
 use stylize_engine::{Ratio, VideoParams};
 use stylize_worker::encode::{encode, EncodeSettings};
-use stylize_worker::frame::StyledFrame;
+use stylize_worker::frame::{Rgb, StyledFrame};
 
 fn frames(w: u32, h: u32, n: usize) -> Vec<Vec<u8>> {
     (0..n)
@@ -51,7 +51,7 @@ fn run(pace: Option<Duration>) -> Vec<u8> {
             if let Some(p) = pace {
                 std::thread::sleep(p);
             }
-            tx.send(StyledFrame { index, rgb, guide: None }).unwrap();
+            tx.send(StyledFrame { index, rgb: Rgb::Bytes(rgb), guide: None }).unwrap();
         }
     });
     encode(&out, &shard, format, &EncodeSettings::default(), &rx, None).unwrap();

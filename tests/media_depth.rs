@@ -1,3 +1,8 @@
+//! Depth: a 10-bit source reaches the model as 16-bit samples (floats in
+//! the network) and its output is written at 10 bits from the model's
+//! floats: a 10-bit ramp through the pass-through model comes back with
+//! every level, where an 8-bit step would leave a quarter of them (bands).
+//!
 //! HDR masters stay HDR: an HDR10 HEVC (PQ, BT.2020, mastering display
 //! and light levels in its SEI) and an HLG H.264 go through the model by
 //! the worker's tone map and come out tagged as the source (transfer,
@@ -145,4 +150,38 @@ fn hdr10_through_a_style_is_a_new_hdr10_picture_under_the_peak() {
     let mean = |v: &[u16]| v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len() as f64;
     let (mi, mo) = (mean(&a), mean(&b));
     assert!((mo - mi).abs() < 0.15 * mi, "mean luma {mo:.0} against the master's {mi:.0}");
+}
+
+#[test]
+fn a_ten_bit_ramp_keeps_every_level() {
+    let dir = tempfile::tempdir().unwrap();
+    // Luma from about 400 to 500 across 256 pixels: 100 levels at 10 bits,
+    // 30 at 8.
+    let input = make(
+        dir.path(),
+        "ramp.y4m",
+        &words(
+            "-f lavfi -i color=black:s=256x64:r=25:d=0.8,format=yuv420p10le,geq=lum=400+X*100/W:cb=512:cr=512 \
+             -strict -1 -pix_fmt yuv420p10le",
+        ),
+    );
+    claim(&probe(&input), &[("codec_name", "rawvideo"), ("pix_fmt", "yuv420p10le"), ("nb_read_frames", "20")]);
+    let model = identity_model();
+    // fp32: bf16 keeps 8 significant bits, about 9 at these levels.
+    let args = ["--model", &model, "--deflicker", "off", "--precision", "fp32", "--crf", "0", "--shard-frames", SHARD];
+    let output = submit_ok(&input, &dir.path().join("out"), &args);
+    let (a, b) = (luma10(&input), luma10(&output));
+    let row = |v: &[u16]| {
+        let mut r = v[32 * 256..33 * 256].to_vec();
+        r.sort_unstable();
+        r.dedup();
+        r.len()
+    };
+    assert_eq!(row(&a), 100, "the ramp's levels");
+    assert!(row(&b) >= 98, "{} of 100 levels came out", row(&b));
+    // What an 8-bit step in between would have made of it.
+    let eight: Vec<u16> = a.iter().map(|v| (v + 2) / 4 * 4).collect();
+    assert!(row(&eight) * 3 <= row(&a), "{}", row(&eight));
+    let (deep, banded) = (psnr10(&a, &b), psnr10(&a, &eight));
+    assert!(deep > banded + 10.0, "PSNR at 10 bits {deep:.1} dB, with an 8-bit step {banded:.1} dB");
 }
