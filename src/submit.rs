@@ -257,8 +257,16 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
         None if cluster.is_mpi() => &mpi,
         None => &InProcessLauncher,
     };
+    let missing = missing_folders(&job.store);
     let report = run_job(&job, reporter.clone(), launcher);
     reporter.finish(if report.is_ok() { "done" } else { "failed" });
+    if report.is_err() {
+        // A refused input leaves no empty folder behind (a job that failed
+        // later keeps its state there for the rerun: not empty, kept).
+        for dir in &missing {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
     let report = report?;
     // Said once the folder is there (a refused input leaves none, and its
     // error stays one line).
@@ -366,6 +374,13 @@ pub fn run(args: &SubmitArgs, cluster: &Cluster, quiet: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The folders a local store's path names that are not there yet, deepest
+/// first: the store makes them when it opens.
+fn missing_folders(store: &Location) -> Vec<std::path::PathBuf> {
+    let Location::Local(dir) = store else { return Vec::new() };
+    dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).map(std::path::Path::to_path_buf).collect()
 }
 
 /// The shards of `job` go on `queue` for `stylize worker` processes, which

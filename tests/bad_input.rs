@@ -1,5 +1,5 @@
 //! Bad input: one line `stylize: error: <file>: <cause>`, exit status 1,
-//! and nothing written anywhere.
+//! and nothing written anywhere: no output, and no folder the job made.
 
 mod util;
 
@@ -16,6 +16,7 @@ fn refused(input: &Path, store: &Path, extra: &[&str], names: &str, cause: &str)
 /// A mistake on the command line (an unknown style name) exits 2, like a
 /// bad flag, with the same one line.
 fn refused_with(code: i32, input: &Path, store: &Path, extra: &[&str], names: &str, cause: &str) {
+    let existed = store.exists();
     let out = submit(input, store, extra);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{}: {stderr}", input.display());
@@ -25,6 +26,7 @@ fn refused_with(code: i32, input: &Path, store: &Path, extra: &[&str], names: &s
     assert!(lines[0].contains(names), "names {names}: {stderr}");
     assert!(lines[0].contains(cause), "says {cause}: {stderr}");
     assert!(outputs_in(store).is_empty(), "no output left in {}", store.display());
+    assert!(existed || !store.exists(), "refused, yet {} was made", store.display());
 }
 
 #[test]
@@ -54,6 +56,20 @@ fn missing_empty_text_image_and_audio_only_files() {
             .collect::<Vec<_>>(),
     );
     refused(&audio, &store, &[], "sound.m4a", "no video stream");
+
+    // Its size as it is (15x15 was once said as 14x14), and no folder
+    // left of the store's new path.
+    let tiny = d.join("tiny.mkv");
+    run_ok(
+        "ffmpeg",
+        &["-v", "error", "-f", "lavfi", "-i", "color=red:s=15x15:r=25:d=0.4,format=yuv444p", "-c:v", "ffv1"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([tiny.to_string_lossy().into_owned()])
+            .collect::<Vec<_>>(),
+    );
+    refused(&tiny, &d.join("new/deeper/out"), &[], "tiny.mkv", "15x15 is too small");
+    assert!(!d.join("new").exists());
 }
 
 #[test]

@@ -6,7 +6,9 @@
 //! carries them), and the cut gives MPEG-2 in Matroska decode times that
 //! increase (libavformat's guess after a seek went backwards). Each comes
 //! out faithful: frames, times, colour, audio bytes. A multiplex of
-//! programs keeps one, whole.
+//! programs keeps one, whole. MP2 audio goes into an MP4 when one is asked
+//! for (FFmpeg writes it; the automatic choice keeps MOV, which reads back
+//! as MP2, where MP4 reads back as MP3).
 
 #[path = "media_corpus/check.rs"]
 mod check;
@@ -130,4 +132,26 @@ fn program_picks_another_program_or_is_refused() {
     assert_eq!(errors.len(), 1, "{err}");
     assert!(errors[0].contains("multiplex.ts") && errors[0].contains("no program 9 (its programs: 1, 2)"), "{err}");
     assert!(!missing.exists());
+}
+
+#[test]
+fn mp2_audio_goes_into_an_mp4_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path(), "broadcast.ts", "128x72", "25", "1.2", true, &format!("{X264} -c:a mp2"));
+    claim_audio(&probe(&input), &["mp2"]);
+    let output = dir.path().join("asked.mp4");
+    let model = identity_model();
+    let out = stylize()
+        .arg("submit")
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .args(["--model", &model, "--deflicker", "off", "--shard-frames", SHARD])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (pi, po) = (probe(&input), probe(&output));
+    assert!(po["format"]["format_name"].as_str().unwrap().contains("mp4"), "{po}");
+    assert_eq!(video_stream(&po)["nb_read_frames"], video_stream(&pi)["nb_read_frames"]);
+    assert_eq!(audio_md5(&output, 0), audio_md5(&input, 0), "the audio's bytes");
 }

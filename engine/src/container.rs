@@ -86,9 +86,16 @@ pub fn plan_streams(info: &MediaInfo, requested: Option<&str>) -> Result<StreamP
     // header alone decides.
     let takes_audio =
         |format: &str| (format == "matroska" || holds(format, &audio)) && header_takes(format, &input, &audio_streams);
+    // MP2 in MP4 (FFmpeg writes it, byte for byte, under the MPEG audio
+    // object type that tools read back as MP3): only when asked for.
+    let mp4_mp2 = |format: &str| {
+        format == "mp4"
+            && audio.iter().all(|id| *id == ff::codec::Id::MP2 || can_hold(format, *id))
+            && header_takes(format, &input, &audio_streams)
+    };
     let format = match requested {
         Some(f) => {
-            if !takes_audio(f) {
+            if !takes_audio(f) && !mp4_mp2(f) {
                 let names: Vec<&str> = info.audio.iter().map(|a| a.codec.as_str()).collect();
                 let others: Vec<String> = CANDIDATES
                     .iter()
