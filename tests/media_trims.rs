@@ -4,7 +4,9 @@
 //! MPEG-TS recording that starts in the middle of a GOP, AVIs whose header
 //! counts a frame more than they hold. Each comes out as a player shows
 //! it: the same frames (FFmpeg's decoded count, not the stored one), the
-//! same first picture, audio in sync, audio bytes kept. Chapters, which
+//! same first picture, audio in sync, audio bytes kept. A Matroska file
+//! that starts before zero (its first packets come back untimed) keeps
+//! those frames, a frame apart, in sync. Chapters, which
 //! editors add to such files, are kept too, and the start timecode of MXF
 //! and DV files.
 
@@ -183,5 +185,41 @@ fn mxf_and_dv_start_timecode_is_kept() {
         assert_eq!(main_video(&p)["tags"]["timecode"], "10:00:00:00", "{name}: the video stream's");
         let tmcd = streams_of(&p, "data").iter().any(|s| s["codec_tag_string"] == "tmcd");
         assert!(tmcd, "{name}: a timecode track in the MOV: {p}");
+    }
+}
+
+#[test]
+fn a_matroska_starting_before_zero_keeps_its_untimed_frames_in_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(
+        dir.path(),
+        "early.mkv",
+        "128x72",
+        "25",
+        "2",
+        true,
+        "-c:v libx264 -g 12 -c:a aac -output_ts_offset -0.5 -avoid_negative_ts disabled",
+    );
+    // The case: Matroska stores no time before zero, so FFmpeg reads the
+    // first packets untimed (the video's first half second), yet decodes
+    // and shows all 50 frames; the audio starts at -0.523 s.
+    let packets = ffprobe_json(&["-select_streams", "v:0", "-show_entries", "packet=pts"], &input);
+    let untimed = packets["packets"].as_array().unwrap().iter().filter(|p| p["pts"].is_null()).count();
+    assert!(untimed >= 12, "{untimed} untimed packets");
+    claim(&probe(&input), &[("nb_read_frames", "50")]);
+    let (output, _) = stylize_ok(&input, &dir.path().join("out"), SHARD);
+    let po = probe(&output);
+    claim(&po, &[("nb_read_frames", "50")]);
+    // A frame every 40 ms from the first, which shows 23 ms after the audio
+    // starts, as in the source (-0.500 against -0.523).
+    let times = frame_times(&output);
+    assert!(times.windows(2).all(|w| (w[1] - w[0] - 0.04).abs() < 0.002), "{times:?}");
+    let audio_start = secs(&audio_streams(&po)[0]["start_time"]);
+    assert!((times[0] - audio_start - 0.023).abs() < 0.002, "video {} audio {audio_start}", times[0]);
+    assert_eq!(audio_md5(&output, 0), audio_md5(&input, 0), "the audio's bytes");
+    // The same pictures, in the same order, the untimed ones included.
+    for n in [0u32, 6, 12, 13, 30, 49] {
+        let d = mean_abs_diff(&frame_rgb(&input, n), &frame_rgb(&output, n));
+        assert!(d < FAITHFUL.max_mad, "frame {n}: {d:.1} levels from the source's");
     }
 }

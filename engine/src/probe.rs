@@ -11,6 +11,7 @@ use ff::media::Type;
 use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
+use crate::dts_fill::DtsFill;
 use crate::error::{EngineError, Result};
 use crate::picture::Picture;
 use crate::stream_facts::{display_rotation, only_program, pixel_has_alpha, programs};
@@ -72,6 +73,10 @@ pub struct VideoInfo {
     /// non-negative, and players show it so).
     #[serde(default)]
     pub dts_offset: i64,
+    /// The first packets had no time at all (Matroska before zero): the
+    /// decode times they were given (times then go by count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dts_fill: Option<DtsFill>,
     /// The picture has an alpha channel (ProRes 4444, VP8/VP9 with alpha,
     /// PNG, QuickTime Animation): the model sees colour only, so the
     /// output is opaque, and the report says so.
@@ -315,8 +320,9 @@ pub fn probe_program(path: &Path, program: Option<i32>) -> Result<MediaInfo> {
     // Frames the decoder holds back for reordering (B-frames).
     // SAFETY: the parameters are valid for the stream's lifetime.
     let delay = i64::from(unsafe { (*video_stream.parameters().as_ptr()).video_delay });
-    let times_by_count = format == "avi" && delay > 0 && matches!(codec_id, ff::codec::Id::H264 | ff::codec::Id::HEVC);
-    let dts_offset = if times_by_count { delay * nominal_duration(frame_rate, time_base) } else { 0 };
+    let mut times_by_count =
+        format == "avi" && delay > 0 && matches!(codec_id, ff::codec::Id::H264 | ff::codec::Id::HEVC);
+    let mut dts_offset = if times_by_count { delay * nominal_duration(frame_rate, time_base) } else { 0 };
     let codec = format!("{codec_id:?}").to_lowercase();
     // WebM's VP8/VP9 alpha travels beside the picture (FFmpeg's own
     // decoders drop it; the stream says so in its `alpha_mode` tag).
@@ -359,8 +365,11 @@ pub fn probe_program(path: &Path, program: Option<i32>) -> Result<MediaInfo> {
         })
         .collect();
 
-    // (pts, is_key, duration, hidden) for every video packet, in decode order.
-    let mut packets: Vec<(i64, bool, i64, bool)> = Vec::new();
+    // (time, is_key, duration, hidden) for every video packet, in decode
+    // order, and its decode time; a time is `None` where the packet has
+    // none at all.
+    let mut packets: Vec<(Option<i64>, bool, i64, bool)> = Vec::new();
+    let mut decode_times: Vec<Option<i64>> = Vec::new();
     loop {
         // A fresh packet each time: `Packet::read` does not unreference the
         // last one, so a reused packet kept every byte of the file.
@@ -375,17 +384,16 @@ pub fn probe_program(path: &Path, program: Option<i32>) -> Result<MediaInfo> {
             // demuxer's guessed presentation time is one frame later).
             let time =
                 if times_by_count { packet.dts().map(|t| t + dts_offset) } else { packet.pts().or(packet.dts()) };
-            let Some(ts) = time else {
-                return Err(EngineError::bad_input(path, "video packets carry no timestamps"));
-            };
             if packet.is_corrupt() {
-                return Err(EngineError::bad_input(path, format!("corrupt video packet at timestamp {ts}")));
+                let at = time.map_or(String::from("with no time"), |t| format!("at timestamp {t}"));
+                return Err(EngineError::bad_input(path, format!("corrupt video packet {at}")));
             }
+            decode_times.push(packet.dts());
             // An edit list's pre-roll: FFmpeg's demuxer flags what it hides
             // (read raw: ffmpeg-next's `Flags` knows only KEY and CORRUPT).
             // SAFETY: the packet is valid; its flags are a plain int.
             let hidden = unsafe { (*ff::packet::Ref::as_ptr(&packet)).flags } & ff::ffi::AV_PKT_FLAG_DISCARD != 0;
-            packets.push((ts, packet.is_key(), packet.duration(), hidden));
+            packets.push((time, packet.is_key(), packet.duration(), hidden));
         } else if let Some(a) = audio.iter_mut().find(|a| a.stream_index == packet.stream()) {
             a.packets += 1;
             if a.start_us.is_none() {
@@ -403,6 +411,20 @@ pub fn probe_program(path: &Path, program: Option<i32>) -> Result<MediaInfo> {
     if packets.is_empty() {
         return Err(EngineError::bad_input(path, "video stream has no frames"));
     }
+    // Untimed leading packets: decode times a frame apart, frames by count.
+    let mut dts_fill = None;
+    if packets.iter().any(|p| p.0.is_none()) {
+        let step = nominal_duration(frame_rate, time_base);
+        let Some((filled, fill)) = DtsFill::fill(&decode_times, step) else {
+            return Err(EngineError::bad_input(path, "video packets carry no timestamps"));
+        };
+        (times_by_count, dts_offset, dts_fill) = (true, delay * step, Some(fill));
+        for (p, d) in packets.iter_mut().zip(filled) {
+            p.0 = Some(d + dts_offset);
+        }
+    }
+    let packets: Vec<(i64, bool, i64, bool)> =
+        packets.into_iter().map(|(t, key, d, hidden)| (t.unwrap_or_default(), key, d, hidden)).collect();
     // Only MP4/MOV count their frames exactly (one sample table entry a
     // frame); an AVI's header count is a hint (FFmpeg's own muxer writes
     // one more than it stores for MJPEG and FFV1, Xvid counts its dummy
@@ -465,6 +487,7 @@ pub fn probe_program(path: &Path, program: Option<i32>) -> Result<MediaInfo> {
             undecodable_lead: lead.undecodable,
             times_by_count,
             dts_offset,
+            dts_fill,
             alpha,
             segment_format: nut(),
             program: kept.map(|(id, _)| *id),

@@ -91,9 +91,14 @@ fn cut_once(info: &MediaInfo, shard: &Shard, wanted: &[i64], dst: &Path, from_st
     // index: see above).
     let tb = info.video.time_base;
     let seek_us = (i128::from(key) * i128::from(tb.num) * 1_000_000 / i128::from(tb.den)) as i64;
+    // Packets given decode times by the probe (untimed in the file) are
+    // known by their place from the file's start: read from there.
+    let fill = info.video.dts_fill;
+    let from_start = from_start || fill.is_some_and(|f| key_index as u64 <= f.first_index);
     if !from_start && key_index > 0 && input.seek(seek_us, ..seek_us).is_err() {
         input.seek(i64::MIN, ..).map_err(failed("seeking"))?;
     }
+    let counted = from_start || key_index == 0;
 
     let mut out =
         open_segment(dst, &info.video.segment_format, params, in_tb).map_err(failed("creating its segment"))?;
@@ -103,10 +108,21 @@ fn cut_once(info: &MediaInfo, shard: &Shard, wanted: &[i64], dst: &Path, from_st
     let mut started = false;
     let mut found = 0u64;
     let mut packets = Vec::new();
-    for (stream, packet) in input.packets() {
+    let mut k = 0u64;
+    for (stream, mut packet) in input.packets() {
         if stream.index() != vi {
             continue;
         }
+        if let (Some(fill), None, true) = (fill, packet.dts(), counted) {
+            // The probe's time for it, given to the segment's muxer too (the
+            // worker takes these frames by count).
+            let dts = fill.at(k);
+            packet.set_dts(Some(dts));
+            if packet.pts().is_none() {
+                packet.set_pts(Some(dts));
+            }
+        }
+        k += 1;
         // As the probe timed them (decode times where times go by count).
         let time = if shard.by_count_skip.is_some() {
             packet.dts().map(|t| t + shard.dts_offset)

@@ -92,13 +92,17 @@ pub fn encode(
     // uninitialised padding made the bitstream differ run to run.
     let mut rgb = zeroed(rgb_format, format.width, format.height);
     let mut yuv = zeroed(pixel, format.width, format.height);
+    // Frames before zero (a Matroska that starts early) are coded from
+    // zero: MP4 hides negative times behind an edit list, which came back
+    // as garbled times. The join maps each segment by its first frame.
+    let lift = shard.pts.first().copied().unwrap_or(0).min(0);
     let write_packets =
         |encoder: &mut ff::encoder::Video, out: &mut ff::format::context::Output| -> Result<(), WorkerError> {
             let mut packet = ff::Packet::empty();
             while encoder.receive_packet(&mut packet).is_ok() {
                 // Every packet gets its frame's duration, or the last frame's
                 // length is lost in the container.
-                if let Some(i) = packet.pts().and_then(|p| shard.pts.binary_search(&p).ok()) {
+                if let Some(i) = packet.pts().and_then(|p| shard.pts.binary_search(&(p + lift)).ok()) {
                     packet.set_duration(shard.frame_duration(i));
                 }
                 packet.set_stream(0);
@@ -134,7 +138,7 @@ pub fn encode(
             _ => return Err(err("a frame of another depth than the shard's".into())),
         }
         scaler.run(&rgb, &mut yuv).map_err(|e| err(format!("converting from RGB: {e}")))?;
-        yuv.set_pts(Some(shard.pts[frame.index]));
+        yuv.set_pts(Some(shard.pts[frame.index] - lift));
         if count == 0 {
             yuv.set_kind(ff::picture::Type::I);
         } else {

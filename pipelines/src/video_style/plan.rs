@@ -78,6 +78,7 @@ mod tests {
             undecodable_lead: 0,
             times_by_count: false,
             dts_offset: 0,
+            dts_fill: None,
             alpha: false,
             segment_format: "nut".into(),
             program: None,
