@@ -5,7 +5,8 @@
 //! QuickTime Animation's bits per pixel and has no tag for DNxHD: MOV
 //! carries them), and the cut gives MPEG-2 in Matroska decode times that
 //! increase (libavformat's guess after a seek went backwards). Each comes
-//! out faithful: frames, times, colour, audio bytes. A multiplex of
+//! out faithful: frames, times, colour, audio bytes. DivX's packed
+//! B-frames come out in order across shards. A multiplex of
 //! programs keeps one, whole. MP2 audio goes into an MP4 when one is asked
 //! for (FFmpeg writes it; the automatic choice keeps MOV, which reads back
 //! as MP2, where MP4 reads back as MP3).
@@ -154,4 +155,80 @@ fn mp2_audio_goes_into_an_mp4_when_asked() {
     assert!(po["format"]["format_name"].as_str().unwrap().contains("mp4"), "{po}");
     assert_eq!(video_stream(&po)["nb_read_frames"], video_stream(&pi)["nb_read_frames"]);
     assert_eq!(audio_md5(&output, 0), audio_md5(&input, 0), "the audio's bytes");
+}
+
+/// The frames of an MPEG-4 part 2 elementary stream with B-frames (the
+/// VOL in its first), one file a frame, in decode order.
+fn mpeg4_frames(dir: &std::path::Path) -> (std::path::PathBuf, Vec<Vec<u8>>) {
+    let raw = make(
+        dir,
+        "raw.m4v",
+        &words(
+            "-f lavfi -i testsrc2=s=160x120:r=25:d=2 -c:v mpeg4 -bf 1 -g 12 -flags +cgop -sc_threshold 1000000000 \
+             -q:v 4 -f m4v",
+        ),
+    );
+    let split = dir.join("split");
+    std::fs::create_dir(&split).unwrap();
+    let pattern = split.join("%03d.bin").to_string_lossy().into_owned();
+    let args = ["-v", "error", "-i", raw.to_str().unwrap(), "-c", "copy", "-f", "image2", &pattern];
+    run_ok("ffmpeg", &args.map(String::from));
+    let frames = (1..=50).map(|i| std::fs::read(split.join(format!("{i:03}.bin"))).unwrap()).collect();
+    (raw, frames)
+}
+
+/// DivX 5's packed bitstream, as Video for Windows encoders wrote it: each
+/// P-frame and the B-frame after it in one chunk, an empty VOP in the next
+/// chunk, and `DivX503b1393p` in the user data (FFmpeg writes no such
+/// file: this packs one of its own streams the same way).
+#[test]
+fn packed_divx_b_frames_come_out_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (raw, frames) = mpeg4_frames(dir.path());
+    const VOP: &[u8] = &[0, 0, 1, 0xb6];
+    let vop_at = |f: &[u8]| f.windows(4).position(|w| w == VOP).unwrap();
+    let is_b = |f: &[u8]| f[vop_at(f) + 4] >> 6 == 2;
+    let mut first = frames[0].clone();
+    let at = vop_at(&first);
+    first.splice(at..at, [&[0u8, 0, 1, 0xb2][..], b"DivX503b1393p"].concat());
+    let mut packed = vec![first];
+    let mut k = 1;
+    while k < frames.len() {
+        if k + 1 < frames.len() && is_b(&frames[k + 1]) && !is_b(&frames[k]) {
+            packed.push([frames[k].as_slice(), frames[k + 1].as_slice()].concat());
+            packed.push(vec![0, 0, 1, 0xb6, 0x50, 0x4f]);
+            k += 2;
+        } else {
+            packed.push(frames[k].clone());
+            k += 1;
+        }
+    }
+    assert_eq!(packed.len(), 50);
+    let chunks = dir.path().join("chunks");
+    std::fs::create_dir(&chunks).unwrap();
+    for (i, c) in packed.iter().enumerate() {
+        std::fs::write(chunks.join(format!("{:03}.bin", i + 1)), c).unwrap();
+    }
+    let pattern = chunks.join("%03d.bin").to_string_lossy().into_owned();
+    let input = make(
+        dir.path(),
+        "packed.avi",
+        &["-f", "image2", "-framerate", "25", "-c:v", "mpeg4", "-i", &pattern, "-c", "copy", "-vtag", "DX50"],
+    );
+    // FFmpeg sees it as packed, and decodes the stream's 50 frames from it.
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "verbose", "-i"])
+        .arg(&input)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("packed B-frames"), "not packed");
+    claim(&probe(&input), &[("codec_name", "mpeg4"), ("nb_read_frames", "50")]);
+    let (output, _) = stylize_ok(&input, &dir.path().join("out"), SHARD);
+    claim(&probe(&output), &[("nb_read_frames", "50")]);
+    // Each frame is the stream's own, in order, across shards.
+    for n in [0u32, 1, 2, 11, 12, 13, 25, 37, 49] {
+        let d = mean_abs_diff(&frame_rgb(&raw, n), &frame_rgb(&output, n));
+        assert!(d < FAITHFUL.max_mad, "frame {n}: {d:.1} levels from the stream's own");
+    }
 }

@@ -370,6 +370,8 @@ pub fn probe_program(path: &Path, program: Option<i32>) -> Result<MediaInfo> {
     // none at all.
     let mut packets: Vec<(Option<i64>, bool, i64, bool)> = Vec::new();
     let mut decode_times: Vec<Option<i64>> = Vec::new();
+    // Presentation times that only follow decode order (guesses).
+    let (mut guessed, mut last_pts) = (true, None);
     loop {
         // A fresh packet each time: `Packet::read` does not unreference the
         // last one, so a reused packet kept every byte of the file.
@@ -389,6 +391,10 @@ pub fn probe_program(path: &Path, program: Option<i32>) -> Result<MediaInfo> {
                 return Err(EngineError::bad_input(path, format!("corrupt video packet {at}")));
             }
             decode_times.push(packet.dts());
+            if let Some(p) = packet.pts() {
+                guessed &= last_pts.is_none_or(|l| p > l);
+                last_pts = Some(p);
+            }
             // An edit list's pre-roll: FFmpeg's demuxer flags what it hides
             // (read raw: ffmpeg-next's `Flags` knows only KEY and CORRUPT).
             // SAFETY: the packet is valid; its flags are a plain int.
@@ -410,6 +416,16 @@ pub fn probe_program(path: &Path, program: Option<i32>) -> Result<MediaInfo> {
     others.retain(|o| o.packets > 0 || o.kind == OtherKind::Attachment);
     if packets.is_empty() {
         return Err(EngineError::bad_input(path, "video stream has no frames"));
+    }
+    // MPEG-4 part 2 with B-frames in AVI whose presentation times are only
+    // libavformat's guesses in decode order (DivX's packed B-frames, which
+    // its parser cannot split): frames by count, as for H.264 there.
+    if !times_by_count && guessed && format == "avi" && delay > 0 && codec_id == ff::codec::Id::MPEG4 {
+        times_by_count = true;
+        dts_offset = delay * nominal_duration(frame_rate, time_base);
+        for (p, d) in packets.iter_mut().zip(&decode_times) {
+            p.0 = d.map(|d| d + dts_offset);
+        }
     }
     // Untimed leading packets: decode times a frame apart, frames by count.
     let mut dts_fill = None;

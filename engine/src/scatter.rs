@@ -144,6 +144,10 @@ fn cut_once(info: &MediaInfo, shard: &Shard, wanted: &[i64], dst: &Path, from_st
             break;
         }
     }
+    if info.video.codec == "mpeg4" {
+        let params = input.stream(vi).ok_or_else(|| EngineError::bad_input(src, "video stream vanished"))?.parameters();
+        packets = unpack_b_frames(packets, &params, in_tb).map_err(failed("unpacking its B-frames"))?;
+    }
     regenerate_dts_if_needed(&mut packets);
     for mut packet in packets {
         packet.set_stream(0);
@@ -157,6 +161,57 @@ fn cut_once(info: &MediaInfo, shard: &Shard, wanted: &[i64], dst: &Path, from_st
         (true, true) => Cut::Done,
         (true, false) => Cut::Short(found),
     })
+}
+
+/// DivX's packed B-frames (a P- and a B-frame in one packet, an empty
+/// placeholder after) as one frame a packet, by FFmpeg's
+/// `mpeg4_unpack_bframes`: a decoder unpacks them itself only from the
+/// packet before, which a shard's cut may not give it (a frame went
+/// missing at the shard's start). Other MPEG-4 streams pass unchanged.
+fn unpack_b_frames(
+    packets: Vec<ff::Packet>,
+    params: &ff::codec::Parameters,
+    tb: ff::Rational,
+) -> std::result::Result<Vec<ff::Packet>, ff::Error> {
+    let check = |ret: i32| if ret < 0 { Err(ff::Error::from(ret)) } else { Ok(ret) };
+    let again = ff::ffi::AVERROR(ff::ffi::EAGAIN);
+    // SAFETY: the filter context is allocated, given a copy of the
+    // stream's parameters, used and freed here; packets are handed over
+    // (the filter takes their references) and received into fresh ones.
+    unsafe {
+        let filter = ff::ffi::av_bsf_get_by_name(c"mpeg4_unpack_bframes".as_ptr());
+        if filter.is_null() {
+            return Err(ff::Error::BsfNotFound);
+        }
+        let mut ctx: *mut ff::ffi::AVBSFContext = std::ptr::null_mut();
+        check(ff::ffi::av_bsf_alloc(filter, &mut ctx))?;
+        let run = || -> std::result::Result<Vec<ff::Packet>, ff::Error> {
+            check(ff::ffi::avcodec_parameters_copy((*ctx).par_in, params.as_ptr()))?;
+            (*ctx).time_base_in = tb.into();
+            check(ff::ffi::av_bsf_init(ctx))?;
+            let mut out = Vec::with_capacity(packets.len());
+            let drain = |out: &mut Vec<ff::Packet>| -> std::result::Result<(), ff::Error> {
+                loop {
+                    let mut packet = ff::Packet::empty();
+                    match ff::ffi::av_bsf_receive_packet(ctx, ff::packet::Mut::as_mut_ptr(&mut packet)) {
+                        0 => out.push(packet),
+                        e if e == again || e == ff::ffi::AVERROR_EOF => return Ok(()),
+                        e => return Err(ff::Error::from(e)),
+                    }
+                }
+            };
+            for mut packet in packets {
+                check(ff::ffi::av_bsf_send_packet(ctx, ff::packet::Mut::as_mut_ptr(&mut packet)))?;
+                drain(&mut out)?;
+            }
+            check(ff::ffi::av_bsf_send_packet(ctx, std::ptr::null_mut()))?;
+            drain(&mut out)?;
+            Ok(out)
+        };
+        let result = run();
+        ff::ffi::av_bsf_free(&mut ctx);
+        result
+    }
 }
 
 /// A segment muxer for `dst` in `format` with one stream of `params`, its
@@ -251,6 +306,10 @@ fn trial(info: &MediaInfo, key: i64, format: &str, dst: &Path) -> std::result::R
     if packets.is_empty() {
         // Times go by count (no usable timestamps): the cut itself tells.
         return Ok(());
+    }
+    if info.video.codec == "mpeg4" {
+        let params = input.stream(vi).ok_or("no video stream")?.parameters();
+        packets = unpack_b_frames(packets, &params, in_tb).map_err(|e| format!("unpacking B-frames: {e}"))?;
     }
     regenerate_dts_if_needed(&mut packets);
     for mut packet in packets {
