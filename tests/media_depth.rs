@@ -9,8 +9,8 @@
 //! primaries, matrix, 10 bits), with the mastering display and light
 //! levels on the output's stream, the audio's bytes kept. Through the
 //! pass-through model the picture comes back within a few 10-bit codes
-//! (PSNR at 10 bits); through a style it is a new HDR picture no brighter
-//! than the master's peak.
+//! (PSNR at 10 bits); through a style it is a new HDR picture (HDR10: no
+//! brighter than the master's peak).
 //!
 //! The clips are SMPTE bars (BT.709 colours, so inside every gamut the
 //! tone map keeps) with a moving test pattern, turned into HDR by zimg
@@ -117,11 +117,30 @@ fn hdr10_comes_back_hdr10_with_its_mastering_display() {
     assert!(db > 42.0, "PSNR at 10 bits {db:.1} dB");
 }
 
+fn hlg(dir: &Path) -> PathBuf {
+    let codec = format!("{X264} -crf 8 -color_primaries bt2020 -color_trc arib-std-b67 -colorspace bt2020nc");
+    hdr_clip(dir, "hlg.mp4", "arib-std-b67", &codec)
+}
+
+#[test]
+fn hlg_through_a_style_is_a_new_hlg_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = hlg(dir.path());
+    let output = submit_ok(&input, &dir.path().join("out"), &["--style", "mosaic", "--shard-frames", SHARD]);
+    let (pi, po) = (probe(&input), probe(&output));
+    claim(&po, &[("pix_fmt", "yuv420p10le"), ("color_transfer", "arib-std-b67"), ("color_primaries", "bt2020")]);
+    assert_eq!(video_stream(&po)["nb_read_frames"], video_stream(&pi)["nb_read_frames"]);
+    let (a, b) = (luma10(&input), luma10(&output));
+    assert!(psnr10(&a, &b) < 30.0, "a style changes the picture");
+    let mean = |v: &[u16]| v.iter().map(|x| f64::from(*x)).sum::<f64>() / v.len() as f64;
+    let (mi, mo) = (mean(&a), mean(&b));
+    assert!((mo - mi).abs() < 0.2 * mi, "mean luma {mo:.0} against the source's {mi:.0}");
+}
+
 #[test]
 fn hlg_comes_back_hlg() {
     let dir = tempfile::tempdir().unwrap();
-    let codec = format!("{X264} -crf 8 -color_primaries bt2020 -color_trc arib-std-b67 -colorspace bt2020nc");
-    let input = hdr_clip(dir.path(), "hlg.mp4", "arib-std-b67", &codec);
+    let input = hlg(dir.path());
     claim(&probe(&input), &[("codec_name", "h264"), ("pix_fmt", "yuv420p10le"), ("color_transfer", "arib-std-b67")]);
     let output = faithful(dir.path(), &input, SHARD, &FAITHFUL);
     claim(&probe(&output), &[("color_transfer", "arib-std-b67"), ("color_primaries", "bt2020")]);

@@ -6,7 +6,9 @@
 //! it: the same frames (FFmpeg's decoded count, not the stored one), the
 //! same first picture, audio in sync, audio bytes kept. A Matroska file
 //! that starts before zero (its first packets come back untimed) keeps
-//! those frames, a frame apart, in sync. Chapters, which
+//! those frames, a frame apart, in sync. A frame whose bytes are damaged
+//! is stood in for by the one before, as players show it, and said in one
+//! warning line. Chapters, which
 //! editors add to such files, are kept too, and the start timecode of MXF
 //! and DV files.
 
@@ -222,4 +224,41 @@ fn a_matroska_starting_before_zero_keeps_its_untimed_frames_in_sync() {
         let d = mean_abs_diff(&frame_rgb(&input, n), &frame_rgb(&output, n));
         assert!(d < FAITHFUL.max_mad, "frame {n}: {d:.1} levels from the source's");
     }
+}
+
+#[test]
+fn a_damaged_frame_is_stood_in_for_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path(), "damaged.mp4", "160x120", "25", "2", true, "-c:v libx264 -g 25 -bf 0 -c:a aac");
+    // Frame 37's bytes (past its first NAL's length and header) overwritten,
+    // as a bad sector or a torn download leaves them.
+    let p = ffprobe_json(&["-select_streams", "v:0", "-show_entries", "packet=pos,size"], &input);
+    let packet = &p["packets"][37];
+    let num = |k: &str| packet[k].as_str().unwrap().parse::<usize>().unwrap();
+    let (pos, size) = (num("pos"), num("size"));
+    let mut bytes = std::fs::read(&input).unwrap();
+    bytes[pos + 6..pos + size].iter_mut().enumerate().for_each(|(i, b)| *b = (i * 151 % 256) as u8);
+    std::fs::write(&input, bytes).unwrap();
+    // FFmpeg decodes the rest (and says the frame is damaged).
+    let ffmpeg =
+        std::process::Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&input).args(["-f", "null", "-"]).output();
+    let ffmpeg = ffmpeg.unwrap();
+    assert!(!ffmpeg.stderr.is_empty(), "the damage shows");
+    // A folder store that is there: no word about making one.
+    let store = dir.path().join("out");
+    std::fs::create_dir(&store).unwrap();
+    let out = pass_through(&input, &store, SHARD, true);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let warned: Vec<&str> = err.lines().filter(|l| l.starts_with("stylize: warning: ")).collect();
+    assert_eq!(warned.len(), 1, "{err}");
+    assert!(warned[0].contains("damaged.mp4") && warned[0].contains("did not decode"), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["warnings"].to_string().contains("did not decode"), "{report}");
+    let output = outputs_in(&store).remove(0);
+    let po = probe(&output);
+    claim(&po, &[("nb_read_frames", "50")]);
+    let times = frame_times(&output);
+    assert!(times.windows(2).all(|w| (w[1] - w[0] - 0.04).abs() < 0.002), "{times:?}");
+    assert_eq!(audio_md5(&output, 0), audio_md5(&input, 0), "the audio's bytes");
 }

@@ -144,6 +144,12 @@ pub trait Pipeline {
     /// workers measured on each shard (the manifest's segment records,
     /// reused shards included): no second pass over the files.
     fn extra(&self, manifest: &Manifest) -> Self::Extra;
+    /// What the workers met that the output does not show as the input
+    /// had it, one line each (no file name), from the manifest's records:
+    /// said on stderr and in the report's warnings.
+    fn warnings(&self, _manifest: &Manifest) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Run the whole job and commit its output; returns its report. With a
@@ -483,6 +489,11 @@ fn drive<P: Pipeline>(
 
     drop(stage);
     let extra = pipeline.extra(&manifest);
+    let mut warnings = streams.warnings.clone();
+    for w in pipeline.warnings(&manifest) {
+        progress.warning(&format!("{}: {w}", spec.input.display()));
+        warnings.push(w);
+    }
     let processed: u64 = timings.iter().map(|t| t.result.frames).sum();
     let wall = started.elapsed().as_secs_f64();
     let raw_frame_bytes = u64::from(info.video.width) * u64::from(info.video.height) * 3;
@@ -506,7 +517,7 @@ fn drive<P: Pipeline>(
         workers: crate::report::WorkerSummary::of(&timings),
         detached: false,
         already_done: false,
-        warnings: streams.warnings.clone(),
+        warnings,
         extra,
     };
     let bytes = serde_json::to_vec_pretty(&report)

@@ -20,7 +20,10 @@ use crate::tone::ToneMap;
 /// Decode `segment` and send the frames of `shard` (warm-up first), in
 /// order, to `tx`, as RGB converted with the source's matrix and range
 /// (`picture`), deinterlaced first when the source is interlaced, tone
-/// mapped to SDR when it is HDR. Returns
+/// mapped to SDR when it is HDR. A frame the decoder cannot make (corrupt
+/// data, which FFmpeg's players step over) is stood in for by the frame
+/// before, as they show it (a shard's first frames by the first that
+/// decodes). Returns the frames sent and how many of them stood in;
 /// the number of frames sent; stops early (without error) when the
 /// receiver is gone, since that means a later stage failed.
 pub fn decode(
@@ -30,7 +33,7 @@ pub fn decode(
     picture: &Picture,
     guide: GuideKind,
     tx: &SyncSender<DecodedFrame>,
-) -> Result<u64, WorkerError> {
+) -> Result<(u64, u64), WorkerError> {
     let err = |reason: String| WorkerError::Decode { shard: shard.index, path: segment.to_path_buf(), reason };
     let wanted = shard.all_pts();
     let mut input = ff::format::input(&segment).map_err(|e| err(e.to_string()))?;
@@ -67,6 +70,14 @@ pub fn decode(
     let mut decoded = ff::frame::Video::empty();
     let mut progressive = ff::frame::Video::empty();
     let mut rgb = ff::frame::Video::empty();
+    let concealed = std::cell::Cell::new(0u64);
+    // A frame that stands in for one the decoder could not make.
+    let stand_in = |rgb: &ff::frame::Video, index: usize| {
+        let pixels = pixels_of(rgb, tone.as_ref(), deep);
+        let guide = guide_of(&pixels, guide, &blur, None);
+        concealed.set(concealed.get() + 1);
+        DecodedFrame { index, rgb: pixels, guide }
+    };
     // Hands one decoded (and deinterlaced) frame on if it is wanted;
     // false when the receiver is gone.
     let mut accept =
@@ -88,8 +99,15 @@ pub fn decode(
             if index < *next_index {
                 return Ok(true);
             }
-            if index != *next_index {
-                return Err(err(format!("frame {} of the shard is missing", *next_index)));
+            // `rgb` still holds the frame before, once one was sent.
+            if *next_index > 0 {
+                while *next_index < index {
+                    if tx.send(stand_in(&rgb, *next_index)).is_err() {
+                        return Ok(false);
+                    }
+                    *sent += 1;
+                    *next_index += 1;
+                }
             }
             if scaler.is_none() {
                 // Made from the first frame: its format is the decoder's real
@@ -99,20 +117,17 @@ pub fn decode(
             }
             let sc = scaler.as_mut().expect("made above");
             sc.run(frame, &mut rgb).map_err(|e| err(format!("converting to RGB: {e}")))?;
-            let pixels = match (&tone, deep) {
-                (None, false) => Rgb::Bytes(packed_rgb(&rgb)),
-                (None, true) => Rgb::Deep(packed_rgb48(&rgb, |row, dst| {
-                    for (d, s) in dst.iter_mut().zip(row.chunks_exact(2)) {
-                        *d = u16::from_le_bytes([s[0], s[1]]);
-                    }
-                })),
-                (Some(tone), _) => Rgb::Deep(packed_rgb48(&rgb, |row, dst| tone.to_sdr(row, dst))),
-            };
-            let guide = match guide {
-                GuideKind::None => None,
-                GuideKind::Luma => Some(Guide::new(pixels.luma(), &blur, None)),
-                GuideKind::LumaAndMotion => Some(Guide::new(pixels.luma(), &blur, flow_of(frame))),
-            };
+            // A shard whose first frames did not decode: this one stands in.
+            while *next_index < index {
+                if tx.send(stand_in(&rgb, *next_index)).is_err() {
+                    return Ok(false);
+                }
+                *sent += 1;
+                *next_index += 1;
+            }
+            let pixels = pixels_of(&rgb, tone.as_ref(), deep);
+            let flow = if guide == GuideKind::LumaAndMotion { flow_of(frame) } else { None };
+            let guide = guide_of(&pixels, guide, &blur, flow);
             if tx.send(DecodedFrame { index, rgb: pixels, guide }).is_err() {
                 return Ok(false);
             }
@@ -160,9 +175,13 @@ pub fn decode(
         let anchor = *offset.get_or_insert_with(|| {
             packet.pts().map_or(0, |p| ff::Rescale::rescale(&p, seg_tb, time_base) - shard.key_pts)
         });
-        decoder.send_packet(&packet).map_err(|e| err(e.to_string()))?;
+        match decoder.send_packet(&packet) {
+            // Corrupt data: FFmpeg's players step over the packet.
+            Err(ff::Error::InvalidData) => tracing::debug!(shard = shard.index, "a packet did not decode"),
+            other => other.map_err(|e| err(e.to_string()))?,
+        }
         if !drain(&mut decoder, &mut deinterlacer, false, &mut sent, &mut next_index, anchor)? {
-            return Ok(sent);
+            return Ok((sent, concealed.get()));
         }
         if next_index == wanted.len() {
             break;
@@ -172,7 +191,38 @@ pub fn decode(
         decoder.send_eof().map_err(|e| err(e.to_string()))?;
         drain(&mut decoder, &mut deinterlacer, true, &mut sent, &mut next_index, offset.unwrap_or(0))?;
     }
-    Ok(sent)
+    // The shard's last frames did not decode: the last that did stands in.
+    while next_index > 0 && next_index < wanted.len() {
+        if tx.send(stand_in(&rgb, next_index)).is_err() {
+            break;
+        }
+        sent += 1;
+        next_index += 1;
+    }
+    Ok((sent, concealed.get()))
+}
+
+/// The pixels of a converted frame (RGB24, or RGB48LE for a deep or HDR
+/// source), tone mapped when there is a map.
+fn pixels_of(rgb: &ff::frame::Video, tone: Option<&ToneMap>, deep: bool) -> Rgb {
+    match (tone, deep) {
+        (None, false) => Rgb::Bytes(packed_rgb(rgb)),
+        (None, true) => Rgb::Deep(packed_rgb48(rgb, |row, dst| {
+            for (d, s) in dst.iter_mut().zip(row.chunks_exact(2)) {
+                *d = u16::from_le_bytes([s[0], s[1]]);
+            }
+        })),
+        (Some(tone), _) => Rgb::Deep(packed_rgb48(rgb, |row, dst| tone.to_sdr(row, dst))),
+    }
+}
+
+/// What the deflicker and the flicker measure need of a frame.
+fn guide_of(pixels: &Rgb, kind: GuideKind, blur: &BoxBlur, flow: Option<crate::motion::Flow>) -> Option<Guide> {
+    match kind {
+        GuideKind::None => None,
+        GuideKind::Luma => Some(Guide::new(pixels.luma(), blur, None)),
+        GuideKind::LumaAndMotion => Some(Guide::new(pixels.luma(), blur, flow)),
+    }
 }
 
 /// Open a video decoder, asking it to export motion vectors if `motion`.

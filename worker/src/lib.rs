@@ -70,6 +70,9 @@ pub struct ShardStats {
     pub model: Duration,
     /// The shard's flicker sums, when measured.
     pub flicker: Option<FlickerSums>,
+    /// Frames the decoder could not make (corrupt data), stood in for by
+    /// a neighbour.
+    pub concealed: u64,
 }
 
 /// Stylize the shard whose source segment is `segment` into `output`.
@@ -145,7 +148,7 @@ pub fn run_shard(
         (decoded, model_time, encoded, flicker)
     });
     // The first stage's error is the cause; later ones are its echo.
-    let decoded = decoded?;
+    let (decoded, concealed) = decoded?;
     let model_time = model_time?;
     let encoded = encoded?;
     if decoded != shard.len() + warmup as u64 || encoded != shard.len() {
@@ -156,5 +159,5 @@ pub fn run_shard(
             got: decoded.saturating_sub(warmup as u64).min(encoded),
         });
     }
-    Ok(ShardStats { frames: encoded, wall: started.elapsed(), model: model_time, flicker })
+    Ok(ShardStats { frames: encoded, wall: started.elapsed(), model: model_time, flicker, concealed })
 }

@@ -211,6 +211,18 @@ impl Pipeline for VideoStyle<'_> {
         let flicker = sums.filter(|s| self.job.worker.measure_flicker && s.frames >= 2).map(|s| FlickerPair::of(&s));
         StyleFacts { model: self.description.clone(), flicker }
     }
+
+    fn warnings(&self, manifest: &Manifest) -> Vec<String> {
+        let concealed: u64 =
+            manifest.done.values().filter_map(|r| r.figures.as_ref().and_then(|f| f["concealed"].as_u64())).sum();
+        match concealed {
+            0 => Vec::new(),
+            n => vec![format!(
+                "{n} frame{} did not decode (corrupt data): the frame before stands in for each, as players show it",
+                if n == 1 { "" } else { "s" }
+            )],
+        }
+    }
 }
 
 /// Run the whole job and commit its output; returns its report.

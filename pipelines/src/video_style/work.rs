@@ -104,7 +104,7 @@ impl Handler for ShardHandler {
                 frames: stats.frames,
                 wall_secs: started.elapsed().as_secs_f64(),
                 model_secs: stats.model.as_secs_f64(),
-                figures: stats.flicker.map(|f| serde_json::to_value(f).expect("sums serialise")),
+                figures: Some(figures(&stats)),
                 ..Default::default()
             },
             segment: Payload::Inline(segment),
@@ -158,4 +158,15 @@ fn worker_error_kind(e: &WorkerError) -> TaskErrorKind {
 /// the shard, not by the scratch path the user never saw.
 fn io_error(shard: u32, op: &str, e: &std::io::Error) -> TaskError {
     TaskError::new(TaskErrorKind::Io, format!("shard {shard}: {op} in the worker's scratch directory: {e}"))
+}
+
+/// A shard's figures for the manifest: its flicker sums (when measured)
+/// and how many frames stood in for ones that did not decode.
+fn figures(stats: &stylize_worker::ShardStats) -> serde_json::Value {
+    let mut value =
+        stats.flicker.as_ref().map_or(serde_json::json!({}), |f| serde_json::to_value(f).expect("sums serialise"));
+    if stats.concealed > 0 {
+        value["concealed"] = stats.concealed.into();
+    }
+    value
 }
