@@ -93,7 +93,9 @@ fn mastering_of(data: &[u8]) -> Option<Mastering> {
         if r.den == 0 {
             0
         } else {
-            (i64::from(r.num) * i64::from(den) / i64::from(r.den)).clamp(0, i64::from(u32::MAX)) as u32
+            // Rounded: mkvmerge stores floats (0.292 reads as 0.29199…).
+            let (num, rden) = (i64::from(r.num) * i64::from(den), i64::from(r.den));
+            ((2 * num + rden) / (2 * rden)).clamp(0, i64::from(u32::MAX)) as u32
         }
     };
     let xy = |p: [ff::ffi::AVRational; 2]| [at(p[0], CHROMA), at(p[1], CHROMA)];

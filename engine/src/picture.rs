@@ -207,7 +207,8 @@ impl Picture {
     /// The output's pixel format for libx264.
     pub fn encode_format(&self) -> ff::format::Pixel {
         use ff::format::Pixel as P;
-        match (self.chroma, self.bit_depth > 8) {
+        // HDR at 10 bits at least: 8-bit PQ bands visibly.
+        match (self.chroma, self.bit_depth > 8 || self.is_hdr()) {
             (Chroma::Yuv420, false) => P::YUV420P,
             (Chroma::Yuv422, false) => P::YUV422P,
             (Chroma::Yuv444, false) => P::YUV444P,
@@ -218,9 +219,10 @@ impl Picture {
     }
 
     /// The peak the tone map treats as the source's brightest, in nits:
-    /// the mastering display's, else MaxCLL, else 1000 (HDR10's common
-    /// grade, and HLG's nominal display). Never under 400 (HDR10 has none
-    /// lower; a wrong tag must not flatten the picture).
+    /// for PQ the mastering display's, else MaxCLL, else 1000 (HDR10's
+    /// common grade), never under 400 (a wrong tag must not flatten the
+    /// picture); for HLG its nominal display's 1000 (HLG is relative: its
+    /// signal's peak is that display's whatever was mastered).
     pub fn peak_nits(&self) -> f64 {
         let said = self.mastering.map(|m| m.peak_nits()).or(self.light.map(|l| f64::from(l.max_cll)));
         match (self.transfer, said) {

@@ -23,8 +23,9 @@ use crate::tone::ToneMap;
 /// mapped to SDR when it is HDR. A frame the decoder cannot make (corrupt
 /// data, which FFmpeg's players step over) is stood in for by the frame
 /// before, as they show it (a shard's first frames by the first that
-/// decodes). Returns the frames sent and how many of them stood in;
-/// the number of frames sent; stops early (without error) when the
+/// decodes; not where frames go by count, which cannot tell which one is
+/// missing). Returns the frames sent and how many of the shard's own (not
+/// warm-up frames) stood in; stops early (without error) when the
 /// receiver is gone, since that means a later stage failed.
 pub fn decode(
     segment: &Path,
@@ -75,7 +76,9 @@ pub fn decode(
     let stand_in = |rgb: &ff::frame::Video, index: usize| {
         let pixels = pixels_of(rgb, tone.as_ref(), deep);
         let guide = guide_of(&pixels, guide, &blur, None);
-        concealed.set(concealed.get() + 1);
+        if index >= shard.warmup.len() {
+            concealed.set(concealed.get() + 1);
+        }
         DecodedFrame { index, rgb: pixels, guide }
     };
     // Hands one decoded (and deinterlaced) frame on if it is wanted;
@@ -142,7 +145,13 @@ pub fn decode(
                      next_index: &mut usize,
                      offset: i64|
      -> Result<bool, WorkerError> {
-        while decoder.receive_frame(&mut decoded).is_ok() {
+        loop {
+            match decoder.receive_frame(&mut decoded) {
+                Ok(()) => {}
+                // A frame the decoder gave up on: the ones after may follow.
+                Err(ff::Error::InvalidData) => continue,
+                Err(_) => break,
+            }
             match deinterlacer.as_mut() {
                 None => {
                     if !accept(&decoded, seg_tb, offset, sent, next_index)? {
@@ -191,8 +200,9 @@ pub fn decode(
         decoder.send_eof().map_err(|e| err(e.to_string()))?;
         drain(&mut decoder, &mut deinterlacer, true, &mut sent, &mut next_index, offset.unwrap_or(0))?;
     }
-    // The shard's last frames did not decode: the last that did stands in.
-    while next_index > 0 && next_index < wanted.len() {
+    // The shard's last frames did not decode: the last that did stands in
+    // (by count, a frame lost anywhere would show here: left short).
+    while shard.by_count_skip.is_none() && next_index > 0 && next_index < wanted.len() {
         if tx.send(stand_in(&rgb, next_index)).is_err() {
             break;
         }

@@ -24,8 +24,10 @@ impl Rgb {
             Rgb::Deep(rgb) => rgb
                 .chunks_exact(3)
                 .map(|p| {
+                    // 256·257 per level: white stays 255, and v·257 samples
+                    // give the bytes' own luma.
                     let y = 77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]);
-                    ((y + (1 << 15)) >> 16) as u8
+                    ((y + 32_896) / 65_792) as u8
                 })
                 .collect(),
         }
@@ -84,4 +86,17 @@ pub struct StyledFrame {
     pub rgb: Rgb,
     /// The input's guide for the deflicker, passed through.
     pub guide: Option<Guide>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_luma_is_the_bytes_luma_and_white_stays_white() {
+        let bytes: Vec<u8> = (0..=255u8).flat_map(|v| [v, 255 - v, v / 2]).collect();
+        let deep: Vec<u16> = bytes.iter().map(|v| u16::from(*v) * 257).collect();
+        assert_eq!(Rgb::Deep(deep).luma(), Rgb::Bytes(bytes).luma());
+        assert_eq!(Rgb::Deep(vec![65_535; 3]).luma(), vec![255]);
+    }
 }

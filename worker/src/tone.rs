@@ -14,7 +14,8 @@
 //! → tone curve, per channel: x up to K = 0.75 unchanged; above it a
 //!   rational shoulder K + (1 − K)·s(t)/s(tp), s(t) = t/(1 + t),
 //!   t = (x − K)/(1 − K), that reaches SDR white exactly at the source's
-//!   peak (tp): the mastering display's, else MaxCLL, else 1000 cd/m²
+//!   peak (tp): for PQ the mastering display's, else MaxCLL, else
+//!   1000 cd/m² (400 at least); for HLG 1000 cd/m², its nominal display
 //! → BT.1886 (gamma 2.4) → 16 bits for the model
 //! ```
 //!
