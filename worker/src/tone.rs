@@ -75,6 +75,16 @@ pub struct ToneMap {
     /// A 16-bit SDR code to relative display light, through the inverse
     /// curve.
     from_sdr: Vec<f32>,
+    /// Relative display light (BT.709) to a 16-bit SDR code: the curve
+    /// and BT.1886 in one table.
+    sdr_code: LogTable,
+    /// Relative display light (the source's primaries) to a 16-bit code of
+    /// the HDR signal (HLG: scene light, after the inverse OOTF).
+    hdr_code: LogTable,
+    /// HLG's OOTF: scene luminance to its gain, and display luminance
+    /// (relative to the display's peak) to Ys^(γ−1) on the way back.
+    ootf_gain: LogTable,
+    inverse_gain: LogTable,
 }
 
 impl ToneMap {
@@ -98,8 +108,29 @@ impl ToneMap {
                 }
             })
             .collect();
-        let mut map = ToneMap { curve, wide, peak, s_peak, to_linear, from_sdr: Vec::new() };
+        let unused = LogTable::new(1.0, |_| 0.0);
+        let mut map = ToneMap {
+            curve,
+            wide,
+            peak,
+            s_peak,
+            to_linear,
+            from_sdr: Vec::new(),
+            sdr_code: unused.clone(),
+            hdr_code: unused.clone(),
+            ootf_gain: unused.clone(),
+            inverse_gain: unused,
+        };
         map.from_sdr = (0..=u16::MAX).map(|c| map.expand((f32::from(c) / 65535.0).powf(SDR_GAMMA))).collect();
+        map.sdr_code =
+            LogTable::new(peak, |v| f64::from(map.compress(v as f32)).powf(1.0 / f64::from(SDR_GAMMA)) * 65535.0);
+        map.hdr_code = match curve {
+            Curve::Pq => LogTable::new(peak, |v| f64::from(pq_inverse_eotf(v as f32 * REFERENCE_WHITE)) * 65535.0),
+            Curve::Hlg => LogTable::new(1.0, |v| f64::from(hlg_oetf(v as f32)) * 65535.0),
+        };
+        let gamma = f64::from(HLG_GAMMA);
+        map.ootf_gain = LogTable::new(1.0, |ys| ys.powf(gamma - 1.0));
+        map.inverse_gain = LogTable::new(2.0, |yd| yd.powf((gamma - 1.0) / gamma));
         Some(map)
     }
 
@@ -128,11 +159,14 @@ impl ToneMap {
             let code = |i: usize| usize::from(u16::from_le_bytes([px[i], px[i + 1]]));
             let mut rgb = [self.to_linear[code(0)], self.to_linear[code(2)], self.to_linear[code(4)]];
             if self.curve == Curve::Hlg {
-                rgb = hlg_ootf(rgb, if self.wide { Y2020 } else { Y709 });
+                let w = if self.wide { Y2020 } else { Y709 };
+                let gain =
+                    HLG_PEAK / REFERENCE_WHITE * self.ootf_gain.at(w[0] * rgb[0] + w[1] * rgb[1] + w[2] * rgb[2]);
+                rgb = rgb.map(|v| v * gain);
             }
             let rgb = if self.wide { apply(&BT2020_TO_709, rgb) } else { rgb };
             for (o, v) in out.iter_mut().zip(rgb) {
-                *o = (self.compress(v).powf(1.0 / SDR_GAMMA) * 65535.0).round() as u16;
+                *o = (self.sdr_code.at(v) + 0.5) as u16;
             }
         }
     }
@@ -148,17 +182,59 @@ impl ToneMap {
             ];
             let mut rgb = if self.wide { apply(&BT709_TO_2020, rgb) } else { rgb };
             if self.curve == Curve::Hlg {
-                rgb = hlg_inverse_ootf(rgb, if self.wide { Y2020 } else { Y709 });
+                // Display luminance Yd = L·Ys^γ: E = F / (L·Ys^(γ−1)), in
+                // display light relative to reference white.
+                let w = if self.wide { Y2020 } else { Y709 };
+                let yd = (w[0] * rgb[0] + w[1] * rgb[1] + w[2] * rgb[2]) * REFERENCE_WHITE / HLG_PEAK;
+                let gain = HLG_PEAK / REFERENCE_WHITE * self.inverse_gain.at(yd);
+                rgb = if gain > 0.0 { rgb.map(|v| v / gain) } else { [0.0; 3] };
             }
             for (k, v) in rgb.into_iter().enumerate() {
-                let e = match self.curve {
-                    Curve::Pq => pq_inverse_eotf(v.clamp(0.0, self.peak) * REFERENCE_WHITE),
-                    Curve::Hlg => hlg_oetf(v),
-                };
-                let code = (e.clamp(0.0, 1.0) * 65535.0).round() as u16;
+                let code = (self.hdr_code.at(v).clamp(0.0, 65535.0) + 0.5) as u16;
                 out[k * 2..k * 2 + 2].copy_from_slice(&code.to_le_bytes());
             }
         }
+    }
+}
+
+/// A curve over `0..=hi` at a lookup's cost, not a `powf`'s (a 1080p
+/// frame took 180 ms each way with `powf`): 256 straight pieces an octave
+/// from 2^-48 up, indexed by the float's own bits (exponent and top
+/// mantissa bits, which are linear in the value within an octave), and a
+/// straight piece from f(0) below. Every curve here is smooth on a log
+/// scale, so the pieces stay within a 16-bit code of it.
+#[derive(Clone)]
+struct LogTable {
+    lo_bits: u32,
+    lo: f32,
+    hi: f32,
+    f0: f32,
+    table: Vec<f32>,
+}
+
+/// Mantissa bits below a piece's index.
+const SHIFT: u32 = 23 - 8;
+
+impl LogTable {
+    fn new(hi: f32, f: impl Fn(f64) -> f64) -> Self {
+        let lo = 2f32.powi(-48);
+        let lo_bits = lo.to_bits();
+        let n = ((hi.to_bits() - lo_bits) >> SHIFT) as usize + 2;
+        let table = (0..n as u32).map(|i| f(f64::from(f32::from_bits(lo_bits + (i << SHIFT)))) as f32).collect();
+        LogTable { lo_bits, lo, hi, f0: f(0.0) as f32, table }
+    }
+
+    #[inline]
+    fn at(&self, v: f32) -> f32 {
+        // NaN and what is at or below 2^-48 (`max` turns NaN into 0).
+        if v.is_nan() || v <= self.lo {
+            return self.f0 + (self.table[0] - self.f0) * (v.max(0.0) / self.lo);
+        }
+        let d = v.min(self.hi).to_bits() - self.lo_bits;
+        let i = (d >> SHIFT) as usize;
+        let frac = (d & ((1 << SHIFT) - 1)) as f32 * (1.0 / (1u32 << SHIFT) as f32);
+        let a = self.table[i];
+        a + (self.table[i + 1] - a) * frac
     }
 }
 
@@ -211,14 +287,18 @@ fn hlg_oetf(l: f32) -> f32 {
 }
 
 /// Scene light to display light relative to reference white: the OOTF
-/// scales each pixel by its luminance to the power γ − 1.
+/// scales each pixel by its luminance to the power γ − 1 (the tables'
+/// reference).
+#[cfg(test)]
 fn hlg_ootf(rgb: [f32; 3], weights: [f32; 3]) -> [f32; 3] {
     let ys = weights[0] * rgb[0] + weights[1] * rgb[1] + weights[2] * rgb[2];
     let gain = if ys > 0.0 { HLG_PEAK * ys.powf(HLG_GAMMA - 1.0) / REFERENCE_WHITE } else { 0.0 };
     rgb.map(|v| v * gain)
 }
 
-/// Its inverse: display luminance Yd = L·Ys^γ gives Ys, then the gain.
+/// Its inverse: display luminance Yd = L·Ys^γ gives Ys, then the gain
+/// (the tables' reference).
+#[cfg(test)]
 fn hlg_inverse_ootf(rgb: [f32; 3], weights: [f32; 3]) -> [f32; 3] {
     let yd = (weights[0] * rgb[0] + weights[1] * rgb[1] + weights[2] * rgb[2]) * REFERENCE_WHITE / HLG_PEAK;
     if yd <= 0.0 {
@@ -262,6 +342,32 @@ mod tests {
             assert!((map.expand(map.compress(x)) - x).abs() < 1e-3 * x.max(1.0), "curve {x}");
         }
         assert!((map.compress(map.peak) - 1.0).abs() < 1e-6);
+    }
+
+    /// The tables stay within half a 16-bit code of the curves they stand
+    /// for, from black to past the peak.
+    #[test]
+    fn tables_follow_the_curves() {
+        for transfer in [TRANSFER_PQ, TRANSFER_HLG] {
+            let map = hdr(transfer);
+            let mut v = 1e-9f32;
+            while v < 8.0 {
+                let sdr = f64::from(map.compress(v)).powf(1.0 / 2.4) * 65535.0;
+                assert!((f64::from(map.sdr_code.at(v)) - sdr).abs() < 0.5, "{transfer}: SDR of {v}");
+                let (hdr, top) = match transfer {
+                    TRANSFER_PQ => (pq_inverse_eotf(v.min(map.peak) * REFERENCE_WHITE), map.peak),
+                    _ => (hlg_oetf(v), 1.0),
+                };
+                let got = map.hdr_code.at(v.min(top));
+                assert!((f64::from(got) - f64::from(hdr) * 65535.0).abs() < 0.5, "{transfer}: HDR of {v}");
+                v *= 1.013;
+            }
+            let rgb = [0.3f32, 0.5, 0.1];
+            let exact = hlg_inverse_ootf(rgb, Y2020);
+            let yd = (Y2020[0] * 0.3 + Y2020[1] * 0.5 + Y2020[2] * 0.1) * REFERENCE_WHITE / HLG_PEAK;
+            let gain = HLG_PEAK / REFERENCE_WHITE * map.inverse_gain.at(yd);
+            assert!((exact[1] - 0.5 / gain).abs() < 1e-5, "{exact:?}");
+        }
     }
 
     #[test]
