@@ -33,10 +33,16 @@ const MASTERING: &str = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)
 /// 30 frames (three shards of 12) of bars with a moving pattern over them,
 /// in `transfer` (zscale's name), BT.2020, 10 bits, with a tone.
 fn hdr_clip(dir: &Path, name: &str, transfer: &str, codec: &str) -> PathBuf {
+    hdr_clip_of(dir, name, "bt709", transfer, codec)
+}
+
+/// The same with the bars' colours read in `primaries` (BT.2020: as
+/// saturated as HDR's gamut goes, far outside BT.709).
+fn hdr_clip_of(dir: &Path, name: &str, primaries: &str, transfer: &str, codec: &str) -> PathBuf {
     let graph = format!(
         "[0][1]overlay=x='t*60':y=20,format=yuv444p,\
-         setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv,\
-         zscale=t=linear:npl=203:p=bt709,format=gbrpf32le,\
+         setparams=color_primaries={primaries}:color_trc=bt709:colorspace=bt709:range=tv,\
+         zscale=t=linear:npl=203:p={primaries},format=gbrpf32le,\
          zscale=p=bt2020:t={transfer}:m=bt2020nc:r=tv:npl=203,format=yuv420p10le"
     );
     let (bars, pattern, audio) = ("smptehdbars=s=128x72:r=25:d=1.2", "testsrc2=s=40x30:r=25:d=1.2", tone("1.2", 440));
@@ -203,4 +209,25 @@ fn a_ten_bit_ramp_keeps_every_level() {
     assert!(row(&eight) * 3 <= row(&a), "{}", row(&eight));
     let (deep, banded) = (psnr10(&a, &b), psnr10(&a, &eight));
     assert!(deep > banded + 10.0, "PSNR at 10 bits {deep:.1} dB, with an 8-bit step {banded:.1} dB");
+}
+
+#[test]
+fn wide_gamut_colours_are_said_to_come_back_clipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let codec = "-c:v libx265 -preset ultrafast -x265-params log-level=error:keyint=12:min-keyint=12:scenecut=0 \
+                 -color_primaries bt2020 -color_trc smpte2084 -colorspace bt2020nc";
+    let input = hdr_clip_of(dir.path(), "wide.mp4", "bt2020", "smpte2084", codec);
+    let store = dir.path().join("out");
+    std::fs::create_dir(&store).unwrap();
+    let out = pass_through(&input, &store, SHARD, true);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let warned: Vec<&str> = err.lines().filter(|l| l.starts_with("stylize: warning: ")).collect();
+    assert_eq!(warned.len(), 1, "{err}");
+    assert!(warned[0].contains("wide.mp4") && warned[0].contains("outside BT.709"), "{err}");
+    // Most of the bars are saturated BT.2020 colours.
+    let percent: f64 = warned[0].split("% of").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(percent > 20.0, "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["warnings"].to_string().contains("outside BT.709"), "{report}");
 }

@@ -24,9 +24,9 @@ use crate::tone::ToneMap;
 /// data, which FFmpeg's players step over) is stood in for by the frame
 /// before, as they show it (a shard's first frames by the first that
 /// decodes; not where frames go by count, which cannot tell which one is
-/// missing). Returns the frames sent and how many of the shard's own (not
-/// warm-up frames) stood in; stops early (without error) when the
-/// receiver is gone, since that means a later stage failed.
+/// missing). Returns what it sent ([`Decoded`]); stops early (without
+/// error) when the receiver is gone, since that means a later stage
+/// failed.
 pub fn decode(
     segment: &Path,
     shard: &Shard,
@@ -34,7 +34,7 @@ pub fn decode(
     picture: &Picture,
     guide: GuideKind,
     tx: &SyncSender<DecodedFrame>,
-) -> Result<(u64, u64), WorkerError> {
+) -> Result<Decoded, WorkerError> {
     let err = |reason: String| WorkerError::Decode { shard: shard.index, path: segment.to_path_buf(), reason };
     let wanted = shard.all_pts();
     let mut input = ff::format::input(&segment).map_err(|e| err(e.to_string()))?;
@@ -72,9 +72,10 @@ pub fn decode(
     let mut progressive = ff::frame::Video::empty();
     let mut rgb = ff::frame::Video::empty();
     let concealed = std::cell::Cell::new(0u64);
+    let out_of_gamut = std::cell::Cell::new(0u64);
     // A frame that stands in for one the decoder could not make.
     let stand_in = |rgb: &ff::frame::Video, index: usize| {
-        let pixels = pixels_of(rgb, tone.as_ref(), deep);
+        let (pixels, _) = pixels_of(rgb, tone.as_ref(), deep);
         let guide = guide_of(&pixels, guide, &blur, None);
         if index >= shard.warmup.len() {
             concealed.set(concealed.get() + 1);
@@ -128,7 +129,10 @@ pub fn decode(
                 *sent += 1;
                 *next_index += 1;
             }
-            let pixels = pixels_of(&rgb, tone.as_ref(), deep);
+            let (pixels, outside) = pixels_of(&rgb, tone.as_ref(), deep);
+            if index >= shard.warmup.len() {
+                out_of_gamut.set(out_of_gamut.get() + outside);
+            }
             let flow = if guide == GuideKind::LumaAndMotion { flow_of(frame) } else { None };
             let guide = guide_of(&pixels, guide, &blur, flow);
             if tx.send(DecodedFrame { index, rgb: pixels, guide }).is_err() {
@@ -190,7 +194,7 @@ pub fn decode(
             other => other.map_err(|e| err(e.to_string()))?,
         }
         if !drain(&mut decoder, &mut deinterlacer, false, &mut sent, &mut next_index, anchor)? {
-            return Ok((sent, concealed.get()));
+            return Ok(Decoded { frames: sent, concealed: concealed.get(), out_of_gamut: out_of_gamut.get() });
         }
         if next_index == wanted.len() {
             break;
@@ -209,21 +213,38 @@ pub fn decode(
         sent += 1;
         next_index += 1;
     }
-    Ok((sent, concealed.get()))
+    Ok(Decoded { frames: sent, concealed: concealed.get(), out_of_gamut: out_of_gamut.get() })
+}
+
+/// What a shard's decode sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Decoded {
+    /// Frames sent, warm-up frames included.
+    pub frames: u64,
+    /// Of the shard's own, those that stood in for one that did not decode.
+    pub concealed: u64,
+    /// Pixels of the shard's own frames with a colour outside BT.709 (an
+    /// HDR source's wide gamut, clipped for the model).
+    pub out_of_gamut: u64,
 }
 
 /// The pixels of a converted frame (RGB24, or RGB48LE for a deep or HDR
-/// source), tone mapped when there is a map.
-fn pixels_of(rgb: &ff::frame::Video, tone: Option<&ToneMap>, deep: bool) -> Rgb {
-    match (tone, deep) {
+/// source), tone mapped when there is a map, and how many of them had a
+/// colour outside BT.709 there.
+fn pixels_of(rgb: &ff::frame::Video, tone: Option<&ToneMap>, deep: bool) -> (Rgb, u64) {
+    let outside = std::cell::Cell::new(0u64);
+    let pixels = match (tone, deep) {
         (None, false) => Rgb::Bytes(packed_rgb(rgb)),
         (None, true) => Rgb::Deep(packed_rgb48(rgb, |row, dst| {
             for (d, s) in dst.iter_mut().zip(row.chunks_exact(2)) {
                 *d = u16::from_le_bytes([s[0], s[1]]);
             }
         })),
-        (Some(tone), _) => Rgb::Deep(packed_rgb48(rgb, |row, dst| tone.to_sdr(row, dst))),
-    }
+        (Some(tone), _) => Rgb::Deep(packed_rgb48(rgb, |row, dst| {
+            outside.set(outside.get() + u64::from(tone.to_sdr(row, dst)));
+        })),
+    };
+    (pixels, outside.get())
 }
 
 /// What the deflicker and the flicker measure need of a frame.

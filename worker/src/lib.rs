@@ -73,6 +73,9 @@ pub struct ShardStats {
     /// Frames the decoder could not make (corrupt data), stood in for by
     /// a neighbour.
     pub concealed: u64,
+    /// Pixels (of the shard's frames) with a colour outside BT.709, which
+    /// the model's side clipped.
+    pub out_of_gamut: u64,
 }
 
 /// Stylize the shard whose source segment is `segment` into `output`.
@@ -148,7 +151,7 @@ pub fn run_shard(
         (decoded, model_time, encoded, flicker)
     });
     // The first stage's error is the cause; later ones are its echo.
-    let (decoded, concealed) = decoded?;
+    let decode::Decoded { frames: decoded, concealed, out_of_gamut } = decoded?;
     let model_time = model_time?;
     let encoded = encoded?;
     if decoded != shard.len() + warmup as u64 || encoded != shard.len() {
@@ -159,5 +162,5 @@ pub fn run_shard(
             got: decoded.saturating_sub(warmup as u64).min(encoded),
         });
     }
-    Ok(ShardStats { frames: encoded, wall: started.elapsed(), model: model_time, flicker, concealed })
+    Ok(ShardStats { frames: encoded, wall: started.elapsed(), model: model_time, flicker, concealed, out_of_gamut })
 }

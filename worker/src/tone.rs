@@ -23,7 +23,8 @@
 //! invertible in closed form, and nothing past the peak is made). Below
 //! 152 cd/m² the picture is the source's, only requantised; highlights
 //! keep their order and reach the peak again. What is lost: colours
-//! outside BT.709 (clipped on the way in). The SDR side has 16 bits (the
+//! outside BT.709 (clipped on the way in; counted, and the job says so
+//! when they are many). The SDR side has 16 bits (the
 //! model takes floats): at 8, the shoulder put 130 cd/m² between the two
 //! top codes of a 1000 cd/m² master.
 
@@ -153,8 +154,10 @@ impl ToneMap {
     }
 
     /// One row of RGB48LE HDR pixels (`src`, 6 bytes a pixel) to SDR RGB
-    /// of 16-bit samples.
-    pub fn to_sdr(&self, src: &[u8], dst: &mut [u16]) {
+    /// of 16-bit samples; returns how many had a colour outside BT.709
+    /// (clipped to it: the job says so when they are many).
+    pub fn to_sdr(&self, src: &[u8], dst: &mut [u16]) -> u32 {
+        let mut outside = 0;
         for (px, out) in src.chunks_exact(6).zip(dst.chunks_exact_mut(3)) {
             let code = |i: usize| usize::from(u16::from_le_bytes([px[i], px[i + 1]]));
             let mut rgb = [self.to_linear[code(0)], self.to_linear[code(2)], self.to_linear[code(4)]];
@@ -165,10 +168,14 @@ impl ToneMap {
                 rgb = rgb.map(|v| v * gain);
             }
             let rgb = if self.wide { apply(&BT2020_TO_709, rgb) } else { rgb };
+            let top = rgb[0].max(rgb[1]).max(rgb[2]);
+            outside += u32::from(rgb.iter().any(|v| *v < -GAMUT_SLACK - 0.05 * top));
+            // Below zero is clipped by the table (to its value at zero).
             for (o, v) in out.iter_mut().zip(rgb) {
                 *o = (self.sdr_code.at(v) + 0.5) as u16;
             }
         }
+        outside
     }
 
     /// One row of SDR pixels (16-bit samples) back to RGB48LE HDR (`dst`,
@@ -238,8 +245,14 @@ impl LogTable {
     }
 }
 
+/// How far below zero (relative light, 1 = 203 cd/m²) a BT.709 channel
+/// may come before the colour counts as outside BT.709: 1 cd/m².
+const GAMUT_SLACK: f32 = 0.005;
+
+/// A 3x3 matrix on a colour, unclamped (BT.2020 to BT.709 gives negative
+/// values to colours outside BT.709).
 fn apply(m: &[[f32; 3]; 3], v: [f32; 3]) -> [f32; 3] {
-    let row = |r: &[f32; 3]| (r[0] * v[0] + r[1] * v[1] + r[2] * v[2]).max(0.0);
+    let row = |r: &[f32; 3]| r[0] * v[0] + r[1] * v[1] + r[2] * v[2];
     [row(&m[0]), row(&m[1]), row(&m[2])]
 }
 

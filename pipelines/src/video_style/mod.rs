@@ -123,6 +123,8 @@ pub struct VideoStyle<'a> {
     label: String,
     description: String,
     worker: WorkerOptions,
+    /// The picture's size, known at `prepare`.
+    size: (u32, u32),
 }
 
 impl<'a> VideoStyle<'a> {
@@ -135,6 +137,7 @@ impl<'a> VideoStyle<'a> {
             label: String::new(),
             description: String::new(),
             worker: job.worker.clone(),
+            size: (0, 0),
         }
     }
 }
@@ -145,6 +148,7 @@ impl Pipeline for VideoStyle<'_> {
 
     fn prepare(&mut self, info: &MediaInfo, input: &Path) -> Result<serde_json::Value, PipelineError> {
         let (width, height) = (info.video.width, info.video.height);
+        self.size = (width, height);
         if width < MIN_SIDE || height < MIN_SIDE {
             return Err(EngineError::BadInput {
                 path: input.to_path_buf(),
@@ -215,13 +219,26 @@ impl Pipeline for VideoStyle<'_> {
     fn warnings(&self, manifest: &Manifest) -> Vec<String> {
         let concealed: u64 =
             manifest.done.values().filter_map(|r| r.figures.as_ref().and_then(|f| f["concealed"].as_u64())).sum();
-        match concealed {
-            0 => Vec::new(),
-            n => vec![format!(
-                "{n} frame{} did not decode (corrupt data): the frame before stands in for each, as players show it",
-                if n == 1 { "" } else { "s" }
-            )],
+        let mut lines = Vec::new();
+        if concealed > 0 {
+            lines.push(format!(
+                "{concealed} frame{} did not decode (corrupt data): the frame before stands in for each, as players show it",
+                if concealed == 1 { "" } else { "s" }
+            ));
         }
+        // Wide-gamut colours of an HDR source, clipped to BT.709 on the way
+        // to the model: said when more than one pixel in a thousand.
+        let (outside, frames) = manifest.done.values().fold((0u64, 0u64), |(o, f), r| {
+            (o + r.figures.as_ref().and_then(|v| v["out_of_gamut"].as_u64()).unwrap_or(0), f + r.frames)
+        });
+        let pixels = frames * u64::from(self.size.0) * u64::from(self.size.1);
+        if pixels > 0 && outside * 1000 > pixels {
+            lines.push(format!(
+                "{:.1}% of its pixels have colours outside BT.709, the gamut the model paints in: they come back clipped to it",
+                outside as f64 * 100.0 / pixels as f64
+            ));
+        }
+        lines
     }
 }
 

@@ -168,5 +168,8 @@ fn figures(stats: &stylize_worker::ShardStats) -> serde_json::Value {
     if stats.concealed > 0 {
         value["concealed"] = stats.concealed.into();
     }
+    if stats.out_of_gamut > 0 {
+        value["out_of_gamut"] = stats.out_of_gamut.into();
+    }
     value
 }
