@@ -22,22 +22,6 @@ use check::*;
 use clips::*;
 use util::*;
 
-/// Run the pass-through model on `input` into a store: stderr's warning
-/// lines, the report's warnings, the output.
-fn warned(dir: &Path, input: &Path) -> (Vec<String>, String, std::path::PathBuf) {
-    // A folder store that is there: no word about making one.
-    let store = dir.join("out");
-    std::fs::create_dir_all(&store).unwrap();
-    let out = pass_through(input, &store, SHARD, true);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{}: {err}", input.display());
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let lines = err.lines().filter(|l| l.starts_with("stylize: warning: ")).map(str::to_string).collect();
-    let outputs = outputs_in(&store);
-    assert_eq!(outputs.len(), 1, "{outputs:?}");
-    (lines, report["warnings"].to_string(), outputs[0].clone())
-}
-
 fn says_alpha_is_dropped(input: &Path) {
     let dir = input.parent().unwrap();
     let (lines, warnings, output) = warned(dir, input);

@@ -244,18 +244,10 @@ fn a_damaged_frame_is_stood_in_for_and_said() {
         std::process::Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&input).args(["-f", "null", "-"]).output();
     let ffmpeg = ffmpeg.unwrap();
     assert!(!ffmpeg.stderr.is_empty(), "the damage shows");
-    // A folder store that is there: no word about making one.
-    let store = dir.path().join("out");
-    std::fs::create_dir(&store).unwrap();
-    let out = pass_through(&input, &store, SHARD, true);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    let warned: Vec<&str> = err.lines().filter(|l| l.starts_with("stylize: warning: ")).collect();
-    assert_eq!(warned.len(), 1, "{err}");
-    assert!(warned[0].contains("damaged.mp4") && warned[0].contains("did not decode"), "{err}");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(report["warnings"].to_string().contains("did not decode"), "{report}");
-    let output = outputs_in(&store).remove(0);
+    let (lines, warnings, output) = warned(dir.path(), &input);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("damaged.mp4") && lines[0].contains("did not decode"), "{lines:?}");
+    assert!(warnings.contains("did not decode"), "{warnings}");
     let po = probe(&output);
     claim(&po, &[("nb_read_frames", "50")]);
     let times = frame_times(&output);

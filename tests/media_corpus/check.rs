@@ -228,3 +228,19 @@ pub fn check_drops_with_warning(dir: &Path, input: &Path, index: usize) {
     assert_eq!(about, 1, "one warning about stream {index}: {warnings:?}");
     check_faithful(input, &output, &FAITHFUL);
 }
+
+/// Run the pass-through model on `input` into a store: stderr's warning
+/// lines, the report's warnings, the output.
+pub fn warned(dir: &Path, input: &Path) -> (Vec<String>, String, PathBuf) {
+    // A folder store that is there: no word about making one.
+    let store = dir.join("out");
+    std::fs::create_dir_all(&store).unwrap();
+    let out = pass_through(input, &store, SHARD, true);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{}: {err}", input.display());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lines = err.lines().filter(|l| l.starts_with("stylize: warning: ")).map(str::to_string).collect();
+    let outputs = outputs_in(&store);
+    assert_eq!(outputs.len(), 1, "{outputs:?}");
+    (lines, report["warnings"].to_string(), outputs[0].clone())
+}
