@@ -319,7 +319,7 @@ fn drive<P: Pipeline>(
     let gather = Gather::resume(store, manifest, scratch.path())?;
     let reused = gather.reused();
     log.record("plan", json!({ "job": id, "shards": plan.shards.len(), "reused": reused, "frames": plan.frames() }));
-    let mut pending: VecDeque<&Shard> = plan.shards.iter().filter(|s| !gather.is_done(s.index)).collect();
+    let pending: VecDeque<&Shard> = plan.shards.iter().filter(|s| !gather.is_done(s.index)).collect();
     progress.stage("frames");
     stage = {
         drop(stage);
@@ -335,6 +335,10 @@ fn drive<P: Pipeline>(
     // The transport is made after everything that may refuse the job, so
     // remote workers are released once, by it (or by the launcher's drop).
     let local = if launcher.runs_shards_here() { pipeline.local_handlers(progress.clone())? } else { Vec::new() };
+    // Each local worker down a run of its own: its next shard follows the
+    // one it just did, whose last frames a worker may keep for the next
+    // one's warm-up. Only the order: the bytes do not depend on it.
+    let mut pending = crate::plan::in_runs(pending, local.len());
     let mut transport = launcher.transport(&JobContext { id: &id, store, layout: &layout }, local)?;
     let transport_name = transport.describe();
     info!(job = %id, shards = plan.shards.len(), reused, transport = %transport_name, "plan ready");

@@ -77,3 +77,39 @@ impl Plan {
         self.shards.iter().map(Shard::len).sum()
     }
 }
+
+/// `shards` as `runs` contiguous runs taken in turn (0, m, 1, m+1, … for
+/// two), so that workers taking shards in this order each go down a run.
+pub(crate) fn in_runs<T>(shards: std::collections::VecDeque<T>, runs: usize) -> std::collections::VecDeque<T> {
+    if runs < 2 {
+        return shards;
+    }
+    let per = shards.len().div_ceil(runs);
+    let mut chunks: Vec<std::collections::VecDeque<T>> = Vec::new();
+    let mut rest = shards;
+    while !rest.is_empty() {
+        let tail = rest.split_off(per.min(rest.len()));
+        chunks.push(rest);
+        rest = tail;
+    }
+    let mut out = std::collections::VecDeque::new();
+    while chunks.iter().any(|c| !c.is_empty()) {
+        for c in &mut chunks {
+            if let Some(s) = c.pop_front() {
+                out.push_back(s);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn runs_are_taken_in_turn() {
+        let order: Vec<u32> = super::in_runs((0..7).collect(), 2).into_iter().collect();
+        assert_eq!(order, vec![0, 4, 1, 5, 2, 6, 3]);
+        let one: Vec<u32> = super::in_runs((0..3).collect(), 1).into_iter().collect();
+        assert_eq!(one, vec![0, 1, 2]);
+    }
+}

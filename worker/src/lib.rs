@@ -13,6 +13,7 @@ pub mod encode;
 pub mod error;
 pub mod flicker;
 pub mod frame;
+mod memo;
 pub mod motion;
 mod picture;
 pub mod stylize;
@@ -129,6 +130,11 @@ pub fn run_shard(
         let stage = model_span.entered();
         // The deflicker runs on this thread, after each batch.
         let mut smoothing = deflicker::Smoothing::new(options.deflicker, (format.width, format.height), warmup);
+        // The next shard's warm-up frames are this one's last.
+        let remember_from = match options.deflicker {
+            DeflickerMode::Off => usize::MAX,
+            _ => (warmup + shard.len() as usize).saturating_sub(deflicker::WARMUP_FRAMES),
+        };
         let model_time = stylize::stylize(
             shard.index,
             model,
@@ -136,6 +142,7 @@ pub fn run_shard(
             options.batch,
             &mut smoothing,
             warmup,
+            remember_from,
             &decoded_rx,
             &styled_tx,
             on_frames,

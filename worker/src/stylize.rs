@@ -10,11 +10,15 @@ use stylize_models::{DeepBatch, RgbBatch, StyleModel};
 use crate::deflicker::Smoothing;
 use crate::error::WorkerError;
 use crate::frame::{DecodedFrame, Rgb, StyledFrame};
+use crate::memo;
 
 /// Run batches of up to `batch` frames through `model`, then through
 /// `smoothing` (deflicker, warm-up frames dropped). `on_frames` hears how
 /// many of the shard's frames (warm-up frames not counted) each batch
-/// finished, for progress. Returns the time spent inside the model.
+/// finished, for progress. Frames from `remember_from` on leave their
+/// output in the `memo` for the next shard's warm-up, which takes it from
+/// there (frames one at a time only). Returns the time spent inside the
+/// model.
 #[allow(clippy::too_many_arguments)]
 pub fn stylize(
     shard: u32,
@@ -23,6 +27,7 @@ pub fn stylize(
     batch: usize,
     smoothing: &mut Smoothing,
     warmup: usize,
+    remember_from: usize,
     rx: &Receiver<DecodedFrame>,
     tx: &SyncSender<StyledFrame>,
     on_frames: &dyn Fn(u64),
@@ -30,6 +35,8 @@ pub fn stylize(
     let mut busy = Duration::ZERO;
     let mut pending: Vec<DecodedFrame> = Vec::with_capacity(batch);
     let mut frames = rx.iter();
+    let one_by_one = batch.max(1) == 1;
+    let model_id = if one_by_one { model.describe() } else { String::new() };
     loop {
         pending.extend(frames.by_ref().take(batch.max(1)));
         if pending.is_empty() {
@@ -37,6 +44,15 @@ pub fn stylize(
         }
         let first = pending[0].index;
         let n = pending.len();
+        let digest = (one_by_one && (first < warmup || first >= remember_from)).then(|| memo::key(&pending[0].rgb));
+        if let (Some(key), true) = (&digest, first < warmup) {
+            if let Some(rgb) = memo::find(&model_id, key) {
+                let frame = pending.pop().expect("one frame");
+                // A warm-up frame only primes the deflicker: nothing leaves.
+                let _ = smoothing.frame(StyledFrame { index: first, rgb, guide: frame.guide });
+                continue;
+            }
+        }
         let mut guides = Vec::with_capacity(n);
         let (mut bytes, mut deep) = (Vec::new(), Vec::new());
         for frame in pending.drain(..) {
@@ -57,6 +73,9 @@ pub fn stylize(
         }
         .map_err(|source| WorkerError::Model { shard, source })?;
         busy += t.elapsed();
+        if let (Some(key), true, Some(rgb)) = (digest, first >= remember_from, output.first()) {
+            memo::keep(&model_id, key, rgb.clone());
+        }
         for (k, (rgb, guide)) in output.into_iter().zip(guides).enumerate() {
             let Some(frame) = smoothing.frame(StyledFrame { index: first + k, rgb, guide }) else { continue };
             if tx.send(frame).is_err() {

@@ -1,0 +1,73 @@
+//! memo: the model's outputs for a shard's last frames, kept for the next
+//! shard's warm-up. A shard starts its deflicker on a few frames before
+//! its own, which are the shard before's last ones: through the model a
+//! second time they were 8% of a long video's model work. A worker whose
+//! next shard follows its last (the driver hands local workers runs of
+//! shards) takes them from here instead.
+//!
+//! Exact by construction: an entry is found by a digest of the model's
+//! input pixels and the model's own description, and only where frames go
+//! through the model one at a time (a batch may round a level otherwise),
+//! so a found output is the very bytes the model would give again.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+use crate::frame::Rgb;
+
+/// Bytes of outputs kept at most (the oldest go first).
+const CAPACITY: usize = 256 << 20;
+
+struct Entry {
+    model: String,
+    key: [u8; 32],
+    output: Rgb,
+}
+
+static MEMO: Mutex<VecDeque<Entry>> = Mutex::new(VecDeque::new());
+
+/// The digest of a frame's input pixels.
+pub fn key(rgb: &Rgb) -> [u8; 32] {
+    let mut h = Sha256::new();
+    match rgb {
+        Rgb::Bytes(b) => h.update(b),
+        Rgb::Deep(d) => {
+            h.update([16u8]);
+            for chunk in d.chunks(4096) {
+                let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
+                h.update(&bytes);
+            }
+        }
+    }
+    h.finalize().into()
+}
+
+fn size(rgb: &Rgb) -> usize {
+    match rgb {
+        Rgb::Bytes(b) => b.len(),
+        Rgb::Deep(d) => d.len() * 2,
+    }
+}
+
+/// The output `model` gave for the input whose digest is `key`, if kept.
+pub fn find(model: &str, key: &[u8; 32]) -> Option<Rgb> {
+    let memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
+    memo.iter().find(|e| e.key == *key && e.model == model).map(|e| e.output.clone())
+}
+
+/// Keep `output`, what `model` gave for the input whose digest is `key`.
+pub fn keep(model: &str, key: [u8; 32], output: Rgb) {
+    let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let mut total: usize = memo.iter().map(|e| size(&e.output)).sum::<usize>() + size(&output);
+    while total > CAPACITY {
+        match memo.pop_front() {
+            Some(old) => total -= size(&old.output),
+            None => break,
+        }
+    }
+    if size(&output) <= CAPACITY {
+        memo.push_back(Entry { model: model.to_string(), key, output });
+    }
+}
