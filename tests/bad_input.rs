@@ -29,6 +29,15 @@ fn refused_with(code: i32, input: &Path, store: &Path, extra: &[&str], names: &s
     assert!(existed || !store.exists(), "refused, yet {} was made", store.display());
 }
 
+/// `ffmpeg -f lavfi -i SOURCE ARGS... out`: the file made.
+fn lavfi(out: &Path, source_and_args: &[&str]) -> std::path::PathBuf {
+    let mut args: Vec<String> = ["-v", "error", "-f", "lavfi", "-i"].iter().map(|s| s.to_string()).collect();
+    args.extend(source_and_args.iter().map(|s| s.to_string()));
+    args.push(out.to_string_lossy().into_owned());
+    run_ok("ffmpeg", &args);
+    out.to_path_buf()
+}
+
 #[test]
 fn missing_empty_text_image_and_audio_only_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -46,28 +55,12 @@ fn missing_empty_text_image_and_audio_only_files() {
     image::RgbImage::from_pixel(64, 48, image::Rgb([200, 30, 30])).save(&png).unwrap();
     refused(&png, &store, &[], "still.png", "still image");
 
-    let audio = d.join("sound.m4a");
-    run_ok(
-        "ffmpeg",
-        &["-v", "error", "-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([audio.to_string_lossy().into_owned()])
-            .collect::<Vec<_>>(),
-    );
+    let audio = lavfi(&d.join("sound.m4a"), &["sine=d=1", "-c:a", "aac"]);
     refused(&audio, &store, &[], "sound.m4a", "no video stream");
 
     // Its size as it is (15x15 was once said as 14x14), and no folder
     // left of the store's new path.
-    let tiny = d.join("tiny.mkv");
-    run_ok(
-        "ffmpeg",
-        &["-v", "error", "-f", "lavfi", "-i", "color=red:s=15x15:r=25:d=0.4,format=yuv444p", "-c:v", "ffv1"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([tiny.to_string_lossy().into_owned()])
-            .collect::<Vec<_>>(),
-    );
+    let tiny = lavfi(&d.join("tiny.mkv"), &["color=red:s=15x15:r=25:d=0.4,format=yuv444p", "-c:v", "ffv1"]);
     refused(&tiny, &d.join("new/deeper/out"), &[], "tiny.mkv", "15x15 is too small");
     assert!(!d.join("new").exists());
 }

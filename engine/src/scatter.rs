@@ -101,7 +101,7 @@ fn cut_once(info: &MediaInfo, shard: &Shard, wanted: &[i64], dst: &Path, from_st
     let counted = from_start || key_index == 0;
 
     let mut out =
-        open_segment(dst, &info.video.segment_format, params, in_tb).map_err(failed("creating its segment"))?;
+        open_segment(dst, &info.video.segment_format, params.clone(), in_tb).map_err(failed("creating its segment"))?;
     out.write_header().map_err(failed("writing its segment header"))?;
     let out_tb = out.stream(0).map(|s| s.time_base()).unwrap_or(in_tb);
 
@@ -144,11 +144,8 @@ fn cut_once(info: &MediaInfo, shard: &Shard, wanted: &[i64], dst: &Path, from_st
             break;
         }
     }
-    if info.video.codec == "mpeg4" {
-        let params = input.stream(vi).ok_or_else(|| EngineError::bad_input(src, "video stream vanished"))?.parameters();
-        packets = unpack_b_frames(packets, &params, in_tb).map_err(failed("unpacking its B-frames"))?;
-    }
-    regenerate_dts_if_needed(&mut packets);
+    let packets =
+        segment_packets(&info.video.codec, &params, in_tb, packets).map_err(failed("unpacking its B-frames"))?;
     for mut packet in packets {
         packet.set_stream(0);
         packet.rescale_ts(in_tb, out_tb);
@@ -161,6 +158,19 @@ fn cut_once(info: &MediaInfo, shard: &Shard, wanted: &[i64], dst: &Path, from_st
         (true, true) => Cut::Done,
         (true, false) => Cut::Short(found),
     })
+}
+
+/// A cut's packets as a segment's muxer and decoder take them: DivX's
+/// packed B-frames unpacked (MPEG-4 part 2), decode times where missing.
+fn segment_packets(
+    codec: &str,
+    params: &ff::codec::Parameters,
+    tb: ff::Rational,
+    packets: Vec<ff::Packet>,
+) -> std::result::Result<Vec<ff::Packet>, ff::Error> {
+    let mut packets = if codec == "mpeg4" { unpack_b_frames(packets, params, tb)? } else { packets };
+    regenerate_dts_if_needed(&mut packets);
+    Ok(packets)
 }
 
 /// DivX's packed B-frames (a P- and a B-frame in one packet, an empty
@@ -290,7 +300,7 @@ fn trial(info: &MediaInfo, key: i64, format: &str, dst: &Path) -> std::result::R
     let mut input = open_input(&info.path).map_err(|e| e.to_string())?;
     let stream = input.stream(vi).ok_or("no video stream")?;
     let (in_tb, params) = (stream.time_base(), stream.parameters());
-    let mut out = open_segment(dst, format, params, in_tb).map_err(|e| format!("creating: {e}"))?;
+    let mut out = open_segment(dst, format, params.clone(), in_tb).map_err(|e| format!("creating: {e}"))?;
     out.write_header().map_err(|e| format!("header: {e}"))?;
     let out_tb = out.stream(0).map(|s| s.time_base()).unwrap_or(in_tb);
     let mut packets = Vec::new();
@@ -307,11 +317,8 @@ fn trial(info: &MediaInfo, key: i64, format: &str, dst: &Path) -> std::result::R
         // Times go by count (no usable timestamps): the cut itself tells.
         return Ok(());
     }
-    if info.video.codec == "mpeg4" {
-        let params = input.stream(vi).ok_or("no video stream")?.parameters();
-        packets = unpack_b_frames(packets, &params, in_tb).map_err(|e| format!("unpacking B-frames: {e}"))?;
-    }
-    regenerate_dts_if_needed(&mut packets);
+    let packets =
+        segment_packets(&info.video.codec, &params, in_tb, packets).map_err(|e| format!("unpacking B-frames: {e}"))?;
     for mut packet in packets {
         packet.set_stream(0);
         packet.rescale_ts(in_tb, out_tb);

@@ -62,14 +62,48 @@ enum Curve {
     Hlg,
 }
 
+/// The tone curve: linear up to the knee, then the rational shoulder that
+/// reaches SDR white at `peak` (relative to reference white).
+#[derive(Debug, Clone, Copy)]
+struct Shoulder {
+    peak: f32,
+    /// s(tp), with s(t) = t / (1 + t).
+    s_peak: f32,
+}
+
+impl Shoulder {
+    fn new(peak: f32) -> Self {
+        let tp = (peak - KNEE) / (1.0 - KNEE);
+        Shoulder { peak, s_peak: tp / (1.0 + tp) }
+    }
+
+    /// Relative display light to SDR linear light.
+    fn compress(&self, x: f32) -> f32 {
+        if x <= KNEE {
+            return x.max(0.0);
+        }
+        let t = ((x - KNEE) / (1.0 - KNEE)).min((self.peak - KNEE) / (1.0 - KNEE));
+        (KNEE + (1.0 - KNEE) * (t / (1.0 + t)) / self.s_peak).min(1.0)
+    }
+
+    /// Its inverse.
+    fn expand(&self, y: f32) -> f32 {
+        if y <= KNEE {
+            return y;
+        }
+        let u = ((y - KNEE) / (1.0 - KNEE) * self.s_peak).min(self.s_peak);
+        KNEE + (1.0 - KNEE) * u / (1.0 - u)
+    }
+}
+
 /// The conversions of one source, tables made once a shard.
 pub struct ToneMap {
     curve: Curve,
     /// The HDR side's primaries are BT.2020 (else BT.709: some HLG cameras).
     wide: bool,
-    /// The peak relative to reference white, and s(tp).
-    peak: f32,
-    s_peak: f32,
+    /// The tone curve (in the tables; kept for the tests).
+    #[cfg(test)]
+    shoulder: Shoulder,
     /// A 16-bit code of the HDR side to linear light: relative display
     /// light for PQ, scene light (0..1) for HLG.
     to_linear: Vec<f32>,
@@ -97,9 +131,8 @@ impl ToneMap {
             _ => return None,
         };
         let wide = picture.primaries != 1;
-        let peak = (picture.peak_nits() as f32 / REFERENCE_WHITE).max(1.5);
-        let s = |t: f32| t / (1.0 + t);
-        let s_peak = s((peak - KNEE) / (1.0 - KNEE));
+        let shoulder = Shoulder::new((picture.peak_nits() as f32 / REFERENCE_WHITE).max(1.5));
+        let peak = shoulder.peak;
         let to_linear = (0..=u16::MAX)
             .map(|code| {
                 let e = f32::from(code) / 65535.0;
@@ -109,48 +142,26 @@ impl ToneMap {
                 }
             })
             .collect();
-        let unused = LogTable::new(1.0, |_| 0.0);
-        let mut map = ToneMap {
-            curve,
-            wide,
-            peak,
-            s_peak,
-            to_linear,
-            from_sdr: Vec::new(),
-            sdr_code: unused.clone(),
-            hdr_code: unused.clone(),
-            ootf_gain: unused.clone(),
-            inverse_gain: unused,
-        };
-        map.from_sdr = (0..=u16::MAX).map(|c| map.expand((f32::from(c) / 65535.0).powf(SDR_GAMMA))).collect();
-        map.sdr_code =
-            LogTable::new(peak, |v| f64::from(map.compress(v as f32)).powf(1.0 / f64::from(SDR_GAMMA)) * 65535.0);
-        map.hdr_code = match curve {
+        let from_sdr = (0..=u16::MAX).map(|c| shoulder.expand((f32::from(c) / 65535.0).powf(SDR_GAMMA))).collect();
+        let sdr_code =
+            LogTable::new(peak, |v| f64::from(shoulder.compress(v as f32)).powf(1.0 / f64::from(SDR_GAMMA)) * 65535.0);
+        let hdr_code = match curve {
             Curve::Pq => LogTable::new(peak, |v| f64::from(pq_inverse_eotf(v as f32 * REFERENCE_WHITE)) * 65535.0),
             Curve::Hlg => LogTable::new(1.0, |v| f64::from(hlg_oetf(v as f32)) * 65535.0),
         };
         let gamma = f64::from(HLG_GAMMA);
-        map.ootf_gain = LogTable::new(1.0, |ys| ys.powf(gamma - 1.0));
-        map.inverse_gain = LogTable::new(2.0, |yd| yd.powf((gamma - 1.0) / gamma));
-        Some(map)
-    }
-
-    /// The tone curve: relative display light to SDR linear light.
-    fn compress(&self, x: f32) -> f32 {
-        if x <= KNEE {
-            return x.max(0.0);
-        }
-        let t = ((x - KNEE) / (1.0 - KNEE)).min((self.peak - KNEE) / (1.0 - KNEE));
-        (KNEE + (1.0 - KNEE) * (t / (1.0 + t)) / self.s_peak).min(1.0)
-    }
-
-    /// Its inverse.
-    fn expand(&self, y: f32) -> f32 {
-        if y <= KNEE {
-            return y;
-        }
-        let u = ((y - KNEE) / (1.0 - KNEE) * self.s_peak).min(self.s_peak);
-        KNEE + (1.0 - KNEE) * u / (1.0 - u)
+        Some(ToneMap {
+            curve,
+            wide,
+            #[cfg(test)]
+            shoulder,
+            to_linear,
+            from_sdr,
+            sdr_code,
+            hdr_code,
+            ootf_gain: LogTable::new(1.0, |ys| ys.powf(gamma - 1.0)),
+            inverse_gain: LogTable::new(2.0, |yd| yd.powf((gamma - 1.0) / gamma)),
+        })
     }
 
     /// One row of RGB48LE HDR pixels (`src`, 6 bytes a pixel) to SDR RGB
@@ -210,7 +221,6 @@ impl ToneMap {
 /// mantissa bits, which are linear in the value within an octave), and a
 /// straight piece from f(0) below. Every curve here is smooth on a log
 /// scale, so the pieces stay within a 16-bit code of it.
-#[derive(Clone)]
 struct LogTable {
     lo_bits: u32,
     lo: f32,
@@ -352,9 +362,9 @@ mod tests {
         assert!((white[0] - 1.0).abs() < 0.02, "{white:?}");
         let map = hdr(TRANSFER_PQ);
         for x in [0.0f32, 0.2, 0.75, 0.8, 1.0, 2.0, 4.9] {
-            assert!((map.expand(map.compress(x)) - x).abs() < 1e-3 * x.max(1.0), "curve {x}");
+            assert!((map.shoulder.expand(map.shoulder.compress(x)) - x).abs() < 1e-3 * x.max(1.0), "curve {x}");
         }
-        assert!((map.compress(map.peak) - 1.0).abs() < 1e-6);
+        assert!((map.shoulder.compress(map.shoulder.peak) - 1.0).abs() < 1e-6);
     }
 
     /// The tables stay within half a 16-bit code of the curves they stand
@@ -365,10 +375,10 @@ mod tests {
             let map = hdr(transfer);
             let mut v = 1e-9f32;
             while v < 8.0 {
-                let sdr = f64::from(map.compress(v)).powf(1.0 / 2.4) * 65535.0;
+                let sdr = f64::from(map.shoulder.compress(v)).powf(1.0 / 2.4) * 65535.0;
                 assert!((f64::from(map.sdr_code.at(v)) - sdr).abs() < 0.5, "{transfer}: SDR of {v}");
                 let (hdr, top) = match transfer {
-                    TRANSFER_PQ => (pq_inverse_eotf(v.min(map.peak) * REFERENCE_WHITE), map.peak),
+                    TRANSFER_PQ => (pq_inverse_eotf(v.min(map.shoulder.peak) * REFERENCE_WHITE), map.shoulder.peak),
                     _ => (hlg_oetf(v), 1.0),
                 };
                 let got = map.hdr_code.at(v.min(top));
