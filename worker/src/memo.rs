@@ -20,6 +20,13 @@ use crate::frame::Rgb;
 /// Bytes of outputs kept at most (the oldest go first).
 const CAPACITY: usize = 256 << 20;
 
+/// Outputs kept at most: the last frames of eight workers' shards. A found
+/// output leaves the memo, so what stays is only the last frames of shards
+/// whose next went to another worker (or of a job's last shard); without a
+/// bound of their own they filled the whole capacity over a long video
+/// (16 KiB a frame at 320x180).
+const ENTRIES: usize = 8 * crate::deflicker::WARMUP_FRAMES;
+
 struct Entry {
     model: String,
     key: [u8; 32],
@@ -51,17 +58,19 @@ fn size(rgb: &Rgb) -> usize {
     }
 }
 
-/// The output `model` gave for the input whose digest is `key`, if kept.
-pub fn find(model: &str, key: &[u8; 32]) -> Option<Rgb> {
-    let memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
-    memo.iter().find(|e| e.key == *key && e.model == model).map(|e| e.output.clone())
+/// The output `model` gave for the input whose digest is `key`, if kept;
+/// taken out (a warm-up frame is looked for once).
+pub fn take(model: &str, key: &[u8; 32]) -> Option<Rgb> {
+    let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let at = memo.iter().position(|e| e.key == *key && e.model == model)?;
+    memo.remove(at).map(|e| e.output)
 }
 
 /// Keep `output`, what `model` gave for the input whose digest is `key`.
 pub fn keep(model: &str, key: [u8; 32], output: Rgb) {
     let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
     let mut total: usize = memo.iter().map(|e| size(&e.output)).sum::<usize>() + size(&output);
-    while total > CAPACITY {
+    while total > CAPACITY || memo.len() >= ENTRIES {
         match memo.pop_front() {
             Some(old) => total -= size(&old.output),
             None => break,

@@ -46,7 +46,7 @@ pub fn stylize(
         let n = pending.len();
         let digest = (one_by_one && (first < warmup || first >= remember_from)).then(|| memo::key(&pending[0].rgb));
         if let (Some(key), true) = (&digest, first < warmup) {
-            if let Some(rgb) = memo::find(&model_id, key) {
+            if let Some(rgb) = memo::take(&model_id, key) {
                 let frame = pending.pop().expect("one frame");
                 // A warm-up frame only primes the deflicker: nothing leaves.
                 let _ = smoothing.frame(StyledFrame { index: first, rgb, guide: frame.guide });
