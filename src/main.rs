@@ -331,24 +331,39 @@ fn long_version() -> &'static str {
 }
 
 /// Let glibc keep and reuse freed memory instead of handing it back to
-/// the kernel. The model's tensors (tens of MB a frame at 640x360) and the
-/// frame buffers are freed and allocated again every frame; by default
-/// glibc maps the large ones fresh and trims its heaps, so every frame
-/// paid for page faults and zeroed pages: a quarter of a bf16 job's CPU
-/// time went to the kernel (3.0 s of 15 for 96 frames, 0.6 s after; wall
-/// 9.1 -> 7.2 s). Memory still stays flat with the video's length, a
-/// little higher (fragments of freed chunks are kept): at 320x180, 240
-/// frames peaked at 320 MB, 480 at 361, 1440 at 377 (without: 293, 306,
-/// 315).
+/// the kernel. The model's tensors (tens of MB a frame at 640x360, hundreds
+/// at 1080p) and the frame buffers are freed and allocated again every
+/// frame; by default glibc maps the large ones fresh, trims its heaps, and
+/// gives each thread a heap of its own of at most 64 MB that it unmaps as
+/// soon as it is empty, so every frame paid for page faults and zeroed
+/// pages. Three settings stop it:
+///
+/// - a heap is trimmed only past 2 GB free at its top: a bf16
+///   job at 640x360, 96 frames, spent 3.0 s of its 15 s of CPU in the
+///   kernel, 0.6 s after (wall 9.1 -> 7.2 s);
+/// - one heap for all threads (`M_ARENA_MAX`): the model's threads each
+///   churned a heap of their own of fp32 tensors (400 frames at 640x360,
+///   fp32: 9-16 s of kernel time, 1.2 after; wall 31 -> 25-27 s, and 200 MB
+///   less memory); the allocations are a few hundred a frame: at 320x180,
+///   where frames come fastest, waits on the one lock are about 1% of the
+///   job's CPU time;
+/// - nothing mapped on its own (`M_MMAP_MAX` 0: past 32 MB, the largest
+///   threshold glibc takes, every tensor of a 1080p frame was mapped fresh
+///   and faulted in page by page): 72 frames at 1080p, fp32, wall 95 -> 49
+///   s (kernel 83 -> 4 s of CPU), bf16 49 -> 30 s.
+///
+/// Outputs are the same bytes. Memory stays flat with the video's length,
+/// and lower (the bench's memory check): at 320x180, 1440, 2880 and 5760
+/// frames peak at 294, 295 and 299 MB (with a heap per thread: 406 and 412
+/// for the first two).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn keep_freed_memory() {
     // SAFETY: mallopt only sets allocator parameters; called first thing
     // in main, before any other thread exists.
     unsafe {
-        // 32 MB is the largest threshold glibc takes; a larger allocation
-        // is still mapped (and unmapped) on its own.
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_MAX, 0);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
 }
 
