@@ -48,15 +48,26 @@ fn quick_bench_writes_every_figure_a_chart_and_what_it_skipped() {
         assert!(stderr.contains("bf16 not measured"), "said as it starts: {stderr}");
     }
     assert!(skipped.iter().any(|s| s.starts_with("--quick")), "{skipped:?}");
+    // Each figure in frames/s and in CPU time a frame: a frame's CPU time
+    // at most the cores' time a frame took (a figure per frame, not the
+    // run's total).
+    let cores = std::thread::available_parallelism().unwrap().get() as f64;
+    let per_frame = |x: &serde_json::Value| {
+        let (fps, cpu_ms) = (x["fps"].as_f64().unwrap(), x["cpu_ms"].as_f64().unwrap());
+        fps > 0.0 && cpu_ms > 0.0 && cpu_ms * fps <= 1100.0 * cores
+    };
     for m in run["model_only"].as_array().unwrap() {
-        assert!(m["fps"].as_f64().unwrap() > 0.0 && m["rounds"].as_array().unwrap().len() == 1, "{m}");
+        assert!(per_frame(m) && m["rounds"].as_array().unwrap().len() == 1, "{m}");
     }
     let variants: Vec<&str> =
         run["end_to_end"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
     assert!(variants.contains(&"fp32") && variants.last() == Some(&"default"), "{variants:?}");
     for v in run["end_to_end"].as_array().unwrap() {
-        assert!(v["fps"].as_f64().unwrap() > 0.0, "{v}");
+        assert!(per_frame(v), "{v}");
     }
+    assert_eq!(run["cpu_over_model"].as_array().unwrap().len(), variants.len());
+    let with_extras = run["end_to_end"].as_array().unwrap().iter().filter(|v| v["deflicker"] != "off").count();
+    assert_eq!(run["extras_cpu_cost"].as_array().unwrap().len(), with_extras, "{run}");
     let default = run["default_precision"].as_str().unwrap();
     assert!(precisions.contains(default), "auto chose {default}, which was not measured");
     // The reference way ran (setup installs its venv), and each variant

@@ -14,6 +14,7 @@ use stylize_models::torch::{DeviceChoice, ModelSpec, Precision};
 use stylize_pipelines::video_style::{run as run_job, InProcessLauncher, NoProgress, StyleJob, DEFAULT_SHARD_FRAMES};
 use stylize_worker::{DeflickerMode, WorkerOptions};
 
+use crate::cpu;
 use crate::error::Result;
 use crate::model::median;
 use crate::reference::{self, Reference};
@@ -33,6 +34,10 @@ pub struct Variant {
     pub fps: f64,
     /// Every round's frames/s, in the order run.
     pub rounds: Vec<f64>,
+    /// Median CPU time a frame (ms), all the job's threads.
+    pub cpu_ms: f64,
+    /// Every round's CPU time a frame (ms).
+    pub cpu_rounds: Vec<f64>,
 }
 
 /// The engine's variants and the reference way, measured together.
@@ -87,9 +92,10 @@ pub fn measure(
         flicker_report: true,
     });
     let mut rounds: Vec<Vec<f64>> = vec![Vec::new(); setups.len()];
+    let mut cpu_rounds: Vec<Vec<f64>> = vec![Vec::new(); setups.len()];
     let (mut frames, mut reference, mut reference_rounds) = (0, None::<Reference>, Vec::new());
     for round in 0..repeats.max(1) {
-        for (setup, fps) in setups.iter().zip(&mut rounds) {
+        for ((setup, fps), cpu_ms) in setups.iter().zip(&mut rounds).zip(&mut cpu_rounds) {
             eprintln!(
                 "bench: {}: end to end, {}, round {}/{}",
                 crate::device_name(device),
@@ -97,8 +103,9 @@ pub fn measure(
                 round + 1,
                 repeats.max(1)
             );
-            let (f, n) = run_once(clip, device, batch, threads.map(usize::from), setup, scratch)?;
+            let (f, n, c) = run_once(clip, device, batch, threads.map(usize::from), setup, scratch)?;
             fps.push(f);
+            cpu_ms.push(c);
             frames = n;
         }
         if !no_reference {
@@ -116,13 +123,16 @@ pub fn measure(
     let variants = setups
         .iter()
         .zip(rounds)
-        .map(|(s, rounds)| Variant {
+        .zip(cpu_rounds)
+        .map(|((s, rounds), cpu_rounds)| Variant {
             name: s.name.into(),
             precision: s.precision.name().into(),
             deflicker: format!("{:?}", s.deflicker).to_lowercase(),
             flicker_report: s.flicker_report,
             fps: median(&rounds),
             rounds,
+            cpu_ms: median(&cpu_rounds),
+            cpu_rounds,
         })
         .collect();
     Ok(EndToEnd { frames, variants, reference, reference_rounds })
@@ -139,7 +149,8 @@ pub fn extras_name(p: Precision) -> &'static str {
     }
 }
 
-/// Frames/s of one whole job on `clip`, and its frame count.
+/// Frames/s of one whole job on `clip`, its frame count, and its CPU time
+/// a frame (ms).
 fn run_once(
     clip: &Path,
     device: DeviceChoice,
@@ -147,7 +158,7 @@ fn run_once(
     threads: Option<usize>,
     setup: &Setup,
     scratch: &Path,
-) -> Result<(f64, u64)> {
+) -> Result<(f64, u64, f64)> {
     let store = tempfile::tempdir_in(scratch)?;
     let job = StyleJob {
         input: Location::Local(clip.to_path_buf()),
@@ -171,6 +182,8 @@ fn run_once(
         expect_job: None,
         program: None,
     };
+    let cpu = cpu::used();
     let report = run_job(&job, Arc::new(NoProgress), &InProcessLauncher)?;
-    Ok((report.video.frames as f64 / report.wall_secs, report.video.frames))
+    let frames = report.video.frames;
+    Ok((frames as f64 / report.wall_secs, frames, cpu::ms_a_frame(cpu::used() - cpu, frames)))
 }

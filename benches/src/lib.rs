@@ -16,6 +16,7 @@
 
 pub mod ceiling;
 mod chart;
+mod cpu;
 pub mod end_to_end;
 pub mod error;
 pub mod memory;
@@ -23,6 +24,7 @@ pub mod model;
 pub mod queue;
 pub mod reference;
 pub mod styles;
+mod summary;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,6 +90,13 @@ pub struct Run {
     /// The same extras' cost at each precision measured (the default's
     /// and `fp32+deflicker` and the like against their plain runs).
     pub extras_cost: Vec<(String, f64)>,
+    /// Each variant's CPU time a frame over the model alone's at its
+    /// precision and batch, minus 1: what the job costs beyond the model,
+    /// steadier than frames/s on a shared machine.
+    pub cpu_over_model: Vec<(String, f64)>,
+    /// [`Run::extras_cost`] in CPU time: the share of the variant's CPU
+    /// time a frame that its extras take.
+    pub extras_cpu_cost: Vec<(String, f64)>,
     pub reference: Option<reference::Reference>,
     /// Every round's frames/s of the reference way.
     pub reference_rounds: Vec<f64>,
@@ -234,7 +243,7 @@ pub fn run(args: &BenchOptions) -> Result<()> {
                 args.no_reference,
                 scratch.path(),
             )?;
-            runs.push(summarise(device, (width, height), model_only, e2e, batch, default_precision.name()));
+            runs.push(summary::summarise(device, (width, height), model_only, e2e, batch, default_precision.name()));
         }
     }
     let memory = if extras { Some(memory::measure(scratch.path(), args.threads)?) } else { None };
@@ -284,7 +293,7 @@ pub fn run(args: &BenchOptions) -> Result<()> {
         .with_context(|| format!("{}: cannot write", json.display()))?;
     let png = args.out.join("bench.png");
     chart::draw(&bench, &png)?;
-    print!("{}", table(&bench));
+    print!("{}", summary::table(&bench));
     println!("written {} and {}", json.display(), png.display());
     // The README promises memory that does not grow with the video: a
     // bench that saw it grow fails, after writing what it measured.
@@ -332,60 +341,6 @@ pub(crate) fn device_name(d: DeviceChoice) -> String {
     }
 }
 
-/// A run's derived figures: efficiencies, the default job's cost, the
-/// speed-ups over the reference way.
-fn summarise(
-    device: DeviceChoice,
-    (width, height): (u32, u32),
-    model_only: Vec<ModelOnly>,
-    e2e: EndToEnd,
-    batch: usize,
-    default_precision: &str,
-) -> Run {
-    let model_fps = |precision: &str| {
-        let same = model_only.iter().filter(|m| m.precision == precision);
-        same.clone().find(|m| m.batch == batch).map(|m| m.fps).or_else(|| same.map(|m| m.fps).reduce(f64::max))
-    };
-    let efficiency = e2e
-        .variants
-        .iter()
-        .filter_map(|v| {
-            let precision = if v.name == "default" { default_precision } else { v.precision.as_str() };
-            model_fps(precision).filter(|m| *m > 0.0).map(|m| (v.name.clone(), v.fps / m))
-        })
-        .collect();
-    let fps = |name: &str| e2e.variants.iter().find(|v| v.name == name).map(|v| v.fps);
-    let plain = fps(default_precision);
-    let default = fps("default");
-    let extras_cost = e2e
-        .variants
-        .iter()
-        .filter(|v| v.deflicker != "off")
-        .filter_map(|v| {
-            let precision = if v.name == "default" { default_precision } else { v.precision.as_str() };
-            fps(precision).map(|p| (precision.to_string(), 1.0 - v.fps / p))
-        })
-        .collect();
-    let speedup_vs_reference = match &e2e.reference {
-        Some(r) if r.fps > 0.0 => e2e.variants.iter().map(|v| (v.name.clone(), v.fps / r.fps)).collect(),
-        _ => Vec::new(),
-    };
-    Run {
-        device: device_name(device),
-        size: format!("{width}x{height}"),
-        frames: e2e.frames,
-        model_only,
-        end_to_end: e2e.variants,
-        default_precision: default_precision.into(),
-        efficiency,
-        default_cost: plain.zip(default).map(|(p, d)| 1.0 - d / p),
-        extras_cost,
-        reference: e2e.reference,
-        reference_rounds: e2e.reference_rounds,
-        speedup_vs_reference,
-    }
-}
-
 /// The CPU variants the model export tried, if it did.
 fn cpu_variants() -> Option<serde_json::Value> {
     let json = std::fs::read(stylize_models::model_dir().join("multistyle26.json")).ok()?;
@@ -399,108 +354,6 @@ pub(crate) fn tried_variants(b: &Bench) -> Vec<&serde_json::Value> {
         _ => None,
     }
     .unwrap_or_default()
-}
-
-fn table(b: &Bench) -> String {
-    let mut s = format!("{:<8} {:<10} {:<26} {:>10}\n", "device", "size", "method", "frames/s");
-    let row = |s: &mut String, r: &Run, what: &str, fps: f64, note: &str| {
-        *s += &format!("{:<8} {:<10} {:<26} {:>10.2}   {note}\n", r.device, r.size, what, fps);
-    };
-    for r in &b.runs {
-        for m in &r.model_only {
-            let mut note = m.psnr_vs_fp32.map(|p| format!("PSNR {p:.1} dB vs fp32")).unwrap_or_default();
-            if let Some(p) = m.share_of_peak {
-                note += &format!(" {:.0}% of GPU peak", 100.0 * p);
-            }
-            row(&mut s, r, &format!("model b{} {}", m.batch, m.precision), m.fps, &note);
-        }
-        for v in &r.end_to_end {
-            // The engine cannot beat the model it runs, nor a stage cost
-            // less than nothing: such figures are the machine's noise.
-            let mut note = match r.efficiency.iter().find(|e| e.0 == v.name) {
-                Some((_, e)) if *e > 1.0 => format!("efficiency {e:.2}: noise (above 1), measure again"),
-                Some((_, e)) => format!("efficiency {e:.2}"),
-                None => String::new(),
-            };
-            if let Some((_, x)) = r.speedup_vs_reference.iter().find(|e| e.0 == v.name) {
-                note += &format!(", {x:.2}x the reference way");
-            }
-            if v.deflicker != "off" {
-                let precision = if v.name == "default" { r.default_precision.as_str() } else { v.precision.as_str() };
-                match r.extras_cost.iter().find(|e| e.0 == precision).map(|e| e.1) {
-                    Some(c) if c < 0.0 => note += &format!(", deflicker+report cost {:.1}%: noise", 100.0 * c),
-                    Some(c) => note += &format!(", deflicker+report cost {:.1}%", 100.0 * c),
-                    None => {}
-                }
-            }
-            let what = if v.name == "default" {
-                format!("engine default ({})", r.default_precision)
-            } else {
-                format!("engine {}", v.name)
-            };
-            row(&mut s, r, &what, v.fps, &note);
-        }
-        if let Some(x) = &r.reference {
-            row(&mut s, r, "reference way", x.fps, "");
-        }
-    }
-    for v in tried_variants(b) {
-        let bar = &b.cpu_variants.as_ref().expect("tried")["bar"];
-        s += &format!(
-            "cpu variant (model export): {}: {} ms a 640x360 frame, {}x fp32, PSNR min {} dB: {}\n",
-            v["name"].as_str().unwrap_or("?"),
-            v["ms"],
-            v["speedup_vs_fp32"],
-            v["psnr_min_db"],
-            if v["shipped"].as_bool() == Some(true) {
-                "shipped".to_string()
-            } else {
-                format!("not shipped (the bar: {}x at {} dB)", bar["speedup"], bar["psnr_db"])
-            }
-        );
-    }
-    if let Some(c) = &b.ceiling {
-        s += &format!(
-            "pipeline ceiling ({} frames, medians of {}): FFmpeg {:.1} frames/s, stylize with a free model {:.1}: {:.2}\n",
-            c.frames, c.repeats, c.ffmpeg_fps, c.stylize_fps, c.ratio
-        );
-    }
-    if let Some(st) = &b.styles {
-        let costs: Vec<String> = st
-            .by_precision
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} {:.2} frames/s vs 26-style {:.2} ({:.2}x the cost)",
-                    c.precision, c.arbitrary_fps, c.builtin_fps, c.cost_ratio
-                )
-            })
-            .collect();
-        s += &format!(
-            "styles ({}, {}): style vector {:.0} ms/painting; arbitrary transformer {}; learning {:.2} s/step at {}px\n",
-            st.device,
-            st.size,
-            st.predict_ms,
-            costs.join(", "),
-            st.learn_step_secs,
-            st.learn_size
-        );
-    }
-    if let Some(m) = &b.memory {
-        s += &format!(
-            "peak RSS: {:.0} MB for {} frames, {:.0} MB for {} frames ({:.1} KiB a frame): {}\n",
-            m.peak_rss_short_mb,
-            m.short_frames,
-            m.peak_rss_long_mb,
-            m.long_frames,
-            m.growth_per_frame_kib,
-            if m.flat { "flat" } else { "GROWS with the clip" }
-        );
-    }
-    for note in &b.skipped {
-        s += &format!("skipped: {note}\n");
-    }
-    s
 }
 
 pub(crate) fn parse_size(s: &str) -> Result<(u32, u32)> {

@@ -14,6 +14,7 @@ use stylize_models::styles::StyleBlend;
 use stylize_models::torch::{psnr, DeviceChoice, ModelSpec, Precision, TorchModel};
 use stylize_models::{RgbBatch, StyleModel};
 
+use crate::cpu;
 use crate::error::{bail, Context, Result};
 
 /// The model alone at one batch size and precision.
@@ -25,6 +26,12 @@ pub struct ModelOnly {
     pub fps: f64,
     /// Every round's frames/s, in the order run.
     pub rounds: Vec<f64>,
+    /// Median CPU time a frame (ms), all threads: what the engine's CPU
+    /// time a frame is compared with, steadier than frames/s on a shared
+    /// machine.
+    pub cpu_ms: f64,
+    /// Every round's CPU time a frame (ms).
+    pub cpu_rounds: Vec<f64>,
     /// Achieved compute, from the model's FLOPs per pixel.
     pub gflops: Option<f64>,
     /// Achieved compute ÷ the GPU's dense peak at this precision, where
@@ -103,7 +110,7 @@ pub fn measure(
             let _ = model.forward_tensor(&x)?;
             model.synchronize();
             let calls = ((0.5 / t.elapsed().as_secs_f64().max(1e-6)) as usize).clamp(1, 50);
-            variants.push((m, batch, x, calls, Vec::new()));
+            variants.push((m, batch, x, calls, Vec::new(), Vec::new()));
         }
     }
     for round in 0..repeats.max(1) {
@@ -113,19 +120,21 @@ pub fn measure(
             round + 1,
             repeats.max(1)
         );
-        for (m, batch, x, calls, fps) in &mut variants {
+        for (m, batch, x, calls, fps, cpu_ms) in &mut variants {
             let model = &models[*m].1;
-            let t = Instant::now();
+            let (t, cpu) = (Instant::now(), cpu::used());
             for _ in 0..*calls {
                 let _ = model.forward_tensor(x)?;
             }
             model.synchronize();
-            fps.push((*calls * *batch) as f64 / t.elapsed().as_secs_f64());
+            let frames = (*calls * *batch) as u64;
+            fps.push(frames as f64 / t.elapsed().as_secs_f64());
+            cpu_ms.push(cpu::ms_a_frame(cpu::used() - cpu, frames));
         }
     }
     Ok(variants
         .into_iter()
-        .map(|(m, batch, _, _, rounds)| {
+        .map(|(m, batch, _, _, rounds, cpu_rounds)| {
             let precision = models[m].0;
             let fps = median(&rounds);
             let gflops = flops.map(|f| f * f64::from(w) * f64::from(h) * fps / 1e9);
@@ -134,6 +143,8 @@ pub fn measure(
                 precision: precision.name().into(),
                 fps,
                 rounds,
+                cpu_ms: median(&cpu_rounds),
+                cpu_rounds,
                 gflops,
                 share_of_peak: gflops.zip(peak_tflops(precision)).map(|(g, p)| g / (p * 1e3)),
                 psnr_vs_fp32: quality[m],
