@@ -338,9 +338,10 @@ fn long_version() -> &'static str {
 /// soon as it is empty, so every frame paid for page faults and zeroed
 /// pages. Three settings stop it:
 ///
-/// - a heap is trimmed only past 2 GB free at its top: a bf16
-///   job at 640x360, 96 frames, spent 3.0 s of its 15 s of CPU in the
-///   kernel, 0.6 s after (wall 9.1 -> 7.2 s);
+/// - a heap is trimmed only past 2 GB free at its top (first with a
+///   32 MB mapping threshold, the largest glibc takes: a bf16 job at
+///   640x360, 96 frames, spent 3.0 s of its 15 s of CPU in the kernel,
+///   0.6 s after; wall 9.1 -> 7.2 s);
 /// - one heap for all threads (`M_ARENA_MAX`): the model's threads each
 ///   churned a heap of their own of fp32 tensors (400 frames at 640x360,
 ///   fp32: 9-16 s of kernel time, 1.2 after; wall 31 -> 25-27 s, and 200 MB
@@ -370,3 +371,15 @@ fn keep_freed_memory() {
 /// Other C libraries keep their own habits.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_freed_memory() {}
+
+/// Hand the memory [`keep_freed_memory`] kept back to the kernel: a
+/// process that lives on between jobs (`worker`, `watch`) would otherwise
+/// hold its largest job's peak for the rest of its life. Called when it
+/// goes idle, not between a job's shards, which would fault it all in again.
+pub(crate) fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator's.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

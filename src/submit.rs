@@ -475,9 +475,12 @@ impl JobRunner for UploadJobs {
             Some(queue) => queue,
             None => &InProcessLauncher,
         };
-        match run_job(&job, Arc::new(NoProgress), launcher) {
+        let outcome = match run_job(&job, Arc::new(NoProgress), launcher) {
             Ok(report) => Ok(Committed { job: report.job, output: report.output, detached: report.detached }),
             Err(e) => Err(JobFailure { permanent: e.is_permanent(), message: e.to_string() }),
-        }
+        };
+        // Back to waiting for uploads.
+        crate::give_back_freed_memory();
+        outcome
     }
 }

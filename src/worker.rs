@@ -103,6 +103,7 @@ pub fn run(args: &WorkerArgs) -> Result<()> {
         max_tasks: args.max_tasks,
         max_attempts: args.max_attempts,
         max_refusals: args.max_refusals,
+        on_idle: Some(crate::give_back_freed_memory),
     };
     let remote = AzureRemote { sas_only: args.sas_only, managed_identity: args.managed_identity };
     exit_once_handed_back();

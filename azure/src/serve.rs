@@ -54,6 +54,9 @@ pub struct ServeOptions {
     /// Refusals of a task (another model, other parameters) after which
     /// its shard fails: no worker of the pool can run it.
     pub max_refusals: u32,
+    /// Called when the queue is found empty after some work (the CLI hands
+    /// the memory its allocator kept back to the kernel there).
+    pub on_idle: Option<fn()>,
 }
 
 /// Makes the handler of a job's tasks (the CLI builds the pipeline's):
@@ -117,6 +120,9 @@ pub fn serve(
     let mut pause = FIRST_PAUSE;
     while !stop.load(Ordering::SeqCst) && options.max_tasks.is_none_or(|m| tasks < m) {
         let Some(message) = queue.receive(1, options.visibility)?.pop() else {
+            if let (Some(idle), true) = (options.on_idle, tasks > 0 && pause == FIRST_PAUSE) {
+                idle();
+            }
             if options.until_empty {
                 break;
             }

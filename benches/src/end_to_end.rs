@@ -185,5 +185,5 @@ fn run_once(
     let cpu = cpu::used();
     let report = run_job(&job, Arc::new(NoProgress), &InProcessLauncher)?;
     let frames = report.video.frames;
-    Ok((frames as f64 / report.wall_secs, frames, cpu::ms_a_frame(cpu::used() - cpu, frames)))
+    Ok((frames as f64 / report.wall_secs, frames, cpu::ms_a_frame(cpu::used().saturating_sub(cpu), frames)))
 }

@@ -81,8 +81,8 @@ pub struct Run {
     pub end_to_end: Vec<Variant>,
     /// What `--precision auto` resolved to here.
     pub default_precision: String,
-    /// Each variant ÷ the model alone at its precision and batch (above 1
-    /// is noise).
+    /// Each variant ÷ the model alone at its precision and batch, else its
+    /// fastest batch (above 1 is noise).
     pub efficiency: Vec<(String, f64)>,
     /// What deflicker and the flicker report cost the default job, against
     /// the same precision with both off (below 0 is noise).
@@ -91,7 +91,7 @@ pub struct Run {
     /// and `fp32+deflicker` and the like against their plain runs).
     pub extras_cost: Vec<(String, f64)>,
     /// Each variant's CPU time a frame over the model alone's at its
-    /// precision and batch, minus 1: what the job costs beyond the model,
+    /// precision and batch (else its fastest batch), minus 1: what the job costs beyond the model,
     /// steadier than frames/s on a shared machine.
     pub cpu_over_model: Vec<(String, f64)>,
     /// [`Run::extras_cost`] in CPU time: the share of the variant's CPU

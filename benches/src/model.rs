@@ -129,7 +129,7 @@ pub fn measure(
             model.synchronize();
             let frames = (*calls * *batch) as u64;
             fps.push(frames as f64 / t.elapsed().as_secs_f64());
-            cpu_ms.push(cpu::ms_a_frame(cpu::used() - cpu, frames));
+            cpu_ms.push(cpu::ms_a_frame(cpu::used().saturating_sub(cpu), frames));
         }
     }
     Ok(variants

@@ -50,7 +50,7 @@ pub(crate) fn summarise(
     let extras_cost = with_extras.iter().map(|(p, v, plain)| (p.clone(), 1.0 - v.fps / plain.fps)).collect();
     let extras_cpu_cost = with_extras
         .iter()
-        .filter(|(_, v, _)| v.cpu_ms > 0.0)
+        .filter(|(_, v, plain)| v.cpu_ms > 0.0 && plain.cpu_ms > 0.0)
         .map(|(p, v, plain)| (p.clone(), 1.0 - plain.cpu_ms / v.cpu_ms))
         .collect();
     let speedup_vs_reference = match &e2e.reference {
@@ -99,6 +99,9 @@ pub(crate) fn table(b: &Bench) -> String {
             };
             if let Some((_, c)) = r.cpu_over_model.iter().find(|e| e.0 == v.name) {
                 note += &format!(", CPU {:+.1}% over the model's", 100.0 * c);
+                if *c < 0.0 {
+                    note += ": noise";
+                }
             }
             if let Some((_, x)) = r.speedup_vs_reference.iter().find(|e| e.0 == v.name) {
                 note += &format!(", {x:.2}x the reference way");
@@ -111,7 +114,7 @@ pub(crate) fn table(b: &Bench) -> String {
                     None => {}
                 }
                 if let Some((_, c)) = r.extras_cpu_cost.iter().find(|e| e.0 == precision) {
-                    note += &format!(" (CPU {:.1}%)", 100.0 * c);
+                    note += &format!(" (CPU {:.1}%{})", 100.0 * c, if *c < 0.0 { ": noise" } else { "" });
                 }
             }
             let what = if v.name == "default" {

@@ -20,12 +20,13 @@ use crate::frame::Rgb;
 /// Bytes of outputs kept at most (the oldest go first).
 const CAPACITY: usize = 256 << 20;
 
-/// Outputs kept at most: the last frames of eight workers' shards. A found
-/// output leaves the memo, so what stays is only the last frames of shards
-/// whose next went to another worker (or of a job's last shard); without a
-/// bound of their own they filled the whole capacity over a long video
-/// (16 KiB a frame at 320x180).
-const ENTRIES: usize = 8 * crate::deflicker::WARMUP_FRAMES;
+/// Outputs kept at most: the last frames of sixteen workers' shards (past
+/// that, warm-ups are made again: slower, the same bytes). A found output
+/// leaves the memo, so what stays is only the last frames of shards whose
+/// next went to another worker (or of a job's last shard); without a bound
+/// of their own they filled the whole capacity over a long video (the
+/// job's peak memory grew by 16 KiB a video frame at 320x180).
+const ENTRIES: usize = 16 * crate::deflicker::WARMUP_FRAMES;
 
 struct Entry {
     model: String,
