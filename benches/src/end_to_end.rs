@@ -40,6 +40,17 @@ pub struct Variant {
     pub cpu_rounds: Vec<f64>,
 }
 
+impl Variant {
+    /// The precision it ran at: `default`'s is what `auto` resolved to.
+    pub fn precision_in<'a>(&'a self, default_precision: &'a str) -> &'a str {
+        if self.name == "default" {
+            default_precision
+        } else {
+            &self.precision
+        }
+    }
+}
+
 /// The engine's variants and the reference way, measured together.
 #[derive(Debug, Clone, Serialize)]
 pub struct EndToEnd {

@@ -23,8 +23,7 @@ pub(crate) fn summarise(
         let same = model_only.iter().filter(|m| m.precision == precision);
         same.clone().find(|m| m.batch == batch).or_else(|| same.max_by(|a, b| a.fps.total_cmp(&b.fps)))
     };
-    let precision_of =
-        |v: &Variant| if v.name == "default" { default_precision.to_string() } else { v.precision.clone() };
+    let precision_of = |v: &Variant| v.precision_in(default_precision).to_string();
     let efficiency = e2e
         .variants
         .iter()
@@ -107,7 +106,7 @@ pub(crate) fn table(b: &Bench) -> String {
                 note += &format!(", {x:.2}x the reference way");
             }
             if v.deflicker != "off" {
-                let precision = if v.name == "default" { r.default_precision.as_str() } else { v.precision.as_str() };
+                let precision = v.precision_in(&r.default_precision);
                 match r.extras_cost.iter().find(|e| e.0 == precision).map(|e| e.1) {
                     Some(c) if c < 0.0 => note += &format!(", deflicker+report cost {:.1}%: noise", 100.0 * c),
                     Some(c) => note += &format!(", deflicker+report cost {:.1}%", 100.0 * c),

@@ -85,22 +85,8 @@ pub(crate) fn in_runs<T>(shards: std::collections::VecDeque<T>, runs: usize) -> 
         return shards;
     }
     let per = shards.len().div_ceil(runs);
-    let mut chunks: Vec<std::collections::VecDeque<T>> = Vec::new();
-    let mut rest = shards;
-    while !rest.is_empty() {
-        let tail = rest.split_off(per.min(rest.len()));
-        chunks.push(rest);
-        rest = tail;
-    }
-    let mut out = std::collections::VecDeque::new();
-    while chunks.iter().any(|c| !c.is_empty()) {
-        for c in &mut chunks {
-            if let Some(s) = c.pop_front() {
-                out.push_back(s);
-            }
-        }
-    }
-    out
+    let mut items: Vec<Option<T>> = shards.into_iter().map(Some).collect();
+    (0..per).flat_map(|i| (0..runs).map(move |r| r * per + i)).filter_map(|k| items.get_mut(k)?.take()).collect()
 }
 
 #[cfg(test)]
