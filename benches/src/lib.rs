@@ -435,16 +435,23 @@ fn today() -> String {
     stylize_engine::format_time(std::time::SystemTime::now())[..10].to_string()
 }
 
+/// The CPU's model, its cores and the flags that decide which precision
+/// is fast (machines of one kind differ: some have AVX-512 BF16, some
+/// only AVX2), and whether libtorch was told to act as on an AVX2 CPU.
 fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines().find(|l| l.starts_with(name)).and_then(|l| l.split(':').nth(1)).map(|v| v.trim().to_string())
+    };
+    let cpu = field("model name").unwrap_or_else(|| "unknown CPU".into());
+    let flags = field("flags").unwrap_or_default();
+    const TOLD: [&str; 6] = ["avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16"];
+    let flags: Vec<&str> = flags.split_whitespace().filter(|f| TOLD.contains(f)).collect();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let gpu = if tch_cuda() { ", CUDA available" } else { "" };
-    format!("{cpu}, {cores} cores{gpu}")
+    let isa = match std::env::var("ONEDNN_MAX_CPU_ISA") {
+        Ok(isa) => format!(" (libtorch limited to {isa})"),
+        Err(_) => String::new(),
+    };
+    format!("{cpu}, {cores} cores, {}{isa}{gpu}", flags.join(" "))
 }
