@@ -439,14 +439,15 @@ fn today() -> String {
 /// is fast (machines of one kind differ: some have AVX-512 BF16, some
 /// only AVX2), and whether libtorch was told to act as on an AVX2 CPU.
 fn machine() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |name: &str| {
-        info.lines().find(|l| l.starts_with(name)).and_then(|l| l.split(':').nth(1)).map(|v| v.trim().to_string())
-    };
-    let cpu = field("model name").unwrap_or_else(|| "unknown CPU".into());
-    let flags = field("flags").unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("model name")).and_then(|l| Some(l.split(':').nth(1)?.trim().to_string()))
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
     const TOLD: [&str; 6] = ["avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16"];
-    let flags: Vec<&str> = flags.split_whitespace().filter(|f| TOLD.contains(f)).collect();
+    let flags: Vec<String> =
+        stylize_models::torch::cpu_flags().into_iter().filter(|f| TOLD.contains(&f.as_str())).collect();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let gpu = if tch_cuda() { ", CUDA available" } else { "" };
     let isa = match std::env::var("ONEDNN_MAX_CPU_ISA") {

@@ -65,11 +65,15 @@ pub fn cpu_computes_bf16() -> bool {
             return false;
         }
     }
-    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
-        info.lines()
-            .find(|l| l.starts_with("flags"))
-            .is_some_and(|l| l.split_whitespace().any(|f| f == "avx512_bf16" || f == "amx_bf16"))
-    })
+    cpu_flags().iter().any(|f| f == "avx512_bf16" || f == "amx_bf16")
+}
+
+/// The CPU's feature flags as Linux lists them (`avx2`, `avx512_bf16`…);
+/// empty where there is no `/proc/cpuinfo`.
+pub fn cpu_flags() -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let flags = info.lines().find(|l| l.starts_with("flags")).and_then(|l| l.split(':').nth(1)).unwrap_or("");
+    flags.split_whitespace().map(str::to_string).collect()
 }
 
 /// The value range a user's module expects and produces.
